@@ -1,0 +1,151 @@
+/**
+ * The adapter contract (version 1): what connects the harness to an
+ * implementation under test. See the README's "Adapter contract" section.
+ *
+ * Two roles:
+ * - a {@link DeviceTarget} is a device under test; the harness plays the driver
+ *   through register access, guest memory and interrupt observation;
+ * - a {@link DriverTarget} is a driver under test; the harness plays the
+ *   device and the target attaches its driver to the device the harness
+ *   presents.
+ *
+ * Every wait an adapter performs is bounded by a deadline; an adapter that
+ * cannot serve a request throws {@link TargetError}, which the runner turns
+ * into an `error` verdict.
+ *
+ * @module
+ */
+import type { DeviceTypeName, TransportKind } from "./features.ts";
+import type { GuestMemory } from "./memory.ts";
+import type { RegisterSpace } from "./registers.ts";
+
+/** The version of this contract; adapters declare the version they implement. */
+export const ADAPTER_CONTRACT_VERSION = 1;
+
+/** The implementation under test failed in a way that is not a verdict (crash, hang, garbage). */
+export class TargetError extends Error {
+  override name = "TargetError";
+}
+
+/** What an adapter lets the harness observe or do. A clause needing more is `n/a` there. */
+export interface Capabilities {
+  /** Transport registers are readable and writable (false behind QEMU for vhost-user). */
+  registers: boolean;
+  /** Guest memory is readable and writable by the harness. */
+  memory: boolean;
+  /** The interrupt line (or MSI-X messages) can be observed. */
+  interrupts: boolean;
+  /** Every guest-memory access of the device is recorded. */
+  memoryTrace: boolean;
+  /** The host side can change the device configuration (e.g. a resize). */
+  configChange: boolean;
+}
+
+/** Names of the capabilities, for applicability declarations. */
+export type Capability = keyof Capabilities;
+
+/** Static facts a device target reports. */
+export interface DeviceTargetInfo {
+  name: string;
+  transport: TransportKind;
+  /** The device type the target presents, when known before probing. */
+  deviceType?: DeviceTypeName;
+  adapter: string;
+  contractVersion: number;
+}
+
+/** A live connection to a device under test; the harness plays the driver. */
+export interface DeviceSession {
+  readonly info: DeviceTargetInfo;
+  readonly capabilities: Capabilities;
+  /** The transport's register file (MMIO window). */
+  readonly registers: RegisterSpace;
+  /** Guest memory; `[base, base + size)` is the harness's to allocate. */
+  readonly memory: GuestMemory;
+  /** Current level of the device's interrupt line. */
+  interruptLevel(): Promise<boolean>;
+  /**
+   * Lets the device make progress for up to `ms` milliseconds of device time
+   * and returns as soon as `until` (if given) holds; never waits longer.
+   */
+  settle(ms: number, until?: () => Promise<boolean>): Promise<void>;
+  /** Guest-memory accesses of the device since the last call (memoryTrace capability). */
+  takeMemoryTrace?(): { kind: "read" | "write"; addr: number; length: number }[];
+  /** Changes the device configuration from the host side (configChange capability). */
+  triggerConfigChange?(): Promise<void>;
+  /** Brings the implementation back to power-on state (a new process if need be). */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A device under test. */
+export interface DeviceTarget {
+  readonly role: "device";
+  readonly info: DeviceTargetInfo;
+  open(): Promise<DeviceSession>;
+}
+
+/** What the harness presents to a driver under test. */
+export interface HarnessDeviceEndpoint {
+  /** The device's register file (already instrumented by the harness). */
+  readonly registers: RegisterSpace;
+  /** Guest memory shared by the driver and the harness device. */
+  readonly memory: GuestMemory;
+  /** Subscribes to the device's interrupt line. */
+  onInterrupt(listener: (level: boolean) => void): void;
+}
+
+/** Work a driver under test is asked to do, by device type. */
+export type Workload =
+  | { kind: "rng-read"; bytes: number }
+  | { kind: "blk-read"; sector: number; sectors: number }
+  | { kind: "blk-write"; sector: number; data: Uint8Array }
+  | { kind: "blk-capacity" }
+  | { kind: "queue-reset"; queue: number };
+
+/** The result of a workload. */
+export type WorkloadResult =
+  | { ok: true; data?: Uint8Array; value?: number }
+  | { ok: false; error: string };
+
+/** What a driver's probe ended in. */
+export interface ProbeResult {
+  /** The driver bound to the device and finished initialization. */
+  bound: boolean;
+  /** An error the driver reported, if any. */
+  error?: string;
+}
+
+/** A driver attached to a harness device. */
+export interface DriverSession {
+  /** Runs the driver's probe (initialization) against the device; bounded by `deadlineMs`. */
+  probe(deadlineMs: number): Promise<ProbeResult>;
+  /** Asks the driver to do work; bounded by `deadlineMs`. */
+  workload(work: Workload, deadlineMs: number): Promise<WorkloadResult>;
+  /** Detaches the driver (module unload / device removal); bounded by `deadlineMs`. */
+  remove(deadlineMs: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Static facts a driver target reports. */
+export interface DriverTargetInfo {
+  name: string;
+  adapter: string;
+  contractVersion: number;
+  /** Transports the driver can be attached over. */
+  transports: TransportKind[];
+  /** Device types the driver drives. */
+  deviceTypes: DeviceTypeName[];
+  /** Workloads the driver supports. */
+  workloads: Workload["kind"][];
+}
+
+/** A driver under test. */
+export interface DriverTarget {
+  readonly role: "driver";
+  readonly info: DriverTargetInfo;
+  attach(device: HarnessDeviceEndpoint): Promise<DriverSession>;
+}
+
+/** Either role. */
+export type Target = DeviceTarget | DriverTarget;

@@ -1,0 +1,155 @@
+/**
+ * The in-process adapter: TypeScript implementations (the bundled reference
+ * models, their mutants, or a user's own model) run inside the harness.
+ *
+ * @module
+ */
+import {
+  ADAPTER_CONTRACT_VERSION,
+  type Capabilities,
+  type DeviceSession,
+  type DeviceTarget,
+  type DeviceTargetInfo,
+  type DriverSession,
+  type DriverTarget,
+  type DriverTargetInfo,
+  type HarnessDeviceEndpoint,
+  TargetError,
+} from "../adapter.ts";
+import type { DeviceTypeName } from "../features.ts";
+import { ArrayMemory, type GuestMemory, TracedMemory } from "../memory.ts";
+import type { RegisterSpace } from "../registers.ts";
+
+/** An in-process device as a factory builds it. */
+export interface InProcessDevice {
+  registers: RegisterSpace;
+  onInterrupt(listener: (level: boolean) => void): void;
+  /** Resolves when the device's background work is done. */
+  idle?(): Promise<void>;
+  /** A host-side configuration change (e.g. a resize). */
+  triggerConfigChange?(): void;
+}
+
+/** Builds a device over the guest memory it is given. */
+export type InProcessDeviceFactory = (memory: GuestMemory) => InProcessDevice;
+
+/** Guest memory of in-process device sessions. */
+export const IN_PROCESS_RAM = { base: 0x4000_0000, size: 4 << 20 } as const;
+
+/**
+ * A device under test that runs in-process.
+ *
+ * @example
+ * ```ts ignore
+ * const target = new InProcessDeviceTarget("my-rng", "rng", (mem) => buildMyDevice(mem));
+ * const session = await target.open();
+ * ```
+ */
+export class InProcessDeviceTarget implements DeviceTarget {
+  readonly role = "device" as const;
+  readonly info: DeviceTargetInfo;
+  constructor(name: string, deviceType: DeviceTypeName, readonly factory: InProcessDeviceFactory) {
+    this.info = { name, transport: "mmio", deviceType, adapter: "in-process", contractVersion: ADAPTER_CONTRACT_VERSION };
+  }
+  open(): Promise<DeviceSession> {
+    return Promise.resolve(new InProcessDeviceSession(this.info, this.factory));
+  }
+}
+
+class InProcessDeviceSession implements DeviceSession {
+  readonly capabilities: Capabilities;
+  memory!: ArrayMemory;
+  #traced!: TracedMemory;
+  #device!: InProcessDevice;
+  #level = false;
+  constructor(readonly info: DeviceTargetInfo, readonly factory: InProcessDeviceFactory) {
+    this.#build();
+    this.capabilities = {
+      registers: true,
+      memory: true,
+      interrupts: true,
+      memoryTrace: true,
+      configChange: this.#device.triggerConfigChange !== undefined,
+    };
+  }
+  #build(): void {
+    this.memory = new ArrayMemory(IN_PROCESS_RAM.base, IN_PROCESS_RAM.size);
+    this.#traced = new TracedMemory(this.memory);
+    this.#level = false;
+    try {
+      this.#device = this.factory(this.#traced);
+    } catch (e) {
+      throw new TargetError(`The in-process device factory failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    this.#device.onInterrupt((l) => this.#level = l);
+  }
+  get registers(): RegisterSpace {
+    const dev = () => this.#device;
+    return {
+      read: (o, w) => dev().registers.read(o, w),
+      write: (o, w, v) => dev().registers.write(o, w, v),
+    };
+  }
+  interruptLevel(): Promise<boolean> {
+    return Promise.resolve(this.#level);
+  }
+  async settle(ms: number, until?: () => Promise<boolean>): Promise<void> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      if (this.#device.idle) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timeout = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), Math.max(1, deadline - Date.now())));
+        const done = await Promise.race([this.#device.idle().then(() => "idle" as const), timeout]);
+        clearTimeout(timer);
+        if (done === "timeout") return;
+      } else {
+        await new Promise((r) => setTimeout(r, 0));
+      }
+      if (!until || await until() || Date.now() >= deadline) return;
+      // Nothing left to run in-process: what has not happened will not happen by waiting.
+      if (this.#device.idle) return;
+    }
+  }
+  takeMemoryTrace() {
+    const out = this.#traced.accesses.splice(0);
+    return out;
+  }
+  triggerConfigChange(): Promise<void> {
+    if (!this.#device.triggerConfigChange) throw new TargetError("This device cannot change its configuration from the host side");
+    this.#device.triggerConfigChange();
+    return Promise.resolve();
+  }
+  restart(): Promise<void> {
+    this.#build();
+    return Promise.resolve();
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** Builds a driver session attached to a harness device. */
+export type InProcessDriverFactory = (device: HarnessDeviceEndpoint) => DriverSession;
+
+/**
+ * A driver under test that runs in-process.
+ *
+ * @example
+ * ```ts ignore
+ * const target = new InProcessDriverTarget({ name: "my-driver", … }, (endpoint) => new MyDriver(endpoint));
+ * ```
+ */
+export class InProcessDriverTarget implements DriverTarget {
+  readonly role = "driver" as const;
+  readonly info: DriverTargetInfo;
+  constructor(info: Omit<DriverTargetInfo, "adapter" | "contractVersion">, readonly factory: InProcessDriverFactory) {
+    this.info = { ...info, adapter: "in-process", contractVersion: ADAPTER_CONTRACT_VERSION };
+  }
+  attach(device: HarnessDeviceEndpoint): Promise<DriverSession> {
+    try {
+      return Promise.resolve(this.factory(device));
+    } catch (e) {
+      return Promise.reject(new TargetError(`The in-process driver factory failed: ${e instanceof Error ? e.message : String(e)}`));
+    }
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * Guest memory as the harness and the implementations under test see it.
+ *
+ * @module
+ */
+
+/** A failed guest-memory access: out of range, or the target could not serve it. */
+export class MemoryAccessError extends Error {
+  override name = "MemoryAccessError";
+}
+
+/** Guest memory: byte-addressed, little-endian for multi-byte helpers. */
+export interface GuestMemory {
+  /** First valid guest-physical address. */
+  readonly base: number;
+  /** Size in bytes of the valid range starting at `base`. */
+  readonly size: number;
+  read(addr: number, length: number): Promise<Uint8Array>;
+  write(addr: number, data: Uint8Array): Promise<void>;
+}
+
+/** One recorded access to guest memory. */
+export interface MemoryAccess {
+  kind: "read" | "write";
+  addr: number;
+  length: number;
+}
+
+/** True when `[addr, addr + length)` lies inside the memory. */
+export function inRange(mem: { base: number; size: number }, addr: number, length: number): boolean {
+  return Number.isSafeInteger(addr) && Number.isSafeInteger(length) && length >= 0 &&
+    addr >= mem.base && addr + length <= mem.base + mem.size;
+}
+
+/**
+ * Guest memory backed by one in-process buffer.
+ *
+ * @example
+ * ```ts
+ * import { ArrayMemory, readU32, writeU32 } from "./memory.ts";
+ * const mem = new ArrayMemory(0x4000_0000, 1 << 20);
+ * await writeU32(mem, 0x4000_0010, 0xdeadbeef);
+ * console.log((await readU32(mem, 0x4000_0010)).toString(16)); // "deadbeef"
+ * ```
+ */
+export class ArrayMemory implements GuestMemory {
+  readonly bytes: Uint8Array;
+  constructor(readonly base: number, readonly size: number) {
+    this.bytes = new Uint8Array(size);
+  }
+  #check(addr: number, length: number): number {
+    if (!inRange(this, addr, length)) {
+      throw new MemoryAccessError(
+        `Guest memory access out of range: 0x${addr.toString(16)}+${length} is outside 0x${
+          this.base.toString(16)
+        }..0x${(this.base + this.size).toString(16)}`,
+      );
+    }
+    return addr - this.base;
+  }
+  read(addr: number, length: number): Promise<Uint8Array> {
+    const off = this.#check(addr, length);
+    return Promise.resolve(this.bytes.slice(off, off + length));
+  }
+  write(addr: number, data: Uint8Array): Promise<void> {
+    const off = this.#check(addr, data.length);
+    this.bytes.set(data, off);
+    return Promise.resolve();
+  }
+}
+
+/** A view of guest memory that records every access made through it. */
+export class TracedMemory implements GuestMemory {
+  readonly accesses: MemoryAccess[] = [];
+  /** Set to false to stop recording (e.g. while the harness itself inspects memory). */
+  recording = true;
+  constructor(readonly inner: GuestMemory, readonly limit = 100_000) {}
+  get base(): number {
+    return this.inner.base;
+  }
+  get size(): number {
+    return this.inner.size;
+  }
+  #record(kind: "read" | "write", addr: number, length: number): void {
+    if (this.recording && this.accesses.length < this.limit) this.accesses.push({ kind, addr, length });
+  }
+  read(addr: number, length: number): Promise<Uint8Array> {
+    this.#record("read", addr, length);
+    return this.inner.read(addr, length);
+  }
+  write(addr: number, data: Uint8Array): Promise<void> {
+    this.#record("write", addr, data.length);
+    return this.inner.write(addr, data);
+  }
+}
+
+function view(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Reads a little-endian u16. */
+export async function readU16(mem: GuestMemory, addr: number): Promise<number> {
+  return view(await mem.read(addr, 2)).getUint16(0, true);
+}
+/** Reads a little-endian u32. */
+export async function readU32(mem: GuestMemory, addr: number): Promise<number> {
+  return view(await mem.read(addr, 4)).getUint32(0, true);
+}
+/** Reads a little-endian u64 as a number (guest addresses fit in 53 bits here). */
+export async function readU64(mem: GuestMemory, addr: number): Promise<number> {
+  const v = view(await mem.read(addr, 8));
+  return v.getUint32(0, true) + v.getUint32(4, true) * 2 ** 32;
+}
+/** Writes a little-endian u16. */
+export function writeU16(mem: GuestMemory, addr: number, value: number): Promise<void> {
+  const b = new Uint8Array(2);
+  view(b).setUint16(0, value, true);
+  return mem.write(addr, b);
+}
+/** Writes a little-endian u32. */
+export function writeU32(mem: GuestMemory, addr: number, value: number): Promise<void> {
+  const b = new Uint8Array(4);
+  view(b).setUint32(0, value >>> 0, true);
+  return mem.write(addr, b);
+}
+/** Writes a little-endian u64 from a number. */
+export function writeU64(mem: GuestMemory, addr: number, value: number): Promise<void> {
+  const b = new Uint8Array(8);
+  view(b).setUint32(0, value % 2 ** 32, true);
+  view(b).setUint32(4, Math.floor(value / 2 ** 32), true);
+  return mem.write(addr, b);
+}
+
+/** Little-endian field access on a byte array (for structures read in one go). */
+export const le = {
+  u16: (b: Uint8Array, off: number): number => view(b).getUint16(off, true),
+  u32: (b: Uint8Array, off: number): number => view(b).getUint32(off, true),
+  u64: (b: Uint8Array, off: number): number => view(b).getUint32(off, true) + view(b).getUint32(off + 4, true) * 2 ** 32,
+  setU16: (b: Uint8Array, off: number, v: number): void => view(b).setUint16(off, v, true),
+  setU32: (b: Uint8Array, off: number, v: number): void => view(b).setUint32(off, v >>> 0, true),
+  setU64: (b: Uint8Array, off: number, v: number): void => {
+    view(b).setUint32(off, v % 2 ** 32, true);
+    view(b).setUint32(off + 4, Math.floor(v / 2 ** 32), true);
+  },
+};
+
+/** A bump allocator over a region of guest memory (the harness as driver owns the memory). */
+export class BumpAllocator {
+  #next: number;
+  constructor(readonly start: number, readonly end: number) {
+    this.#next = start;
+  }
+  /** Allocates `size` bytes aligned to `align` (a power of two). */
+  alloc(size: number, align = 16): number {
+    const addr = Math.ceil(this.#next / align) * align;
+    if (addr + size > this.end) {
+      throw new MemoryAccessError(
+        `Harness guest-memory pool exhausted: wanted ${size} bytes at 0x${addr.toString(16)}, pool ends at 0x${
+          this.end.toString(16)
+        }`,
+      );
+    }
+    this.#next = addr + size;
+    return addr;
+  }
+  /** Frees everything. */
+  reset(): void {
+    this.#next = this.start;
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * The reference block device (spec 5.2) over an in-memory disk: read, write,
+ * flush and get-id requests, with the configuration layout of spec 5.2.4.
+ *
+ * @module
+ */
+import { BLK_F, DEVICE_IDS, mask } from "../../features.ts";
+import { type GuestMemory, le } from "../../memory.ts";
+import type { ChainBuffer } from "../../virtqueue/split.ts";
+import { type ConfigField, type DeviceFunction, gather, type HandleResult, scatter } from "./device_function.ts";
+
+/** Block request types. */
+export const BlkType = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8 } as const;
+/** Block request status values. */
+export const BlkStatus = { OK: 0, IOERR: 1, UNSUPP: 2 } as const;
+/** Sector size of the request interface. */
+export const SECTOR = 512;
+
+/** The virtio-blk configuration layout (spec 5.2.4), as far as this suite reads it. */
+export const BLK_CONFIG_LAYOUT: readonly ConfigField[] = [
+  { name: "capacity", offset: 0, size: 8 },
+  { name: "size_max", offset: 8, size: 4, feature: BLK_F.SIZE_MAX },
+  { name: "seg_max", offset: 12, size: 4, feature: BLK_F.SEG_MAX },
+  { name: "geometry.cylinders", offset: 16, size: 2, feature: BLK_F.GEOMETRY },
+  { name: "geometry.heads", offset: 18, size: 1, feature: BLK_F.GEOMETRY },
+  { name: "geometry.sectors", offset: 19, size: 1, feature: BLK_F.GEOMETRY },
+  { name: "blk_size", offset: 20, size: 4, feature: BLK_F.BLK_SIZE },
+  { name: "topology.physical_block_exp", offset: 24, size: 1, feature: BLK_F.TOPOLOGY },
+  { name: "topology.alignment_offset", offset: 25, size: 1, feature: BLK_F.TOPOLOGY },
+  { name: "topology.min_io_size", offset: 26, size: 2, feature: BLK_F.TOPOLOGY },
+  { name: "topology.opt_io_size", offset: 28, size: 4, feature: BLK_F.TOPOLOGY },
+  { name: "writeback", offset: 32, size: 1, feature: BLK_F.CONFIG_WCE },
+  { name: "num_queues", offset: 34, size: 2, feature: BLK_F.MQ },
+  { name: "max_discard_sectors", offset: 36, size: 4, feature: BLK_F.DISCARD },
+  { name: "max_discard_seg", offset: 40, size: 4, feature: BLK_F.DISCARD },
+  { name: "discard_sector_alignment", offset: 44, size: 4, feature: BLK_F.DISCARD },
+  { name: "max_write_zeroes_sectors", offset: 48, size: 4, feature: BLK_F.WRITE_ZEROES },
+  { name: "max_write_zeroes_seg", offset: 52, size: 4, feature: BLK_F.WRITE_ZEROES },
+  { name: "write_zeroes_may_unmap", offset: 56, size: 1, feature: BLK_F.WRITE_ZEROES },
+  { name: "max_secure_erase_sectors", offset: 60, size: 4, feature: BLK_F.SECURE_ERASE },
+  { name: "max_secure_erase_seg", offset: 64, size: 4, feature: BLK_F.SECURE_ERASE },
+  { name: "secure_erase_sector_alignment", offset: 68, size: 4, feature: BLK_F.SECURE_ERASE },
+];
+
+/** Size in bytes of the configuration space this device presents. */
+export const BLK_CONFIG_SIZE = 72;
+
+/** Options of the reference block device. */
+export interface BlkOptions {
+  /** Disk size in 512-byte sectors. */
+  sectors?: number;
+  queueSizeMax?: number;
+  /** Serial returned by GET_ID (up to 20 bytes). */
+  serial?: string;
+  /** Device-type features to offer (default SIZE_MAX, SEG_MAX, BLK_SIZE, FLUSH). */
+  features?: bigint;
+}
+
+/**
+ * The reference virtio-blk device function.
+ *
+ * @example
+ * ```ts
+ * import { BlkFunction } from "./blk.ts";
+ * const blk = new BlkFunction({ sectors: 64 });
+ * console.log(blk.capacity); // 64
+ * ```
+ */
+export class BlkFunction implements DeviceFunction {
+  readonly type = "blk" as const;
+  readonly deviceId = DEVICE_IDS.blk;
+  readonly features: bigint;
+  readonly queueCount = 1;
+  readonly config = new Uint8Array(BLK_CONFIG_SIZE);
+  readonly configLayout = BLK_CONFIG_LAYOUT;
+  readonly disk: Uint8Array;
+  readonly serial: string;
+  #max: number;
+  constructor(opts: BlkOptions = {}) {
+    const sectors = opts.sectors ?? 2048;
+    this.disk = new Uint8Array(sectors * SECTOR);
+    this.serial = (opts.serial ?? "virtio-conformance").slice(0, 20);
+    this.features = opts.features ?? mask(BLK_F.SIZE_MAX, BLK_F.SEG_MAX, BLK_F.BLK_SIZE, BLK_F.FLUSH);
+    this.#max = opts.queueSizeMax ?? 128;
+    this.#writeConfig(sectors);
+  }
+  #writeConfig(sectors: number): void {
+    le.setU64(this.config, 0, sectors);
+    le.setU32(this.config, 8, 64 * 1024); // size_max
+    le.setU32(this.config, 12, this.#max - 2); // seg_max
+    le.setU32(this.config, 20, SECTOR); // blk_size
+  }
+  /** Capacity in sectors, as the configuration space presents it. */
+  get capacity(): number {
+    return le.u64(this.config, 0);
+  }
+  queueSizeMax(queue: number): number {
+    return queue === 0 ? this.#max : 0;
+  }
+  async handle(_queue: number, chain: ChainBuffer[], mem: GuestMemory): Promise<HandleResult> {
+    const readable = chain.filter((b) => !b.writable);
+    const writable = chain.filter((b) => b.writable);
+    const out = await gather(mem, readable);
+    if (out.length < 16) return { kind: "error", reason: `block request header is ${out.length} bytes, needs 16` };
+    const last = writable[writable.length - 1];
+    if (!last || last.len < 1) return { kind: "error", reason: "block request has no device-writable status byte" };
+    const type = le.u32(out, 0);
+    const sector = le.u64(out, 8);
+    const dataIn = writable.slice(0, -1);
+    const statusBuf = { ...last, addr: last.addr + last.len - 1, len: 1 };
+    const dataInLen = dataIn.reduce((s, b) => s + b.len, 0) + (last.len - 1);
+    const inBufs = last.len > 1 ? [...dataIn, { ...last, len: last.len - 1 }] : dataIn;
+    let status: number = BlkStatus.OK;
+    let written = 0;
+    const span = (len: number) => sector * SECTOR + len <= this.disk.length && len % SECTOR === 0;
+    switch (type) {
+      case BlkType.IN:
+        if (!span(dataInLen)) status = BlkStatus.IOERR;
+        else written = await scatter(mem, inBufs, this.disk.subarray(sector * SECTOR, sector * SECTOR + dataInLen));
+        break;
+      case BlkType.OUT: {
+        const data = out.subarray(16);
+        if (!span(data.length)) status = BlkStatus.IOERR;
+        else this.disk.set(data, sector * SECTOR);
+        break;
+      }
+      case BlkType.FLUSH:
+        break;
+      case BlkType.GET_ID: {
+        const id = new Uint8Array(20);
+        id.set(new TextEncoder().encode(this.serial));
+        written = await scatter(mem, inBufs, id);
+        break;
+      }
+      default:
+        status = BlkStatus.UNSUPP;
+    }
+    await mem.write(statusBuf.addr, new Uint8Array([status]));
+    return { kind: "used", written: written + 1 };
+  }
+  /** Changes the capacity (a resize), as a host would. */
+  resize(sectors: number): void {
+    le.setU64(this.config, 0, sectors);
+  }
+  reset(): void {}
+}

@@ -1,0 +1,304 @@
+/**
+ * The transport-neutral core of the reference device: device status, feature
+ * negotiation, virtqueues, configuration generation and notifications, written
+ * strictly from spec chapters 2, 3 and 6. Transports (MMIO now, PCI later) map
+ * their registers onto it.
+ *
+ * Protected methods are the seams the mutants in `fixtures/mutants/` override,
+ * one fault each.
+ *
+ * @module
+ */
+import { bit, definedMask, dependencyGaps, F, type TransportKind } from "../../features.ts";
+import type { GuestMemory } from "../../memory.ts";
+import { Status } from "../../status.ts";
+import { RingError, SplitDeviceQueue } from "../../virtqueue/split.ts";
+import { AVAIL_F_NO_INTERRUPT } from "../../virtqueue/split.ts";
+import type { DeviceFunction } from "./device_function.ts";
+
+/** Interrupt causes, numbered as MMIO's InterruptStatus (PCI's ISR uses the same bits). */
+export const Irq = { USED: 1, CONFIG: 2 } as const;
+
+/** Per-queue state as the driver configured it. */
+export interface QueueState {
+  size: number;
+  desc: number;
+  driver: number;
+  device: number;
+  ready: boolean;
+  /** Reads of QueueReset still to answer 1 (queue reset in progress). */
+  resetPending: number;
+  ring?: SplitDeviceQueue | undefined;
+}
+
+/**
+ * Knobs the harness uses when it presents this device to a driver under test.
+ * Every default is the strict behaviour; each knob is a behaviour the spec
+ * allows a device (or a scenario the harness needs to create).
+ */
+export interface DeviceKnobs {
+  /** Replaces the offered feature set. */
+  offered?: bigint;
+  /** Refuse FEATURES_OK whatever the driver accepted. */
+  rejectFeaturesOk?: boolean;
+  /** Never complete requests (keeps buffers exposed). */
+  holdRequests?: boolean;
+  /** Enter the error state (DEVICE_NEEDS_RESET) on the first request instead of serving it. */
+  needsResetOnRequest?: boolean;
+  /** Reads of QueueReset that answer 1 after a queue reset starts. */
+  queueResetReads?: number;
+  /** Called on every read of the device-specific configuration space. */
+  onConfigRead?: (offset: number) => void;
+}
+
+/** Construction options of a reference device. */
+export interface DeviceOptions {
+  memory: GuestMemory;
+  transport: TransportKind;
+  knobs?: DeviceKnobs;
+}
+
+/**
+ * The reference device core.
+ *
+ * @example
+ * ```ts
+ * import { ArrayMemory } from "../../memory.ts";
+ * import { DeviceCore } from "./core.ts";
+ * import { RngFunction } from "./rng.ts";
+ * const core = new DeviceCore(new RngFunction(), { memory: new ArrayMemory(0, 4096), transport: "mmio" });
+ * core.writeStatus(1);
+ * console.log(core.status); // 1
+ * ```
+ */
+export class DeviceCore {
+  status = 0;
+  /** Driver feature words as written (word index → value). */
+  driverFeatureWords: number[] = [];
+  /** Features in force after FEATURES_OK was accepted. */
+  negotiated = 0n;
+  /** Sets of features accepted at FEATURES_OK since power-on (for re-negotiation). */
+  interruptStatus = 0;
+  configGeneration = 0;
+  queues: QueueState[] = [];
+  /** Bumped on every reset; background work from an older epoch stops touching anything. */
+  epoch = 0;
+  /** Called when the interrupt line changes level. */
+  onInterrupt: (level: boolean) => void = () => {};
+  /** Why the device entered its error state, if it did. */
+  errorReason: string | undefined;
+  readonly knobs: DeviceKnobs;
+  readonly memory: GuestMemory;
+  readonly transport: TransportKind;
+  #jobs = new Set<Promise<void>>();
+  #rerun = new Set<number>();
+  #running = new Set<number>();
+
+  constructor(readonly fn: DeviceFunction, opts: DeviceOptions) {
+    this.memory = opts.memory;
+    this.transport = opts.transport;
+    this.knobs = opts.knobs ?? {};
+    this.resetState();
+  }
+
+  /** The features this device offers: device-type features plus the core ones it implements. */
+  offeredFeatures(): bigint {
+    if (this.knobs.offered !== undefined) return this.knobs.offered;
+    return this.fn.features | bit(F.VERSION_1) | bit(F.INDIRECT_DESC) | bit(F.RING_RESET) | bit(F.IN_ORDER);
+  }
+
+  /** The driver's accepted features as written so far. */
+  driverFeatures(): bigint {
+    return this.driverFeatureWords.reduce((m, w, i) => m | (BigInt(w >>> 0) << BigInt(32 * i)), 0n);
+  }
+
+  protected resetState(): void {
+    this.epoch++;
+    this.status = 0;
+    this.driverFeatureWords = [];
+    this.negotiated = 0n;
+    this.interruptStatus = 0;
+    this.errorReason = undefined;
+    this.#rerun.clear();
+    this.queues = Array.from({ length: this.fn.queueCount }, () => this.freshQueue());
+    this.fn.reset();
+    this.onInterrupt(false);
+  }
+
+  protected freshQueue(): QueueState {
+    return { size: 0, desc: 0, driver: 0, device: 0, ready: false, resetPending: 0 };
+  }
+
+  /** Device reset (spec 2.4): everything back to the initial state, status 0. */
+  reset(): void {
+    this.resetState();
+  }
+
+  /** A status write from the driver (0 resets). */
+  writeStatus(value: number): void {
+    if (value === 0) return this.reset();
+    const old = this.status;
+    let next = value & 0xff;
+    if ((next & Status.FEATURES_OK) && !(old & Status.FEATURES_OK)) {
+      if (this.acceptFeatures(this.driverFeatures())) this.negotiated = this.driverFeatures();
+      else next &= ~Status.FEATURES_OK;
+    }
+    // The device keeps DEVICE_NEEDS_RESET once set; the driver cannot clear it.
+    this.status = next | (old & Status.DEVICE_NEEDS_RESET);
+    if ((next & Status.DRIVER_OK) && !(old & Status.DRIVER_OK)) {
+      for (let q = 0; q < this.queues.length; q++) this.kick(q);
+    }
+  }
+
+  /**
+   * Decides FEATURES_OK: only offered features, dependencies satisfied,
+   * VERSION_1 accepted (this device uses the MAY of spec 6.2 to refuse
+   * drivers that do not accept it).
+   */
+  protected acceptFeatures(accepted: bigint): boolean {
+    if (this.knobs.rejectFeaturesOk) return false;
+    const offered = this.offeredFeatures();
+    if (accepted & ~offered) return false;
+    if (accepted & ~definedMask(this.fn.type, this.transport)) return false;
+    if (!(accepted & bit(F.VERSION_1))) return false;
+    return dependencyGaps(this.fn.type, accepted).length === 0;
+  }
+
+  /** Whether the device may touch queue `q` now. */
+  protected canProcess(q: number): boolean {
+    const queue = this.queues[q];
+    return (this.status & Status.DRIVER_OK) !== 0 && (this.status & Status.DEVICE_NEEDS_RESET) === 0 &&
+      queue !== undefined && queue.ready && queue.resetPending === 0;
+  }
+
+  /** An available-buffer notification for queue `q`. */
+  notify(q: number): void {
+    this.kick(q);
+  }
+
+  /** Starts (or re-arms) background processing of queue `q`. */
+  protected kick(q: number): void {
+    if (!this.canProcess(q)) return;
+    if (this.#running.has(q)) {
+      this.#rerun.add(q);
+      return;
+    }
+    this.#running.add(q);
+    const job = this.processQueue(q, this.epoch).finally(() => {
+      this.#running.delete(q);
+      this.#jobs.delete(job);
+      if (this.#rerun.delete(q)) this.kick(q);
+    });
+    this.#jobs.add(job);
+  }
+
+  /** Resolves when no background work is left. */
+  async idle(): Promise<void> {
+    while (this.#jobs.size > 0) await Promise.all([...this.#jobs]);
+  }
+
+  protected ring(q: number): SplitDeviceQueue {
+    const s = this.queues[q]!;
+    if (!s.ring) {
+      s.ring = new SplitDeviceQueue(this.memory, { size: s.size, desc: s.desc, driver: s.driver, device: s.device }, {
+        indirect: (this.negotiated & bit(F.INDIRECT_DESC)) !== 0n,
+      });
+    }
+    return s.ring;
+  }
+
+  protected async processQueue(q: number, epoch: number): Promise<void> {
+    try {
+      const ring = this.ring(q);
+      while (epoch === this.epoch && this.canProcess(q) && (await ring.pending()) > 0) {
+        if (this.knobs.holdRequests) return;
+        if (this.knobs.needsResetOnRequest) return this.enterErrorState("scenario: request refused with DEVICE_NEEDS_RESET");
+        const head = await ring.nextAvail();
+        const chain = await ring.walk(head);
+        const result = await this.fn.handle(q, chain, this.memory, this.negotiated);
+        if (epoch !== this.epoch) return;
+        if (result.kind === "error") return this.enterErrorState(result.reason);
+        await ring.pushUsed(head, this.usedLength(result.written, chain.reduce((s, b) => s + b.len, 0)));
+        await this.afterUsed(q, ring);
+      }
+    } catch (e) {
+      if (epoch !== this.epoch) return;
+      if (e instanceof RingError) return this.enterErrorState(e.message);
+      throw e;
+    }
+  }
+
+  /** The length reported in a used element: bytes actually written. */
+  protected usedLength(written: number, _chainLength: number): number {
+    return written;
+  }
+
+  /** Sends a used-buffer notification unless the driver suppressed it. */
+  protected async afterUsed(_q: number, ring: SplitDeviceQueue): Promise<void> {
+    const flags = await ring.availFlags();
+    if (!(flags & AVAIL_F_NO_INTERRUPT)) this.raise(Irq.USED);
+  }
+
+  /** The device's error state (spec 2.1.2): DEVICE_NEEDS_RESET, then a config change notification. */
+  protected enterErrorState(reason: string): void {
+    this.errorReason = reason;
+    this.status |= Status.DEVICE_NEEDS_RESET;
+    if (this.status & Status.DRIVER_OK) this.raise(Irq.CONFIG);
+  }
+
+  /** Asserts an interrupt cause. */
+  raise(cause: number): void {
+    this.interruptStatus |= cause;
+    this.onInterrupt(true);
+  }
+
+  /** The driver acknowledged interrupt causes. */
+  ack(bits: number): void {
+    this.interruptStatus &= ~bits;
+    if (this.interruptStatus === 0) this.onInterrupt(false);
+  }
+
+  /** A host-side configuration change (e.g. a resize): new generation, then a notification. */
+  changeConfig(mutate: (config: Uint8Array) => void): void {
+    this.bumpGeneration();
+    mutate(this.fn.config);
+    if (this.status & Status.DRIVER_OK) this.raise(Irq.CONFIG);
+  }
+
+  protected bumpGeneration(): void {
+    this.configGeneration = (this.configGeneration + 1) >>> 0;
+  }
+
+  /** Reads configuration bytes (little-endian value of `width` bytes). */
+  readConfig(offset: number, width: number): number {
+    this.knobs.onConfigRead?.(offset);
+    let v = 0;
+    for (let i = width - 1; i >= 0; i--) v = v * 256 + (this.fn.config[offset + i] ?? 0);
+    return v;
+  }
+
+  /** Driver writes to configuration space: this reference device has no writable fields, so they are ignored. */
+  writeConfig(_offset: number, _width: number, _value: number): void {}
+
+  /** Queue `q` enabled by the driver. */
+  enableQueue(q: number): void {
+    const s = this.queues[q];
+    if (!s) return;
+    s.ready = true;
+    s.ring = undefined;
+    this.kick(q);
+  }
+
+  /** Queue `q` disabled by the driver. */
+  disableQueue(q: number): void {
+    const s = this.queues[q];
+    if (s) s.ready = false;
+  }
+
+  /** Per-queue reset (VIRTIO_F_RING_RESET): back to the initial queue state. */
+  resetQueue(q: number): void {
+    if (!this.queues[q]) return;
+    const pending = this.knobs.queueResetReads ?? 0;
+    this.queues[q] = { ...this.freshQueue(), resetPending: pending };
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Factories of the bundled reference devices as in-process device targets.
+ *
+ * @module
+ */
+import type { InProcessDevice, InProcessDeviceFactory } from "../../adapters/in_process.ts";
+import { InProcessDeviceTarget } from "../../adapters/in_process.ts";
+import type { DeviceTypeName } from "../../features.ts";
+import type { GuestMemory } from "../../memory.ts";
+import { BlkFunction } from "./blk.ts";
+import { DeviceCore, type DeviceOptions } from "./core.ts";
+import type { DeviceFunction } from "./device_function.ts";
+import { MmioDevice } from "./mmio_device.ts";
+import { RngFunction } from "./rng.ts";
+
+/** The classes a device variant may replace (mutants replace one). */
+export interface DeviceParts {
+  core?: new (fn: DeviceFunction, opts: DeviceOptions) => DeviceCore;
+  mmio?: new (core: DeviceCore) => MmioDevice;
+  fn?: (type: DeviceTypeName) => DeviceFunction;
+}
+
+function makeFunction(type: DeviceTypeName): DeviceFunction {
+  if (type === "rng") return new RngFunction();
+  if (type === "blk") return new BlkFunction();
+  throw new Error(`No reference ${type} device yet`);
+}
+
+/**
+ * A factory for a reference device of `type` over MMIO v2, optionally with
+ * replaced parts.
+ *
+ * @example
+ * ```ts
+ * import { referenceDeviceFactory } from "./reference.ts";
+ * import { ArrayMemory } from "../../memory.ts";
+ * const dev = referenceDeviceFactory("rng")(new ArrayMemory(0x4000_0000, 1 << 20));
+ * console.log((await dev.registers.read(0x008, 4))); // 4
+ * ```
+ */
+export function referenceDeviceFactory(type: DeviceTypeName, parts: DeviceParts = {}): InProcessDeviceFactory {
+  return (memory: GuestMemory): InProcessDevice => {
+    const fn = (parts.fn ?? makeFunction)(type);
+    const Core = parts.core ?? DeviceCore;
+    const core = new Core(fn, { memory, transport: "mmio" });
+    const Mmio = parts.mmio ?? MmioDevice;
+    const registers = new Mmio(core);
+    const listeners: ((l: boolean) => void)[] = [];
+    core.onInterrupt = (l) => listeners.forEach((f) => f(l));
+    const device: InProcessDevice = {
+      registers,
+      onInterrupt: (l) => listeners.push(l),
+      idle: () => core.idle(),
+    };
+    if (fn instanceof BlkFunction) {
+      device.triggerConfigChange = () => core.changeConfig(() => fn.resize(fn.capacity + 8));
+    }
+    return device;
+  };
+}
+
+/** The reference device of `type` as a device target. */
+export function referenceDeviceTarget(type: DeviceTypeName, parts: DeviceParts = {}, name?: string): InProcessDeviceTarget {
+  return new InProcessDeviceTarget(name ?? `reference-${type}-device`, type, referenceDeviceFactory(type, parts));
+}

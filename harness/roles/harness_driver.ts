@@ -1,0 +1,187 @@
+/**
+ * The harness playing the driver against a device under test: initialization
+ * to any stage, queue set-up in harness-owned memory, sample requests per
+ * device type, and bounded waits for used buffers.
+ *
+ * @module
+ */
+import type { DeviceSession } from "../adapter.ts";
+import { TargetError } from "../adapter.ts";
+import { bit, type DeviceTypeName, F } from "../features.ts";
+import { BumpAllocator, le } from "../memory.ts";
+import { formatStatus, Status } from "../status.ts";
+import type { DriverTransport } from "../transport/transport.ts";
+import { type BufferSpec, SplitDriverQueue, type UsedElem, validQueueSize } from "../virtqueue/split.ts";
+
+/** Initialization stages, in the order of spec 3.1.1. */
+export type Stage = "reset" | "acknowledge" | "driver" | "features-ok" | "queues" | "driver-ok";
+
+/** Outcome of {@link HarnessDriver.init}. */
+export interface InitResult {
+  /** Status read back after the last step. */
+  status: number;
+  offered: bigint;
+  accepted: bigint;
+  /** False when the device refused FEATURES_OK. */
+  featuresOk: boolean;
+}
+
+/** Number of queues the harness sets up per device type. */
+export const QUEUES_BY_TYPE: Record<DeviceTypeName, number> = { rng: 1, blk: 1, net: 2, console: 2 };
+
+/** Core features the harness knows how to drive and accepts when offered. */
+export const HARNESS_CORE_FEATURES = bit(F.VERSION_1) | bit(F.INDIRECT_DESC) | bit(F.RING_RESET) | bit(F.IN_ORDER);
+
+/** A request a sample workload put on a queue. */
+export interface SampleRequest {
+  head: number;
+  /** Total bytes of device-writable buffers. */
+  writable: number;
+  buffers: BufferSpec[];
+}
+
+/**
+ * The harness's own minimal driver.
+ *
+ * @example
+ * ```ts ignore
+ * const d = new HarnessDriver(session, transport, "rng");
+ * await d.init("driver-ok");
+ * const req = await d.sampleRequest(0);
+ * const used = await d.waitUsed(0, 1);
+ * ```
+ */
+export class HarnessDriver {
+  readonly alloc: BumpAllocator;
+  readonly queues = new Map<number, SplitDriverQueue>();
+  /** Default deadline of a wait, in milliseconds. */
+  deadlineMs = 2000;
+  constructor(
+    readonly session: DeviceSession,
+    readonly transport: DriverTransport,
+    readonly deviceType: DeviceTypeName,
+  ) {
+    const m = session.memory;
+    this.alloc = new BumpAllocator(m.base, m.base + m.size);
+  }
+
+  /** Writes the reset value and polls until status reads 0; returns the last status read. */
+  async reset(): Promise<number> {
+    this.queues.clear();
+    this.alloc.reset();
+    await this.transport.reset();
+    let status = await this.transport.getStatus();
+    const until = Date.now() + this.deadlineMs;
+    while (status !== 0 && Date.now() < until) {
+      await this.session.settle(10);
+      status = await this.transport.getStatus();
+    }
+    return status;
+  }
+
+  /** Adds status bits to the current status (never clears one). */
+  async addStatus(bits: number): Promise<number> {
+    const cur = await this.transport.getStatus();
+    await this.transport.setStatus(cur | bits);
+    return await this.transport.getStatus();
+  }
+
+  /**
+   * Initializes the device up to `stage`, following spec 3.1.1. `accept`
+   * chooses the driver features from the offered ones (default: the core
+   * features the harness drives).
+   */
+  async init(stage: Stage, accept?: (offered: bigint) => bigint): Promise<InitResult> {
+    const status0 = await this.reset();
+    if (status0 !== 0) throw new TargetError(`Device status did not read 0 after reset: ${formatStatus(status0)}`);
+    const result: InitResult = { status: 0, offered: 0n, accepted: 0n, featuresOk: false };
+    if (stage === "reset") return result;
+    result.status = await this.addStatus(Status.ACKNOWLEDGE);
+    if (stage === "acknowledge") return result;
+    result.status = await this.addStatus(Status.DRIVER);
+    if (stage === "driver") return result;
+    result.offered = await this.transport.readDeviceFeatures();
+    result.accepted = accept ? accept(result.offered) : result.offered & HARNESS_CORE_FEATURES;
+    await this.transport.writeDriverFeatures(result.accepted);
+    result.status = await this.addStatus(Status.FEATURES_OK);
+    result.featuresOk = (result.status & Status.FEATURES_OK) !== 0;
+    if (stage === "features-ok" || !result.featuresOk) return result;
+    for (let q = 0; q < QUEUES_BY_TYPE[this.deviceType]; q++) await this.setupQueue(q);
+    if (stage === "queues") return result;
+    result.status = await this.addStatus(Status.DRIVER_OK);
+    return result;
+  }
+
+  /** Allocates queue `q` (size: the device maximum capped at 64) and enables it. */
+  async setupQueue(q: number, size?: number): Promise<SplitDriverQueue> {
+    const max = await this.transport.queueMax(q);
+    if (max === 0) throw new TargetError(`Queue ${q} is not available (QueueSizeMax 0)`);
+    let n = size ?? Math.min(max, 64);
+    while (!validQueueSize(n) && n > 1) n--;
+    const queue = await SplitDriverQueue.create(this.session.memory, this.alloc, q, n);
+    await this.transport.setupQueue(q, queue.addrs);
+    this.queues.set(q, queue);
+    return queue;
+  }
+
+  queue(q: number): SplitDriverQueue {
+    const queue = this.queues.get(q);
+    if (!queue) throw new Error(`Queue ${q} is not set up by the harness`);
+    return queue;
+  }
+
+  /**
+   * Puts one well-formed request of the device type on queue `q` and makes it
+   * available (without notifying; see {@link kick}).
+   */
+  async sampleRequest(q: number, writableBytes = 16): Promise<SampleRequest> {
+    const queue = this.queue(q);
+    const mem = this.session.memory;
+    let buffers: BufferSpec[];
+    if (this.deviceType === "blk") {
+      const hdr = this.alloc.alloc(16);
+      const h = new Uint8Array(16); // type IN, sector 0
+      le.setU32(h, 0, 0);
+      await mem.write(hdr, h);
+      buffers = [
+        { addr: hdr, len: 16, writable: false },
+        { addr: this.alloc.alloc(512), len: 512, writable: true },
+        { addr: this.alloc.alloc(1), len: 1, writable: true },
+      ];
+    } else {
+      buffers = [{ addr: this.alloc.alloc(writableBytes), len: writableBytes, writable: true }];
+    }
+    const head = await queue.add(buffers);
+    await queue.publish(head);
+    const writable = buffers.filter((b) => b.writable).reduce((s, b) => s + b.len, 0);
+    return { head, writable, buffers };
+  }
+
+  /** Sends an available-buffer notification for queue `q`. */
+  kick(q: number): Promise<void> {
+    return this.transport.notify(q);
+  }
+
+  /** Waits (bounded) until `count` used elements arrived on queue `q`; returns those seen. */
+  async waitUsed(q: number, count: number, deadlineMs = this.deadlineMs): Promise<UsedElem[]> {
+    const queue = this.queue(q);
+    const seen: UsedElem[] = [];
+    const start = Date.now();
+    seen.push(...await queue.harvest());
+    while (seen.length < count && Date.now() - start < deadlineMs) {
+      await this.session.settle(Math.min(50, deadlineMs), async () => (await queue.usedIdx()) !== queue.lastUsed);
+      seen.push(...await queue.harvest());
+    }
+    return seen;
+  }
+
+  /** Lets the device run for `ms` and returns; used where nothing is expected to happen. */
+  quiet(ms = 50): Promise<void> {
+    return this.session.settle(ms);
+  }
+
+  /** Accepts the offered features the harness drives. */
+  static defaultAccept(offered: bigint): bigint {
+    return offered & HARNESS_CORE_FEATURES;
+  }
+}

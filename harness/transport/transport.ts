@@ -1,0 +1,60 @@
+/**
+ * The transport-neutral driver-side view of a virtio device: what the
+ * harness (playing the driver) and the reference driver use, whatever the
+ * transport underneath (MMIO now; PCI and legacy MMIO slot in beside it).
+ *
+ * @module
+ */
+import type { TransportKind } from "../features.ts";
+import type { RegisterSpace, Width } from "../registers.ts";
+
+/** Guest-physical addresses of a virtqueue's three areas. */
+export interface QueueAddresses {
+  size: number;
+  desc: number;
+  driver: number;
+  device: number;
+}
+
+/** Identification read at probe time. */
+export interface DeviceIdentity {
+  deviceId: number;
+  vendorId: number;
+  /** Transport-specific version (MMIO Version register). */
+  version: number;
+  /** False when the transport says this is not a usable virtio device (bad magic, version). */
+  valid: boolean;
+  reason?: string;
+}
+
+/** Driver-side operations on one virtio device. */
+export interface DriverTransport {
+  readonly kind: TransportKind;
+  /** The raw register file, for transport-specific clauses. */
+  readonly registers: RegisterSpace;
+  identify(): Promise<DeviceIdentity>;
+  getStatus(): Promise<number>;
+  setStatus(value: number): Promise<void>;
+  /** Writes the reset value; does not wait (see {@link resetAndWait}). */
+  reset(): Promise<void>;
+  readDeviceFeatures(): Promise<bigint>;
+  writeDriverFeatures(features: bigint): Promise<void>;
+  queueMax(index: number): Promise<number>;
+  queueReady(index: number): Promise<boolean>;
+  setupQueue(index: number, addrs: QueueAddresses): Promise<void>;
+  disableQueue(index: number): Promise<void>;
+  /** Per-queue reset (VIRTIO_F_RING_RESET): starts it; read `queueResetPending` until false. */
+  startQueueReset(index: number): Promise<void>;
+  queueResetPending(index: number): Promise<boolean>;
+  notify(index: number): Promise<void>;
+  readConfig(offset: number, width: Width): Promise<number>;
+  writeConfig(offset: number, width: Width, value: number): Promise<void>;
+  configGeneration(): Promise<number>;
+  /** Reads what caused the interrupt (MMIO InterruptStatus / PCI ISR). */
+  interruptStatus(): Promise<number>;
+  /** Acknowledges handled interrupt causes (a no-op where reading acknowledges). */
+  ackInterrupt(bits: number): Promise<void>;
+}
+
+/** Number of 32-bit feature words the harness reads and writes (bits 0–127). */
+export const FEATURE_WORDS = 4;
