@@ -1,0 +1,252 @@
+/**
+ * Runs clauses against a target and turns every outcome into a verdict:
+ * a broken MUST is `fail`, a broken SHOULD `warn`, an unmet applicability
+ * `n/a`, and anything the harness could not decide (timeout, crash, garbage)
+ * `error`. A result already obtained is never lost: each clause is isolated.
+ *
+ * @module
+ */
+import type { DeviceSession, DeviceTarget, DriverTarget, Target } from "./adapter.ts";
+import {
+  type Clause,
+  clauseId,
+  clauseKey,
+  clauseSection,
+  type DeviceClause,
+  type DriverClause,
+  isAdvisory,
+  type RunSettings,
+} from "./clause.ts";
+import { bit, DEVICE_IDS, type DeviceTypeName, featureName, type TransportKind } from "./features.ts";
+import { PropertyViolation } from "./property.ts";
+import type { ClauseResult, Verdict } from "./result.ts";
+import { HarnessDriver } from "./roles/harness_driver.ts";
+import { ScenarioRunner } from "./roles/harness_device.ts";
+import { MmioDriverTransport } from "./transport/mmio_driver.ts";
+import { NotApplicable, Violation } from "./verify.ts";
+
+/** Options of one target run. */
+export interface RunOptions {
+  seed: number;
+  runs: number;
+  strict: boolean;
+  /** Label, section or clause-id prefix. */
+  filter?: string;
+  /** Per-clause deadline (default 30 s). */
+  clauseTimeoutMs?: number;
+  /** fast-check replay path (with a filter naming one clause). */
+  replayPath?: string;
+  /** How the replay command names the target, e.g. `--target fixtures/targets/x.jsonc`. */
+  targetArg: string;
+  /** Driver role: the device type the harness presents (default: the driver's first). */
+  present?: DeviceTypeName;
+  /** Called with each result as soon as it exists. */
+  onResult?: (r: ClauseResult) => void;
+}
+
+/** True when a clause matches a filter (label, section, clause id or key prefix). */
+export function matchesFilter(c: Clause, filter: string | undefined): boolean {
+  if (!filter) return true;
+  return c.label.startsWith(filter) || clauseSection(c).startsWith(filter) ||
+    clauseId(c).startsWith(filter) || clauseKey(c).startsWith(filter);
+}
+
+/** The clauses a run would execute for a role, filter and strictness. */
+export function selectClauses(all: readonly Clause[], role: "device" | "driver", opts: { filter?: string; strict: boolean }): Clause[] {
+  return all.filter((c) => c.obligation === role && matchesFilter(c, opts.filter) && (opts.strict || !isAdvisory(c.level)));
+}
+
+/** A reason the clause does not apply to a device target, or undefined. */
+export function deviceApplicability(c: DeviceClause, ctx: {
+  transport: TransportKind;
+  deviceType: DeviceTypeName;
+  offered: bigint;
+  capabilities: Record<string, boolean>;
+}): string | undefined {
+  const a = c.applies;
+  if (!a) return undefined;
+  if (a.transports && !a.transports.includes(ctx.transport)) return `applies to ${a.transports.join("/")} only`;
+  if (a.deviceTypes && !a.deviceTypes.includes(ctx.deviceType)) return `applies to ${a.deviceTypes.join("/")} devices only`;
+  for (const cap of a.capabilities ?? []) if (!ctx.capabilities[cap]) return `the adapter cannot observe ${cap}`;
+  for (const f of a.offered ?? []) {
+    if (!(ctx.offered & bit(f))) return `the device does not offer ${featureName(ctx.deviceType, f)}`;
+  }
+  return undefined;
+}
+
+function errorMessage(e: unknown): string {
+  if (e instanceof Error) return `${e.name === "Error" ? "" : `${e.name}: `}${e.message}`;
+  return String(e);
+}
+
+class ClauseTimeout extends Error {
+  override name = "ClauseTimeout";
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new ClauseTimeout(`the clause did not finish within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function replayCommand(opts: RunOptions, c: Clause, seed: number, path?: string): string {
+  const parts = ["deno task conform", opts.targetArg, `--filter '${clauseKey(c)}'`, `--seed ${seed}`];
+  if (opts.strict) parts.push("--strict");
+  if (opts.present) parts.push(`--present ${opts.present}`);
+  if (path) parts.push(`--replay '${path}'`);
+  return parts.join(" ");
+}
+
+function baseResult(c: Clause, target: string, transport: TransportKind, deviceType: string, seed: number): ClauseResult {
+  return {
+    clause: clauseId(c),
+    label: c.label,
+    statement: c.statement,
+    section: clauseSection(c),
+    role: c.obligation,
+    level: c.level,
+    transport,
+    target,
+    deviceType,
+    title: c.title,
+    requirement: c.requirement,
+    verdict: "pass",
+    durationMs: 0,
+    message: "",
+    seed,
+  };
+}
+
+/** Maps an outcome to a verdict and fills the message fields. */
+export function settle(r: ClauseResult, c: Clause, outcome: unknown, opts: RunOptions): ClauseResult {
+  if (outcome === undefined) return r;
+  if (outcome instanceof NotApplicable) return { ...r, verdict: "n/a", message: outcome.message };
+  if (outcome instanceof Violation) {
+    const verdict: Verdict = isAdvisory(c.level) ? "warn" : "fail";
+    const out: ClauseResult = {
+      ...r,
+      verdict,
+      message: outcome.message,
+      expected: outcome.expected,
+      actual: outcome.actual,
+      replay: replayCommand(opts, c, opts.seed),
+    };
+    if (outcome instanceof PropertyViolation) {
+      out.seed = outcome.seed;
+      out.counterexample = outcome.counterexample;
+      out.replay = outcome.replay;
+    }
+    return out;
+  }
+  return { ...r, verdict: "error", message: errorMessage(outcome), replay: replayCommand(opts, c, opts.seed) };
+}
+
+function settings(opts: RunOptions, c: Clause): RunSettings {
+  return {
+    seed: opts.seed,
+    runs: opts.runs,
+    ...(opts.replayPath ? { replayPath: opts.replayPath } : {}),
+    replayCommand: (seed, path) => replayCommand(opts, c, seed, path),
+  };
+}
+
+async function identifyType(session: DeviceSession): Promise<DeviceTypeName | undefined> {
+  if (session.info.deviceType) return session.info.deviceType;
+  const t = new MmioDriverTransport(session.registers);
+  const id = await t.identify();
+  return (Object.entries(DEVICE_IDS).find(([, v]) => v === id.deviceId)?.[0]) as DeviceTypeName | undefined;
+}
+
+/** Runs device-obligation clauses against a device under test (the harness plays the driver). */
+export async function runDeviceTarget(target: DeviceTarget, clauses: readonly Clause[], opts: RunOptions): Promise<ClauseResult[]> {
+  const selected = selectClauses(clauses, "device", opts) as DeviceClause[];
+  const results: ClauseResult[] = [];
+  const name = target.info.name;
+  const transport = target.info.transport;
+  const emit = (r: ClauseResult) => {
+    results.push(r);
+    opts.onResult?.(r);
+  };
+  let session: DeviceSession;
+  let deviceType: DeviceTypeName | undefined;
+  let offered = 0n;
+  try {
+    session = await target.open();
+    deviceType = await identifyType(session);
+    if (!deviceType) throw new Error("the device's DeviceID names no device type this suite knows");
+    const probe = new HarnessDriver(session, new MmioDriverTransport(session.registers), deviceType);
+    await probe.reset();
+    offered = await probe.transport.readDeviceFeatures();
+  } catch (e) {
+    for (const c of selected) {
+      emit({ ...baseResult(c, name, transport, deviceType ?? "?", opts.seed), verdict: "error", message: `Could not open the target: ${errorMessage(e)}` });
+    }
+    return results;
+  }
+  for (const c of selected) {
+    const r = baseResult(c, name, transport, deviceType, opts.seed);
+    const started = performance.now();
+    const why = deviceApplicability(c, { transport, deviceType, offered, capabilities: { ...session.capabilities } });
+    if (why) {
+      emit({ ...r, verdict: "n/a", message: why });
+      continue;
+    }
+    let outcome: unknown = undefined;
+    try {
+      await session.restart();
+      const transportImpl = new MmioDriverTransport(session.registers);
+      const driver = new HarnessDriver(session, transportImpl, deviceType);
+      await withTimeout(
+        c.run({ ...settings(opts, c), session, transport: transportImpl, driver, deviceType, offered }),
+        opts.clauseTimeoutMs ?? 30_000,
+      );
+    } catch (e) {
+      outcome = e ?? new Error("unknown failure");
+    }
+    emit({ ...settle(r, c, outcome, opts), durationMs: Math.round((performance.now() - started) * 10) / 10 });
+  }
+  await session.close().catch(() => {});
+  return results;
+}
+
+/** Runs driver-obligation clauses against a driver under test (the harness plays the device). */
+export async function runDriverTarget(target: DriverTarget, clauses: readonly Clause[], opts: RunOptions): Promise<ClauseResult[]> {
+  const selected = selectClauses(clauses, "driver", opts) as DriverClause[];
+  const deviceType = opts.present ?? target.info.deviceTypes[0] ?? "blk";
+  const scenarios = new ScenarioRunner(target, deviceType);
+  const results: ClauseResult[] = [];
+  for (const c of selected) {
+    const r = baseResult(c, target.info.name, "mmio", deviceType, opts.seed);
+    const started = performance.now();
+    const a = c.applies;
+    let why: string | undefined;
+    if (a?.transports && !a.transports.includes("mmio")) why = `applies to ${a.transports.join("/")} only`;
+    else if (a?.deviceTypes && !a.deviceTypes.includes(deviceType)) why = `applies to ${a.deviceTypes.join("/")} devices only`;
+    let outcome: unknown = undefined;
+    if (why) outcome = new NotApplicable(why);
+    else {
+      try {
+        await withTimeout(c.run({ ...settings(opts, c), target, deviceType, scenarios }), opts.clauseTimeoutMs ?? 30_000);
+      } catch (e) {
+        outcome = e ?? new Error("unknown failure");
+      }
+    }
+    const res = { ...settle(r, c, outcome, opts), durationMs: Math.round((performance.now() - started) * 10) / 10 };
+    results.push(res);
+    opts.onResult?.(res);
+  }
+  return results;
+}
+
+/** Runs the clauses of the target's role. */
+export function runTarget(target: Target, clauses: readonly Clause[], opts: RunOptions): Promise<ClauseResult[]> {
+  return target.role === "device" ? runDeviceTarget(target, clauses, opts) : runDriverTarget(target, clauses, opts);
+}

@@ -1,0 +1,76 @@
+/**
+ * Clauses of spec 2.4 Device Reset.
+ *
+ * @module
+ */
+import fc from "fast-check";
+import { defineDeviceClause } from "../../harness/clause.ts";
+import { checkProperty } from "../../harness/property.ts";
+import { formatStatus, Status } from "../../harness/status.ts";
+import { expectEqual } from "../../harness/verify.ts";
+import { expectQuietDevice } from "../verifiers.ts";
+
+const DEVICE = "devicenormative:Basic Facilities of a Virtio Device / Device Reset";
+
+/** Status values a driver writes on the way through initialization (plus FAILED). */
+const STATUS_STEPS = [
+  Status.ACKNOWLEDGE,
+  Status.ACKNOWLEDGE | Status.DRIVER,
+  Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK,
+  Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK | Status.DRIVER_OK,
+  Status.ACKNOWLEDGE | Status.DRIVER | Status.FAILED,
+];
+
+export const resetClearsStatus = defineDeviceClause({
+  label: DEVICE,
+  statement: 1,
+  level: "MUST",
+  title: "status reads 0 after a reset",
+  requirement: "Once the driver resets the device, the device presents a device status of 0.",
+  action: "Writes random sequences of status values (any bits, including FAILED and DRIVER_OK), sometimes " +
+    "after a full initialization with a request in flight, then resets and reads the status back.",
+  async run(ctx) {
+    const arb = fc.record({
+      init: fc.boolean(),
+      writes: fc.array(fc.oneof(fc.constantFrom(...STATUS_STEPS), fc.integer({ min: 1, max: 255 })), { maxLength: 6 }),
+    });
+    await checkProperty(ctx, arb, async ({ init, writes }) => {
+      if (init) {
+        await ctx.driver.init("driver-ok");
+        await ctx.driver.sampleRequest(0);
+        await ctx.driver.kick(0);
+      }
+      for (const w of writes) await ctx.transport.setStatus(w);
+      await ctx.transport.reset();
+      await ctx.driver.quiet(5);
+      expectEqual("device status after reset", await ctx.transport.getStatus(), 0, formatStatus);
+    }, (v) => `${v.init ? "init to DRIVER_OK + request, then " : ""}status writes [${v.writes.map(formatStatus).join(", ")}], reset`);
+  },
+});
+
+export const quietAfterReset = defineDeviceClause({
+  label: DEVICE,
+  statement: 2,
+  level: "MUST NOT",
+  title: "no queue access or notification after reset",
+  requirement: "After completing a reset (status reads 0) the device neither touches its virtqueues nor sends " +
+    "notifications until the driver initializes it again.",
+  action: "Initializes to DRIVER_OK, makes a request available without notifying, resets, waits for status 0, " +
+    "then notifies the old queue; checks the used ring, the interrupt line and the device's memory accesses.",
+  async run(ctx) {
+    await ctx.driver.init("driver-ok");
+    const q = ctx.driver.queue(0);
+    await ctx.driver.sampleRequest(0);
+    await ctx.transport.reset();
+    await ctx.driver.quiet(5);
+    expectEqual("device status after reset", await ctx.transport.getStatus(), 0, formatStatus);
+    const usedBefore = await q.usedIdx();
+    ctx.session.takeMemoryTrace?.();
+    await ctx.driver.kick(0);
+    await ctx.driver.quiet(50);
+    await expectQuietDevice(ctx, [q], usedBefore, "after the reset completed");
+  },
+});
+
+/** The clauses of spec 2.4. */
+export const DEVICE_RESET_CLAUSES = [resetClearsStatus, quietAfterReset];
