@@ -4,12 +4,22 @@
  * @module
  */
 import type { Clause, Waiver } from "../harness/clause.ts";
+import { CONFIG_SPACE_DEVICE_CLAUSES } from "./basic_facilities/config_space.ts";
 import { DEVICE_RESET_CLAUSES } from "./basic_facilities/device_reset.ts";
+import { DEVICE_STATUS_CLAUSES } from "./basic_facilities/device_status.ts";
+import { FEATURE_BITS_DEVICE_CLAUSES } from "./basic_facilities/feature_bits.ts";
+import { RESERVED_FEATURES_DEVICE_CLAUSES } from "./reserved_features/reserved_features_device.ts";
+import { MMIO_LAYOUT_DEVICE_CLAUSES } from "./transport_mmio/register_layout_device.ts";
 import { WAIVERS as ALL_WAIVERS } from "./waivers.ts";
 
 /** All clauses, in spec order. */
 export const CLAUSES: readonly Clause[] = [
+  ...DEVICE_STATUS_CLAUSES,
+  ...FEATURE_BITS_DEVICE_CLAUSES,
   ...DEVICE_RESET_CLAUSES,
+  ...CONFIG_SPACE_DEVICE_CLAUSES,
+  ...MMIO_LAYOUT_DEVICE_CLAUSES,
+  ...RESERVED_FEATURES_DEVICE_CLAUSES,
 ];
 
 /** Statements answered by a written waiver instead of a clause. */

@@ -112,14 +112,15 @@ export class HarnessDriver {
     return result;
   }
 
-  /** Allocates queue `q` (size: the device maximum capped at 64) and enables it. */
-  async setupQueue(q: number, size?: number): Promise<SplitDriverQueue> {
+  /** Allocates queue `q` (size: the device maximum capped at 64) and enables it unless `enable` is false. */
+  async setupQueue(q: number, size?: number, enable = true): Promise<SplitDriverQueue> {
     const max = await this.transport.queueMax(q);
     if (max === 0) throw new TargetError(`Queue ${q} is not available (QueueSizeMax 0)`);
     let n = size ?? Math.min(max, 64);
     while (!validQueueSize(n) && n > 1) n--;
     const queue = await SplitDriverQueue.create(this.session.memory, this.alloc, q, n);
-    await this.transport.setupQueue(q, queue.addrs);
+    if (enable) await this.transport.setupQueue(q, queue.addrs);
+    else await this.transport.programQueue(q, queue.addrs);
     this.queues.set(q, queue);
     return queue;
   }
@@ -155,6 +156,24 @@ export class HarnessDriver {
     await queue.publish(head);
     const writable = buffers.filter((b) => b.writable).reduce((s, b) => s + b.len, 0);
     return { head, writable, buffers };
+  }
+
+  /**
+   * Makes a malformed chain available on queue `q`: a descriptor whose NEXT
+   * points at itself (a loop), which a device must not follow forever.
+   */
+  async publishLoop(q: number): Promise<number> {
+    const queue = this.queue(q);
+    const buf = this.alloc.alloc(16);
+    const head = await queue.add([{ addr: buf, len: 16, writable: true }]);
+    const d = new Uint8Array(16);
+    le.setU64(d, 0, buf);
+    le.setU32(d, 8, 16);
+    le.setU16(d, 12, 1 | 2); // NEXT | WRITE
+    le.setU16(d, 14, head);
+    await this.session.memory.write(queue.addrs.desc + 16 * head, d);
+    await queue.publish(head);
+    return head;
   }
 
   /** Sends an available-buffer notification for queue `q`. */

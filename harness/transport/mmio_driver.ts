@@ -81,6 +81,10 @@ export class MmioDriverTransport implements DriverTransport {
     return (await this.#r(Mmio.QueueReady)) !== 0;
   }
   async setupQueue(index: number, a: QueueAddresses): Promise<void> {
+    await this.programQueue(index, a);
+    await this.#w(Mmio.QueueReady, 1);
+  }
+  async programQueue(index: number, a: QueueAddresses): Promise<void> {
     await this.#w(Mmio.QueueSel, index);
     await this.#w(Mmio.QueueSize, a.size);
     await this.#w(Mmio.QueueDescLow, a.desc % 2 ** 32);
@@ -89,7 +93,6 @@ export class MmioDriverTransport implements DriverTransport {
     await this.#w(Mmio.QueueDriverHigh, Math.floor(a.driver / 2 ** 32));
     await this.#w(Mmio.QueueDeviceLow, a.device % 2 ** 32);
     await this.#w(Mmio.QueueDeviceHigh, Math.floor(a.device / 2 ** 32));
-    await this.#w(Mmio.QueueReady, 1);
   }
   async disableQueue(index: number): Promise<void> {
     await this.#w(Mmio.QueueSel, index);

@@ -41,6 +41,9 @@ export interface DriverTransport {
   writeDriverFeatures(features: bigint): Promise<void>;
   queueMax(index: number): Promise<number>;
   queueReady(index: number): Promise<boolean>;
+  /** Writes a queue's size and addresses without enabling it. */
+  programQueue(index: number, addrs: QueueAddresses): Promise<void>;
+  /** Programs a queue and enables it. */
   setupQueue(index: number, addrs: QueueAddresses): Promise<void>;
   disableQueue(index: number): Promise<void>;
   /** Per-queue reset (VIRTIO_F_RING_RESET): starts it; read `queueResetPending` until false. */
