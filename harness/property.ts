@@ -43,6 +43,8 @@ export async function checkProperty<T>(
   let other: unknown = undefined;
   const details = await fc.check(
     fc.asyncProperty(arb, async (v) => {
+      // A harness or target error ends the property: later runs fail at once without touching the target.
+      if (other !== undefined) throw other;
       try {
         await property(v);
         return true;

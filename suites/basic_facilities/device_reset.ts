@@ -36,9 +36,11 @@ export const resetClearsStatus = defineDeviceClause({
     });
     await checkProperty(ctx, arb, async ({ init, writes }) => {
       if (init) {
-        await ctx.driver.init("driver-ok");
-        await ctx.driver.sampleRequest(0);
-        await ctx.driver.kick(0);
+        const r = await ctx.driver.init("driver-ok", undefined, { tolerateReset: true });
+        if (r.status & Status.DRIVER_OK) {
+          await ctx.driver.sampleRequest(0);
+          await ctx.driver.kick(0);
+        }
       }
       for (const w of writes) await ctx.transport.setStatus(w);
       await ctx.transport.reset();
