@@ -55,6 +55,8 @@ export interface Scenario {
   configure?: (core: DeviceCore, fn: DeviceFunction) => void;
   /** Device-type options: blk capacity in sectors. */
   blkSectors?: number;
+  /** How many times to call the driver's probe in a row (default 1); the last result is kept. */
+  probes?: number;
 }
 
 /** What a scenario produced. */
@@ -241,6 +243,10 @@ export class ScenarioRunner {
     try {
       device.push({ kind: "phase", phase: "probe" });
       probe = await session.probe(this.deadlineMs);
+      for (let i = 1; i < (s.probes ?? 1); i++) {
+        device.push({ kind: "phase", phase: "probe", index: i });
+        probe = await session.probe(this.deadlineMs);
+      }
       if (probe.bound) {
         const work = s.workloads ?? defaultWorkloads(this.deviceType);
         for (let i = 0; i < work.length; i++) {
