@@ -5,20 +5,32 @@
  */
 import type { Clause, Waiver } from "../harness/clause.ts";
 import { CONFIG_SPACE_DEVICE_CLAUSES } from "./basic_facilities/config_space.ts";
+import { CONFIG_SPACE_DRIVER_CLAUSES } from "./basic_facilities/config_space_driver.ts";
 import { DEVICE_RESET_CLAUSES } from "./basic_facilities/device_reset.ts";
 import { DEVICE_STATUS_CLAUSES } from "./basic_facilities/device_status.ts";
+import { DEVICE_STATUS_DRIVER_CLAUSES } from "./basic_facilities/device_status_driver.ts";
 import { FEATURE_BITS_DEVICE_CLAUSES } from "./basic_facilities/feature_bits.ts";
+import { FEATURE_BITS_DRIVER_CLAUSES } from "./basic_facilities/feature_bits_driver.ts";
+import { INIT_DRIVER_CLAUSES } from "./initialization/device_init_driver.ts";
 import { RESERVED_FEATURES_DEVICE_CLAUSES } from "./reserved_features/reserved_features_device.ts";
+import { RESERVED_FEATURES_DRIVER_CLAUSES } from "./reserved_features/reserved_features_driver.ts";
 import { MMIO_LAYOUT_DEVICE_CLAUSES } from "./transport_mmio/register_layout_device.ts";
+import { MMIO_DRIVER_CLAUSES } from "./transport_mmio/register_layout_driver.ts";
 import { WAIVERS as ALL_WAIVERS } from "./waivers.ts";
 
 /** All clauses, in spec order. */
 export const CLAUSES: readonly Clause[] = [
+  ...DEVICE_STATUS_DRIVER_CLAUSES,
   ...DEVICE_STATUS_CLAUSES,
+  ...FEATURE_BITS_DRIVER_CLAUSES,
   ...FEATURE_BITS_DEVICE_CLAUSES,
   ...DEVICE_RESET_CLAUSES,
+  ...CONFIG_SPACE_DRIVER_CLAUSES,
   ...CONFIG_SPACE_DEVICE_CLAUSES,
+  ...INIT_DRIVER_CLAUSES,
   ...MMIO_LAYOUT_DEVICE_CLAUSES,
+  ...MMIO_DRIVER_CLAUSES,
+  ...RESERVED_FEATURES_DRIVER_CLAUSES,
   ...RESERVED_FEATURES_DEVICE_CLAUSES,
 ];
 

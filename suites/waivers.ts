@@ -6,5 +6,58 @@
  */
 import type { Waiver } from "../harness/clause.ts";
 
+const FEATURES = "drivernormative:Basic Facilities of a Virtio Device / Feature Bits";
+const CONFIG = "drivernormative:Basic Facilities of a Virtio Device / Device Configuration Space";
+const MMIO = "drivernormative:Virtio Transport Options / Virtio Over MMIO / MMIO Device Register Layout";
+const MMIO_IRQ = "drivernormative:Virtio Transport Options / Virtio Over MMIO / MMIO-specific Initialization And Device Operation / Notifications From The Device";
+const RESERVED_DRIVER = "drivernormative:Reserved Feature Bits";
+const RESERVED_DEVICE = "devicenormative:Reserved Feature Bits";
+
 /** The waivers. */
-export const WAIVERS: readonly Waiver[] = [];
+export const WAIVERS: readonly Waiver[] = [
+  {
+    label: FEATURES,
+    statement: 3,
+    reason: "Validation happens inside the driver; only its consequences show, and those are the clauses " +
+      "2.2.1#1, #2, #5 and #7.",
+  },
+  {
+    label: CONFIG,
+    statement: 4,
+    reason: "MMIO tells the driver no configuration-space size, so a driver-side size limit has nothing to act on " +
+      "that the harness could vary; it becomes observable over PCI, where the device configuration capability " +
+      "carries a length.",
+  },
+  {
+    label: MMIO,
+    statement: 16,
+    reason: "Whether the driver means to stop using a queue is its intent, not an access; the register side of it " +
+      "(the read-back after QueueReady=0) is clause 4.2.2.2#17.",
+  },
+  {
+    label: MMIO_IRQ,
+    statement: 3,
+    reason: "The same obligation as 4.2.2.2#19 (acknowledge handled events through InterruptACK), checked there.",
+  },
+  {
+    label: RESERVED_DRIVER,
+    statement: 4,
+    reason: "How the driver programs an IOMMU is platform configuration outside the device interface.",
+  },
+  {
+    label: RESERVED_DRIVER,
+    statement: 8,
+    reason: "Which memory barriers a driver executes is not visible at the device interface.",
+  },
+  {
+    label: RESERVED_DRIVER,
+    statement: 11,
+    reason: "Enabling virtual functions needs a PCI SR-IOV capability, which no device the harness presents has.",
+  },
+  {
+    label: RESERVED_DEVICE,
+    statement: 3,
+    reason: "Whether the device's memory access is translated or limited by the platform is a fact of the " +
+      "platform, not visible at the device interface.",
+  },
+];

@@ -55,6 +55,10 @@ export interface Scenario {
   configure?: (core: DeviceCore, fn: DeviceFunction) => void;
   /** Device-type options: blk capacity in sectors. */
   blkSectors?: number;
+  /** QueueSizeMax the device presents for its queues. */
+  queueSizeMax?: number;
+  /** Deadline of each driver operation in this scenario (default: the runner's). */
+  deadlineMs?: number;
   /** How many times to call the driver's probe in a row (default 1); the last result is kept. */
   probes?: number;
 }
@@ -77,12 +81,13 @@ export function defaultWorkloads(type: DeviceTypeName): Workload[] {
 }
 
 /** Creates the reference device function for a type the harness can present. */
-export function deviceFunctionFor(type: DeviceTypeName, blkSectors?: number): DeviceFunction {
+export function deviceFunctionFor(type: DeviceTypeName, opts: { blkSectors?: number; queueSizeMax?: number } = {}): DeviceFunction {
+  const q = opts.queueSizeMax === undefined ? {} : { queueSizeMax: opts.queueSizeMax };
   switch (type) {
     case "rng":
-      return new RngFunction();
+      return new RngFunction(q);
     case "blk":
-      return new BlkFunction(blkSectors === undefined ? {} : { sectors: blkSectors });
+      return new BlkFunction(opts.blkSectors === undefined ? q : { ...q, sectors: opts.blkSectors });
     default:
       throw new Error(`The harness cannot present a ${type} device yet`);
   }
@@ -226,8 +231,12 @@ export class ScenarioRunner {
   }
 
   async run(s: Scenario): Promise<ScenarioTrace> {
+    const deadline = s.deadlineMs ?? this.deadlineMs;
     const memory = new ArrayMemory(GUEST_RAM.base, GUEST_RAM.size);
-    const fn = deviceFunctionFor(this.deviceType, s.blkSectors);
+    const fn = deviceFunctionFor(this.deviceType, {
+      ...(s.blkSectors === undefined ? {} : { blkSectors: s.blkSectors }),
+      ...(s.queueSizeMax === undefined ? {} : { queueSizeMax: s.queueSizeMax }),
+    });
     const core = new DeviceCore(fn, { memory, transport: "mmio", ...(s.knobs ? { knobs: s.knobs } : {}) });
     const listeners: ((level: boolean) => void)[] = [];
     core.onInterrupt = (level) => listeners.forEach((l) => l(level));
@@ -242,21 +251,21 @@ export class ScenarioRunner {
     let probe: ProbeResult;
     try {
       device.push({ kind: "phase", phase: "probe" });
-      probe = await session.probe(this.deadlineMs);
+      probe = await session.probe(deadline);
       for (let i = 1; i < (s.probes ?? 1); i++) {
         device.push({ kind: "phase", phase: "probe", index: i });
-        probe = await session.probe(this.deadlineMs);
+        probe = await session.probe(deadline);
       }
       if (probe.bound) {
         const work = s.workloads ?? defaultWorkloads(this.deviceType);
         for (let i = 0; i < work.length; i++) {
           device.push({ kind: "phase", phase: "workload", index: i });
-          results.push(await session.workload(work[i]!, this.deadlineMs));
+          results.push(await session.workload(work[i]!, deadline));
         }
       }
       if (s.remove ?? true) {
         device.push({ kind: "phase", phase: "remove" });
-        await session.remove(this.deadlineMs);
+        await session.remove(deadline);
       }
       await device.watch();
       device.push({ kind: "phase", phase: "end" });
