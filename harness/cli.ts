@@ -1,0 +1,534 @@
+/**
+ * The `conform` command line: parses flags, builds the target runs, streams
+ * results to the console, writes the JSON and JUnit reports.
+ *
+ * Exit codes: 0 when no result is `fail` or `error`, 1 otherwise, 2 for a
+ * usage error (one sentence on stderr: `conform: error: …`).
+ *
+ * @module
+ */
+import { CLAUSES, WAIVERS } from "../suites/mod.ts";
+import type { DriverTarget, Target } from "./adapter.ts";
+import { type Clause, clauseId, clauseKey, type DeviceClause, isAdvisory, type Waiver } from "./clause.ts";
+import { computeCoverage } from "./coverage.ts";
+import { bitsOf, type DeviceTypeName, featureName } from "./features.ts";
+import { findBlock, SPEC_VERSION } from "./spec_data.ts";
+import type { ClauseResult, RunMeta, WaiverEntry } from "./result.ts";
+import { runFailed } from "./result.ts";
+import { deviceApplicability, matchesFilter, runTarget, selectClauses } from "./runner.ts";
+import { HarnessDriver } from "./roles/harness_driver.ts";
+import { MmioDriverTransport } from "./transport/mmio_driver.ts";
+import { DEVICE_IDS } from "./features.ts";
+import { referenceDeviceTarget } from "./models/device/reference.ts";
+import { referenceDriver } from "./builtins.ts";
+import { type LoadedTarget, loadTarget, PRESENTABLE, renameDriver, UsageError } from "./target_file.ts";
+import { ConsoleReporter } from "../reports/console.ts";
+import { buildReport, writeJsonReport } from "../reports/json.ts";
+import { writeJunitReport } from "../reports/junit.ts";
+
+/** Version of this suite (the JSON report's `meta.suiteVersion`). */
+export const SUITE_VERSION = "0.1.0";
+
+/** The seed when `--seed` is not given. */
+export const DEFAULT_SEED = 0x5eed;
+
+/** Property runs when `--runs` is not given. */
+export const DEFAULT_RUNS = 50;
+
+/** Default report paths. */
+export const DEFAULT_JSON = "reports/latest.json";
+export const DEFAULT_JUNIT = "reports/latest.junit.xml";
+
+/** Parsed command line. */
+export interface CliOptions {
+  target?: string;
+  role?: "device" | "driver";
+  present?: DeviceTypeName;
+  filter?: string;
+  strict: boolean;
+  seed: number;
+  seedGiven: boolean;
+  runs: number;
+  replay?: string;
+  list: boolean;
+  json: string;
+  junit: string;
+  quiet: boolean;
+  timeoutMs?: number;
+  help: boolean;
+}
+
+const VALUE_FLAGS = [
+  "target",
+  "role",
+  "present",
+  "filter",
+  "seed",
+  "runs",
+  "replay",
+  "json",
+  "junit",
+  "timeout",
+] as const;
+const BOOL_FLAGS = ["strict", "list", "quiet", "help"] as const;
+
+/** The `--help` text. */
+export const USAGE = `Usage: deno task conform [flags]
+
+Runs the virtio ${SPEC_VERSION} conformance clauses against targets. Without
+--target: the reference rng and blk devices (device role) and the reference
+driver presented an rng and a blk device (driver role).
+
+Flags:
+  --target <file|name>   a target file (JSONC) or a built-in target:
+                         reference-rng-device, reference-blk-device,
+                         reference-driver, mutant:<name>
+  --role device|driver   run only targets of this role
+  --present rng|blk      the device type the harness presents to a driver
+  --filter <prefix>      only clauses whose label, section or id starts so
+                         (e.g. 2.4, 2.4.1#1, "devicenormative:…")
+  --strict               also run SHOULD clauses (a broken SHOULD warns)
+  --seed <n>             seed of every random choice (default 0x5eed)
+  --runs <n>             runs per property (default ${DEFAULT_RUNS})
+  --replay <path>        replay a property's counterexample path
+                         (with --filter naming one clause and its --seed)
+  --timeout <ms>         deadline per clause (default 30000)
+  --list                 print what would run and why clauses would not apply
+  --json <path>          JSON report (default ${DEFAULT_JSON})
+  --junit <path>         JUnit XML report (default ${DEFAULT_JUNIT})
+  --quiet                print only results that are not pass, and the summary
+  --help, -h             this text
+
+Exit code: 0 when nothing failed, 1 on a fail or error verdict, 2 on a usage error.`;
+
+function parseInteger(flag: string, raw: string, min: number, max: number): number {
+  const ok = /^(0x[0-9a-f]+|\d+)$/i.test(raw);
+  const n = ok ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n)) {
+    throw new UsageError(`--${flag}: "${raw}" is not an integer (use decimal or 0x hex)`);
+  }
+  if (n < min || n > max) throw new UsageError(`--${flag}: ${raw} is out of range (${min} to ${max})`);
+  return n;
+}
+
+/** Parses the command line; throws {@link UsageError} on anything it does not accept. */
+export function parseCli(args: readonly string[]): CliOptions {
+  const values = new Map<string, string>();
+  const bools = new Set<string>();
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "-h") {
+      bools.add("help");
+      continue;
+    }
+    if (!a.startsWith("-") || a === "-" || a === "--") {
+      throw new UsageError(
+        a === "--"
+          ? `unexpected "--": conform takes flags only`
+          : `unexpected argument "${a}": targets are given with --target`,
+      );
+    }
+    if (!a.startsWith("--")) throw new UsageError(`unknown flag "${a}": see --help`);
+    const eq = a.indexOf("=");
+    const name = a.slice(2, eq < 0 ? undefined : eq);
+    const inline = eq < 0 ? undefined : a.slice(eq + 1);
+    if ((BOOL_FLAGS as readonly string[]).includes(name)) {
+      if (inline !== undefined) throw new UsageError(`--${name} takes no value, got "${inline}"`);
+      if (bools.has(name)) throw new UsageError(`--${name} is given twice`);
+      bools.add(name);
+      continue;
+    }
+    if (!(VALUE_FLAGS as readonly string[]).includes(name)) {
+      throw new UsageError(`unknown flag "--${name}": see --help`);
+    }
+    if (values.has(name)) throw new UsageError(`--${name} is given twice`);
+    let value = inline;
+    if (value === undefined) {
+      const next = args[i + 1];
+      if (next === undefined || next.startsWith("--")) throw new UsageError(`--${name} needs a value`);
+      value = next;
+      i++;
+    }
+    if (value === "") throw new UsageError(`--${name} needs a non-empty value`);
+    values.set(name, value);
+  }
+  const opts: CliOptions = {
+    strict: bools.has("strict"),
+    seed: DEFAULT_SEED,
+    seedGiven: values.has("seed"),
+    runs: DEFAULT_RUNS,
+    list: bools.has("list"),
+    json: values.get("json") ?? DEFAULT_JSON,
+    junit: values.get("junit") ?? DEFAULT_JUNIT,
+    quiet: bools.has("quiet"),
+    help: bools.has("help"),
+  };
+  const target = values.get("target");
+  if (target !== undefined) opts.target = target;
+  const role = values.get("role");
+  if (role !== undefined) {
+    if (role !== "device" && role !== "driver") {
+      throw new UsageError(`--role: must be "device" or "driver", got "${role}"`);
+    }
+    opts.role = role;
+  }
+  const present = values.get("present");
+  if (present !== undefined) {
+    if (!(PRESENTABLE as readonly string[]).includes(present)) {
+      throw new UsageError(`--present: must be ${PRESENTABLE.map((p) => `"${p}"`).join(" or ")}, got "${present}"`);
+    }
+    opts.present = present as DeviceTypeName;
+    if (opts.role === "device") throw new UsageError(`--present: applies to driver targets, but --role is "device"`);
+  }
+  const filter = values.get("filter");
+  if (filter !== undefined) opts.filter = filter;
+  const seed = values.get("seed");
+  if (seed !== undefined) opts.seed = parseInteger("seed", seed, -0x8000_0000, 0x7fff_ffff);
+  const runs = values.get("runs");
+  if (runs !== undefined) opts.runs = parseInteger("runs", runs, 1, 1_000_000);
+  const timeout = values.get("timeout");
+  if (timeout !== undefined) opts.timeoutMs = parseInteger("timeout", timeout, 1, 3_600_000);
+  const replay = values.get("replay");
+  if (replay !== undefined) {
+    if (!/^\d+(:\d+)*$/.test(replay)) {
+      throw new UsageError(
+        `--replay: "${replay}" is not a counterexample path (numbers separated by colons, e.g. 3:0:1)`,
+      );
+    }
+    if (!opts.filter) throw new UsageError(`--replay: needs --filter naming the one clause to replay`);
+    opts.replay = replay;
+  }
+  return opts;
+}
+
+/** One run of clauses against one target. */
+export interface TargetRun {
+  target: Target;
+  /** How replay commands name the target. */
+  targetArg: string;
+  /** Driver role: the device type presented. */
+  present?: DeviceTypeName;
+}
+
+function withName(t: DriverTarget, present: DeviceTypeName, fanOut: boolean): DriverTarget {
+  return fanOut ? renameDriver(t, `${t.info.name}[${present}]`) : t;
+}
+
+function driverRuns(
+  loaded: { target: DriverTarget; targetArg: string; present?: DeviceTypeName },
+  want?: DeviceTypeName,
+): TargetRun[] {
+  const t = loaded.target;
+  if (want) {
+    if (!t.info.deviceTypes.includes(want)) {
+      throw new UsageError(
+        `--present: driver "${t.info.name}" drives ${t.info.deviceTypes.join(", ")} only, not ${want}`,
+      );
+    }
+    return [{ target: t, targetArg: loaded.targetArg, present: want }];
+  }
+  if (loaded.present) return [{ target: t, targetArg: loaded.targetArg, present: loaded.present }];
+  const types = t.info.deviceTypes.filter((d) => PRESENTABLE.includes(d));
+  if (types.length === 0) {
+    throw new UsageError(
+      `target ${t.info.name}: drives ${t.info.deviceTypes.join(", ")}, and the harness can present ${
+        PRESENTABLE.join(", ")
+      } only`,
+    );
+  }
+  return types.map((p) => ({ target: withName(t, p, types.length > 1), targetArg: loaded.targetArg, present: p }));
+}
+
+/** The target runs a command line asks for. */
+export async function planRuns(opts: CliOptions): Promise<TargetRun[]> {
+  if (opts.target !== undefined) {
+    let loaded: LoadedTarget;
+    try {
+      loaded = await loadTarget(opts.target);
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      throw new UsageError(`target ${opts.target}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    const t = loaded.target;
+    if (opts.role && opts.role !== t.role) {
+      throw new UsageError(`--role: is "${opts.role}" but target ${opts.target} is a ${t.role} target`);
+    }
+    if (t.role === "device") {
+      if (opts.present) {
+        throw new UsageError(`--present: applies to driver targets, but ${opts.target} is a device target`);
+      }
+      return [{ target: t, targetArg: loaded.targetArg }];
+    }
+    const d: { target: DriverTarget; targetArg: string; present?: DeviceTypeName } = {
+      target: t,
+      targetArg: loaded.targetArg,
+    };
+    if (loaded.present) d.present = loaded.present;
+    return driverRuns(d, opts.present);
+  }
+  const runs: TargetRun[] = [];
+  if (opts.role !== "driver" && !opts.present) {
+    for (const type of ["rng", "blk"] as const) {
+      runs.push({ target: referenceDeviceTarget(type), targetArg: `--target reference-${type}-device` });
+    }
+  }
+  if (opts.role !== "device") {
+    const drv = await referenceDriver("reference-driver");
+    if (drv) runs.push(...driverRuns({ target: drv, targetArg: "--target reference-driver" }, opts.present));
+    else if (opts.role === "driver" || opts.present) {
+      throw new UsageError(`--role driver: this build has no reference driver yet`);
+    }
+  }
+  return runs;
+}
+
+/** Console and stream plumbing of {@link main}; injectable for tests. */
+export interface CliIO {
+  stdout(line: string): void;
+  stderr(line: string): void;
+  /** Force colour on or off (default: NO_COLOR and the terminal decide). */
+  color?: boolean;
+  /** Clauses and waivers (default: the suite's). */
+  clauses?: readonly Clause[];
+  waivers?: readonly Waiver[];
+}
+
+const DEFAULT_IO: CliIO = {
+  stdout: (l) => console.log(l),
+  stderr: (l) => console.error(l),
+};
+
+function oneLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split("\n")[0] ?? msg;
+}
+
+function runDetail(run: TargetRun): string {
+  const t = run.target;
+  if (t.role === "device") {
+    return `device role, ${t.info.adapter} adapter, ${t.info.transport}${
+      t.info.deviceType ? `, ${t.info.deviceType}` : ""
+    }`;
+  }
+  return `driver role, ${t.info.adapter} adapter, mmio, presented ${run.present ?? t.info.deviceTypes[0]}`;
+}
+
+interface ListEntry {
+  clause: Clause;
+  /** Undefined when the clause would run. */
+  why?: string;
+  skipped?: boolean;
+}
+
+async function deviceFacts(run: TargetRun): Promise<
+  { deviceType?: DeviceTypeName; offered?: bigint; capabilities?: Record<string, boolean>; problem?: string }
+> {
+  if (run.target.role !== "device") return {};
+  try {
+    const session = await run.target.open();
+    try {
+      let type = session.info.deviceType;
+      const transport = new MmioDriverTransport(session.registers);
+      if (!type) {
+        const id = await transport.identify();
+        type = (Object.entries(DEVICE_IDS).find(([, v]) => v === id.deviceId)?.[0]) as DeviceTypeName | undefined;
+      }
+      if (!type) return { problem: "the device's DeviceID names no device type this suite knows" };
+      const probe = new HarnessDriver(session, transport, type);
+      await probe.reset();
+      const offered = await probe.transport.readDeviceFeatures();
+      return { deviceType: type, offered, capabilities: { ...session.capabilities } };
+    } finally {
+      await session.close().catch(() => {});
+    }
+  } catch (e) {
+    return { problem: `could not open the target: ${oneLine(e)}` };
+  }
+}
+
+async function listRun(
+  run: TargetRun,
+  clauses: readonly Clause[],
+  opts: CliOptions,
+  out: (l: string) => void,
+): Promise<void> {
+  const role = run.target.role;
+  const entries: ListEntry[] = [];
+  const facts = await deviceFacts(run);
+  for (const c of clauses) {
+    if (c.obligation !== role || !matchesFilter(c, opts.filter)) continue;
+    if (!opts.strict && isAdvisory(c.level)) {
+      entries.push({ clause: c, why: `${c.level} clause: runs under --strict`, skipped: true });
+      continue;
+    }
+    let why: string | undefined;
+    if (run.target.role === "device") {
+      const t = run.target;
+      if (facts.deviceType && facts.offered !== undefined && facts.capabilities) {
+        why = deviceApplicability(c as DeviceClause, {
+          transport: t.info.transport,
+          deviceType: facts.deviceType,
+          offered: facts.offered,
+          capabilities: facts.capabilities,
+        });
+      }
+    } else {
+      const a = c.applies;
+      const type = run.present ?? run.target.info.deviceTypes[0] ?? "blk";
+      if (a?.transports && !a.transports.includes("mmio")) why = `applies to ${a.transports.join("/")} only`;
+      else if (a?.deviceTypes && !a.deviceTypes.includes(type)) {
+        why = `applies to ${a.deviceTypes.join("/")} devices only`;
+      }
+    }
+    entries.push(why ? { clause: c, why } : { clause: c });
+  }
+  out("");
+  out(`${run.target.info.name} (${runDetail(run)})`);
+  if (facts.problem) out(`  note: ${facts.problem}; applicability by offered features not known`);
+  if (facts.offered !== undefined) {
+    const names = bitsOf(facts.offered).map((b) => featureName(facts.deviceType, b));
+    out(`  offers: ${names.length ? names.join(", ") : "no features"}`);
+  }
+  const width = Math.max(8, ...entries.map((e) => clauseId(e.clause).length));
+  for (const e of entries) {
+    const tag = e.why === undefined ? "run " : e.skipped ? "skip" : "n/a ";
+    const line = `  ${tag}  ${clauseId(e.clause).padEnd(width)}  ${e.clause.level.padEnd(10)} ${e.clause.title}`;
+    out(e.why === undefined ? line : `${line} (${e.why})`);
+  }
+  const nRun = entries.filter((e) => e.why === undefined).length;
+  const nNa = entries.filter((e) => e.why !== undefined && !e.skipped).length;
+  const nSkip = entries.filter((e) => e.skipped).length;
+  out(`  ${nRun} would run, ${nNa} n/a, ${nSkip} skipped`);
+}
+
+function waiverEntries(waivers: readonly Waiver[]): WaiverEntry[] {
+  return waivers.map((w) => ({
+    label: w.label,
+    statement: w.statement,
+    section: findBlock(w.label)?.section ?? "?",
+    reason: w.reason,
+  }));
+}
+
+/**
+ * The clauses a filter names. A filter equal to a clause's key or id names
+ * exactly that clause (so `2.4.1#1` does not also pick `2.4.1#10`); any other
+ * filter is a prefix and the runner applies it.
+ */
+export function exactClauses(clauses: readonly Clause[], filter: string | undefined): readonly Clause[] {
+  if (!filter) return clauses;
+  const exact = clauses.filter((c) => clauseKey(c) === filter || clauseId(c) === filter);
+  return exact.length > 0 ? exact : clauses;
+}
+
+function checkSelection(runs: readonly TargetRun[], clauses: readonly Clause[], opts: CliOptions): void {
+  if (!opts.filter) return;
+  const selected = new Set<Clause>();
+  const any = new Set<Clause>();
+  for (const run of runs) {
+    for (const c of selectClauses(clauses, run.target.role, { filter: opts.filter, strict: opts.strict })) {
+      selected.add(c);
+    }
+    for (const c of selectClauses(clauses, run.target.role, { filter: opts.filter, strict: true })) any.add(c);
+  }
+  if (selected.size === 0) {
+    const roles = [...new Set(runs.map((r) => r.target.role))].join(" and ");
+    const hint = any.size > 0 ? " (it matches only SHOULD clauses: add --strict)" : "";
+    throw new UsageError(`--filter: "${opts.filter}" matches no ${roles}-role clause${hint}`);
+  }
+  if (opts.replay && selected.size !== 1) {
+    throw new UsageError(`--replay: the filter "${opts.filter}" selects ${selected.size} clauses; name exactly one`);
+  }
+}
+
+/** Runs the command line and returns the exit code. Never throws. */
+export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Promise<number> {
+  const allClauses = io.clauses ?? CLAUSES;
+  const waivers = io.waivers ?? WAIVERS;
+  let opts: CliOptions;
+  let runs: TargetRun[];
+  let clauses: readonly Clause[];
+  try {
+    opts = parseCli(args);
+    clauses = exactClauses(allClauses, opts.filter);
+    if (opts.help) {
+      for (const l of USAGE.split("\n")) io.stdout(l);
+      return 0;
+    }
+    runs = await planRuns(opts);
+    if (runs.length === 0) throw new UsageError(`no target to run: this build has none for the options given`);
+    checkSelection(runs, clauses, opts);
+  } catch (e) {
+    io.stderr(`conform: error: ${oneLine(e)}`);
+    return 2;
+  }
+  try {
+    if (opts.list) {
+      io.stdout(`virtio conformance ${SUITE_VERSION}, spec ${SPEC_VERSION}${opts.strict ? ", strict" : ""}`);
+      for (const run of runs) await listRun(run, clauses, opts, io.stdout);
+      return 0;
+    }
+    const reporter = new ConsoleReporter({
+      quiet: opts.quiet,
+      write: io.stdout,
+      ...(io.color !== undefined ? { color: io.color } : {}),
+    });
+    reporter.info(
+      `virtio conformance ${SUITE_VERSION}, spec ${SPEC_VERSION}: seed ${opts.seed} (0x${
+        (opts.seed >>> 0).toString(16)
+      })${opts.seedGiven ? "" : " by default"}, ${opts.runs} runs per property${opts.strict ? ", strict" : ""}`,
+    );
+    const start = new Date();
+    const t0 = performance.now();
+    const results: ClauseResult[] = [];
+    for (const run of runs) {
+      reporter.target(run.target.info.name, runDetail(run));
+      const rs = await runTarget(run.target, clauses, {
+        seed: opts.seed,
+        runs: opts.runs,
+        strict: opts.strict,
+        targetArg: run.targetArg,
+        ...(opts.filter !== undefined ? { filter: opts.filter } : {}),
+        ...(opts.timeoutMs !== undefined ? { clauseTimeoutMs: opts.timeoutMs } : {}),
+        ...(opts.replay !== undefined ? { replayPath: opts.replay } : {}),
+        ...(run.present !== undefined ? { present: run.present } : {}),
+        onResult: (r) => reporter.result(r),
+      });
+      results.push(...rs);
+    }
+    const meta: RunMeta = {
+      suiteVersion: SUITE_VERSION,
+      specVersion: SPEC_VERSION,
+      targets: runs.map((r) => r.target.info.name),
+      seed: opts.seed,
+      runs: opts.runs,
+      strict: opts.strict,
+      start: start.toISOString(),
+      durationMs: Math.round(performance.now() - t0),
+    };
+    if (opts.filter !== undefined) meta.filter = opts.filter;
+    const report = buildReport({
+      meta,
+      results,
+      waivers: waiverEntries(waivers),
+      coverage: computeCoverage(allClauses, waivers),
+    });
+    reporter.summary(report.summary);
+    try {
+      await writeJsonReport(opts.json, report);
+    } catch (e) {
+      io.stderr(`conform: error: cannot write the JSON report ${opts.json}: ${oneLine(e)}`);
+      return 2;
+    }
+    try {
+      await writeJunitReport(opts.junit, report);
+    } catch (e) {
+      io.stderr(`conform: error: cannot write the JUnit report ${opts.junit}: ${oneLine(e)}`);
+      return 2;
+    }
+    return runFailed(report.summary) ? 1 : 0;
+  } catch (e) {
+    io.stderr(`conform: error: the run stopped: ${oneLine(e)}`);
+    return 2;
+  }
+}

@@ -1,0 +1,275 @@
+import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
+import { type Clause, defineDeviceClause } from "./clause.ts";
+import { type CliIO, DEFAULT_SEED, exactClauses, main, parseCli } from "./cli.ts";
+import { readJsonReport } from "../reports/json.ts";
+import { violation } from "./verify.ts";
+
+const OUT = "reports/out/cli_test";
+
+interface Captured {
+  code: number;
+  out: string[];
+  err: string[];
+}
+
+async function run(args: string[], extra: Partial<CliIO> = {}): Promise<Captured> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(args, { stdout: (l) => out.push(l), stderr: (l) => err.push(l), color: false, ...extra });
+  return { code, out, err };
+}
+
+/** Exit code 2, exactly one stderr line `conform: error: …`, no stack trace. */
+async function usageError(args: string[], expected: string | RegExp): Promise<void> {
+  const r = await run(args);
+  assertEquals(r.code, 2, `${args.join(" ")}: ${r.err.join("\n")}`);
+  assertEquals(r.err.length, 1, r.err.join("\n"));
+  const line = r.err[0]!;
+  assert(!line.includes("\n") && !/\bat .*:\d+:\d+/.test(line), line);
+  if (typeof expected === "string") assertEquals(line, `conform: error: ${expected}`);
+  else assertMatch(line, expected);
+}
+
+async function writeTarget(name: string, text: string): Promise<string> {
+  await Deno.mkdir(OUT, { recursive: true });
+  const path = `${OUT}/${name}`;
+  await Deno.writeTextFile(path, text);
+  return path;
+}
+
+const RESET = "devicenormative:Basic Facilities of a Virtio Device / Device Reset";
+
+function fakeClauses(): Clause[] {
+  return [
+    defineDeviceClause({
+      label: RESET,
+      statement: 1,
+      level: "MUST",
+      title: "passes",
+      requirement: "r1",
+      action: "a",
+      run: () => Promise.resolve(),
+    }),
+    defineDeviceClause({
+      label: RESET,
+      statement: 2,
+      level: "MUST NOT",
+      title: "fails",
+      requirement: "the requirement",
+      action: "a",
+      run: () => Promise.resolve(violation("<quiet>", "noise & more")),
+    }),
+  ];
+}
+
+Deno.test("cli: usage errors exit 2 with one sentence on stderr", async () => {
+  await usageError(["--bogus"], `unknown flag "--bogus": see --help`);
+  await usageError(["-x"], `unknown flag "-x": see --help`);
+  await usageError(["extra"], `unexpected argument "extra": targets are given with --target`);
+  await usageError(["--seed", "abc"], `--seed: "abc" is not an integer (use decimal or 0x hex)`);
+  await usageError(["--seed"], "--seed needs a value");
+  await usageError(["--runs", "0"], "--runs: 0 is out of range (1 to 1000000)");
+  await usageError(["--timeout", "-5"], `--timeout: "-5" is not an integer (use decimal or 0x hex)`);
+  await usageError(["--role", "dev"], `--role: must be "device" or "driver", got "dev"`);
+  await usageError(["--present", "net"], `--present: must be "rng" or "blk", got "net"`);
+  await usageError(["--strict=yes"], `--strict takes no value, got "yes"`);
+  await usageError(["--quiet", "--quiet"], "--quiet is given twice");
+  await usageError(["--replay", "1:2"], "--replay: needs --filter naming the one clause to replay");
+  await usageError(
+    ["--replay", "abc", "--filter", "2.4"],
+    /^conform: error: --replay: "abc" is not a counterexample path/,
+  );
+  await usageError(["--role", "device", "--filter", "9.9.9"], `--filter: "9.9.9" matches no device-role clause`);
+});
+
+Deno.test("cli: target problems exit 2 with one sentence", async () => {
+  await usageError(["--target", `${OUT}/missing.jsonc`], `target file ${OUT}/missing.jsonc: no such file`);
+  const malformed = await writeTarget("malformed.jsonc", `{ "adapter": "in-process", "role": "device",, }`);
+  await usageError(["--target", malformed], new RegExp(`^conform: error: target file ${malformed}: not valid JSONC: `));
+  const qemu = await writeTarget("qemu.jsonc", `// a comment\n{ "adapter": "qemu", "role": "device", "options": {} }`);
+  await usageError(["--target", qemu], `unknown adapter "qemu": this version supports in-process`);
+  const role = await writeTarget("role.jsonc", `{ "adapter": "in-process", "role": "dev", "options": {} }`);
+  await usageError(["--target", role], `target file ${role}: "role" must be "device" or "driver", got "dev"`);
+  const noType = await writeTarget(
+    "notype.jsonc",
+    `{ "adapter": "in-process", "role": "device", "options": { "model": "reference" } }`,
+  );
+  await usageError(
+    ["--target", noType],
+    `target file ${noType}: "options.deviceType" is missing (one of "rng", "blk")`,
+  );
+  const two = await writeTarget(
+    "two.jsonc",
+    `{ "adapter": "in-process", "role": "device", "options": { "model": "reference", "mutant": "x" } }`,
+  );
+  await usageError(["--target", two], `target file ${two}: "options" names both "model", "mutant"; give exactly one`);
+  const extraKey = await writeTarget(
+    "extra.jsonc",
+    `{ "adapter": "in-process", "role": "device", "colour": 1, "options": { "model": "reference", "deviceType": "rng" } }`,
+  );
+  await usageError(["--target", extraKey], /unknown key "colour" in the target/);
+  const arr = await writeTarget("array.jsonc", `[1, 2]`);
+  await usageError(["--target", arr], `target file ${arr}: the file must hold a JSON object, got an array`);
+  await usageError(
+    ["--target", "mutant:no-such-mutant"],
+    /^conform: error: target mutant:no-such-mutant: unknown mutant "no-such-mutant": /,
+  );
+  const badModule = await writeTarget(
+    "badmodule.jsonc",
+    `{ "adapter": "in-process", "role": "device", "options": { "module": "./nope.ts", "deviceType": "rng" } }`,
+  );
+  await usageError(
+    ["--target", badModule],
+    new RegExp(`^conform: error: target file ${badModule}: cannot import module ./nope.ts: `),
+  );
+  const badExport = await writeTarget(
+    "badexport.jsonc",
+    `{ "adapter": "in-process", "role": "device", "options": { "module": "../../../fixtures/targets/example_device.ts", "export": "nope", "deviceType": "rng" } }`,
+  );
+  await usageError(["--target", badExport], /has no export "nope" \(it exports default\)$/);
+  await usageError(
+    ["--target", "reference-rng-device", "--present", "blk"],
+    "--present: applies to driver targets, but reference-rng-device is a device target",
+  );
+  await usageError(
+    ["--target", "reference-rng-device", "--role", "driver"],
+    `--role: is "driver" but target reference-rng-device is a device target`,
+  );
+});
+
+Deno.test("cli: --help prints the usage and exits 0", async () => {
+  const r = await run(["--help"]);
+  assertEquals(r.code, 0);
+  const text = r.out.join("\n");
+  for (
+    const flag of ["--target", "--role", "--present", "--filter", "--strict", "--seed", "--runs", "--replay", "--list"]
+  ) {
+    assertStringIncludes(text, flag);
+  }
+  for (const flag of ["--json", "--junit", "--quiet", "--timeout", "--help"]) assertStringIncludes(text, flag);
+});
+
+Deno.test("cli: defaults and parsing", () => {
+  const o = parseCli([]);
+  assertEquals([o.seed, o.runs, o.json, o.junit, o.strict, o.quiet], [
+    DEFAULT_SEED,
+    50,
+    "reports/latest.json",
+    "reports/latest.junit.xml",
+    false,
+    false,
+  ]);
+  assertEquals(DEFAULT_SEED, 0x5eed);
+  const p = parseCli(["--seed=0x10", "--runs", "7", "--filter", "2.4", "--timeout=100", "--strict", "-h"]);
+  assertEquals([p.seed, p.runs, p.filter, p.timeoutMs, p.strict, p.help], [16, 7, "2.4", 100, true, true]);
+});
+
+Deno.test("cli: a filter equal to a clause id names exactly that clause", () => {
+  const clauses = fakeClauses();
+  assertEquals(exactClauses(clauses, "2.4.1#1").length, 1);
+  assertEquals(exactClauses(clauses, `${RESET}#2`).map((c) => c.statement), [2]);
+  assertEquals(exactClauses(clauses, "2.4").length, 2);
+});
+
+Deno.test("cli: a run streams results, prints the summary last and writes both reports", async () => {
+  const json = `${OUT}/run/report.json`;
+  const junit = `${OUT}/run/report.xml`;
+  const r = await run(
+    ["--target", "reference-rng-device", "--seed", "7", "--runs", "3", "--json", json, "--junit", junit],
+    { clauses: fakeClauses(), waivers: [] },
+  );
+  assertEquals(r.err, []);
+  assertEquals(r.code, 1);
+  assertStringIncludes(r.out[0]!, "seed 7");
+  assert(r.out.some((l) => /PASS\s+2\.4\.1#1\s+MUST\s+reference-rng-device\/mmio\s+passes/.test(l)), r.out.join("\n"));
+  assert(r.out.some((l) => l.trim() === "Expected: <quiet>"));
+  assert(r.out.some((l) => l.trim() === "Actual: noise & more"));
+  assert(r.out.some((l) => l.trim().startsWith("Replay: deno task conform --target reference-rng-device --filter '")));
+  assertEquals(r.out.at(-2), "1 passed, 1 failed, 0 warned, 0 n/a, 0 errors");
+  assertEquals(r.out.at(-1), "1 passed, 1 failed");
+  const report = await readJsonReport(json);
+  assertEquals(report.meta.seed, 7);
+  assertEquals(report.meta.targets, ["reference-rng-device"]);
+  assertEquals(report.summary.fail, 1);
+  assert(report.coverage && report.coverage.length > 0);
+  assertStringIncludes(await Deno.readTextFile(junit), "<failure ");
+});
+
+Deno.test("cli: --quiet prints only non-pass results and the summary", async () => {
+  const r = await run(
+    ["--target", "reference-rng-device", "--quiet", "--json", `${OUT}/q.json`, "--junit", `${OUT}/q.xml`],
+    { clauses: fakeClauses(), waivers: [] },
+  );
+  assertEquals(r.code, 1);
+  assert(!r.out.some((l) => l.includes("PASS")));
+  assert(r.out.some((l) => l.includes("FAIL")));
+  assertEquals(r.out.at(-1), "1 passed, 1 failed");
+});
+
+Deno.test("cli: the reference devices pass every device clause (exit 0)", async () => {
+  const r = await run(["--role", "device", "--runs", "5", "--json", `${OUT}/ref.json`, "--junit", `${OUT}/ref.xml`]);
+  assertEquals(r.code, 0, r.out.filter((l) => !l.includes("PASS")).join("\n"));
+  assertMatch(r.out.at(-1)!, /^\d+ passed, 0 failed$/);
+  const report = await readJsonReport(`${OUT}/ref.json`);
+  assertEquals(report.meta.targets, ["reference-rng-device", "reference-blk-device"]);
+});
+
+Deno.test("cli: a user module target and --list", async () => {
+  const r = await run(["--target", "fixtures/targets/example_module_device.jsonc", "--list"]);
+  assertEquals(r.code, 0, r.err.join("\n"));
+  assertStringIncludes(r.out.join("\n"), "example-module-rng (device role, in-process adapter, mmio, rng)");
+  assert(
+    r.out.some((l) => l.includes("n/a ") && l.includes("the adapter cannot observe configChange")),
+    r.out.join("\n"),
+  );
+  assert(r.out.some((l) => /^\s+run\s+2\.4\.1#1/.test(l)));
+  const s = await run(["--target", "fixtures/targets/reference_rng_device.jsonc", "--list", "--filter", "2.1.2"]);
+  assertEquals(s.code, 0);
+  assert(
+    s.out.some((l) => /^\s+skip\s+2\.1\.2#2\s+SHOULD/.test(l) && l.includes("runs under --strict")),
+    s.out.join("\n"),
+  );
+});
+
+Deno.test("cli: a mutant target fails the clause that catches it", async () => {
+  const r = await run([
+    "--target",
+    "fixtures/targets/mutant_device_status_not_reset.jsonc",
+    "--filter",
+    "2.4.1#1",
+    "--runs",
+    "20",
+    "--json",
+    `${OUT}/m.json`,
+    "--junit",
+    `${OUT}/m.xml`,
+  ]);
+  assertEquals(r.code, 1, r.out.join("\n"));
+  assert(r.out.some((l) => l.includes("FAIL") && l.includes("2.4.1#1")));
+  assert(r.out.some((l) => l.trim().startsWith("Counterexample: ")));
+});
+
+Deno.test("cli: without --target, four runs: two reference devices, the reference driver presented rng and blk", async () => {
+  const r = await run(["--list"]);
+  assertEquals(r.code, 0, r.err.join("\n"));
+  const heads = r.out.filter((l) => /^\S+ \(/.test(l)).map((l) => l.slice(0, l.indexOf(" (")));
+  assertEquals(heads, [
+    "reference-rng-device",
+    "reference-blk-device",
+    "reference-driver[rng]",
+    "reference-driver[blk]",
+  ]);
+  const d = await run(["--list", "--role", "driver", "--present", "blk"]);
+  assertEquals(d.out.filter((l) => /^\S+ \(/.test(l)).length, 1);
+  assertStringIncludes(d.out.join("\n"), "reference-driver (driver role, in-process adapter, mmio, presented blk)");
+});
+
+Deno.test("cli: driver target files present their device type", async () => {
+  const r = await run(["--target", "fixtures/targets/reference_driver_blk.jsonc", "--list"]);
+  assertEquals(r.code, 0, r.err.join("\n"));
+  assertStringIncludes(r.out.join("\n"), "reference-driver-blk (driver role, in-process adapter, mmio, presented blk)");
+  await usageError(
+    ["--target", "mutant:driver-ok-before-features-ok", "--role", "device"],
+    `--role: is "device" but target mutant:driver-ok-before-features-ok is a driver target`,
+  );
+});

@@ -1,0 +1,459 @@
+/**
+ * Target files and built-in target names: what `--target` accepts.
+ *
+ * A target file is JSONC:
+ *
+ * ```jsonc
+ * { "adapter": "in-process", "role": "device", "name": "my-blk",
+ *   "options": { "model": "reference", "deviceType": "blk" } }
+ * ```
+ *
+ * `options` holds exactly one of `model` (`"reference"`), `mutant` (a
+ * mutant's name) or `module` (a TypeScript module relative to the target
+ * file, with `export` naming the export, default `default`). Device targets
+ * take `deviceType`, driver targets take `present` (the device type the
+ * harness presents). Built-in names need no file: `reference-rng-device`,
+ * `reference-blk-device`, `reference-driver`, `mutant:<name>`.
+ *
+ * Every problem is a {@link UsageError} whose message is one sentence.
+ *
+ * @module
+ */
+import { parse as parseJsonc } from "@std/jsonc";
+import type { DeviceTarget, DriverTarget, DriverTargetInfo, Target } from "./adapter.ts";
+import type { InProcessDeviceFactory, InProcessDriverFactory } from "./adapters/in_process.ts";
+import { InProcessDeviceTarget, InProcessDriverTarget } from "./adapters/in_process.ts";
+import { allMutants, referenceDriver } from "./builtins.ts";
+import { DEVICE_IDS, type DeviceTypeName, type TransportKind } from "./features.ts";
+import { referenceDeviceTarget } from "./models/device/reference.ts";
+
+/** A problem with how the suite was invoked (exit code 2); the message is one sentence. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** Adapters this version implements. */
+export const ADAPTERS: readonly string[] = ["in-process"];
+
+/** Device types the bundled reference device models (device role). */
+export const REFERENCE_DEVICE_TYPES: readonly DeviceTypeName[] = ["rng", "blk"];
+
+/** Device types the harness can present to a driver under test. */
+export const PRESENTABLE: readonly DeviceTypeName[] = ["rng", "blk"];
+
+/** Built-in target names (besides `mutant:<name>`). */
+export const BUILTIN_TARGETS: readonly string[] = ["reference-rng-device", "reference-blk-device", "reference-driver"];
+
+const DEVICE_TYPES = Object.keys(DEVICE_IDS) as DeviceTypeName[];
+const TRANSPORTS: readonly TransportKind[] = ["mmio", "pci", "ccw"];
+const WORKLOADS: readonly string[] = ["rng-read", "blk-read", "blk-write", "blk-capacity", "queue-reset"];
+
+/** Where the implementation under test comes from. */
+export type TargetSource =
+  | { kind: "model"; model: "reference"; deviceType?: DeviceTypeName }
+  | { kind: "mutant"; mutant: string }
+  | { kind: "module"; module: string; export: string; deviceType?: DeviceTypeName; info: string };
+
+/** A validated target file (or built-in name). */
+export interface TargetSpec {
+  adapter: string;
+  role: "device" | "driver";
+  name?: string;
+  source: TargetSource;
+  /** Driver role: the device type the harness presents. */
+  present?: DeviceTypeName;
+  /** What `--target` said (a path or a built-in name). */
+  arg: string;
+  /** For files: the file's path (module paths resolve against it). */
+  file?: string;
+}
+
+/** A target ready to run. */
+export interface LoadedTarget {
+  spec: TargetSpec;
+  target: Target;
+  /** Driver role: the device type the target asks to be presented (file or mutant), if any. */
+  present?: DeviceTypeName;
+  /** How replay commands name the target: `--target <arg>`. */
+  targetArg: string;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "an array";
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "object") return "an object";
+  return String(v);
+}
+
+function quoteList(xs: readonly string[]): string {
+  return xs.map((x) => `"${x}"`).join(", ");
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The error for an adapter this version does not implement. */
+export function unknownAdapter(name: string): UsageError {
+  return new UsageError(`unknown adapter "${name}": this version supports ${ADAPTERS.join(", ")}`);
+}
+
+function oneOf<T extends string>(
+  where: string,
+  key: string,
+  v: unknown,
+  allowed: readonly T[],
+): T {
+  if (typeof v !== "string" || !allowed.includes(v as T)) {
+    const want = allowed.length === 2 ? `"${allowed[0]}" or "${allowed[1]}"` : `one of ${quoteList(allowed)}`;
+    throw new UsageError(`${where}: "${key}" must be ${want}, got ${describe(v)}`);
+  }
+  return v as T;
+}
+
+function checkKeys(where: string, obj: Record<string, unknown>, allowed: readonly string[], what: string): void {
+  for (const k of Object.keys(obj)) {
+    if (!allowed.includes(k)) {
+      throw new UsageError(`${where}: unknown key "${k}" in ${what} (allowed: ${allowed.join(", ")})`);
+    }
+  }
+}
+
+/**
+ * Validates the parsed content of a target file. `where` prefixes every
+ * message, e.g. `target file fixtures/targets/x.jsonc`.
+ */
+export function validateTargetSpec(data: unknown, where: string, arg: string, file?: string): TargetSpec {
+  if (!isRecord(data)) throw new UsageError(`${where}: the file must hold a JSON object, got ${describe(data)}`);
+  checkKeys(where, data, ["adapter", "role", "name", "description", "options"], "the target");
+  if (data.adapter === undefined) throw new UsageError(`${where}: "adapter" is missing (use "in-process")`);
+  if (typeof data.adapter !== "string") {
+    throw new UsageError(`${where}: "adapter" must be a string, got ${describe(data.adapter)}`);
+  }
+  if (!ADAPTERS.includes(data.adapter)) throw unknownAdapter(data.adapter);
+  if (data.role === undefined) throw new UsageError(`${where}: "role" is missing (use "device" or "driver")`);
+  const role = oneOf(where, "role", data.role, ["device", "driver"] as const);
+  if (data.name !== undefined && (typeof data.name !== "string" || data.name.trim() === "")) {
+    throw new UsageError(`${where}: "name" must be a non-empty string, got ${describe(data.name)}`);
+  }
+  if (data.description !== undefined && typeof data.description !== "string") {
+    throw new UsageError(`${where}: "description" must be a string, got ${describe(data.description)}`);
+  }
+  if (data.options === undefined) {
+    throw new UsageError(`${where}: "options" is missing (it names a "model", a "mutant" or a "module")`);
+  }
+  if (!isRecord(data.options)) {
+    throw new UsageError(`${where}: "options" must be an object, got ${describe(data.options)}`);
+  }
+  const o = data.options;
+  const kinds = (["model", "mutant", "module"] as const).filter((k) => o[k] !== undefined);
+  if (kinds.length !== 1) {
+    throw new UsageError(
+      kinds.length === 0
+        ? `${where}: "options" must name one of "model", "mutant" or "module"`
+        : `${where}: "options" names both ${quoteList(kinds)}; give exactly one`,
+    );
+  }
+  const roleKey = role === "device" ? "deviceType" : "present";
+  let present: DeviceTypeName | undefined;
+  if (role === "driver" && o.present !== undefined) present = oneOf(where, "options.present", o.present, PRESENTABLE);
+  if (role === "device" && o.present !== undefined) {
+    throw new UsageError(`${where}: "options.present" is for driver targets; a device target takes "deviceType"`);
+  }
+  let source: TargetSource;
+  switch (kinds[0]!) {
+    case "model": {
+      checkKeys(where, o, ["model", roleKey], "options");
+      oneOf(where, "options.model", o.model, ["reference"] as const);
+      if (role === "device") {
+        if (o.deviceType === undefined) {
+          throw new UsageError(
+            `${where}: "options.deviceType" is missing (one of ${quoteList(REFERENCE_DEVICE_TYPES)})`,
+          );
+        }
+        source = {
+          kind: "model",
+          model: "reference",
+          deviceType: oneOf(where, "options.deviceType", o.deviceType, REFERENCE_DEVICE_TYPES),
+        };
+      } else source = { kind: "model", model: "reference" };
+      break;
+    }
+    case "mutant": {
+      checkKeys(where, o, role === "driver" ? ["mutant", "present"] : ["mutant"], "options");
+      if (typeof o.mutant !== "string" || o.mutant === "") {
+        throw new UsageError(`${where}: "options.mutant" must be a mutant's name, got ${describe(o.mutant)}`);
+      }
+      source = { kind: "mutant", mutant: o.mutant };
+      break;
+    }
+    case "module": {
+      checkKeys(
+        where,
+        o,
+        role === "device" ? ["module", "export", "deviceType"] : ["module", "export", "info", "present"],
+        "options",
+      );
+      if (typeof o.module !== "string" || o.module === "") {
+        throw new UsageError(
+          `${where}: "options.module" must be a path to a TypeScript module, got ${describe(o.module)}`,
+        );
+      }
+      for (const k of ["export", "info"]) {
+        if (o[k] !== undefined && (typeof o[k] !== "string" || o[k] === "")) {
+          throw new UsageError(`${where}: "options.${k}" must be an export name, got ${describe(o[k])}`);
+        }
+      }
+      source = {
+        kind: "module",
+        module: o.module,
+        export: (o.export as string | undefined) ?? "default",
+        info: (o.info as string | undefined) ?? "info",
+      };
+      if (role === "device") {
+        if (o.deviceType === undefined) {
+          throw new UsageError(`${where}: "options.deviceType" is missing (one of ${quoteList(DEVICE_TYPES)})`);
+        }
+        source.deviceType = oneOf(where, "options.deviceType", o.deviceType, DEVICE_TYPES);
+      }
+      break;
+    }
+  }
+  const spec: TargetSpec = { adapter: data.adapter, role, source, arg };
+  if (typeof data.name === "string") spec.name = data.name;
+  if (present) spec.present = present;
+  if (file !== undefined) spec.file = file;
+  return spec;
+}
+
+/** Parses and validates the text of a target file. */
+export function parseTargetText(text: string, path: string): TargetSpec {
+  const where = `target file ${path}`;
+  let data: unknown;
+  try {
+    data = parseJsonc(text);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new UsageError(`${where}: not valid JSONC: ${msg}`);
+  }
+  return validateTargetSpec(data, where, path, path);
+}
+
+/** Reads and validates a target file. */
+export async function readTargetFile(path: string): Promise<TargetSpec> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) throw new UsageError(`target file ${path}: no such file`);
+    if (e instanceof Deno.errors.PermissionDenied || (e instanceof Error && e.name === "NotCapable")) {
+      throw new UsageError(
+        `target file ${path}: not readable with the granted permissions (grant --allow-read for it)`,
+      );
+    }
+    if (e instanceof Deno.errors.IsADirectory) throw new UsageError(`target file ${path}: is a directory`);
+    throw new UsageError(`target file ${path}: cannot be read: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return parseTargetText(text, path);
+}
+
+/** The spec of a built-in target name, or undefined when `arg` is not one. */
+export function builtinSpec(arg: string): TargetSpec | undefined {
+  switch (arg) {
+    case "reference-rng-device":
+      return {
+        adapter: "in-process",
+        role: "device",
+        source: { kind: "model", model: "reference", deviceType: "rng" },
+        arg,
+      };
+    case "reference-blk-device":
+      return {
+        adapter: "in-process",
+        role: "device",
+        source: { kind: "model", model: "reference", deviceType: "blk" },
+        arg,
+      };
+    case "reference-driver":
+      return { adapter: "in-process", role: "driver", source: { kind: "model", model: "reference" }, arg };
+  }
+  if (arg.startsWith("mutant:")) {
+    const name = arg.slice("mutant:".length);
+    if (!name) throw new UsageError(`target "${arg}": name the mutant, e.g. mutant:device-status-not-reset`);
+    return { adapter: "in-process", role: "device", source: { kind: "mutant", mutant: name }, arg };
+  }
+  return undefined;
+}
+
+function fileUrl(absPath: string): URL {
+  const u = new URL("file:///");
+  u.pathname = absPath;
+  return u;
+}
+
+async function moduleUrl(spec: TargetSpec, module: string): Promise<URL> {
+  const where = spec.file ? `target file ${spec.file}` : `target ${spec.arg}`;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(module) && !/^[a-z]:[\\/]/i.test(module)) {
+    if (!module.startsWith("file:")) {
+      throw new UsageError(`${where}: "options.module" must be a local path, got ${JSON.stringify(module)}`);
+    }
+    return new URL(module);
+  }
+  let base: string;
+  try {
+    base = spec.file ? await Deno.realPath(spec.file) : `${Deno.cwd()}/`;
+  } catch (e) {
+    throw new UsageError(`${where}: cannot resolve the target file's directory: ${e instanceof Error ? e.message : e}`);
+  }
+  return new URL(module, fileUrl(base));
+}
+
+async function loadModule(spec: TargetSpec, src: Extract<TargetSource, { kind: "module" }>): Promise<Target> {
+  const where = spec.file ? `target file ${spec.file}` : `target ${spec.arg}`;
+  const url = await moduleUrl(spec, src.module);
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(url.href);
+  } catch (e) {
+    const msg = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    throw new UsageError(`${where}: cannot import module ${src.module}: ${msg}`);
+  }
+  if (!(src.export in mod)) {
+    const names = Object.keys(mod);
+    throw new UsageError(
+      `${where}: module ${src.module} has no export "${src.export}" (it exports ${
+        names.length ? names.join(", ") : "nothing"
+      })`,
+    );
+  }
+  const value = mod[src.export];
+  const name = spec.name ?? baseName(spec.file ?? src.module);
+  if (spec.role === "device") {
+    if (isRecord(value) && value.role === "device" && typeof value.open === "function") {
+      return value as unknown as DeviceTarget;
+    }
+    if (typeof value !== "function") {
+      throw new UsageError(
+        `${where}: export "${src.export}" of ${src.module} must be an InProcessDeviceFactory (a function), got ${typeof value}`,
+      );
+    }
+    return new InProcessDeviceTarget(name, src.deviceType!, value as InProcessDeviceFactory);
+  }
+  if (isRecord(value) && value.role === "driver" && typeof value.attach === "function") {
+    return value as unknown as DriverTarget;
+  }
+  if (typeof value !== "function") {
+    throw new UsageError(
+      `${where}: export "${src.export}" of ${src.module} must be an InProcessDriverFactory (a function), got ${typeof value}`,
+    );
+  }
+  const info = checkDriverInfo(where, src, mod[src.info]);
+  return new InProcessDriverTarget({ name, ...info }, value as InProcessDriverFactory);
+}
+
+function checkDriverInfo(
+  where: string,
+  src: Extract<TargetSource, { kind: "module" }>,
+  info: unknown,
+): Omit<DriverTargetInfo, "adapter" | "contractVersion" | "name"> {
+  const what = `export "${src.info}" of ${src.module}`;
+  if (!isRecord(info)) {
+    throw new UsageError(
+      `${where}: ${what} must describe the driver ({ deviceTypes, transports, workloads }), got ${describe(info)}`,
+    );
+  }
+  const list = <T extends string>(key: string, allowed: readonly T[], fallback?: T[]): T[] => {
+    const v = info[key] ?? fallback;
+    if (!Array.isArray(v) || v.length === 0 || v.some((x) => !allowed.includes(x as T))) {
+      throw new UsageError(
+        `${where}: ${what}: "${key}" must be a non-empty list of ${quoteList(allowed)}, got ${describe(v)}`,
+      );
+    }
+    return v as T[];
+  };
+  return {
+    deviceTypes: list("deviceTypes", DEVICE_TYPES),
+    transports: list("transports", TRANSPORTS, ["mmio"]),
+    workloads: list("workloads", WORKLOADS as readonly DriverTargetInfo["workloads"][number][]),
+  };
+}
+
+function baseName(path: string): string {
+  const b = path.slice(Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1);
+  return b.replace(/\.(jsonc|json|ts|js|mts|mjs)$/, "");
+}
+
+/** Builds the target a spec describes. */
+export async function resolveTarget(spec: TargetSpec): Promise<LoadedTarget> {
+  const where = spec.file ? `target file ${spec.file}` : `target ${spec.arg}`;
+  if (!ADAPTERS.includes(spec.adapter)) throw unknownAdapter(spec.adapter);
+  const targetArg = `--target ${/^[\w./:@+-]+$/.test(spec.arg) ? spec.arg : `'${spec.arg.replace(/'/g, "'\\''")}'`}`;
+  const src = spec.source;
+  let target: Target;
+  let present = spec.present;
+  switch (src.kind) {
+    case "model": {
+      if (spec.role === "device") {
+        const type = src.deviceType!;
+        target = referenceDeviceTarget(type, {}, spec.name ?? `reference-${type}-device`);
+      } else {
+        const t = await referenceDriver(spec.name ?? "reference-driver");
+        if (!t) throw new UsageError(`${where}: this build has no reference driver yet`);
+        target = t;
+      }
+      break;
+    }
+    case "mutant": {
+      const mutants = await allMutants();
+      const m = mutants.find((x) => x.name === src.mutant);
+      if (!m) {
+        const known = mutants.map((x) => x.name);
+        throw new UsageError(
+          `${where}: unknown mutant "${src.mutant}": ${
+            known.length ? `known mutants are ${known.join(", ")}` : "no mutants are registered"
+          }`,
+        );
+      }
+      if (spec.file && m.role !== spec.role) {
+        throw new UsageError(`${where}: mutant "${m.name}" is a ${m.role} mutant but "role" is "${spec.role}"`);
+      }
+      spec.role = m.role;
+      try {
+        target = m.target();
+      } catch (e) {
+        throw new UsageError(`${where}: mutant "${m.name}" could not be built: ${e instanceof Error ? e.message : e}`);
+      }
+      if (target.role === "driver") present ??= m.deviceType;
+      if (spec.name && target.role === "driver") target = renameDriver(target, spec.name);
+      break;
+    }
+    case "module":
+      target = await loadModule(spec, src);
+      break;
+  }
+  if (target.role !== spec.role) {
+    throw new UsageError(`${where}: the target is a ${target.role} but "role" is "${spec.role}"`);
+  }
+  if (target.role === "driver" && present && !target.info.deviceTypes.includes(present)) {
+    throw new UsageError(
+      `${where}: "present" is "${present}" but driver "${target.info.name}" drives ${
+        target.info.deviceTypes.join(", ")
+      } only`,
+    );
+  }
+  const out: LoadedTarget = { spec, target, targetArg };
+  if (present) out.present = present;
+  return out;
+}
+
+/** Loads `--target`'s argument: a built-in name or a target file. */
+export async function loadTarget(arg: string): Promise<LoadedTarget> {
+  const builtin = builtinSpec(arg);
+  return resolveTarget(builtin ?? await readTargetFile(arg));
+}
+
+/** A driver target under another name (the same driver). */
+export function renameDriver(t: DriverTarget, name: string): DriverTarget {
+  return { role: "driver", info: { ...t.info, name }, attach: (d) => t.attach(d) };
+}

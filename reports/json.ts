@@ -1,0 +1,49 @@
+/**
+ * The JSON report: a {@link RunReport} (schema version
+ * {@link REPORT_SCHEMA_VERSION}) with every result, the waivers and the
+ * coverage per area and role.
+ *
+ * @module
+ */
+import { REPORT_SCHEMA_VERSION, type RunMeta, type RunReport, summarize } from "../harness/result.ts";
+import type { ClauseResult, CoverageRow, WaiverEntry } from "../harness/result.ts";
+import { dirnameOf } from "./files.ts";
+
+/** Builds a report from the results of a run. */
+export function buildReport(args: {
+  meta: RunMeta;
+  results: readonly ClauseResult[];
+  waivers: readonly WaiverEntry[];
+  coverage?: readonly CoverageRow[];
+}): RunReport {
+  const report: RunReport = {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    meta: args.meta,
+    summary: summarize(args.results),
+    results: [...args.results],
+    waivers: [...args.waivers],
+  };
+  if (args.coverage) report.coverage = [...args.coverage];
+  return report;
+}
+
+/** The report as JSON text (two-space indentation, final newline). */
+export function reportJson(report: RunReport): string {
+  return JSON.stringify(report, null, 2) + "\n";
+}
+
+/** Writes the report to `path`, creating the directory if missing. */
+export async function writeJsonReport(path: string, report: RunReport): Promise<void> {
+  const dir = dirnameOf(path);
+  if (dir) await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(path, reportJson(report));
+}
+
+/** Reads a report back and checks the schema version. */
+export async function readJsonReport(path: string): Promise<RunReport> {
+  const data = JSON.parse(await Deno.readTextFile(path)) as RunReport;
+  if (data?.schemaVersion !== REPORT_SCHEMA_VERSION) {
+    throw new Error(`${path}: schemaVersion ${data?.schemaVersion}, expected ${REPORT_SCHEMA_VERSION}`);
+  }
+  return data;
+}
