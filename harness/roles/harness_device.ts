@@ -52,7 +52,7 @@ export interface Scenario {
   /** Remove the driver at the end (default true). */
   remove?: boolean;
   /** Called with the device before the driver attaches (e.g. to hook config reads). */
-  configure?: (core: DeviceCore, fn: DeviceFunction) => void;
+  configure?: (core: DeviceCore, fn: DeviceFunction, device: MonitoredMmioDevice) => void;
   /** Device-type options: blk capacity in sectors. */
   blkSectors?: number;
   /** QueueSizeMax the device presents for its queues. */
@@ -241,7 +241,7 @@ export class ScenarioRunner {
     const listeners: ((level: boolean) => void)[] = [];
     core.onInterrupt = (level) => listeners.forEach((l) => l(level));
     const device = new MonitoredMmioDevice(core, s.identity ?? {});
-    s.configure?.(core, fn);
+    s.configure?.(core, fn, device);
     const session = await this.target.attach({
       registers: device,
       memory,

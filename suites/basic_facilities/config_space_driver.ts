@@ -26,17 +26,23 @@ export const noAtomicityAssumed = defineDriverClause({
   requirement: "The driver does not treat a configuration field wider than 32 bits (or several fields) as read " +
     "in one go: a change between its partial reads must not leave it with a mixed value.",
   action: "Presents a block device whose 64-bit capacity changes (with a new ConfigGeneration) between the " +
-    "driver's two 32-bit reads of it, asks the driver for the capacity and checks it is the old or the new " +
-    "value, never a mix.",
+    "driver's two 32-bit reads of it while the driver answers a capacity query, and checks the answer is the " +
+    "old or the new value, never a mix.",
   applies: { deviceTypes: ["blk"] },
   async run(ctx) {
     let capacityReads = 0;
+    let torn = false;
     const t = await ctx.scenarios.run({
-      configure: (core, fn) => {
+      configure: (core, fn, device) => {
         le.setU64(fn.config, 0, OLD_CAPACITY);
         core.knobs.onConfigRead = (offset) => {
-          if (offset !== 0 && offset !== 4) return;
-          if (++capacityReads === 2) core.changeConfig((c) => le.setU64(c, 0, NEW_CAPACITY));
+          if ((offset !== 0 && offset !== 4) || torn) return;
+          const phase = device.events.findLast((e) => e.kind === "phase");
+          if (phase?.kind !== "phase" || phase.phase !== "workload") return;
+          if (++capacityReads === 2) {
+            torn = true;
+            core.changeConfig((c) => le.setU64(c, 0, NEW_CAPACITY));
+          }
         };
       },
       workloads: [{ kind: "blk-capacity" }],
