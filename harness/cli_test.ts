@@ -273,3 +273,21 @@ Deno.test("cli: driver target files present their device type", async () => {
     `--role: is "device" but target mutant:driver-ok-before-features-ok is a driver target`,
   );
 });
+
+Deno.test("cli: a user module driver target", async () => {
+  const r = await run(["--target", "fixtures/targets/example_module_driver.jsonc", "--list"]);
+  assertEquals(r.code, 0, r.err.join("\n"));
+  assertStringIncludes(
+    r.out.join("\n"),
+    "example-module-driver (driver role, in-process adapter, mmio, presented rng)",
+  );
+  const noInfo = await writeTarget(
+    "noinfo.jsonc",
+    `{ "adapter": "in-process", "role": "driver", "options": { "module": "../../../fixtures/targets/example_driver.ts", "info": "nope" } }`,
+  );
+  await usageError(
+    ["--target", noInfo],
+    `target file ${noInfo}: export "nope" of ../../../fixtures/targets/example_driver.ts must describe the driver ` +
+      `({ deviceTypes, transports, workloads }), got undefined`,
+  );
+});

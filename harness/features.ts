@@ -223,9 +223,7 @@ export function bitsOf(m: bigint): number[] {
 
 /** Features defined for a device type on a transport, for a modern (non-legacy) interface. */
 export function definedFeatures(type: DeviceTypeName, transport: TransportKind): FeatureInfo[] {
-  return [...core, ...byType[type]].filter((f) =>
-    !f.legacyOnly && (!f.transports || f.transports.includes(transport))
-  );
+  return [...core, ...byType[type]].filter((f) => !f.legacyOnly && (!f.transports || f.transports.includes(transport)));
 }
 
 /** Mask of the features a modern device of `type` may offer on `transport`. */

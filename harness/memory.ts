@@ -51,9 +51,9 @@ export class ArrayMemory implements GuestMemory {
   #check(addr: number, length: number): number {
     if (!inRange(this, addr, length)) {
       throw new MemoryAccessError(
-        `Guest memory access out of range: 0x${addr.toString(16)}+${length} is outside 0x${
-          this.base.toString(16)
-        }..0x${(this.base + this.size).toString(16)}`,
+        `Guest memory access out of range: 0x${addr.toString(16)}+${length} is outside 0x${this.base.toString(16)}..0x${
+          (this.base + this.size).toString(16)
+        }`,
       );
     }
     return addr - this.base;
@@ -135,7 +135,8 @@ export function writeU64(mem: GuestMemory, addr: number, value: number): Promise
 export const le = {
   u16: (b: Uint8Array, off: number): number => view(b).getUint16(off, true),
   u32: (b: Uint8Array, off: number): number => view(b).getUint32(off, true),
-  u64: (b: Uint8Array, off: number): number => view(b).getUint32(off, true) + view(b).getUint32(off + 4, true) * 2 ** 32,
+  u64: (b: Uint8Array, off: number): number =>
+    view(b).getUint32(off, true) + view(b).getUint32(off + 4, true) * 2 ** 32,
   setU16: (b: Uint8Array, off: number, v: number): void => view(b).setUint16(off, v, true),
   setU32: (b: Uint8Array, off: number, v: number): void => view(b).setUint32(off, v >>> 0, true),
   setU64: (b: Uint8Array, off: number, v: number): void => {

@@ -52,8 +52,14 @@ export function matchesFilter(c: Clause, filter: string | undefined): boolean {
 }
 
 /** The clauses a run would execute for a role, filter and strictness. */
-export function selectClauses(all: readonly Clause[], role: "device" | "driver", opts: { filter?: string; strict: boolean }): Clause[] {
-  return all.filter((c) => c.obligation === role && matchesFilter(c, opts.filter) && (opts.strict || !isAdvisory(c.level)));
+export function selectClauses(
+  all: readonly Clause[],
+  role: "device" | "driver",
+  opts: { filter?: string; strict: boolean },
+): Clause[] {
+  return all.filter((c) =>
+    c.obligation === role && matchesFilter(c, opts.filter) && (opts.strict || !isAdvisory(c.level))
+  );
 }
 
 /** A reason the clause does not apply to a device target, or undefined. */
@@ -66,7 +72,9 @@ export function deviceApplicability(c: DeviceClause, ctx: {
   const a = c.applies;
   if (!a) return undefined;
   if (a.transports && !a.transports.includes(ctx.transport)) return `applies to ${a.transports.join("/")} only`;
-  if (a.deviceTypes && !a.deviceTypes.includes(ctx.deviceType)) return `applies to ${a.deviceTypes.join("/")} devices only`;
+  if (a.deviceTypes && !a.deviceTypes.includes(ctx.deviceType)) {
+    return `applies to ${a.deviceTypes.join("/")} devices only`;
+  }
   for (const cap of a.capabilities ?? []) if (!ctx.capabilities[cap]) return `the adapter cannot observe ${cap}`;
   for (const f of a.offered ?? []) {
     if (!(ctx.offered & bit(f))) return `the device does not offer ${featureName(ctx.deviceType, f)}`;
@@ -105,7 +113,13 @@ function replayCommand(opts: RunOptions, c: Clause, seed: number, path?: string)
   return parts.join(" ");
 }
 
-function baseResult(c: Clause, target: string, transport: TransportKind, deviceType: string, seed: number): ClauseResult {
+function baseResult(
+  c: Clause,
+  target: string,
+  transport: TransportKind,
+  deviceType: string,
+  seed: number,
+): ClauseResult {
   return {
     clause: clauseId(c),
     label: c.label,
@@ -166,7 +180,11 @@ async function identifyType(session: DeviceSession): Promise<DeviceTypeName | un
 }
 
 /** Runs device-obligation clauses against a device under test (the harness plays the driver). */
-export async function runDeviceTarget(target: DeviceTarget, clauses: readonly Clause[], opts: RunOptions): Promise<ClauseResult[]> {
+export async function runDeviceTarget(
+  target: DeviceTarget,
+  clauses: readonly Clause[],
+  opts: RunOptions,
+): Promise<ClauseResult[]> {
   const selected = selectClauses(clauses, "device", opts) as DeviceClause[];
   const results: ClauseResult[] = [];
   const name = target.info.name;
@@ -187,7 +205,11 @@ export async function runDeviceTarget(target: DeviceTarget, clauses: readonly Cl
     offered = await probe.transport.readDeviceFeatures();
   } catch (e) {
     for (const c of selected) {
-      emit({ ...baseResult(c, name, transport, deviceType ?? "?", opts.seed), verdict: "error", message: `Could not open the target: ${errorMessage(e)}` });
+      emit({
+        ...baseResult(c, name, transport, deviceType ?? "?", opts.seed),
+        verdict: "error",
+        message: `Could not open the target: ${errorMessage(e)}`,
+      });
     }
     return results;
   }
@@ -218,7 +240,11 @@ export async function runDeviceTarget(target: DeviceTarget, clauses: readonly Cl
 }
 
 /** Runs driver-obligation clauses against a driver under test (the harness plays the device). */
-export async function runDriverTarget(target: DriverTarget, clauses: readonly Clause[], opts: RunOptions): Promise<ClauseResult[]> {
+export async function runDriverTarget(
+  target: DriverTarget,
+  clauses: readonly Clause[],
+  opts: RunOptions,
+): Promise<ClauseResult[]> {
   const selected = selectClauses(clauses, "driver", opts) as DriverClause[];
   const deviceType = opts.present ?? target.info.deviceTypes[0] ?? "blk";
   const scenarios = new ScenarioRunner(target, deviceType);
@@ -229,12 +255,17 @@ export async function runDriverTarget(target: DriverTarget, clauses: readonly Cl
     const a = c.applies;
     let why: string | undefined;
     if (a?.transports && !a.transports.includes("mmio")) why = `applies to ${a.transports.join("/")} only`;
-    else if (a?.deviceTypes && !a.deviceTypes.includes(deviceType)) why = `applies to ${a.deviceTypes.join("/")} devices only`;
+    else if (a?.deviceTypes && !a.deviceTypes.includes(deviceType)) {
+      why = `applies to ${a.deviceTypes.join("/")} devices only`;
+    }
     let outcome: unknown = undefined;
     if (why) outcome = new NotApplicable(why);
     else {
       try {
-        await withTimeout(c.run({ ...settings(opts, c), target, deviceType, scenarios }), opts.clauseTimeoutMs ?? 30_000);
+        await withTimeout(
+          c.run({ ...settings(opts, c), target, deviceType, scenarios }),
+          opts.clauseTimeoutMs ?? 30_000,
+        );
       } catch (e) {
         outcome = e ?? new Error("unknown failure");
       }

@@ -31,7 +31,7 @@ export interface SpecBlock {
 /** The spec version every clause of this suite is written against. */
 export const SPEC_VERSION = "v1.4-cs01";
 
-const blocks: readonly SpecBlock[] = (blocksJson.blocks as unknown as SpecBlock[]);
+const blocks: readonly SpecBlock[] = blocksJson.blocks as unknown as SpecBlock[];
 const byLabel = new Map<string, SpecBlock>(blocks.map((b) => [b.label, b]));
 
 /** Every requirement block of the spec version. */

@@ -7,7 +7,7 @@
  */
 import fc from "fast-check";
 import type { DriverClauseContext } from "../harness/clause.ts";
-import { BLK_F, bit, type DeviceTypeName, F, mask } from "../harness/features.ts";
+import { bit, BLK_F, type DeviceTypeName, F, mask } from "../harness/features.ts";
 import type { AccessEvent, Scenario, ScenarioTrace, TraceEvent } from "../harness/roles/harness_device.ts";
 import { Status } from "../harness/status.ts";
 import { Mmio, mmioName } from "../harness/transport/mmio_layout.ts";

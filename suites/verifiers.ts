@@ -23,7 +23,11 @@ export async function expectQuietDevice(
 ): Promise<void> {
   for (const q of queues) {
     const used = await q.usedIdx();
-    expectThat(used === usedBefore, `the used idx of queue ${q.index} to stay ${usedBefore} ${when}`, () => `it moved to ${used}`);
+    expectThat(
+      used === usedBefore,
+      `the used idx of queue ${q.index} to stay ${usedBefore} ${when}`,
+      () => `it moved to ${used}`,
+    );
   }
   const accesses = ctx.session.takeMemoryTrace?.() ?? [];
   const touched = accesses.filter((a) =>
@@ -34,10 +38,18 @@ export async function expectQuietDevice(
       );
     })
   );
-  expectNone(`no device access to queue memory ${when}`, touched, (a) => `${a.kind} 0x${a.addr.toString(16)}+${a.length}`);
+  expectNone(
+    `no device access to queue memory ${when}`,
+    touched,
+    (a) => `${a.kind} 0x${a.addr.toString(16)}+${a.length}`,
+  );
   const level = await ctx.session.interruptLevel();
   const isr = await ctx.transport.interruptStatus();
-  expectThat(!level && isr === 0, `no notification ${when}`, () => `interrupt line ${level ? "high" : "low"}, InterruptStatus 0x${isr.toString(16)}`);
+  expectThat(
+    !level && isr === 0,
+    `no notification ${when}`,
+    () => `interrupt line ${level ? "high" : "low"}, InterruptStatus 0x${isr.toString(16)}`,
+  );
 }
 
 /** Guest addresses inside the guest memory. */

@@ -49,7 +49,13 @@ export class InProcessDeviceTarget implements DeviceTarget {
   readonly role = "device" as const;
   readonly info: DeviceTargetInfo;
   constructor(name: string, deviceType: DeviceTypeName, readonly factory: InProcessDeviceFactory) {
-    this.info = { name, transport: "mmio", deviceType, adapter: "in-process", contractVersion: ADAPTER_CONTRACT_VERSION };
+    this.info = {
+      name,
+      transport: "mmio",
+      deviceType,
+      adapter: "in-process",
+      contractVersion: ADAPTER_CONTRACT_VERSION,
+    };
   }
   open(): Promise<DeviceSession> {
     return Promise.resolve(new InProcessDeviceSession(this.info, this.factory));
@@ -98,7 +104,9 @@ class InProcessDeviceSession implements DeviceSession {
     for (;;) {
       if (this.#device.idle) {
         let timer: ReturnType<typeof setTimeout> | undefined;
-        const timeout = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), Math.max(1, deadline - Date.now())));
+        const timeout = new Promise<"timeout">((r) =>
+          timer = setTimeout(() => r("timeout"), Math.max(1, deadline - Date.now()))
+        );
         const done = await Promise.race([this.#device.idle().then(() => "idle" as const), timeout]);
         clearTimeout(timer);
         if (done === "timeout") return;
@@ -115,7 +123,9 @@ class InProcessDeviceSession implements DeviceSession {
     return out;
   }
   triggerConfigChange(): Promise<void> {
-    if (!this.#device.triggerConfigChange) throw new TargetError("This device cannot change its configuration from the host side");
+    if (!this.#device.triggerConfigChange) {
+      throw new TargetError("This device cannot change its configuration from the host side");
+    }
     this.#device.triggerConfigChange();
     return Promise.resolve();
   }
@@ -149,7 +159,9 @@ export class InProcessDriverTarget implements DriverTarget {
     try {
       return Promise.resolve(this.factory(device));
     } catch (e) {
-      return Promise.reject(new TargetError(`The in-process driver factory failed: ${e instanceof Error ? e.message : String(e)}`));
+      return Promise.reject(
+        new TargetError(`The in-process driver factory failed: ${e instanceof Error ? e.message : String(e)}`),
+      );
     }
   }
 }

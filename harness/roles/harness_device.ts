@@ -81,7 +81,10 @@ export function defaultWorkloads(type: DeviceTypeName): Workload[] {
 }
 
 /** Creates the reference device function for a type the harness can present. */
-export function deviceFunctionFor(type: DeviceTypeName, opts: { blkSectors?: number; queueSizeMax?: number } = {}): DeviceFunction {
+export function deviceFunctionFor(
+  type: DeviceTypeName,
+  opts: { blkSectors?: number; queueSizeMax?: number } = {},
+): DeviceFunction {
   const q = opts.queueSizeMax === undefined ? {} : { queueSizeMax: opts.queueSizeMax };
   switch (type) {
     case "rng":
@@ -135,7 +138,11 @@ export class MonitoredMmioDevice extends MmioDevice {
     }
   }
   #context() {
-    return { queueSel: this.queueSel, status: this.core.status, queueReady: this.core.queues[this.queueSel]?.ready ?? false };
+    return {
+      queueSel: this.queueSel,
+      status: this.core.status,
+      queueReady: this.core.queues[this.queueSel]?.ready ?? false,
+    };
   }
   #forgetAll(): void {
     this.#exposed = [];

@@ -5,12 +5,7 @@
  */
 import type { RegisterSpace, Width } from "../registers.ts";
 import { Mmio, MMIO_MAGIC } from "./mmio_layout.ts";
-import {
-  type DeviceIdentity,
-  type DriverTransport,
-  FEATURE_WORDS,
-  type QueueAddresses,
-} from "./transport.ts";
+import { type DeviceIdentity, type DriverTransport, FEATURE_WORDS, type QueueAddresses } from "./transport.ts";
 
 /**
  * Driver-side virtio-mmio version 2 transport over a register file.

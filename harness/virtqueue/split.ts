@@ -144,25 +144,41 @@ export class SplitDeviceQueue {
         throw new RingError(`${where}: buffer 0x${d.addr.toString(16)}+${d.len} lies outside guest memory`);
       }
       const writable = (d.flags & Desc.WRITE) !== 0;
-      if (!writable && seenWritable) throw new RingError(`${where}: device-readable buffer after a device-writable one`);
+      if (!writable && seenWritable) {
+        throw new RingError(`${where}: device-readable buffer after a device-writable one`);
+      }
       seenWritable ||= writable;
       out.push({ addr: d.addr, len: d.len, writable });
     };
     for (let steps = 0;; steps++) {
-      if (steps >= this.size) throw new RingError(`Chain from head ${head} is longer than the queue size ${this.size} (a loop?)`);
+      if (steps >= this.size) {
+        throw new RingError(`Chain from head ${head} is longer than the queue size ${this.size} (a loop?)`);
+      }
       const d = await this.readDescriptor(index);
       if (d.flags & Desc.INDIRECT) {
-        if (!this.opts.indirect) throw new RingError(`Descriptor ${index} is INDIRECT but VIRTIO_F_INDIRECT_DESC is not negotiated`);
+        if (!this.opts.indirect) {
+          throw new RingError(`Descriptor ${index} is INDIRECT but VIRTIO_F_INDIRECT_DESC is not negotiated`);
+        }
         if (d.flags & Desc.NEXT) throw new RingError(`Descriptor ${index} has both INDIRECT and NEXT`);
-        if (d.len % 16 !== 0 || d.len === 0) throw new RingError(`Indirect table at descriptor ${index} has length ${d.len}, not a non-zero multiple of 16`);
-        if (!inRange(this.mem, d.addr, d.len)) throw new RingError(`Indirect table 0x${d.addr.toString(16)}+${d.len} lies outside guest memory`);
+        if (d.len % 16 !== 0 || d.len === 0) {
+          throw new RingError(
+            `Indirect table at descriptor ${index} has length ${d.len}, not a non-zero multiple of 16`,
+          );
+        }
+        if (!inRange(this.mem, d.addr, d.len)) {
+          throw new RingError(`Indirect table 0x${d.addr.toString(16)}+${d.len} lies outside guest memory`);
+        }
         const table = await this.mem.read(d.addr, d.len);
         const n = d.len / 16;
         let i = 0;
         for (let k = 0;; k++) {
-          if (k >= n) throw new RingError(`Indirect chain in descriptor ${index} is longer than its table of ${n} (a loop?)`);
+          if (k >= n) {
+            throw new RingError(`Indirect chain in descriptor ${index} is longer than its table of ${n} (a loop?)`);
+          }
           const e = decodeDesc(table, 16 * i);
-          if (e.flags & Desc.INDIRECT) throw new RingError(`Indirect table entry ${i} of descriptor ${index} is itself INDIRECT`);
+          if (e.flags & Desc.INDIRECT) {
+            throw new RingError(`Indirect table entry ${i} of descriptor ${index} is itself INDIRECT`);
+          }
           push(e, `indirect entry ${i} of descriptor ${index}`);
           if (!(e.flags & Desc.NEXT)) break;
           if (e.next >= n) throw new RingError(`Indirect entry ${i} names next ${e.next}, outside a table of ${n}`);
@@ -223,7 +239,12 @@ export class SplitDriverQueue {
   /** Allocates and zeroes the three areas of a queue of `size` entries. */
   static async create(mem: GuestMemory, alloc: BumpAllocator, index: number, size: number): Promise<SplitDriverQueue> {
     const l = splitLayout(size);
-    const addrs = { size, desc: alloc.alloc(l.desc, 16), driver: alloc.alloc(l.avail, 2), device: alloc.alloc(l.used, 4) };
+    const addrs = {
+      size,
+      desc: alloc.alloc(l.desc, 16),
+      driver: alloc.alloc(l.avail, 2),
+      device: alloc.alloc(l.used, 4),
+    };
     await mem.write(addrs.desc, new Uint8Array(l.desc));
     await mem.write(addrs.driver, new Uint8Array(l.avail));
     await mem.write(addrs.device, new Uint8Array(l.used));
@@ -239,7 +260,9 @@ export class SplitDriverQueue {
   async add(buffers: BufferSpec[]): Promise<number> {
     if (buffers.length === 0) throw new RangeError("A chain needs at least one buffer");
     if (buffers.length > this.#free.length) {
-      throw new RangeError(`Queue ${this.index} has ${this.#free.length} free descriptors, chain needs ${buffers.length}`);
+      throw new RangeError(
+        `Queue ${this.index} has ${this.#free.length} free descriptors, chain needs ${buffers.length}`,
+      );
     }
     const ids = this.#free.splice(0, buffers.length);
     for (let k = 0; k < buffers.length; k++) {
@@ -284,7 +307,9 @@ export class SplitDriverQueue {
       const e = await this.mem.read(this.addrs.device + 4 + 8 * slot, 8);
       const elem = { id: le.u32(e, 0), len: le.u32(e, 4) };
       const chain = this.#chains.get(elem.id);
-      if (!chain) throw new RingError(`Used ring slot ${slot} names id ${elem.id}, which is not an outstanding chain head`);
+      if (!chain) {
+        throw new RingError(`Used ring slot ${slot} names id ${elem.id}, which is not an outstanding chain head`);
+      }
       this.#chains.delete(elem.id);
       this.#free.push(...chain);
       out.push(elem);

@@ -34,16 +34,22 @@ export const configReadableBeforeFeaturesOk = defineDeviceClause({
   action: "Sets ACKNOWLEDGE and DRIVER, reads every field of the device type's layout whose feature is offered " +
     "(at the field's width), completes initialization, reads them again and compares.",
   async run(ctx) {
-    if (configLayoutOf(ctx.deviceType).length === 0) notApplicable(`a ${ctx.deviceType} device has no configuration fields`);
+    if (configLayoutOf(ctx.deviceType).length === 0) {
+      notApplicable(`a ${ctx.deviceType} device has no configuration fields`);
+    }
     await ctx.driver.init("driver");
     const before = await readFields(ctx);
     await ctx.driver.init("driver-ok");
     const after = await readFields(ctx);
     const differing = [...after].filter(([name, v]) => before.get(name)?.join() !== v.join());
-    expectNone("the same configuration values before FEATURES_OK as after DRIVER_OK", differing, ([name, v]) =>
-      `${name} read ${before.get(name)?.map((x) => `0x${x.toString(16)}`).join(":")} before, ${
-        v.map((x) => `0x${x.toString(16)}`).join(":")
-      } after`);
+    expectNone(
+      "the same configuration values before FEATURES_OK as after DRIVER_OK",
+      differing,
+      ([name, v]) =>
+        `${name} read ${before.get(name)?.map((x) => `0x${x.toString(16)}`).join(":")} before, ${
+          v.map((x) => `0x${x.toString(16)}`).join(":")
+        } after`,
+    );
   },
 });
 

@@ -4,10 +4,12 @@
  * @module
  */
 import fc from "fast-check";
-import { defineDeviceClause } from "../../harness/clause.ts";
+import { defineDeviceClause, defineDriverClause } from "../../harness/clause.ts";
+import { Mmio } from "../../harness/transport/mmio_layout.ts";
+import { accesses, fmtAccess } from "../driver_trace.ts";
 import { checkProperty } from "../../harness/property.ts";
 import { formatStatus, Status } from "../../harness/status.ts";
-import { expectEqual } from "../../harness/verify.ts";
+import { expectEqual, expectNone } from "../../harness/verify.ts";
 import { expectQuietDevice } from "../verifiers.ts";
 
 const DEVICE = "devicenormative:Basic Facilities of a Virtio Device / Device Reset";
@@ -34,19 +36,27 @@ export const resetClearsStatus = defineDeviceClause({
       init: fc.boolean(),
       writes: fc.array(fc.oneof(fc.constantFrom(...STATUS_STEPS), fc.integer({ min: 1, max: 255 })), { maxLength: 6 }),
     });
-    await checkProperty(ctx, arb, async ({ init, writes }) => {
-      if (init) {
-        const r = await ctx.driver.init("driver-ok", undefined, { tolerateReset: true });
-        if (r.status & Status.DRIVER_OK) {
-          await ctx.driver.sampleRequest(0);
-          await ctx.driver.kick(0);
+    await checkProperty(
+      ctx,
+      arb,
+      async ({ init, writes }) => {
+        if (init) {
+          const r = await ctx.driver.init("driver-ok", undefined, { tolerateReset: true });
+          if (r.status & Status.DRIVER_OK) {
+            await ctx.driver.sampleRequest(0);
+            await ctx.driver.kick(0);
+          }
         }
-      }
-      for (const w of writes) await ctx.transport.setStatus(w);
-      await ctx.transport.reset();
-      await ctx.driver.quiet(5);
-      expectEqual("device status after reset", await ctx.transport.getStatus(), 0, formatStatus);
-    }, (v) => `${v.init ? "init to DRIVER_OK + request, then " : ""}status writes [${v.writes.map(formatStatus).join(", ")}], reset`);
+        for (const w of writes) await ctx.transport.setStatus(w);
+        await ctx.transport.reset();
+        await ctx.driver.quiet(5);
+        expectEqual("device status after reset", await ctx.transport.getStatus(), 0, formatStatus);
+      },
+      (v) =>
+        `${v.init ? "init to DRIVER_OK + request, then " : ""}status writes [${
+          v.writes.map(formatStatus).join(", ")
+        }], reset`,
+    );
   },
 });
 
@@ -74,5 +84,29 @@ export const quietAfterReset = defineDeviceClause({
   },
 });
 
+const DRIVER = "drivernormative:Basic Facilities of a Virtio Device / Device Reset";
+
+export const resetCompleteOnZero = defineDriverClause({
+  label: DRIVER,
+  statement: 1,
+  level: "SHOULD",
+  title: "reset taken as complete once status reads 0",
+  requirement: "After writing the reset value, the driver waits until it reads a device status of 0 before it " +
+    "treats the reset as complete and writes the status again.",
+  action: "Records the driver's probe and removal and checks that every reset write is followed by a Status read " +
+    "returning 0 before the next Status write.",
+  async run(ctx) {
+    const t = await ctx.scenarios.baseline();
+    const acc = accesses(t);
+    const bad = acc.filter((e, i) => {
+      if (e.kind !== "write" || e.offset !== Mmio.Status || e.value !== 0) return false;
+      const nextWrite = acc.findIndex((x, j) => j > i && x.kind === "write" && x.offset === Mmio.Status);
+      const window = acc.slice(i + 1, nextWrite < 0 ? undefined : nextWrite);
+      return nextWrite >= 0 && !window.some((x) => x.kind === "read" && x.offset === Mmio.Status && x.value === 0);
+    });
+    expectNone("a Status read of 0 after each reset before the next Status write", bad, fmtAccess);
+  },
+});
+
 /** The clauses of spec 2.4. */
-export const DEVICE_RESET_CLAUSES = [resetClearsStatus, quietAfterReset];
+export const DEVICE_RESET_CLAUSES = [resetClearsStatus, quietAfterReset, resetCompleteOnZero];

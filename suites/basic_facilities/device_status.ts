@@ -34,8 +34,11 @@ export const noUseBeforeDriverOk = defineDeviceClause({
       const used = await q.usedIdx();
       const isr = await ctx.transport.interruptStatus();
       expectThat(used === 0, "used idx 0 before DRIVER_OK", () => `used idx ${used}`);
-      expectThat((isr & MmioInterrupt.USED_BUFFER) === 0, "no used-buffer notification before DRIVER_OK", () =>
-        `InterruptStatus 0x${isr.toString(16)}`);
+      expectThat(
+        (isr & MmioInterrupt.USED_BUFFER) === 0,
+        "no used-buffer notification before DRIVER_OK",
+        () => `InterruptStatus 0x${isr.toString(16)}`,
+      );
     }, (v) => `${v.requests} request(s), ${v.kicks} notification(s) before DRIVER_OK`);
   },
 });
@@ -78,7 +81,9 @@ export const configIrqOnNeedsReset = defineDeviceClause({
     "DEVICE_NEEDS_RESET, checks the configuration-change bit of InterruptStatus and the interrupt line.",
   async run(ctx) {
     const status = await provokeError(ctx);
-    if (!(status & Status.DEVICE_NEEDS_RESET)) notApplicable("the device did not set DEVICE_NEEDS_RESET on a looping chain");
+    if (!(status & Status.DEVICE_NEEDS_RESET)) {
+      notApplicable("the device did not set DEVICE_NEEDS_RESET on a looping chain");
+    }
     const isr = await ctx.transport.interruptStatus();
     const level = await ctx.session.interruptLevel();
     expectThat(

@@ -25,7 +25,11 @@ export const statusRecordsSteps = defineDriverClause({
     "values the driver wrote.",
   async run(ctx) {
     const t = await ctx.scenarios.baseline();
-    expectThat(t.probe.bound, "the driver to bind to a conforming device", () => `probe: ${t.probe.error ?? "not bound"}`);
+    expectThat(
+      t.probe.bound,
+      "the driver to bind to a conforming device",
+      () => `probe: ${t.probe.error ?? "not bound"}`,
+    );
     const final = statusWrites(t).filter((e) => e.value !== 0).at(-1);
     expectThat(
       final !== undefined && (final.value & INIT_BITS) === INIT_BITS,
@@ -51,8 +55,11 @@ export const neverClearsBit = defineDriverClause({
         const before = e.status & ~Status.DEVICE_NEEDS_RESET;
         return e.value !== 0 && (e.value & before) !== before;
       });
-      expectNone("every non-zero status write to keep the bits already set", cleared, (e) =>
-        `${fmtAccess(e)} while status was ${formatStatus(e.status)}`);
+      expectNone(
+        "every non-zero status write to keep the bits already set",
+        cleared,
+        (e) => `${fmtAccess(e)} while status was ${formatStatus(e.status)}`,
+      );
     }, (v) => `offered ${formatFeatures(v.offered, ctx.deviceType)}${v.refuse ? ", FEATURES_OK refused" : ""}`);
   },
 });
@@ -89,17 +96,25 @@ export const noRelianceAfterNeedsReset = defineDriverClause({
     const t = await ctx.scenarios.run({ knobs: { needsResetOnRequest: true } });
     if (!t.probe.bound) notApplicable("the driver did not bind");
     const removeAt = t.events.findIndex((e) => e.kind === "phase" && e.phase === "remove");
-    const resetBeforeRemove = statusWrites(t).some((e) => e.value === 0 && e.seq < removeAt && (e.status & Status.DEVICE_NEEDS_RESET));
+    const resetBeforeRemove = statusWrites(t).some((e) =>
+      e.value === 0 && e.seq < removeAt && (e.status & Status.DEVICE_NEEDS_RESET)
+    );
     const result = t.results[0];
     expectThat(
       result !== undefined && !result.ok && resetBeforeRemove,
       "the request reported failed and a reset issued before removal",
-      () => `request ${result?.ok ? "reported success" : `failed (${result && !result.ok ? result.error : "no result"})`}, ${
-        resetBeforeRemove ? "" : "no "
-      }reset before removal`,
+      () =>
+        `request ${
+          result?.ok ? "reported success" : `failed (${result && !result.ok ? result.error : "no result"})`
+        }, ${resetBeforeRemove ? "" : "no "}reset before removal`,
     );
   },
 });
 
 /** The driver clauses of spec 2.1. */
-export const DEVICE_STATUS_DRIVER_CLAUSES = [statusRecordsSteps, neverClearsBit, resetAfterFailed, noRelianceAfterNeedsReset];
+export const DEVICE_STATUS_DRIVER_CLAUSES = [
+  statusRecordsSteps,
+  neverClearsBit,
+  resetAfterFailed,
+  noRelianceAfterNeedsReset,
+];

@@ -4,7 +4,7 @@
  * @module
  */
 import fc from "fast-check";
-import { type DeviceClauseContext, defineDeviceClause } from "../../harness/clause.ts";
+import { defineDeviceClause, type DeviceClauseContext } from "../../harness/clause.ts";
 import {
   bit,
   bitsOf,
@@ -38,13 +38,18 @@ export const noOfferWithoutDependency = defineDeviceClause({
   title: "no feature offered without the features it depends on",
   requirement: "Every feature the device offers has the features it depends on offered too.",
   action: "Reads all device feature words and checks each offered feature's dependencies against the offered set.",
-  async run(ctx) {
+  run(ctx) {
     if (!hasDependencies(ctx.deviceType)) notApplicable(`no ${ctx.deviceType} feature depends on another`);
     const gaps = dependencyGaps(ctx.deviceType, ctx.offered);
-    expectNone("every offered feature's dependencies offered", gaps, (g) =>
-      `${featureName(ctx.deviceType, g.feature)} offered without any of ${
-        g.missingAnyOf.map((b) => featureName(ctx.deviceType, b)).join(" / ")
-      }`);
+    expectNone(
+      "every offered feature's dependencies offered",
+      gaps,
+      (g) =>
+        `${featureName(ctx.deviceType, g.feature)} offered without any of ${
+          g.missingAnyOf.map((b) => featureName(ctx.deviceType, b)).join(" / ")
+        }`,
+    );
+    return Promise.resolve();
   },
 });
 
@@ -63,8 +68,11 @@ export const acceptsValidSubsets = defineDeviceClause({
   async run(ctx) {
     await checkProperty(ctx, validSubsets(ctx), async (set) => {
       const status = await negotiate(ctx, set);
-      expectThat((status & Status.FEATURES_OK) !== 0, `FEATURES_OK kept for ${formatFeatures(set, ctx.deviceType)}`, () =>
-        `status ${formatStatus(status)}`);
+      expectThat(
+        (status & Status.FEATURES_OK) !== 0,
+        `FEATURES_OK kept for ${formatFeatures(set, ctx.deviceType)}`,
+        () => `status ${formatStatus(status)}`,
+      );
     }, (set) => formatFeatures(set, ctx.deviceType));
   },
 });
@@ -81,13 +89,18 @@ export const refusesUnsupported = defineDeviceClause({
   async run(ctx) {
     const unoffered = Array.from({ length: 128 }, (_, i) => i).filter((b) => !(ctx.offered & bit(b)));
     if (unoffered.length === 0) notApplicable("the device offers every feature bit");
-    const arb = fc.tuple(validSubsets(ctx), fc.uniqueArray(fc.constantFrom(...unoffered), { minLength: 1, maxLength: 3 }));
+    const arb = fc.tuple(
+      validSubsets(ctx),
+      fc.uniqueArray(fc.constantFrom(...unoffered), { minLength: 1, maxLength: 3 }),
+    );
     await checkProperty(ctx, arb, async ([set, extra]) => {
       const written = set | mask(...extra);
       const status = await negotiate(ctx, written);
       expectThat(
         (status & Status.FEATURES_OK) === 0,
-        `FEATURES_OK refused when the driver accepts unoffered ${extra.map((b) => featureName(ctx.deviceType, b)).join(", ")}`,
+        `FEATURES_OK refused when the driver accepts unoffered ${
+          extra.map((b) => featureName(ctx.deviceType, b)).join(", ")
+        }`,
         () => `status ${formatStatus(status)} after writing ${formatFeatures(written, ctx.deviceType)}`,
       );
     }, ([set, extra]) => `${formatFeatures(set, ctx.deviceType)} + unoffered [${extra.join(", ")}]`);
@@ -108,7 +121,10 @@ export const offersOnlySupported = defineDeviceClause({
     expectNone(
       `only bits defined for a ${ctx.deviceType} device over ${ctx.session.info.transport}`,
       bitsOf(foreign),
-      (b) => `offers ${featureName(ctx.deviceType, b)}${featureName(ctx.deviceType, b).startsWith("bit") ? "" : ` (bit ${b})`}`,
+      (b) =>
+        `offers ${featureName(ctx.deviceType, b)}${
+          featureName(ctx.deviceType, b).startsWith("bit") ? "" : ` (bit ${b})`
+        }`,
     );
     return Promise.resolve();
   },
@@ -127,8 +143,11 @@ export const renegotiatesAfterReset = defineDeviceClause({
       const first = await negotiate(ctx, set);
       if (!(first & Status.FEATURES_OK)) return;
       const again = await negotiate(ctx, set);
-      expectThat((again & Status.FEATURES_OK) !== 0, `FEATURES_OK again after reset for ${formatFeatures(set, ctx.deviceType)}`, () =>
-        `status ${formatStatus(again)} on the second negotiation`);
+      expectThat(
+        (again & Status.FEATURES_OK) !== 0,
+        `FEATURES_OK again after reset for ${formatFeatures(set, ctx.deviceType)}`,
+        () => `status ${formatStatus(again)} on the second negotiation`,
+      );
     }, (set) => formatFeatures(set, ctx.deviceType));
   },
 });

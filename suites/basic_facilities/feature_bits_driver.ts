@@ -51,8 +51,11 @@ export const acceptsOnlyOffered = defineDriverClause({
     await checkProperty(ctx, offeredSets(ctx.deviceType), async (offered) => {
       const t = await withOffered(ctx, offered);
       const extra = accepted(t) & ~offered;
-      expectThat(extra === 0n, `accepted ⊆ offered ${formatFeatures(offered, ctx.deviceType)}`, () =>
-        `accepted unoffered ${formatFeatures(extra, ctx.deviceType)}`);
+      expectThat(
+        extra === 0n,
+        `accepted ⊆ offered ${formatFeatures(offered, ctx.deviceType)}`,
+        () => `accepted unoffered ${formatFeatures(extra, ctx.deviceType)}`,
+      );
     }, (o) => `offered ${formatFeatures(o, ctx.deviceType)}`);
   },
 });
@@ -68,8 +71,14 @@ export const acceptsDependencies = defineDriverClause({
     if (!hasDependencies(ctx.deviceType)) notApplicable(`no ${ctx.deviceType} feature depends on another`);
     await checkProperty(ctx, offeredSets(ctx.deviceType), async (offered) => {
       const t = await withOffered(ctx, offered);
-      expectNone("every accepted feature's dependencies accepted", dependencyGaps(ctx.deviceType, accepted(t)), (g) =>
-        `${featureName(ctx.deviceType, g.feature)} without ${g.missingAnyOf.map((b) => featureName(ctx.deviceType, b)).join(" / ")}`);
+      expectNone(
+        "every accepted feature's dependencies accepted",
+        dependencyGaps(ctx.deviceType, accepted(t)),
+        (g) =>
+          `${featureName(ctx.deviceType, g.feature)} without ${
+            g.missingAnyOf.map((b) => featureName(ctx.deviceType, b)).join(" / ")
+          }`,
+      );
     }, (o) => formatFeatures(o, ctx.deviceType));
   },
 });
@@ -134,8 +143,11 @@ export const failsWithoutUnderstoodFeature = defineDriverClause({
     const failedAt = writes.findIndex((e) => (e.value & Status.FAILED) !== 0);
     const fallback = wroteStatus(t, Status.DRIVER_OK) && !(accepted(t) & bit(F.VERSION_1));
     if (fallback && failedAt < 0) return;
-    expectThat(failedAt >= 0, "FAILED set (or a fallback without VERSION_1)", () =>
-      `status writes ${writes.map((e) => `0x${e.value.toString(16)}`).join(", ") || "none"}`);
+    expectThat(
+      failedAt >= 0,
+      "FAILED set (or a fallback without VERSION_1)",
+      () => `status writes ${writes.map((e) => `0x${e.value.toString(16)}`).join(", ") || "none"}`,
+    );
     const after = writes.slice(failedAt).find((e) => (e.value & Status.DRIVER_OK) && !(e.value & Status.FAILED));
     expectThat(after === undefined, "no DRIVER_OK after FAILED", () => `status 0x${after!.value.toString(16)} written`);
   },
@@ -151,8 +163,14 @@ export const notFailingOnUnknown = defineDriverClause({
   async run(ctx) {
     await checkProperty(ctx, withJunk(ctx), async ({ offered, junk }) => {
       const t = await withOffered(ctx, offered | mask(...junk), { workloads: [] });
-      expectThat(t.probe.bound && !wroteStatus(t, Status.FAILED), "the driver binds without setting FAILED", () =>
-        `probe ${t.probe.bound ? "bound" : `not bound: ${t.probe.error ?? ""}`}${wroteStatus(t, Status.FAILED) ? ", FAILED set" : ""}`);
+      expectThat(
+        t.probe.bound && !wroteStatus(t, Status.FAILED),
+        "the driver binds without setting FAILED",
+        () =>
+          `probe ${t.probe.bound ? "bound" : `not bound: ${t.probe.error ?? ""}`}${
+            wroteStatus(t, Status.FAILED) ? ", FAILED set" : ""
+          }`,
+      );
     }, fmtJunk(ctx));
   },
 });

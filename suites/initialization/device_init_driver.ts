@@ -19,14 +19,23 @@ const CLEANUP = "drivernormative:General Initialization And Device Operation / D
 /** The milestones of spec 3.1.1 in order, each found as the first matching access after the previous one. */
 const MILESTONES: { name: string; match: (e: AccessEvent) => boolean }[] = [
   { name: "reset (status 0)", match: (e) => e.kind === "write" && e.offset === Mmio.Status && e.value === 0 },
-  { name: "ACKNOWLEDGE", match: (e) => e.kind === "write" && e.offset === Mmio.Status && (e.value & Status.ACKNOWLEDGE) !== 0 },
+  {
+    name: "ACKNOWLEDGE",
+    match: (e) => e.kind === "write" && e.offset === Mmio.Status && (e.value & Status.ACKNOWLEDGE) !== 0,
+  },
   { name: "DRIVER", match: (e) => e.kind === "write" && e.offset === Mmio.Status && (e.value & Status.DRIVER) !== 0 },
   { name: "device features read", match: (e) => e.kind === "read" && e.offset === Mmio.DeviceFeatures },
   { name: "driver features written", match: (e) => e.kind === "write" && e.offset === Mmio.DriverFeatures },
-  { name: "FEATURES_OK", match: (e) => e.kind === "write" && e.offset === Mmio.Status && (e.value & Status.FEATURES_OK) !== 0 },
+  {
+    name: "FEATURES_OK",
+    match: (e) => e.kind === "write" && e.offset === Mmio.Status && (e.value & Status.FEATURES_OK) !== 0,
+  },
   { name: "status re-read", match: (e) => e.kind === "read" && e.offset === Mmio.Status },
   { name: "queue enabled", match: (e) => e.kind === "write" && e.offset === Mmio.QueueReady && e.value === 1 },
-  { name: "DRIVER_OK", match: (e) => e.kind === "write" && e.offset === Mmio.Status && (e.value & Status.DRIVER_OK) !== 0 },
+  {
+    name: "DRIVER_OK",
+    match: (e) => e.kind === "write" && e.offset === Mmio.Status && (e.value & Status.DRIVER_OK) !== 0,
+  },
 ];
 
 /** Checks the initialization order in a trace; returns the first milestone out of order, if any. */
@@ -72,8 +81,14 @@ export const noConfigWriteBeforeFeaturesOk = defineDriverClause({
   async run(ctx) {
     await checkProperty(ctx, offeredSets(ctx.deviceType), async (offered) => {
       const t = await ctx.scenarios.run({ knobs: { offered }, workloads: [] });
-      const early = accesses(t).filter((e) => e.kind === "write" && e.offset >= Mmio.Config && !(e.status & Status.FEATURES_OK));
-      expectNone("no configuration write before FEATURES_OK", early, (e) => `${fmtAccess(e)} at status ${formatStatus(e.status)}`);
+      const early = accesses(t).filter((e) =>
+        e.kind === "write" && e.offset >= Mmio.Config && !(e.status & Status.FEATURES_OK)
+      );
+      expectNone(
+        "no configuration write before FEATURES_OK",
+        early,
+        (e) => `${fmtAccess(e)} at status ${formatStatus(e.status)}`,
+      );
     }, (o) => `offered ${formatFeatures(o, ctx.deviceType)}`);
   },
 });
@@ -87,7 +102,9 @@ export const noNewFeaturesAfterFeaturesOk = defineDriverClause({
   action: "Lets the driver probe and work, then looks for DriverFeatures writes while FEATURES_OK was set.",
   async run(ctx) {
     const t = await ctx.scenarios.baseline();
-    const late = accesses(t).filter((e) => e.kind === "write" && e.offset === Mmio.DriverFeatures && (e.status & Status.FEATURES_OK));
+    const late = accesses(t).filter((e) =>
+      e.kind === "write" && e.offset === Mmio.DriverFeatures && (e.status & Status.FEATURES_OK)
+    );
     expectNone("no DriverFeatures write after FEATURES_OK", late, fmtAccess);
   },
 });
@@ -102,8 +119,11 @@ export const failedWhenRefused = defineDriverClause({
   action: "Presents a device that leaves FEATURES_OK clear and looks for a FAILED status write.",
   async run(ctx) {
     const t = await ctx.scenarios.run({ knobs: { rejectFeaturesOk: true }, workloads: [] });
-    expectThat(wroteStatus(t, Status.FAILED), "a status write with FAILED", () =>
-      `status writes ${statusWrites(t).map((e) => formatStatus(e.value)).join(", ")}`);
+    expectThat(
+      wroteStatus(t, Status.FAILED),
+      "a status write with FAILED",
+      () => `status writes ${statusWrites(t).map((e) => formatStatus(e.value)).join(", ")}`,
+    );
   },
 });
 
@@ -125,7 +145,10 @@ export const stopsWhenRefused = defineDriverClause({
       for (const e of acc) {
         if (e.kind === "write" && e.offset === Mmio.Status && e.value === 0) refused = false;
         if (e.kind === "write" && e.offset === Mmio.Status && (e.value & Status.FEATURES_OK)) refused = true;
-        else if (refused && e.kind === "write" && (e.offset === Mmio.QueueReady && e.value === 1 || e.offset === Mmio.QueueNotify)) bad.push(e);
+        else if (
+          refused && e.kind === "write" &&
+          (e.offset === Mmio.QueueReady && e.value === 1 || e.offset === Mmio.QueueNotify)
+        ) bad.push(e);
         else if (refused && e.kind === "write" && e.offset === Mmio.Status && (e.value & Status.DRIVER_OK)) bad.push(e);
       }
       expectNone("nothing beyond FEATURES_OK once it was refused", bad, fmtAccess);
@@ -142,7 +165,9 @@ export const noNotifyBeforeDriverOk = defineDriverClause({
   action: "Lets the driver probe and work, then looks for QueueNotify writes while DRIVER_OK was clear.",
   async run(ctx) {
     const t = await ctx.scenarios.baseline();
-    const early = accesses(t).filter((e) => e.kind === "write" && e.offset === Mmio.QueueNotify && !(e.status & Status.DRIVER_OK));
+    const early = accesses(t).filter((e) =>
+      e.kind === "write" && e.offset === Mmio.QueueNotify && !(e.status & Status.DRIVER_OK)
+    );
     expectNone("no QueueNotify before DRIVER_OK", early, (e) => `${fmtAccess(e)} at status ${formatStatus(e.status)}`);
   },
 });
@@ -165,8 +190,11 @@ export const exposedBuffersUntouched = defineDriverClause({
     const t = await heldRequests(ctx);
     if (!t.probe.bound) notApplicable("the driver did not bind");
     const altered = t.events.filter((e) => e.kind === "altered");
-    expectNone("exposed descriptors unchanged while the queue is live", altered, (e) =>
-      e.kind === "altered" ? `queue ${e.queue}, head ${e.head}: ${e.detail}` : "");
+    expectNone(
+      "exposed descriptors unchanged while the queue is live",
+      altered,
+      (e) => e.kind === "altered" ? `queue ${e.queue}, head ${e.head}: ${e.detail}` : "",
+    );
   },
 });
 
@@ -186,8 +214,11 @@ export const resetBeforeReclaim = defineDriverClause({
     const notify = accesses(t).find((e) => e.kind === "write" && e.offset === Mmio.QueueNotify);
     if (!notify) notApplicable("the driver made no request available");
     const reset = statusWrites(t).find((e) => e.value === 0 && e.seq > notify.seq);
-    expectThat(reset !== undefined, "a device reset after the request was exposed", () =>
-      `no reset after ${fmtAccess(notify)} (removal began at event ${removeAt})`);
+    expectThat(
+      reset !== undefined,
+      "a device reset after the request was exposed",
+      () => `no reset after ${fmtAccess(notify)} (removal began at event ${removeAt})`,
+    );
   },
 });
 

@@ -21,8 +21,11 @@ export const offersVersion1 = defineDeviceClause({
   requirement: "The device offers VIRTIO_F_VERSION_1 (bit 32).",
   action: "Reads the device feature words and checks bit 32.",
   run(ctx) {
-    expectThat((ctx.offered & bit(F.VERSION_1)) !== 0n, "VIRTIO_F_VERSION_1 offered", () =>
-      `offered ${formatFeatures(ctx.offered, ctx.deviceType)}`);
+    expectThat(
+      (ctx.offered & bit(F.VERSION_1)) !== 0n,
+      "VIRTIO_F_VERSION_1 offered",
+      () => `offered ${formatFeatures(ctx.offered, ctx.deviceType)}`,
+    );
     return Promise.resolve();
   },
 });
@@ -32,7 +35,8 @@ export const usesInOrder = defineDeviceClause({
   statement: 5,
   level: "MUST",
   title: "buffers used in order under VIRTIO_F_IN_ORDER",
-  requirement: "With VIRTIO_F_IN_ORDER negotiated, the device uses buffers in the order the driver made them available.",
+  requirement:
+    "With VIRTIO_F_IN_ORDER negotiated, the device uses buffers in the order the driver made them available.",
   action: "Negotiates IN_ORDER, makes 2–8 requests available in random batches with a notification after each " +
     "batch, and checks the ids of the used elements against the order of availability.",
   applies: { offered: [F.IN_ORDER] },
@@ -48,8 +52,11 @@ export const usesInOrder = defineDeviceClause({
       }
       const used = await ctx.driver.waitUsed(0, heads.length);
       const ids = used.map((u) => u.id);
-      expectThat(ids.join() === heads.join(), `used ids in availability order [${heads.join(", ")}]`, () =>
-        `used ids [${ids.join(", ")}]`);
+      expectThat(
+        ids.join() === heads.join(),
+        `used ids in availability order [${heads.join(", ")}]`,
+        () => `used ids [${ids.join(", ")}]`,
+      );
     }, (b) => `batches of ${b.join(", ")}`);
   },
 });
@@ -63,8 +70,11 @@ export const noSrIovOffMmio = defineDeviceClause({
   action: "On a non-PCI transport, reads the device feature words and checks bit 37.",
   applies: { transports: ["mmio", "ccw"] },
   run(ctx) {
-    expectThat((ctx.offered & bit(F.SR_IOV)) === 0n, "VIRTIO_F_SR_IOV not offered on a non-PCI device", () =>
-      `offered ${formatFeatures(ctx.offered, ctx.deviceType)}`);
+    expectThat(
+      (ctx.offered & bit(F.SR_IOV)) === 0n,
+      "VIRTIO_F_SR_IOV not offered on a non-PCI device",
+      () => `offered ${formatFeatures(ctx.offered, ctx.deviceType)}`,
+    );
     return Promise.resolve();
   },
 });

@@ -15,7 +15,10 @@ import type { DriverClauseContext } from "../../harness/clause.ts";
 const DRIVER = "drivernormative:Reserved Feature Bits";
 
 /** Accepted set when the default offer is extended by `feature`. */
-async function acceptedWith(ctx: DriverClauseContext, feature: number): Promise<{ offered: bigint; got: bigint; bound: boolean }> {
+async function acceptedWith(
+  ctx: DriverClauseContext,
+  feature: number,
+): Promise<{ offered: bigint; got: bigint; bound: boolean }> {
   const base = (await ctx.scenarios.baseline()).offered;
   const offered = base | bit(feature);
   const t = await withOffered(ctx, offered, { workloads: [] });
@@ -31,8 +34,11 @@ export const acceptsVersion1 = defineDriverClause({
   action: "Presents a device offering VIRTIO_F_VERSION_1 and reads the driver's accepted set.",
   async run(ctx) {
     const t = await ctx.scenarios.baseline();
-    expectThat((accepted(t) & bit(F.VERSION_1)) !== 0n, "VIRTIO_F_VERSION_1 accepted", () =>
-      `accepted ${formatFeatures(accepted(t), ctx.deviceType)}`);
+    expectThat(
+      (accepted(t) & bit(F.VERSION_1)) !== 0n,
+      "VIRTIO_F_VERSION_1 accepted",
+      () => `accepted ${formatFeatures(accepted(t), ctx.deviceType)}`,
+    );
   },
 });
 
@@ -45,8 +51,11 @@ export const acceptsAccessPlatform = defineDriverClause({
   action: "Adds VIRTIO_F_ACCESS_PLATFORM to the offer and reads the accepted set.",
   async run(ctx) {
     const r = await acceptedWith(ctx, F.ACCESS_PLATFORM);
-    expectThat((r.got & bit(F.ACCESS_PLATFORM)) !== 0n, "VIRTIO_F_ACCESS_PLATFORM accepted", () =>
-      `accepted ${formatFeatures(r.got, ctx.deviceType)}`);
+    expectThat(
+      (r.got & bit(F.ACCESS_PLATFORM)) !== 0n,
+      "VIRTIO_F_ACCESS_PLATFORM accepted",
+      () => `accepted ${formatFeatures(r.got, ctx.deviceType)}`,
+    );
   },
 });
 
@@ -66,10 +75,21 @@ export const physicalAddressesOnly = defineDriverClause({
     const regions: { what: string; addr: number; len: number }[] = [];
     const halves = new Map<number, number>();
     for (const e of accesses(t)) {
-      if (e.kind === "write" && e.offset >= Mmio.QueueDescLow && e.offset <= Mmio.QueueDeviceHigh) halves.set(e.offset, e.value);
+      if (e.kind === "write" && e.offset >= Mmio.QueueDescLow && e.offset <= Mmio.QueueDeviceHigh) {
+        halves.set(e.offset, e.value);
+      }
       if (e.kind === "write" && e.offset === Mmio.QueueReady && e.value === 1) {
-        for (const [name, lo] of [["descriptor area", Mmio.QueueDescLow], ["driver area", Mmio.QueueDriverLow], ["device area", Mmio.QueueDeviceLow]] as const) {
-          regions.push({ what: `queue ${e.queueSel} ${name}`, addr: (halves.get(lo) ?? 0) + (halves.get(lo + 4) ?? 0) * 2 ** 32, len: 1 });
+        for (
+          const [name, lo] of [["descriptor area", Mmio.QueueDescLow], ["driver area", Mmio.QueueDriverLow], [
+            "device area",
+            Mmio.QueueDeviceLow,
+          ]] as const
+        ) {
+          regions.push({
+            what: `queue ${e.queueSel} ${name}`,
+            addr: (halves.get(lo) ?? 0) + (halves.get(lo + 4) ?? 0) * 2 ** 32,
+            len: 1,
+          });
         }
       }
     }
@@ -94,8 +114,11 @@ export const acceptsOrderPlatform = defineDriverClause({
   action: "Adds VIRTIO_F_ORDER_PLATFORM to the offer and reads the accepted set.",
   async run(ctx) {
     const r = await acceptedWith(ctx, F.ORDER_PLATFORM);
-    expectThat((r.got & bit(F.ORDER_PLATFORM)) !== 0n, "VIRTIO_F_ORDER_PLATFORM accepted", () =>
-      `accepted ${formatFeatures(r.got, ctx.deviceType)}`);
+    expectThat(
+      (r.got & bit(F.ORDER_PLATFORM)) !== 0n,
+      "VIRTIO_F_ORDER_PLATFORM accepted",
+      () => `accepted ${formatFeatures(r.got, ctx.deviceType)}`,
+    );
   },
 });
 
@@ -109,8 +132,11 @@ export const noSrIovWithoutCapability = defineDriverClause({
   action: "Presents an MMIO device that offers VIRTIO_F_SR_IOV and reads the accepted set.",
   async run(ctx) {
     const r = await acceptedWith(ctx, F.SR_IOV);
-    expectThat((r.got & bit(F.SR_IOV)) === 0n, "VIRTIO_F_SR_IOV not accepted", () =>
-      `accepted ${formatFeatures(r.got, ctx.deviceType)}`);
+    expectThat(
+      (r.got & bit(F.SR_IOV)) === 0n,
+      "VIRTIO_F_SR_IOV not accepted",
+      () => `accepted ${formatFeatures(r.got, ctx.deviceType)}`,
+    );
   },
 });
 

@@ -4,7 +4,7 @@
  * @module
  */
 import fc from "fast-check";
-import { type DeviceClauseContext, defineDeviceClause } from "../../harness/clause.ts";
+import { defineDeviceClause, type DeviceClauseContext } from "../../harness/clause.ts";
 import { bit, F } from "../../harness/features.ts";
 import { checkProperty } from "../../harness/property.ts";
 import { HARNESS_CORE_FEATURES } from "../../harness/roles/harness_driver.ts";
@@ -30,7 +30,7 @@ export const magicValue = defineDeviceClause({
   statement: 1,
   level: "MUST",
   title: "MagicValue reads 0x74726976",
-  requirement: "The MagicValue register holds the little-endian string \"virt\" (0x74726976).",
+  requirement: 'The MagicValue register holds the little-endian string "virt" (0x74726976).',
   action: "Reads MagicValue at offset 0x000.",
   applies: MMIO,
   async run(ctx) {
@@ -80,8 +80,11 @@ export const eventLatchedUntilAck = defineDeviceClause({
       await ctx.transport.ackInterrupt(MmioInterrupt.USED_BUFFER);
       await ctx.driver.quiet(5);
       const after = await ctx.transport.interruptStatus();
-      expectThat((after & MmioInterrupt.USED_BUFFER) === 0, "used-buffer bit clear after InterruptACK", () =>
-        `InterruptStatus ${hex(after)}`);
+      expectThat(
+        (after & MmioInterrupt.USED_BUFFER) === 0,
+        "used-buffer bit clear after InterruptACK",
+        () => `InterruptStatus ${hex(after)}`,
+      );
     }, (reads) => `${reads} read(s) of InterruptStatus before InterruptACK`);
   },
 });
@@ -106,8 +109,11 @@ export const noPhantomEvents = defineDeviceClause({
       let pending = 0;
       const check = async (after: string) => {
         const isr = await ctx.transport.interruptStatus();
-        expectThat((isr & ~pending) === 0, `InterruptStatus within ${hex(pending)} after ${after}`, () =>
-          `InterruptStatus ${hex(isr)}`);
+        expectThat(
+          (isr & ~pending) === 0,
+          `InterruptStatus within ${hex(pending)} after ${after}`,
+          () => `InterruptStatus ${hex(isr)}`,
+        );
       };
       await check("initialization");
       for (const step of seq) {
@@ -318,7 +324,11 @@ export const queueResetCompletes = defineDeviceClause({
   async run(ctx) {
     await initWithRingReset(ctx);
     const reads = await queueResetReads(ctx, 0);
-    expectThat(reads.at(-1) === 0, "the queue reset to complete (QueueReset 0)", () => `QueueReset still ${reads.at(-1)} after ${reads.length} reads`);
+    expectThat(
+      reads.at(-1) === 0,
+      "the queue reset to complete (QueueReset 0)",
+      () => `QueueReset still ${reads.at(-1)} after ${reads.length} reads`,
+    );
     expectEqual("QueueReady after the queue reset", await queueReg(ctx, 0, Mmio.QueueReady), 0);
   },
 });

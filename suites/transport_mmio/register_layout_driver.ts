@@ -22,8 +22,10 @@ import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 import { accepted, accesses, fmtAccess, statusWrites } from "../driver_trace.ts";
 
 const LAYOUT = "drivernormative:Virtio Transport Options / Virtio Over MMIO / MMIO Device Register Layout";
-const INIT = "drivernormative:Virtio Transport Options / Virtio Over MMIO / MMIO-specific Initialization And Device Operation / Device Initialization";
-const IRQ = "drivernormative:Virtio Transport Options / Virtio Over MMIO / MMIO-specific Initialization And Device Operation / Notifications From The Device";
+const INIT =
+  "drivernormative:Virtio Transport Options / Virtio Over MMIO / MMIO-specific Initialization And Device Operation / Device Initialization";
+const IRQ =
+  "drivernormative:Virtio Transport Options / Virtio Over MMIO / MMIO-specific Initialization And Device Operation / Notifications From The Device";
 
 /** Baseline plus the scenarios that exercise interrupts with undefined bits and queue resets. */
 async function broadTraces(ctx: DriverClauseContext): Promise<ScenarioTrace[]> {
@@ -54,7 +56,9 @@ export const onlyDescribedLocations = defineDriverClause({
   async run(ctx) {
     const size = configSize(ctx);
     const bad = allAccesses(await broadTraces(ctx)).filter((e) =>
-      e.offset >= Mmio.Config ? e.offset + e.width > Mmio.Config + size : mmioRegisterAt(e.offset - (e.offset % 4)) === undefined
+      e.offset >= Mmio.Config
+        ? e.offset + e.width > Mmio.Config + size
+        : mmioRegisterAt(e.offset - (e.offset % 4)) === undefined
     );
     expectNone(`accesses only to described registers and the ${size}-byte configuration`, bad, fmtAccess);
   },
@@ -68,7 +72,9 @@ export const noWriteToReadOnly = defineDriverClause({
   requirement: "The driver never writes a register the layout marks read-only.",
   action: "Records the driver's register accesses and looks for writes to read-only registers.",
   async run(ctx) {
-    const bad = allAccesses(await broadTraces(ctx)).filter((e) => e.kind === "write" && mmioRegisterAt(e.offset)?.direction === "R");
+    const bad = allAccesses(await broadTraces(ctx)).filter((e) =>
+      e.kind === "write" && mmioRegisterAt(e.offset)?.direction === "R"
+    );
     expectNone("no write to a read-only register", bad, fmtAccess);
   },
 });
@@ -81,7 +87,9 @@ export const noReadFromWriteOnly = defineDriverClause({
   requirement: "The driver never reads a register the layout marks write-only.",
   action: "Records the driver's register accesses and looks for reads of write-only registers.",
   async run(ctx) {
-    const bad = allAccesses(await broadTraces(ctx)).filter((e) => e.kind === "read" && mmioRegisterAt(e.offset)?.direction === "W");
+    const bad = allAccesses(await broadTraces(ctx)).filter((e) =>
+      e.kind === "read" && mmioRegisterAt(e.offset)?.direction === "W"
+    );
     expectNone("no read of a write-only register", bad, fmtAccess);
   },
 });
@@ -94,7 +102,9 @@ export const wordAccesses = defineDriverClause({
   requirement: "Every access to a control register is 32 bits wide and 32-bit aligned.",
   action: "Records the driver's register accesses below the configuration space and checks width and alignment.",
   async run(ctx) {
-    const bad = allAccesses(await broadTraces(ctx)).filter((e) => e.offset < Mmio.Config && (e.width !== 4 || e.offset % 4 !== 0));
+    const bad = allAccesses(await broadTraces(ctx)).filter((e) =>
+      e.offset < Mmio.Config && (e.width !== 4 || e.offset % 4 !== 0)
+    );
     expectNone("32-bit aligned accesses to control registers", bad, fmtAccess);
   },
 });
@@ -136,10 +146,15 @@ export const ignoresBadMagic = defineDriverClause({
   requirement: "The driver leaves alone a device whose MagicValue is not 0x74726976.",
   action: "Presents a device with a random wrong MagicValue and checks the driver writes no register.",
   async run(ctx) {
-    await checkProperty(ctx, fc.integer({ min: 0, max: 0xffff_ffff }).filter((m) => m !== 0x74726976), async (magic) => {
-      const { writes } = await writesFor(ctx, { magic });
-      expectNone("no register write to a device with a wrong MagicValue", writes, fmtAccess);
-    }, (m) => `MagicValue 0x${m.toString(16)}`);
+    await checkProperty(
+      ctx,
+      fc.integer({ min: 0, max: 0xffff_ffff }).filter((m) => m !== 0x74726976),
+      async (magic) => {
+        const { writes } = await writesFor(ctx, { magic });
+        expectNone("no register write to a device with a wrong MagicValue", writes, fmtAccess);
+      },
+      (m) => `MagicValue 0x${m.toString(16)}`,
+    );
   },
 });
 
@@ -206,7 +221,11 @@ export const selectBeforeDeviceFeatures = defineDriverClause({
   action: "Checks every DeviceFeatures read in the trace for an earlier DeviceFeaturesSel write since the last reset.",
   async run(ctx) {
     const t = await ctx.scenarios.baseline();
-    expectNone("a DeviceFeaturesSel write before each DeviceFeatures read", unselected(t, Mmio.DeviceFeatures, "read", Mmio.DeviceFeaturesSel), fmtAccess);
+    expectNone(
+      "a DeviceFeaturesSel write before each DeviceFeatures read",
+      unselected(t, Mmio.DeviceFeatures, "read", Mmio.DeviceFeaturesSel),
+      fmtAccess,
+    );
   },
 });
 
@@ -219,7 +238,11 @@ export const selectBeforeDriverFeatures = defineDriverClause({
   action: "Checks every DriverFeatures write in the trace for an earlier DriverFeaturesSel write since the last reset.",
   async run(ctx) {
     const t = await ctx.scenarios.baseline();
-    expectNone("a DriverFeaturesSel write before each DriverFeatures write", unselected(t, Mmio.DriverFeatures, "write", Mmio.DriverFeaturesSel), fmtAccess);
+    expectNone(
+      "a DriverFeaturesSel write before each DriverFeatures write",
+      unselected(t, Mmio.DriverFeatures, "write", Mmio.DriverFeaturesSel),
+      fmtAccess,
+    );
   },
 });
 
@@ -249,7 +272,9 @@ export const layoutFrozenWhileReady = defineDriverClause({
   action: "Records the driver's accesses (including a queue reset) and flags layout-register accesses made while " +
     "the selected queue was ready.",
   async run(ctx) {
-    const bad = allAccesses(await broadTraces(ctx)).filter((e) => e.queueReady && MMIO_QUEUE_LAYOUT_REGISTERS.includes(e.offset));
+    const bad = allAccesses(await broadTraces(ctx)).filter((e) =>
+      e.queueReady && MMIO_QUEUE_LAYOUT_REGISTERS.includes(e.offset)
+    );
     expectNone("no layout-register access while QueueReady is set", bad, fmtAccess);
   },
 });
@@ -265,10 +290,14 @@ export const readBackQueueReady = defineDriverClause({
     "to queue registers.",
   async run(ctx) {
     const acc = allAccesses(await broadTraces(ctx));
-    const stops = acc.map((e, i) => [e, i] as const).filter(([e]) => e.kind === "write" && e.offset === Mmio.QueueReady && e.value === 0);
+    const stops = acc.map((e, i) => [e, i] as const).filter(([e]) =>
+      e.kind === "write" && e.offset === Mmio.QueueReady && e.value === 0
+    );
     if (stops.length === 0) notApplicable("the driver never stopped a queue through QueueReady");
     const bad = stops.filter(([, i]) => {
-      const next = acc.slice(i + 1).find((x) => x.offset === Mmio.QueueReady || x.offset === Mmio.QueueSel || MMIO_QUEUE_LAYOUT_REGISTERS.includes(x.offset));
+      const next = acc.slice(i + 1).find((x) =>
+        x.offset === Mmio.QueueReady || x.offset === Mmio.QueueSel || MMIO_QUEUE_LAYOUT_REGISTERS.includes(x.offset)
+      );
       return !(next?.kind === "read" && next.offset === Mmio.QueueReady);
     }).map(([e]) => e);
     expectNone("a QueueReady read after each QueueReady=0 write", bad, fmtAccess);
@@ -298,7 +327,10 @@ function unacknowledged(t: ScenarioTrace): AccessEvent[] {
     if (e.kind !== "read" || e.offset !== Mmio.InterruptStatus || (e.value & 3) === 0) return false;
     const nextRead = acc.findIndex((x, j) => j > i && x.kind === "read" && x.offset === Mmio.InterruptStatus);
     const window = acc.slice(i + 1, nextRead < 0 ? undefined : nextRead + 1);
-    const covered = window.filter((x) => x.kind === "write" && x.offset === Mmio.InterruptACK).reduce((m, x) => m | x.value, 0);
+    const covered = window.filter((x) => x.kind === "write" && x.offset === Mmio.InterruptACK).reduce(
+      (m, x) => m | x.value,
+      0,
+    );
     return (covered & e.value & 3) !== (e.value & 3);
   });
 }
@@ -313,7 +345,9 @@ export const acknowledgesHandled = defineDriverClause({
     "InterruptStatus is written to InterruptACK before it reads InterruptStatus again.",
   async run(ctx) {
     const t = await ctx.scenarios.baseline();
-    if (!accesses(t).some((e) => e.offset === Mmio.InterruptStatus)) notApplicable("the driver never read InterruptStatus");
+    if (!accesses(t).some((e) => e.offset === Mmio.InterruptStatus)) {
+      notApplicable("the driver never read InterruptStatus");
+    }
     expectNone("each event read from InterruptStatus acknowledged", unacknowledged(t), fmtAccess);
   },
 });
@@ -327,7 +361,9 @@ export const noUndefinedAckBits = defineDriverClause({
   action: "Has the driver handle interrupts, also from a device whose InterruptStatus shows undefined bits, and " +
     "checks every InterruptACK value.",
   async run(ctx) {
-    const bad = allAccesses(await broadTraces(ctx)).filter((e) => e.kind === "write" && e.offset === Mmio.InterruptACK && (e.value & ~3) !== 0);
+    const bad = allAccesses(await broadTraces(ctx)).filter((e) =>
+      e.kind === "write" && e.offset === Mmio.InterruptACK && (e.value & ~3) !== 0
+    );
     expectNone("InterruptACK values within bits 0 and 1", bad, fmtAccess);
   },
 });
@@ -342,12 +378,17 @@ export const queueResetWaitsForZero = defineDriverClause({
   action: "Presents a device whose queue reset takes a few reads, asks the driver to reset queue 0, and checks it " +
     "does not touch the queue's set-up registers before reading QueueReset as 0.",
   async run(ctx) {
-    const t = await ctx.scenarios.run({ knobs: { queueResetReads: 3 }, workloads: [{ kind: "queue-reset", queue: 0 }] });
+    const t = await ctx.scenarios.run({
+      knobs: { queueResetReads: 3 },
+      workloads: [{ kind: "queue-reset", queue: 0 }],
+    });
     if (!(accepted(t) & bit(F.RING_RESET))) notApplicable("the driver did not negotiate VIRTIO_F_RING_RESET");
     const acc = accesses(t);
     const start = acc.findIndex((e) => e.kind === "write" && e.offset === Mmio.QueueReset && e.value === 1);
     if (start < 0) notApplicable("the driver did not reset a queue");
-    const done = acc.findIndex((e, i) => i > start && e.kind === "read" && e.offset === Mmio.QueueReset && e.value === 0);
+    const done = acc.findIndex((e, i) =>
+      i > start && e.kind === "read" && e.offset === Mmio.QueueReset && e.value === 0
+    );
     const early = acc.slice(start + 1, done < 0 ? undefined : done).filter((e) =>
       e.kind === "write" && (e.offset === Mmio.QueueReady || MMIO_QUEUE_LAYOUT_REGISTERS.includes(e.offset))
     );
@@ -366,7 +407,9 @@ export const identificationFirst = defineDriverClause({
     const acc = accesses(await ctx.scenarios.baseline());
     const first = acc.slice(0, 2);
     const ok = first.length === 2 && first.every((e) => e.kind === "read") &&
-      new Set(first.map((e) => e.offset)).size === 2 && first.every((e) => e.offset === Mmio.MagicValue || e.offset === Mmio.Version);
+      new Set(first.map((e) => e.offset)).size === 2 && first.every((e) =>
+        e.offset === Mmio.MagicValue || e.offset === Mmio.Version
+      );
     expectThat(ok, "reads of MagicValue and Version first", () => `first accesses: ${first.map(fmtAccess).join(", ")}`);
   },
 });
@@ -382,8 +425,11 @@ export const readsDeviceId = defineDriverClause({
     const acc = accesses(await ctx.scenarios.baseline());
     const firstWrite = acc.findIndex((e) => e.kind === "write");
     const id = acc.findIndex((e) => e.kind === "read" && e.offset === Mmio.DeviceID);
-    expectThat(id >= 0 && (firstWrite < 0 || id < firstWrite), "a DeviceID read before the first write", () =>
-      id < 0 ? "DeviceID never read" : `first write ${fmtAccess(acc[firstWrite]!)} came before DeviceID was read`);
+    expectThat(
+      id >= 0 && (firstWrite < 0 || id < firstWrite),
+      "a DeviceID read before the first write",
+      () => id < 0 ? "DeviceID never read" : `first write ${fmtAccess(acc[firstWrite]!)} came before DeviceID was read`,
+    );
   },
 });
 
@@ -440,8 +486,11 @@ export const genericInitFollows = defineDriverClause({
   async run(ctx) {
     const acc = accesses(await ctx.scenarios.baseline());
     const firstStatus = acc.find((e) => e.offset === Mmio.Status);
-    expectThat(firstStatus?.kind === "write" && firstStatus.value === 0, "the first Status access to be the reset", () =>
-      firstStatus ? fmtAccess(firstStatus) : "no Status access");
+    expectThat(
+      firstStatus?.kind === "write" && firstStatus.value === 0,
+      "the first Status access to be the reset",
+      () => firstStatus ? fmtAccess(firstStatus) : "no Status access",
+    );
   },
 });
 

@@ -212,7 +212,9 @@ export class DeviceCore {
       const ring = this.ring(q);
       while (epoch === this.epoch && this.canProcess(q) && (await ring.pending()) > 0) {
         if (this.knobs.holdRequests) return;
-        if (this.knobs.needsResetOnRequest) return this.enterErrorState("scenario: request refused with DEVICE_NEEDS_RESET");
+        if (this.knobs.needsResetOnRequest) {
+          return this.enterErrorState("scenario: request refused with DEVICE_NEEDS_RESET");
+        }
         const head = await ring.nextAvail();
         const chain = await ring.walk(head);
         const result = await this.fn.handle(q, chain, this.memory, this.negotiated);

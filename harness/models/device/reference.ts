@@ -60,6 +60,10 @@ export function referenceDeviceFactory(type: DeviceTypeName, parts: DeviceParts 
 }
 
 /** The reference device of `type` as a device target. */
-export function referenceDeviceTarget(type: DeviceTypeName, parts: DeviceParts = {}, name?: string): InProcessDeviceTarget {
+export function referenceDeviceTarget(
+  type: DeviceTypeName,
+  parts: DeviceParts = {},
+  name?: string,
+): InProcessDeviceTarget {
   return new InProcessDeviceTarget(name ?? `reference-${type}-device`, type, referenceDeviceFactory(type, parts));
 }
