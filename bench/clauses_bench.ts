@@ -11,6 +11,7 @@ import { referenceDriver } from "../harness/builtins.ts";
 import { runTarget, selectClauses } from "../harness/runner.ts";
 import { referenceDeviceTarget } from "../harness/models/device/reference.ts";
 import { Mmio } from "../harness/transport/mmio_layout.ts";
+import { ScenarioRunner } from "../harness/roles/harness_device.ts";
 import type { Target } from "../harness/adapter.ts";
 import type { DeviceTypeName } from "../harness/features.ts";
 
@@ -59,6 +60,17 @@ for (const type of ["rng", "blk"] as const) {
 }
 
 const driver = await referenceDriver();
+Deno.bench({
+  name: "baseline: one plain scenario (probe, one request, remove) of the reference driver on rng",
+  group: "driver",
+  baseline: true,
+  n: RUNS,
+  warmup: 1,
+  ignore: driver === undefined,
+  async fn() {
+    await new ScenarioRunner(driver!, "rng").run({});
+  },
+});
 for (const type of ["rng", "blk"] as const) {
   Deno.bench({
     name: `${driverClauses.length} driver clauses against the reference driver presented ${type}`,
