@@ -9,7 +9,7 @@
  */
 import { CLAUSES, WAIVERS } from "../suites/mod.ts";
 import type { DriverTarget, Target } from "./adapter.ts";
-import { type Clause, clauseId, clauseKey, type DeviceClause, isAdvisory, type Waiver } from "./clause.ts";
+import { type Clause, clauseId, type DeviceClause, isAdvisory, type Waiver } from "./clause.ts";
 import { computeCoverage } from "./coverage.ts";
 import { bitsOf, type DeviceTypeName, featureName } from "./features.ts";
 import { findBlock, SPEC_VERSION } from "./spec_data.ts";
@@ -410,17 +410,6 @@ function waiverEntries(waivers: readonly Waiver[]): WaiverEntry[] {
   }));
 }
 
-/**
- * The clauses a filter names. A filter equal to a clause's key or id names
- * exactly that clause (so `2.4.1#1` does not also pick `2.4.1#10`); any other
- * filter is a prefix and the runner applies it.
- */
-export function exactClauses(clauses: readonly Clause[], filter: string | undefined): readonly Clause[] {
-  if (!filter) return clauses;
-  const exact = clauses.filter((c) => clauseKey(c) === filter || clauseId(c) === filter);
-  return exact.length > 0 ? exact : clauses;
-}
-
 function checkSelection(runs: readonly TargetRun[], clauses: readonly Clause[], opts: CliOptions): void {
   if (!opts.filter) return;
   const selected = new Set<Clause>();
@@ -450,7 +439,7 @@ export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Pro
   let clauses: readonly Clause[];
   try {
     opts = parseCli(args);
-    clauses = exactClauses(allClauses, opts.filter);
+    clauses = allClauses;
     if (opts.help) {
       for (const l of USAGE.split("\n")) io.stdout(l);
       return 0;

@@ -44,9 +44,13 @@ export interface RunOptions {
   onResult?: (r: ClauseResult) => void;
 }
 
-/** True when a clause matches a filter (label, section, clause id or key prefix). */
+/**
+ * True when a clause matches a filter: a label, section or clause-id prefix,
+ * or, for a filter naming one statement (`…#N`), exactly that clause.
+ */
 export function matchesFilter(c: Clause, filter: string | undefined): boolean {
   if (!filter) return true;
+  if (filter.includes("#")) return clauseKey(c) === filter || clauseId(c) === filter;
   return c.label.startsWith(filter) || clauseSection(c).startsWith(filter) ||
     clauseId(c).startsWith(filter) || clauseKey(c).startsWith(filter);
 }
