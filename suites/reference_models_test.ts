@@ -3,6 +3,7 @@ import { clauseKey, validateClause } from "../harness/clause.ts";
 import { referenceDeviceTarget } from "../harness/models/device/reference.ts";
 import { referenceDriverTarget } from "../harness/models/driver/driver.ts";
 import { runTarget } from "../harness/runner.ts";
+import { uncoveredMandatory } from "../harness/coverage.ts";
 import { CLAUSES, WAIVERS } from "./mod.ts";
 
 const opts = { seed: 0x5eed, runs: 30, strict: true, targetArg: "test" };
@@ -38,4 +39,8 @@ Deno.test("validateClause rejects unknown labels, ordinals past the block and wr
   assert(validateClause({ ...base, label: "devicenormative:No Such Block" }).length > 0);
   assert(validateClause({ ...base, statement: 99 }).length > 0);
   assert(validateClause({ ...base, level: base.level === "MUST" ? "MAY" : "MUST" }).length > 0);
+});
+
+Deno.test("every mandatory statement in scope has a clause or a waiver", () => {
+  assertEquals(uncoveredMandatory(CLAUSES, WAIVERS).map((s) => `${s.section}#${s.statement}`), []);
 });
