@@ -1,60 +1,14 @@
 /**
- * Reading a driver's behaviour out of a scenario trace: status writes, the
- * features it accepted, queue set-up, and the scenario builders the driver
- * clauses share.
+ * What the driver clauses share: the trace readers (re-exported from the
+ * harness) and the scenario builders.
  *
  * @module
  */
 import fc from "fast-check";
 import type { DriverClauseContext } from "../harness/clause.ts";
 import { bit, BLK_F, type DeviceTypeName, F, mask } from "../harness/features.ts";
-import type { AccessEvent, Scenario, ScenarioTrace, TraceEvent } from "../harness/roles/harness_device.ts";
-import { Status } from "../harness/status.ts";
-import { Mmio, mmioName } from "../harness/transport/mmio_layout.ts";
-
-/** Register accesses of a trace. */
-export function accesses(t: ScenarioTrace): AccessEvent[] {
-  return t.events.filter((e): e is AccessEvent => e.kind === "read" || e.kind === "write");
-}
-
-/** Writes to the Status register. */
-export function statusWrites(t: ScenarioTrace): AccessEvent[] {
-  return accesses(t).filter((e) => e.kind === "write" && e.offset === Mmio.Status);
-}
-
-/** Formats an access for a report: `#12 write Status = 0x3`. */
-export function fmtAccess(e: AccessEvent): string {
-  return `#${e.seq} ${e.kind} ${mmioName(e.offset)}${e.width === 4 ? "" : `/${e.width * 8}bit`} ${
-    e.kind === "write" ? "=" : "→"
-  } 0x${e.value.toString(16)}`;
-}
-
-/** The feature sets the driver wrote, one per FEATURES_OK write (the value at that moment). */
-export function acceptedSets(t: ScenarioTrace): bigint[] {
-  const words: number[] = [];
-  let sel = -1;
-  const out: bigint[] = [];
-  for (const e of accesses(t)) {
-    if (e.kind !== "write") continue;
-    if (e.offset === Mmio.Status && e.value === 0) words.length = 0;
-    if (e.offset === Mmio.DriverFeaturesSel) sel = e.value;
-    if (e.offset === Mmio.DriverFeatures && sel >= 0 && sel < 64) words[sel] = e.value;
-    if (e.offset === Mmio.Status && (e.value & Status.FEATURES_OK) && !(e.status & Status.FEATURES_OK)) {
-      out.push(words.reduce((m, w, i) => m | (BigInt((w ?? 0) >>> 0) << BigInt(32 * i)), 0n));
-    }
-  }
-  return out;
-}
-
-/** The last feature set the driver accepted (0 when it never set FEATURES_OK). */
-export function accepted(t: ScenarioTrace): bigint {
-  return acceptedSets(t).at(-1) ?? 0n;
-}
-
-/** True when the driver wrote a status with `bits` set. */
-export function wroteStatus(t: ScenarioTrace, bits: number): boolean {
-  return statusWrites(t).some((e) => (e.value & bits) === bits);
-}
+import type { Scenario, ScenarioTrace, TraceEvent } from "../harness/roles/harness_device.ts";
+export { accepted, acceptedSets, accesses, fmtAccess, statusWrites, wroteStatus } from "../harness/roles/trace.ts";
 
 /** Features the harness device implements and may offer in random scenarios, per device type. */
 export function offerablePool(type: DeviceTypeName): bigint {

@@ -7,6 +7,7 @@ import {
   type TraceEvent,
 } from "../../roles/harness_device.ts";
 import type { WorkloadResult } from "../../adapter.ts";
+import { accepted, accesses } from "../../roles/trace.ts";
 import { Mmio } from "../../transport/mmio_layout.ts";
 import { Status } from "../../status.ts";
 import { BlkFunction } from "../device/blk.ts";
@@ -21,9 +22,6 @@ function okData(r: WorkloadResult | undefined): Uint8Array | undefined {
   return r.data;
 }
 
-function accesses(t: ScenarioTrace): AccessEvent[] {
-  return t.events.filter((e): e is AccessEvent => e.kind === "read" || e.kind === "write");
-}
 function writes(t: ScenarioTrace, offset: number): AccessEvent[] {
   return accesses(t).filter((e) => e.kind === "write" && e.offset === offset);
 }
@@ -32,19 +30,6 @@ function statusWrites(t: ScenarioTrace): number[] {
 }
 function phaseIndex(t: ScenarioTrace, phase: Extract<TraceEvent, { kind: "phase" }>["phase"]): number {
   return t.events.findIndex((e) => e.kind === "phase" && e.phase === phase);
-}
-/** Accepted feature bits as written through DriverFeaturesSel/DriverFeatures. */
-function accepted(t: ScenarioTrace): bigint {
-  let sel = 0;
-  let f = 0n;
-  for (const e of accesses(t)) {
-    if (e.kind !== "write") continue;
-    if (e.offset === Mmio.DriverFeaturesSel) sel = e.value;
-    if (e.offset === Mmio.DriverFeatures) {
-      f = (f & ~(0xffff_ffffn << BigInt(32 * sel))) | (BigInt(e.value) << BigInt(32 * sel));
-    }
-  }
-  return f;
 }
 /** The remove phase ends with a reset: Status 0 written, then read back 0. */
 function removeResets(t: ScenarioTrace): boolean {
