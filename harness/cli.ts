@@ -15,7 +15,7 @@ import { bitsOf, type DeviceTypeName, featureName } from "./features.ts";
 import { findBlock, SPEC_VERSION } from "./spec_data.ts";
 import type { ClauseResult, RunMeta, WaiverEntry } from "./result.ts";
 import { runFailed } from "./result.ts";
-import { deviceApplicability, matchesFilter, runTarget, selectClauses } from "./runner.ts";
+import { clauseApplicability, matchesFilter, runTarget, selectClauses } from "./runner.ts";
 import { HarnessDriver } from "./roles/harness_driver.ts";
 import { MmioDriverTransport } from "./transport/mmio_driver.ts";
 import { DEVICE_IDS } from "./features.ts";
@@ -365,7 +365,7 @@ async function listRun(
     if (run.target.role === "device") {
       const t = run.target;
       if (facts.deviceType && facts.offered !== undefined && facts.capabilities) {
-        why = deviceApplicability(c as DeviceClause, {
+        why = clauseApplicability(c as DeviceClause, {
           transport: t.info.transport,
           deviceType: facts.deviceType,
           offered: facts.offered,

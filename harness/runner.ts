@@ -66,12 +66,15 @@ export function selectClauses(
   );
 }
 
-/** A reason the clause does not apply to a device target, or undefined. */
-export function deviceApplicability(c: DeviceClause, ctx: {
+/**
+ * A reason the clause does not apply to a target, or undefined. Driver
+ * targets pass no `offered` or `capabilities` (the harness is the device).
+ */
+export function clauseApplicability(c: Clause, ctx: {
   transport: TransportKind;
   deviceType: DeviceTypeName;
-  offered: bigint;
-  capabilities: Record<string, boolean>;
+  offered?: bigint;
+  capabilities?: Record<string, boolean>;
 }): string | undefined {
   const a = c.applies;
   if (!a) return undefined;
@@ -79,9 +82,13 @@ export function deviceApplicability(c: DeviceClause, ctx: {
   if (a.deviceTypes && !a.deviceTypes.includes(ctx.deviceType)) {
     return `applies to ${a.deviceTypes.join("/")} devices only`;
   }
-  for (const cap of a.capabilities ?? []) if (!ctx.capabilities[cap]) return `the adapter cannot observe ${cap}`;
+  for (const cap of a.capabilities ?? []) {
+    if (ctx.capabilities && !ctx.capabilities[cap]) return `the adapter cannot observe ${cap}`;
+  }
   for (const f of a.offered ?? []) {
-    if (!(ctx.offered & bit(f))) return `the device does not offer ${featureName(ctx.deviceType, f)}`;
+    if (ctx.offered !== undefined && !(ctx.offered & bit(f))) {
+      return `the device does not offer ${featureName(ctx.deviceType, f)}`;
+    }
   }
   return undefined;
 }
@@ -220,7 +227,7 @@ export async function runDeviceTarget(
   for (const c of selected) {
     const r = baseResult(c, name, transport, deviceType, opts.seed);
     const started = performance.now();
-    const why = deviceApplicability(c, { transport, deviceType, offered, capabilities: { ...session.capabilities } });
+    const why = clauseApplicability(c, { transport, deviceType, offered, capabilities: { ...session.capabilities } });
     if (why) {
       emit({ ...r, verdict: "n/a", message: why });
       continue;
@@ -256,12 +263,7 @@ export async function runDriverTarget(
   for (const c of selected) {
     const r = baseResult(c, target.info.name, "mmio", deviceType, opts.seed);
     const started = performance.now();
-    const a = c.applies;
-    let why: string | undefined;
-    if (a?.transports && !a.transports.includes("mmio")) why = `applies to ${a.transports.join("/")} only`;
-    else if (a?.deviceTypes && !a.deviceTypes.includes(deviceType)) {
-      why = `applies to ${a.deviceTypes.join("/")} devices only`;
-    }
+    const why = clauseApplicability(c, { transport: "mmio", deviceType });
     let outcome: unknown = undefined;
     if (why) outcome = new NotApplicable(why);
     else {

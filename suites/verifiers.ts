@@ -4,7 +4,6 @@
  * @module
  */
 import type { DeviceClauseContext } from "../harness/clause.ts";
-import { inRange } from "../harness/memory.ts";
 import { Mmio } from "../harness/transport/mmio_layout.ts";
 import type { SplitDriverQueue } from "../harness/virtqueue/split.ts";
 import { splitLayout } from "../harness/virtqueue/split.ts";
@@ -50,11 +49,6 @@ export async function expectQuietDevice(
     `no notification ${when}`,
     () => `interrupt line ${level ? "high" : "low"}, InterruptStatus 0x${isr.toString(16)}`,
   );
-}
-
-/** Guest addresses inside the guest memory. */
-export function outsideMemory(mem: { base: number; size: number }, addrs: { addr: number; len: number }[]) {
-  return addrs.filter((a) => !inRange(mem, a.addr, a.len));
 }
 
 /** MMIO offsets, re-exported for clause files. */
