@@ -10,6 +10,21 @@
  */
 import { type BumpAllocator, type GuestMemory, inRange, le, readU16, writeU16 } from "../memory.ts";
 import type { QueueAddresses } from "../transport/transport.ts";
+import {
+  type AvailBuffer,
+  type BufferSpec,
+  type ChainBuffer,
+  type DeviceQueue,
+  type DriverQueue,
+  encodeNotificationData,
+  needEvent,
+  PLAIN_SPLIT,
+  type RingFeatures,
+  type UsedElem,
+  type UsedNotifyMode,
+} from "./queue.ts";
+
+export type { BufferSpec, ChainBuffer, UsedElem } from "./queue.ts";
 
 /** Descriptor flags. */
 export const Desc = { NEXT: 1, WRITE: 2, INDIRECT: 4 } as const;
@@ -36,19 +51,6 @@ export interface Descriptor {
   next: number;
 }
 
-/** One buffer of a walked chain. */
-export interface ChainBuffer {
-  addr: number;
-  len: number;
-  writable: boolean;
-}
-
-/** A used-ring element. */
-export interface UsedElem {
-  id: number;
-  len: number;
-}
-
 /** True when `n` is a power of two between 1 and 32768. */
 export function validQueueSize(n: number): boolean {
   return Number.isInteger(n) && n >= 1 && n <= 32768 && (n & (n - 1)) === 0;
@@ -58,29 +60,36 @@ function decodeDesc(b: Uint8Array, off: number): Descriptor {
   return { addr: le.u64(b, off), len: le.u32(b, off + 8), flags: le.u16(b, off + 12), next: le.u16(b, off + 14) };
 }
 
+/** Accepts the older `{ indirect }` options as well as full ring features. */
+function splitFeatures(f: Partial<RingFeatures>): RingFeatures {
+  return { ...PLAIN_SPLIT, ...f, format: "split" };
+}
+
 /**
  * The device side of one split virtqueue.
  *
  * @example
  * ```ts ignore
  * const q = new SplitDeviceQueue(memory, addrs, { indirect: false });
- * while (q.lastAvail !== await q.availIdx()) {
- *   const head = await q.nextAvail();
- *   const chain = await q.walk(head);
- *   await q.pushUsed(head, 0);
- * }
+ * for (let b = await q.take(); b; b = await q.take()) await q.pushUsed(b.id, 0);
+ * if (await q.needsNotification()) raiseInterrupt();
  * ```
  */
-export class SplitDeviceQueue {
+export class SplitDeviceQueue implements DeviceQueue {
+  readonly format = "split";
+  readonly features: RingFeatures;
   /** Next available-ring slot the device will consume (free-running 16-bit). */
   lastAvail = 0;
   /** Used index the device will publish next (free-running 16-bit). */
   usedIdx = 0;
+  /** Used idx at the last notification decision. */
+  #signalledAt = 0;
   constructor(
     readonly mem: GuestMemory,
     readonly addrs: QueueAddresses,
-    readonly opts: { indirect: boolean },
+    features: Partial<RingFeatures> = {},
   ) {
+    this.features = splitFeatures(features);
     for (
       const [name, addr, len] of [
         ["descriptor area", addrs.desc, splitLayout(addrs.size).desc],
@@ -156,7 +165,7 @@ export class SplitDeviceQueue {
       }
       const d = await this.readDescriptor(index);
       if (d.flags & Desc.INDIRECT) {
-        if (!this.opts.indirect) {
+        if (!this.features.indirect) {
           throw new RingError(`Descriptor ${index} is INDIRECT but VIRTIO_F_INDIRECT_DESC is not negotiated`);
         }
         if (d.flags & Desc.NEXT) throw new RingError(`Descriptor ${index} has both INDIRECT and NEXT`);
@@ -205,39 +214,87 @@ export class SplitDeviceQueue {
   setUsedFlags(flags: number): Promise<void> {
     return writeU16(this.mem, this.addrs.device, flags);
   }
-}
-
-/** A buffer the driver side places in a chain. */
-export interface BufferSpec {
-  addr: number;
-  len: number;
-  writable: boolean;
+  /** Writes avail_event (EVENT_IDX), at the end of the used ring. */
+  setAvailEvent(value: number): Promise<void> {
+    return writeU16(this.mem, this.addrs.device + 4 + 8 * this.size, value & 0xffff);
+  }
+  async hasAvailable(): Promise<boolean> {
+    return (await this.pending()) > 0;
+  }
+  async take(): Promise<AvailBuffer | undefined> {
+    if ((await this.pending()) === 0) return undefined;
+    const head = await this.nextAvail();
+    const buffers = await this.walk(head);
+    return { id: head, buffers, slots: buffers.length };
+  }
+  /**
+   * Without EVENT_IDX: notify when something was used and the driver's flags
+   * do not say NO_INTERRUPT. With EVENT_IDX: notify when the used idx passed
+   * used_event since the last decision (the flags are ignored).
+   */
+  async needsNotification(): Promise<boolean> {
+    const from = this.#signalledAt;
+    this.#signalledAt = this.usedIdx;
+    if (from === this.usedIdx) return false;
+    if (this.features.eventIdx) return needEvent(await this.usedEvent(), this.usedIdx, from);
+    return ((await this.availFlags()) & AVAIL_F_NO_INTERRUPT) === 0;
+  }
+  /**
+   * Without EVENT_IDX: the NO_NOTIFY flag. With EVENT_IDX the flags stay 0
+   * and avail_event names the next entry (enabled) or the one just behind the
+   * device's position (disabled: no notification until the index wraps).
+   */
+  async setNotifications(enabled: boolean): Promise<void> {
+    if (!this.features.eventIdx) return await this.setUsedFlags(enabled ? 0 : USED_F_NO_NOTIFY);
+    await this.setAvailEvent(enabled ? this.lastAvail : this.lastAvail - 1);
+  }
 }
 
 /**
  * The driver side of one split virtqueue, in harness-owned memory.
  *
+ * Descriptors are handed out first-freed first-used, so with in-order use
+ * every chain occupies consecutive descriptors (the IN_ORDER rule of 2.7.5.2).
+ * Indirect tables come from the allocator given to {@link create} and are
+ * reused once their buffer is used.
+ *
  * @example
- * ```ts ignore
- * const q = await SplitDriverQueue.create(memory, allocator, 0, 8);
- * const head = await q.add([{ addr: buf, len: 16, writable: true }]);
+ * ```ts
+ * import { ArrayMemory, BumpAllocator } from "../memory.ts";
+ * import { SplitDriverQueue } from "./split.ts";
+ * const mem = new ArrayMemory(0x1000, 0x10000);
+ * const q = await SplitDriverQueue.create(mem, new BumpAllocator(0x1000, 0x11000), 0, 8);
+ * const head = await q.add([{ addr: 0x8000, len: 16, writable: true }]);
  * await q.publish(head);
+ * console.log(q.availIdx, await q.needsKick()); // 1 true
  * ```
  */
-export class SplitDriverQueue {
+export class SplitDriverQueue implements DriverQueue {
+  readonly format = "split";
   #free: number[] = [];
-  #chains = new Map<number, number[]>();
+  /** Outstanding chains by head, in the order they were added. */
+  #chains = new Map<number, { descs: number[]; table?: { addr: number; entries: number } }>();
+  #tables = new Map<number, number[]>();
+  #kickedAt = 0;
   availIdx = 0;
   lastUsed = 0;
   private constructor(
     readonly mem: GuestMemory,
+    readonly alloc: BumpAllocator,
     readonly index: number,
     readonly addrs: QueueAddresses,
+    readonly features: RingFeatures,
   ) {
     for (let i = 0; i < addrs.size; i++) this.#free.push(i);
   }
   /** Allocates and zeroes the three areas of a queue of `size` entries. */
-  static async create(mem: GuestMemory, alloc: BumpAllocator, index: number, size: number): Promise<SplitDriverQueue> {
+  static async create(
+    mem: GuestMemory,
+    alloc: BumpAllocator,
+    index: number,
+    size: number,
+    features: Partial<RingFeatures> = {},
+  ): Promise<SplitDriverQueue> {
     const l = splitLayout(size);
     const addrs = {
       size,
@@ -248,7 +305,7 @@ export class SplitDriverQueue {
     await mem.write(addrs.desc, new Uint8Array(l.desc));
     await mem.write(addrs.driver, new Uint8Array(l.avail));
     await mem.write(addrs.device, new Uint8Array(l.used));
-    return new SplitDriverQueue(mem, index, addrs);
+    return new SplitDriverQueue(mem, alloc, index, addrs, splitFeatures(features));
   }
   get size(): number {
     return this.addrs.size;
@@ -256,26 +313,41 @@ export class SplitDriverQueue {
   get freeCount(): number {
     return this.#free.length;
   }
-  /** Writes a chain of descriptors and returns its head (not yet published). */
-  async add(buffers: BufferSpec[]): Promise<number> {
+  #tableFor(entries: number): number {
+    const pool = this.#tables.get(entries);
+    return pool?.pop() ?? this.alloc.alloc(16 * entries, 16);
+  }
+  /** Writes a chain of descriptors (or one naming an indirect table) and returns its head (not yet published). */
+  async add(buffers: BufferSpec[], opts: { indirect?: boolean } = {}): Promise<number> {
     if (buffers.length === 0) throw new RangeError("A chain needs at least one buffer");
-    if (buffers.length > this.#free.length) {
-      throw new RangeError(
-        `Queue ${this.index} has ${this.#free.length} free descriptors, chain needs ${buffers.length}`,
-      );
+    const indirect = opts.indirect ?? false;
+    if (indirect && !this.features.indirect) {
+      throw new RangeError(`Queue ${this.index}: an indirect chain needs VIRTIO_F_INDIRECT_DESC`);
     }
-    const ids = this.#free.splice(0, buffers.length);
-    for (let k = 0; k < buffers.length; k++) {
-      const b = buffers[k]!;
+    const ringCount = indirect ? 1 : buffers.length;
+    if (ringCount > this.#free.length) {
+      throw new RangeError(`Queue ${this.index} has ${this.#free.length} free descriptors, chain needs ${ringCount}`);
+    }
+    const ids = this.#free.splice(0, ringCount);
+    if (indirect) {
+      const table = this.#tableFor(buffers.length);
+      const bytes = new Uint8Array(16 * buffers.length);
+      buffers.forEach((b, k) => encodeDesc(bytes, 16 * k, b, k + 1 < buffers.length ? k + 1 : undefined));
+      await this.mem.write(table, bytes);
       const d = new Uint8Array(16);
-      le.setU64(d, 0, b.addr);
-      le.setU32(d, 8, b.len);
-      const last = k === buffers.length - 1;
-      le.setU16(d, 12, (b.writable ? Desc.WRITE : 0) | (last ? 0 : Desc.NEXT));
-      le.setU16(d, 14, last ? 0 : ids[k + 1]!);
+      le.setU64(d, 0, table);
+      le.setU32(d, 8, bytes.length);
+      le.setU16(d, 12, Desc.INDIRECT);
+      await this.mem.write(this.addrs.desc + 16 * ids[0]!, d);
+      this.#chains.set(ids[0]!, { descs: ids, table: { addr: table, entries: buffers.length } });
+      return ids[0]!;
+    }
+    for (let k = 0; k < buffers.length; k++) {
+      const d = new Uint8Array(16);
+      encodeDesc(d, 0, buffers[k]!, k + 1 < buffers.length ? ids[k + 1]! : undefined);
       await this.mem.write(this.addrs.desc + 16 * ids[k]!, d);
     }
-    this.#chains.set(ids[0]!, ids);
+    this.#chains.set(ids[0]!, { descs: ids });
     return ids[0]!;
   }
   /** Places `head` in the available ring, then publishes the new available idx. */
@@ -287,15 +359,49 @@ export class SplitDriverQueue {
   setAvailFlags(flags: number): Promise<void> {
     return writeU16(this.mem, this.addrs.driver, flags);
   }
+  /** Writes used_event (EVENT_IDX), at the end of the available ring. */
+  setUsedEvent(value: number): Promise<void> {
+    return writeU16(this.mem, this.addrs.driver + 4 + 2 * this.size, value & 0xffff);
+  }
   usedIdx(): Promise<number> {
     return readU16(this.mem, this.addrs.device + 2);
   }
   usedFlags(): Promise<number> {
     return readU16(this.mem, this.addrs.device);
   }
+  /** avail_event (EVENT_IDX), at the end of the used ring. */
+  availEvent(): Promise<number> {
+    return readU16(this.mem, this.addrs.device + 4 + 8 * this.size);
+  }
+  /**
+   * Without EVENT_IDX: notify unless the device set NO_NOTIFY. With
+   * EVENT_IDX: notify when the available idx passed avail_event since the
+   * last decision (the flags are ignored).
+   */
+  async needsKick(): Promise<boolean> {
+    const from = this.#kickedAt;
+    this.#kickedAt = this.availIdx;
+    if (from === this.availIdx) return false;
+    if (this.features.eventIdx) return needEvent(await this.availEvent(), this.availIdx, from);
+    return ((await this.usedFlags()) & USED_F_NO_NOTIFY) === 0;
+  }
+  /** The available idx as notification data: low 15 bits as the offset, bit 15 as the wrap bit. */
+  notificationData(): number {
+    return encodeNotificationData(this.index, this.availIdx & 0x7fff, this.availIdx >> 15);
+  }
+  async setUsedNotifications(mode: UsedNotifyMode): Promise<void> {
+    if (!this.features.eventIdx) {
+      if (mode.kind === "at") throw new RangeError("A used-notification event index needs VIRTIO_F_EVENT_IDX");
+      return await this.setAvailFlags(mode.kind === "disable" ? AVAIL_F_NO_INTERRUPT : 0);
+    }
+    const at = mode.kind === "enable" ? this.lastUsed : mode.kind === "disable" ? this.lastUsed - 1 : mode.at;
+    await this.setUsedEvent(at);
+  }
   /**
    * Returns used elements not yet seen and frees their chains. A used idx
-   * more than a queue ahead, or an unknown id, is a {@link RingError}.
+   * more than a queue ahead, or an unknown id, is a {@link RingError}. With
+   * IN_ORDER an element for a later buffer also uses every older one (they
+   * come back with `implied: true`).
    */
   async harvest(): Promise<UsedElem[]> {
     const idx = await this.usedIdx();
@@ -306,19 +412,43 @@ export class SplitDriverQueue {
       const slot = (this.lastUsed + k) % this.size;
       const e = await this.mem.read(this.addrs.device + 4 + 8 * slot, 8);
       const elem = { id: le.u32(e, 0), len: le.u32(e, 4) };
-      const chain = this.#chains.get(elem.id);
-      if (!chain) {
+      if (!this.#chains.has(elem.id)) {
+        this.lastUsed = (this.lastUsed + k) & 0xffff;
         throw new RingError(`Used ring slot ${slot} names id ${elem.id}, which is not an outstanding chain head`);
       }
-      this.#chains.delete(elem.id);
-      this.#free.push(...chain);
+      if (this.features.inOrder) {
+        for (const older of [...this.#chains.keys()]) {
+          if (older === elem.id) break;
+          this.#release(older);
+          out.push({ id: older, len: 0, implied: true });
+        }
+      }
+      this.#release(elem.id);
       out.push(elem);
     }
     this.lastUsed = idx;
     return out;
   }
-  /** Heads of chains made available and not yet used. */
+  #release(head: number): void {
+    const chain = this.#chains.get(head);
+    if (!chain) return;
+    this.#chains.delete(head);
+    this.#free.push(...chain.descs);
+    if (chain.table) {
+      const pool = this.#tables.get(chain.table.entries) ?? [];
+      pool.push(chain.table.addr);
+      this.#tables.set(chain.table.entries, pool);
+    }
+  }
+  /** Heads of chains added and not yet used, oldest first. */
   outstanding(): number[] {
     return [...this.#chains.keys()];
   }
+}
+
+function encodeDesc(out: Uint8Array, off: number, b: BufferSpec, next: number | undefined): void {
+  le.setU64(out, off, b.addr);
+  le.setU32(out, off + 8, b.len);
+  le.setU16(out, off + 12, (b.writable ? Desc.WRITE : 0) | (next === undefined ? 0 : Desc.NEXT));
+  le.setU16(out, off + 14, next ?? 0);
 }

@@ -12,9 +12,15 @@
 import { bit, definedMask, dependencyGaps, F, type TransportKind } from "../../features.ts";
 import type { GuestMemory } from "../../memory.ts";
 import { Status } from "../../status.ts";
-import { RingError, SplitDeviceQueue } from "../../virtqueue/split.ts";
-import { AVAIL_F_NO_INTERRUPT } from "../../virtqueue/split.ts";
+import type { DeviceQueue } from "../../virtqueue/queue.ts";
+import { ringFeatures } from "../../virtqueue/queue.ts";
+import { createDeviceQueue } from "../../virtqueue/rings.ts";
+import { RingError } from "../../virtqueue/split.ts";
 import type { DeviceFunction } from "./device_function.ts";
+
+/** The device-independent features the reference device implements and offers. */
+export const REFERENCE_CORE_FEATURES: bigint = bit(F.VERSION_1) | bit(F.INDIRECT_DESC) | bit(F.RING_RESET) |
+  bit(F.IN_ORDER) | bit(F.EVENT_IDX) | bit(F.NOTIFICATION_DATA) | bit(F.RING_PACKED);
 
 /** Interrupt causes, numbered as MMIO's InterruptStatus (PCI's ISR uses the same bits). */
 export const Irq = { USED: 1, CONFIG: 2 } as const;
@@ -28,7 +34,11 @@ export interface QueueState {
   ready: boolean;
   /** Reads of QueueReset still to answer 1 (queue reset in progress). */
   resetPending: number;
-  ring?: SplitDeviceQueue | undefined;
+  ring?: DeviceQueue | undefined;
+  /** The device wrote its notification-suppression settings into the ring. */
+  armed?: boolean;
+  /** Notifications received for this queue (with VIRTIO_F_NOTIFICATION_DATA, the raw values). */
+  notifications: number;
 }
 
 /**
@@ -49,6 +59,22 @@ export interface DeviceKnobs {
   queueResetReads?: number;
   /** Called on every read of the device-specific configuration space. */
   onConfigRead?: (offset: number) => void;
+  /**
+   * Ask the driver not to send available-buffer notifications (used-ring
+   * NO_NOTIFY, avail_event left behind, or the packed DISABLE); the device
+   * then polls its queues every {@link pollMs}.
+   */
+  suppressAvailNotifications?: boolean;
+  /** With EVENT_IDX: keep avail_event this many entries ahead of the device's position (default 0). */
+  availEventAhead?: number;
+  /** A raw value for the used-ring flags written when a queue is enabled (e.g. 1 with EVENT_IDX). */
+  usedFlagsRaw?: number;
+  /** Send a used-buffer notification with nothing used: once at DRIVER_OK and again after every used buffer. */
+  spuriousUsedNotifications?: boolean;
+  /** With IN_ORDER: drain every available buffer, then write one used element for the last one. */
+  inOrderBatches?: boolean;
+  /** Polling period when available-buffer notifications are suppressed (default 2 ms). */
+  pollMs?: number;
 }
 
 /** Construction options of a reference device. */
@@ -91,6 +117,8 @@ export class DeviceCore {
   readonly memory: GuestMemory;
   readonly transport: TransportKind;
   #jobs = new Set<Promise<void>>();
+  #poll: ReturnType<typeof setTimeout> | undefined;
+  #stopped = false;
   #rerun = new Set<number>();
   #running = new Set<number>();
 
@@ -104,7 +132,7 @@ export class DeviceCore {
   /** The features this device offers: device-type features plus the core ones it implements. */
   offeredFeatures(): bigint {
     if (this.knobs.offered !== undefined) return this.knobs.offered;
-    return this.fn.features | bit(F.VERSION_1) | bit(F.INDIRECT_DESC) | bit(F.RING_RESET) | bit(F.IN_ORDER);
+    return this.fn.features | REFERENCE_CORE_FEATURES;
   }
 
   /** The driver's accepted features as written so far. */
@@ -120,13 +148,14 @@ export class DeviceCore {
     this.interruptStatus = 0;
     this.errorReason = undefined;
     this.#rerun.clear();
+    clearTimeout(this.#poll);
     this.queues = Array.from({ length: this.fn.queueCount }, () => this.freshQueue());
     this.fn.reset();
     this.onInterrupt(false);
   }
 
   protected freshQueue(): QueueState {
-    return { size: 0, desc: 0, driver: 0, device: 0, ready: false, resetPending: 0 };
+    return { size: 0, desc: 0, driver: 0, device: 0, ready: false, resetPending: 0, notifications: 0 };
   }
 
   /** Device reset (spec 2.4): everything back to the initial state, status 0. */
@@ -147,6 +176,8 @@ export class DeviceCore {
     this.status = next | (old & Status.DEVICE_NEEDS_RESET);
     if ((next & Status.DRIVER_OK) && !(old & Status.DRIVER_OK)) {
       for (let q = 0; q < this.queues.length; q++) this.kick(q);
+      if (this.knobs.spuriousUsedNotifications) this.raise(Irq.USED);
+      if (this.knobs.suppressAvailNotifications) this.#startPolling(this.epoch);
     }
   }
 
@@ -171,9 +202,27 @@ export class DeviceCore {
       queue !== undefined && queue.ready && queue.resetPending === 0;
   }
 
-  /** An available-buffer notification for queue `q`. */
-  notify(q: number): void {
+  /** An available-buffer notification for queue `q` (`data`: the raw notification value, if any). */
+  notify(q: number, _data?: number): void {
+    const s = this.queues[q];
+    if (s) s.notifications++;
     this.kick(q);
+  }
+
+  /** Polls every live queue while notifications are suppressed, until the next reset. */
+  #startPolling(epoch: number): void {
+    const tick = () => {
+      if (epoch !== this.epoch || this.#stopped || !(this.status & Status.DRIVER_OK)) return;
+      for (let q = 0; q < this.queues.length; q++) this.kick(q);
+      this.#poll = setTimeout(tick, this.knobs.pollMs ?? 2);
+    };
+    this.#poll = setTimeout(tick, this.knobs.pollMs ?? 2);
+  }
+
+  /** Stops background polling for good (the device is being discarded). */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#poll);
   }
 
   /** Starts (or re-arms) background processing of queue `q`. */
@@ -197,30 +246,83 @@ export class DeviceCore {
     while (this.#jobs.size > 0) await Promise.all([...this.#jobs]);
   }
 
-  protected ring(q: number): SplitDeviceQueue {
+  /** The ring of queue `q`, created on first use from the negotiated ring features. */
+  protected ring(q: number): DeviceQueue {
     const s = this.queues[q]!;
     if (!s.ring) {
-      s.ring = new SplitDeviceQueue(this.memory, { size: s.size, desc: s.desc, driver: s.driver, device: s.device }, {
-        indirect: (this.negotiated & bit(F.INDIRECT_DESC)) !== 0n,
-      });
+      s.ring = this.createQueue(q);
+      s.armed = false;
     }
     return s.ring;
+  }
+
+  /** Builds the device side of queue `q` (a seam: mutants return a faulty codec). */
+  protected createQueue(q: number): DeviceQueue {
+    const s = this.queues[q]!;
+    const ring = createDeviceQueue(
+      this.memory,
+      { size: s.size, desc: s.desc, driver: s.driver, device: s.device },
+      ringFeatures(this.negotiated),
+    );
+    return ring;
+  }
+
+  /** Writes the device's notification-suppression settings of a freshly enabled queue. */
+  protected async armQueue(ring: DeviceQueue): Promise<void> {
+    if (this.knobs.usedFlagsRaw !== undefined && ring.format === "split") {
+      const s = ring as DeviceQueue & { setUsedFlags(v: number): Promise<void> };
+      await s.setUsedFlags(this.knobs.usedFlagsRaw);
+    }
+    await this.wantNotifications(ring);
+  }
+
+  /** Tells the driver whether (and when) to send available-buffer notifications. */
+  protected async wantNotifications(ring: DeviceQueue): Promise<void> {
+    if (this.knobs.suppressAvailNotifications) return await ring.setNotifications(false);
+    const ahead = this.knobs.availEventAhead ?? 0;
+    if (ahead !== 0 && ring.format === "split" && ring.features.eventIdx) {
+      const s = ring as DeviceQueue & { lastAvail: number; setAvailEvent(v: number): Promise<void> };
+      return await s.setAvailEvent(s.lastAvail + ahead);
+    }
+    await ring.setNotifications(true);
   }
 
   protected async processQueue(q: number, epoch: number): Promise<void> {
     try {
       const ring = this.ring(q);
-      while (epoch === this.epoch && this.canProcess(q) && (await ring.pending()) > 0) {
+      const state = this.queues[q]!;
+      if (!state.armed) {
+        state.armed = true;
+        await this.armQueue(ring);
+      }
+      const batch: { id: number; len: number }[] = [];
+      const batching = this.knobs.inOrderBatches === true && ring.features.inOrder;
+      while (epoch === this.epoch && this.canProcess(q)) {
+        if (!(await ring.hasAvailable())) {
+          // Re-arm notifications, then look once more: a buffer made available meanwhile is not missed.
+          await this.wantNotifications(ring);
+          if (!(await ring.hasAvailable())) break;
+        }
         if (this.knobs.holdRequests) return;
         if (this.knobs.needsResetOnRequest) {
           return this.enterErrorState("scenario: request refused with DEVICE_NEEDS_RESET");
         }
-        const head = await ring.nextAvail();
-        const chain = await ring.walk(head);
-        const result = await this.fn.handle(q, chain, this.memory, this.negotiated);
+        const buf = await ring.take();
+        if (!buf) break;
+        const result = await this.fn.handle(q, buf.buffers, this.memory, this.negotiated);
         if (epoch !== this.epoch) return;
         if (result.kind === "error") return this.enterErrorState(result.reason);
-        await ring.pushUsed(head, this.usedLength(result.written, chain.reduce((s, b) => s + b.len, 0)));
+        const len = this.usedLength(result.written, buf.buffers.reduce((s, b) => s + b.len, 0));
+        if (batching) {
+          batch.push({ id: buf.id, len });
+          continue;
+        }
+        await ring.pushUsed(buf.id, len);
+        await this.afterUsed(q, ring);
+      }
+      const last = batch.at(-1);
+      if (last && epoch === this.epoch) {
+        await ring.pushUsed(last.id, last.len);
         await this.afterUsed(q, ring);
       }
     } catch (e) {
@@ -236,9 +338,9 @@ export class DeviceCore {
   }
 
   /** Sends a used-buffer notification unless the driver suppressed it. */
-  protected async afterUsed(_q: number, ring: SplitDeviceQueue): Promise<void> {
-    const flags = await ring.availFlags();
-    if (!(flags & AVAIL_F_NO_INTERRUPT)) this.raise(Irq.USED);
+  protected async afterUsed(_q: number, ring: DeviceQueue): Promise<void> {
+    if (await ring.needsNotification()) this.raise(Irq.USED);
+    if (this.knobs.spuriousUsedNotifications) this.raise(Irq.USED);
   }
 
   /** The device's error state (spec 2.1.2): DEVICE_NEEDS_RESET, then a config change notification. */

@@ -132,7 +132,7 @@ export class MmioDevice implements RegisterSpace {
         else if (value === 0) core.disableQueue(this.queueSel);
         return;
       case Mmio.QueueNotify:
-        core.notify(value & 0xffff);
+        core.notify(value & 0xffff, value >>> 0);
         return;
       case Mmio.InterruptACK:
         core.ack(value);

@@ -34,6 +34,8 @@ export class RngFunction implements DeviceFunction {
   readonly queueCount = 1;
   readonly config = new Uint8Array(0);
   readonly configLayout: readonly ConfigField[] = [];
+  /** Bytes the device fills per request at most (it may use fewer than offered); unlimited by default. */
+  maxPerRequest = Infinity;
   #max: number;
   #state: number;
   constructor(opts: RngOptions = {}) {
@@ -55,7 +57,7 @@ export class RngFunction implements DeviceFunction {
     if (chain.some((b) => !b.writable)) {
       return { kind: "error", reason: "entropy request carries a device-readable buffer" };
     }
-    const total = chain.reduce((s, b) => s + b.len, 0);
+    const total = Math.min(this.maxPerRequest, chain.reduce((s, b) => s + b.len, 0));
     const data = new Uint8Array(total);
     for (let i = 0; i < total; i++) data[i] = this.#byte();
     return { kind: "used", written: await scatter(mem, chain, data) };
