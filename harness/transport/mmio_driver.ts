@@ -102,8 +102,8 @@ export class MmioDriverTransport implements DriverTransport {
     await this.#w(Mmio.QueueSel, index);
     return (await this.#r(Mmio.QueueReset)) !== 0;
   }
-  notify(index: number): Promise<void> {
-    return this.#w(Mmio.QueueNotify, index);
+  notify(index: number, data?: number): Promise<void> {
+    return this.#w(Mmio.QueueNotify, data ?? index);
   }
   readConfig(offset: number, width: Width): Promise<number> {
     return this.registers.read(Mmio.Config + offset, width);

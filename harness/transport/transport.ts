@@ -49,7 +49,12 @@ export interface DriverTransport {
   /** Per-queue reset (VIRTIO_F_RING_RESET): starts it; read `queueResetPending` until false. */
   startQueueReset(index: number): Promise<void>;
   queueResetPending(index: number): Promise<boolean>;
-  notify(index: number): Promise<void>;
+  /**
+   * An available-buffer notification for queue `index`; with
+   * VIRTIO_F_NOTIFICATION_DATA, `data` is the full notification value
+   * (see `DriverQueue.notificationData`).
+   */
+  notify(index: number, data?: number): Promise<void>;
   readConfig(offset: number, width: Width): Promise<number>;
   writeConfig(offset: number, width: Width, value: number): Promise<void>;
   configGeneration(): Promise<number>;
