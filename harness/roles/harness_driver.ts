@@ -11,7 +11,16 @@ import { bit, type DeviceTypeName, F } from "../features.ts";
 import { BumpAllocator, le } from "../memory.ts";
 import { formatStatus, Status } from "../status.ts";
 import type { DriverTransport } from "../transport/transport.ts";
-import { type BufferSpec, SplitDriverQueue, type UsedElem, validQueueSize } from "../virtqueue/split.ts";
+import {
+  type BufferSpec,
+  type DriverQueue,
+  type RingFeatures,
+  ringFeatures,
+  type UsedElem,
+} from "../virtqueue/queue.ts";
+import { createDriverQueue } from "../virtqueue/rings.ts";
+import { RingError, SplitDriverQueue, validQueueSize } from "../virtqueue/split.ts";
+import { Violation } from "../verify.ts";
 
 /** Initialization stages, in the order of spec 3.1.1. */
 export type Stage = "reset" | "acknowledge" | "driver" | "features-ok" | "queues" | "driver-ok";
@@ -53,7 +62,9 @@ export interface SampleRequest {
  */
 export class HarnessDriver {
   readonly alloc: BumpAllocator;
-  readonly queues = new Map<number, SplitDriverQueue>();
+  readonly queues = new Map<number, DriverQueue>();
+  /** Features in force after the last successful FEATURES_OK (0 before). */
+  negotiated = 0n;
   /** Default deadline of a wait, in milliseconds. */
   deadlineMs = 2000;
   /** How long a reset may take before status must read 0, in milliseconds. */
@@ -70,6 +81,7 @@ export class HarnessDriver {
   /** Writes the reset value and polls until status reads 0; returns the last status read. */
   async reset(): Promise<number> {
     this.queues.clear();
+    this.negotiated = 0n;
     this.alloc.reset();
     await this.transport.reset();
     let status = await this.transport.getStatus();
@@ -115,6 +127,7 @@ export class HarnessDriver {
     await this.transport.writeDriverFeatures(result.accepted);
     result.status = await this.addStatus(Status.FEATURES_OK);
     result.featuresOk = (result.status & Status.FEATURES_OK) !== 0;
+    if (result.featuresOk) this.negotiated = result.accepted;
     if (stage === "features-ok" || !result.featuresOk) return result;
     for (let q = 0; q < QUEUES_BY_TYPE[this.deviceType]; q++) await this.setupQueue(q);
     if (stage === "queues") return result;
@@ -122,22 +135,37 @@ export class HarnessDriver {
     return result;
   }
 
-  /** Allocates queue `q` (size: the device maximum capped at 64) and enables it unless `enable` is false. */
-  async setupQueue(q: number, size?: number, enable = true): Promise<SplitDriverQueue> {
+  /** The ring features of the negotiated feature set. */
+  get ringFeatures(): RingFeatures {
+    return ringFeatures(this.negotiated);
+  }
+
+  /**
+   * Allocates queue `q` in the negotiated layout (size: the device maximum
+   * capped at 64) and enables it unless `enable` is false.
+   */
+  async setupQueue(q: number, size?: number, enable = true): Promise<DriverQueue> {
     const max = await this.transport.queueMax(q);
     if (max === 0) throw new TargetError(`Queue ${q} is not available (QueueSizeMax 0)`);
     let n = size ?? Math.min(max, 64);
     while (!validQueueSize(n) && n > 1) n--;
-    const queue = await SplitDriverQueue.create(this.session.memory, this.alloc, q, n);
+    const queue = await createDriverQueue(this.session.memory, this.alloc, q, n, this.ringFeatures);
     if (enable) await this.transport.setupQueue(q, queue.addrs);
     else await this.transport.programQueue(q, queue.addrs);
     this.queues.set(q, queue);
     return queue;
   }
 
-  queue(q: number): SplitDriverQueue {
+  queue(q: number): DriverQueue {
     const queue = this.queues.get(q);
     if (!queue) throw new Error(`Queue ${q} is not set up by the harness`);
+    return queue;
+  }
+
+  /** Queue `q` as a split ring (for clauses about split-ring fields). */
+  splitQueue(q: number): SplitDriverQueue {
+    const queue = this.queue(q);
+    if (!(queue instanceof SplitDriverQueue)) throw new Error(`Queue ${q} is not a split ring`);
     return queue;
   }
 
@@ -173,7 +201,7 @@ export class HarnessDriver {
    * points at itself (a loop), which a device must not follow forever.
    */
   async publishLoop(q: number): Promise<number> {
-    const queue = this.queue(q);
+    const queue = this.splitQueue(q);
     const buf = this.alloc.alloc(16);
     const head = await queue.add([{ addr: buf, len: 16, writable: true }]);
     const d = new Uint8Array(16);
@@ -186,22 +214,42 @@ export class HarnessDriver {
     return head;
   }
 
-  /** Sends an available-buffer notification for queue `q`. */
+  /**
+   * Sends an available-buffer notification for queue `q` (with the
+   * notification data when VIRTIO_F_NOTIFICATION_DATA is negotiated).
+   */
   kick(q: number): Promise<void> {
+    const queue = this.queues.get(q);
+    if (queue?.features.notificationData) return this.transport.notify(q, queue.notificationData());
     return this.transport.notify(q);
   }
 
-  /** Waits (bounded) until `count` used elements arrived on queue `q`; returns those seen. */
+  /**
+   * Waits (bounded) until `count` used elements arrived on queue `q`; returns
+   * those seen. A malformed used ring (an id that is not outstanding, an idx
+   * that jumps past the queue size) is the device's fault: a {@link Violation}.
+   */
   async waitUsed(q: number, count: number, deadlineMs = this.deadlineMs): Promise<UsedElem[]> {
     const queue = this.queue(q);
     const seen: UsedElem[] = [];
     const start = Date.now();
-    seen.push(...await queue.harvest());
+    seen.push(...await this.#harvest(queue));
     while (seen.length < count && Date.now() - start < deadlineMs) {
-      await this.session.settle(Math.min(50, deadlineMs), async () => (await queue.usedIdx()) !== queue.lastUsed);
-      seen.push(...await queue.harvest());
+      await this.session.settle(Math.min(50, deadlineMs), () => queue.hasUsed());
+      seen.push(...await this.#harvest(queue));
     }
     return seen;
+  }
+
+  async #harvest(queue: DriverQueue): Promise<UsedElem[]> {
+    try {
+      return await queue.harvest();
+    } catch (e) {
+      if (e instanceof RingError) {
+        throw new Violation(`a well-formed used ring on queue ${queue.index}`, e.message);
+      }
+      throw e;
+    }
   }
 
   /** Lets the device run for `ms` and returns; used where nothing is expected to happen. */

@@ -665,6 +665,10 @@ export class PackedDriverQueue implements DriverQueue {
    * than the oldest outstanding one also uses every older buffer; those come
    * back with `implied: true` and length 0.
    */
+  async hasUsed(): Promise<boolean> {
+    const at = this.#used;
+    return isUsed(decodePackedDesc(await this.mem.read(this.addrs.desc + 16 * at.pos, 16)).flags, at.wrap);
+  }
   async harvest(): Promise<UsedElem[]> {
     const out: UsedElem[] = [];
     for (let k = 0; k < this.size; k++) {

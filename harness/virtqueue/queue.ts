@@ -156,10 +156,25 @@ export interface DriverQueue {
   notificationData(): number;
   /** Used elements not yet seen; their descriptors become free. A garbage used entry is a `RingError`. */
   harvest(): Promise<UsedElem[]>;
+  /** True when the device wrote a used element the driver has not harvested yet (nothing is consumed). */
+  hasUsed(): Promise<boolean>;
   /** Sets how the driver asks for used-buffer notifications. */
   setUsedNotifications(mode: UsedNotifyMode): Promise<void>;
   /** Ids of buffers made available (or added) and not yet used. */
   outstanding(): number[];
+}
+
+/** Byte sizes of a queue's three areas (descriptor area, driver area, device area). */
+export function queueAreaSizes(format: RingFormat, size: number): { desc: number; driver: number; device: number } {
+  return format === "split"
+    ? { desc: 16 * size, driver: 6 + 2 * size, device: 6 + 8 * size }
+    : { desc: 16 * size, driver: 4, device: 4 };
+}
+
+/** The three areas of a queue as `[base, length]` pairs, for memory-access checks. */
+export function queueAreas(q: { format: RingFormat; addrs: QueueAddresses }): [number, number][] {
+  const l = queueAreaSizes(q.format, q.addrs.size);
+  return [[q.addrs.desc, l.desc], [q.addrs.driver, l.driver], [q.addrs.device, l.device]];
 }
 
 /** Alignment of each area of a queue (spec 2.7 table for split; 16/4/4 for packed). */

@@ -429,6 +429,9 @@ export class SplitDriverQueue implements DriverQueue {
     this.lastUsed = idx;
     return out;
   }
+  async hasUsed(): Promise<boolean> {
+    return (await this.usedIdx()) !== this.lastUsed;
+  }
   #release(head: number): void {
     const chain = this.#chains.get(head);
     if (!chain) return;

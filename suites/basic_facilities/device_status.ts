@@ -27,7 +27,7 @@ export const noUseBeforeDriverOk = defineDeviceClause({
     await checkProperty(ctx, arb, async ({ requests, kicks }) => {
       const init = await ctx.driver.init("queues");
       expectThat(init.featuresOk, "the device to accept the harness's feature set", () => formatStatus(init.status));
-      const q = ctx.driver.queue(0);
+      const q = ctx.driver.splitQueue(0);
       for (let i = 0; i < requests; i++) await ctx.driver.sampleRequest(0);
       for (let i = 0; i < kicks; i++) await ctx.driver.kick(0);
       await ctx.driver.quiet(20);

@@ -204,7 +204,7 @@ export const noAccessWhileNotReady = defineDeviceClause({
       ctx.session.takeMemoryTrace?.();
       await ctx.driver.kick(0);
       await ctx.driver.quiet(30);
-      await expectQuietDevice(ctx, [q], 0, "while QueueReady is 0");
+      await expectQuietDevice(ctx, [q], "while QueueReady is 0");
     }, (mode) => mode);
   },
 });
@@ -276,7 +276,7 @@ export const queueResetResets = defineDeviceClause({
   applies: RING_RESET,
   async run(ctx) {
     await initWithRingReset(ctx);
-    const old = ctx.driver.queue(0);
+    const old = ctx.driver.splitQueue(0);
     await queueResetReads(ctx, 0);
     await ctx.driver.sampleRequest(0);
     ctx.session.takeMemoryTrace?.();
