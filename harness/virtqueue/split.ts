@@ -317,38 +317,50 @@ export class SplitDriverQueue implements DriverQueue {
     const pool = this.#tables.get(entries);
     return pool?.pop() ?? this.alloc.alloc(16 * entries, 16);
   }
-  /** Writes a chain of descriptors (or one naming an indirect table) and returns its head (not yet published). */
-  async add(buffers: BufferSpec[], opts: { indirect?: boolean } = {}): Promise<number> {
+  /**
+   * Writes a chain of descriptors (or one naming an indirect table) and
+   * returns its head (not yet published). Split rings also allow `direct`
+   * leading buffers in ring descriptors before the one naming the table, and
+   * `indirectWriteFlag` sets WRITE on that descriptor (which a device ignores).
+   */
+  async add(buffers: BufferSpec[], opts: SplitAddOptions = {}): Promise<number> {
     if (buffers.length === 0) throw new RangeError("A chain needs at least one buffer");
     const indirect = opts.indirect ?? false;
     if (indirect && !this.features.indirect) {
       throw new RangeError(`Queue ${this.index}: an indirect chain needs VIRTIO_F_INDIRECT_DESC`);
     }
-    const ringCount = indirect ? 1 : buffers.length;
+    const direct = indirect ? Math.min(opts.direct ?? 0, buffers.length - 1) : buffers.length;
+    const ringCount = indirect ? direct + 1 : buffers.length;
     if (ringCount > this.#free.length) {
       throw new RangeError(`Queue ${this.index} has ${this.#free.length} free descriptors, chain needs ${ringCount}`);
     }
     const ids = this.#free.splice(0, ringCount);
-    if (indirect) {
-      const table = this.#tableFor(buffers.length);
-      const bytes = new Uint8Array(16 * buffers.length);
-      buffers.forEach((b, k) => encodeDesc(bytes, 16 * k, b, k + 1 < buffers.length ? k + 1 : undefined));
-      await this.mem.write(table, bytes);
+    for (let k = 0; k < direct; k++) {
       const d = new Uint8Array(16);
-      le.setU64(d, 0, table);
-      le.setU32(d, 8, bytes.length);
-      le.setU16(d, 12, Desc.INDIRECT);
-      await this.mem.write(this.addrs.desc + 16 * ids[0]!, d);
-      this.#chains.set(ids[0]!, { descs: ids, table: { addr: table, entries: buffers.length } });
-      return ids[0]!;
-    }
-    for (let k = 0; k < buffers.length; k++) {
-      const d = new Uint8Array(16);
-      encodeDesc(d, 0, buffers[k]!, k + 1 < buffers.length ? ids[k + 1]! : undefined);
+      encodeDesc(d, 0, buffers[k]!, k + 1 < ringCount ? ids[k + 1]! : undefined);
       await this.mem.write(this.addrs.desc + 16 * ids[k]!, d);
     }
-    this.#chains.set(ids[0]!, { descs: ids });
+    if (!indirect) {
+      this.#chains.set(ids[0]!, { descs: ids });
+      return ids[0]!;
+    }
+    const rest = buffers.slice(direct);
+    const table = this.#tableFor(rest.length);
+    const bytes = new Uint8Array(16 * rest.length);
+    rest.forEach((b, k) => encodeDesc(bytes, 16 * k, b, k + 1 < rest.length ? k + 1 : undefined));
+    await this.mem.write(table, bytes);
+    const d = new Uint8Array(16);
+    le.setU64(d, 0, table);
+    le.setU32(d, 8, bytes.length);
+    le.setU16(d, 12, Desc.INDIRECT | (opts.indirectWriteFlag ? Desc.WRITE : 0));
+    await this.mem.write(this.addrs.desc + 16 * ids[direct]!, d);
+    this.#chains.set(ids[0]!, { descs: ids, table: { addr: table, entries: rest.length } });
     return ids[0]!;
+  }
+  /** Where the indirect table of outstanding chain `head` lies, if it has one. */
+  indirectTable(head: number): { addr: number; len: number } | undefined {
+    const t = this.#chains.get(head)?.table;
+    return t && { addr: t.addr, len: 16 * t.entries };
   }
   /** Places `head` in the available ring, then publishes the new available idx. */
   async publish(head: number): Promise<void> {
@@ -447,6 +459,16 @@ export class SplitDriverQueue implements DriverQueue {
   outstanding(): number[] {
     return [...this.#chains.keys()];
   }
+}
+
+/** Options of {@link SplitDriverQueue.add}. */
+export interface SplitAddOptions {
+  /** Put the buffers (after the `direct` ones) in an indirect table. */
+  indirect?: boolean;
+  /** With `indirect`: how many leading buffers stay in ring descriptors, chained before the indirect one. */
+  direct?: number;
+  /** With `indirect`: also set WRITE on the descriptor naming the table. */
+  indirectWriteFlag?: boolean;
 }
 
 function encodeDesc(out: Uint8Array, off: number, b: BufferSpec, next: number | undefined): void {
