@@ -1,14 +1,15 @@
 /**
  * The harness playing the device against a driver under test: it presents a
  * reference device (with scenario knobs) over MMIO v2, records every register
- * access and device event in a trace, and watches the rings for exposed
- * buffers being altered while their queue is live.
+ * access and device event in a trace, and runs a {@link RingMonitor} over the
+ * driver's view of guest memory, so broken ring obligations land in the trace
+ * as `ring` events.
  *
  * @module
  */
 import type { DriverTarget, ProbeResult, Workload, WorkloadResult } from "../adapter.ts";
 import type { DeviceTypeName } from "../features.ts";
-import { ArrayMemory, le, readU16 } from "../memory.ts";
+import { ArrayMemory } from "../memory.ts";
 import type { Width } from "../registers.ts";
 import { Status } from "../status.ts";
 import { Mmio } from "../transport/mmio_layout.ts";
@@ -17,6 +18,9 @@ import { DeviceCore, type DeviceKnobs } from "../models/device/core.ts";
 import type { DeviceFunction } from "../models/device/device_function.ts";
 import { MmioDevice, type MmioIdentityOverrides } from "../models/device/mmio_device.ts";
 import { RngFunction } from "../models/device/rng.ts";
+import { ringFeatures } from "../virtqueue/queue.ts";
+import { RingMonitor, type RingViolation, type RingViolationKind } from "./ring_monitor.ts";
+import { WatchedMemory } from "./watched_memory.ts";
 
 /** Guest memory the harness device gives a driver: base and size. */
 export const GUEST_RAM = { base: 0x4000_0000, size: 4 << 20 } as const;
@@ -38,7 +42,17 @@ export type TraceEvent =
   }
   | { seq: number; kind: "irq"; level: boolean; interruptStatus: number }
   | { seq: number; kind: "phase"; phase: "probe" | "workload" | "remove" | "end"; index?: number }
-  | { seq: number; kind: "altered"; queue: number; head: number; detail: string };
+  /** A descriptor of an exposed buffer changed while the queue was live (see also the `ring` events). */
+  | { seq: number; kind: "altered"; queue: number; head: number; detail: string }
+  /** A broken ring obligation found by the ring monitor; `statement` is the `label#ordinal` it breaks. */
+  | {
+    seq: number;
+    kind: "ring";
+    violation: RingViolationKind;
+    statement: string;
+    queue: number;
+    detail: string;
+  };
 
 /** A register-access event. */
 export type AccessEvent = Extract<TraceEvent, { kind: "read" | "write" }>;
@@ -71,7 +85,10 @@ export interface ScenarioTrace {
   core: DeviceCore;
   fn: DeviceFunction;
   offered: bigint;
+  /** The raw guest memory (the device's view). */
   memory: ArrayMemory;
+  /** The ring monitor of the scenario: its violations are in `events`; per-queue counts in `summary()`. */
+  monitor: RingMonitor;
 }
 
 /** The default workload for a device type. */
@@ -96,20 +113,18 @@ export function deviceFunctionFor(
   }
 }
 
-interface Exposed {
-  queue: number;
-  head: number;
-  snapshot: Uint8Array;
-  descs: number[];
-}
-
-/** An MMIO v2 device that records every access and watches exposed buffers. */
+/**
+ * An MMIO v2 device that records every access and tells a ring monitor about
+ * queue enables, disables and resets, device resets and notifications.
+ */
 export class MonitoredMmioDevice extends MmioDevice {
   readonly events: TraceEvent[] = [];
-  #exposed: Exposed[] = [];
-  #availSeen = new Map<number, number>();
-  #usedSeen = new Map<number, number>();
-  constructor(core: DeviceCore, identity: MmioIdentityOverrides, readonly limit = 200_000) {
+  constructor(
+    core: DeviceCore,
+    identity: MmioIdentityOverrides,
+    readonly monitor?: RingMonitor,
+    readonly limit = 200_000,
+  ) {
     super(core, identity);
     const previous = core.onInterrupt;
     core.onInterrupt = (level) => {
@@ -120,22 +135,24 @@ export class MonitoredMmioDevice extends MmioDevice {
   push(e: DistributiveOmit<TraceEvent, "seq">): void {
     if (this.events.length < this.limit) this.events.push({ ...e, seq: this.events.length } as TraceEvent);
   }
+  /** Records a ring violation (and, for a change to an exposed descriptor, the older `altered` event). */
+  recordViolation(v: RingViolation): void {
+    this.push({ kind: "ring", violation: v.kind, statement: v.statement, queue: v.queue, detail: v.detail });
+    if (v.kind === "desc-changed-while-exposed" || v.kind === "packed-desc-changed-while-available") {
+      this.push({ kind: "altered", queue: v.queue, head: v.head ?? -1, detail: v.detail });
+    }
+  }
   override async read(offset: number, width: Width): Promise<number> {
-    await this.watch();
     const before = this.#context();
     const value = await super.read(offset, width);
     this.push({ kind: "read", offset, width, value, ...before });
     return value;
   }
   override async write(offset: number, width: Width, value: number): Promise<void> {
-    await this.watch();
     const before = this.#context();
     await super.write(offset, width, value);
     this.push({ kind: "write", offset, width, value: value >>> 0, ...before });
-    if (offset === Mmio.Status && value === 0) this.#forgetAll();
-    if ((offset === Mmio.QueueReady && value === 0) || (offset === Mmio.QueueReset && value === 1)) {
-      this.#forgetQueue(this.queueSel);
-    }
+    if (width === 4) this.#tellMonitor(offset, value >>> 0, before.queueSel);
   }
   #context() {
     return {
@@ -144,75 +161,34 @@ export class MonitoredMmioDevice extends MmioDevice {
       queueReady: this.core.queues[this.queueSel]?.ready ?? false,
     };
   }
-  #forgetAll(): void {
-    this.#exposed = [];
-    this.#availSeen.clear();
-    this.#usedSeen.clear();
-  }
-  #forgetQueue(q: number): void {
-    this.#exposed = this.#exposed.filter((x) => x.queue !== q);
-    this.#availSeen.delete(q);
-    this.#usedSeen.delete(q);
-  }
-  /**
-   * Scans live queues: snapshots chains newly made available, drops used
-   * ones, and records an `altered` event for any exposed descriptor whose
-   * bytes changed while the queue is live. Every walk is bounded.
-   */
-  async watch(): Promise<void> {
+  #tellMonitor(offset: number, value: number, sel: number): void {
+    const m = this.monitor;
+    if (!m) return;
     const core = this.core;
-    if (!(core.status & Status.DRIVER_OK)) return;
-    const mem = core.memory;
-    for (let q = 0; q < core.queues.length; q++) {
-      const s = core.queues[q]!;
-      if (!s.ready || s.size === 0) continue;
-      try {
-        const avail = await readU16(mem, s.driver + 2);
-        let seen = this.#availSeen.get(q) ?? 0;
-        for (let k = 0; ((avail - seen) & 0xffff) !== 0 && k < s.size; k++) {
-          const head = await readU16(mem, s.driver + 4 + 2 * (seen % s.size));
-          seen = (seen + 1) & 0xffff;
-          const descs: number[] = [];
-          let i = head;
-          for (let n = 0; n < s.size && i < s.size && !descs.includes(i); n++) {
-            descs.push(i);
-            const d = await mem.read(s.desc + 16 * i, 16);
-            if (!(le.u16(d, 12) & 1)) break;
-            i = le.u16(d, 14);
-          }
-          this.#exposed.push({ queue: q, head, descs, snapshot: await this.#bytes(s.desc, descs) });
+    switch (offset) {
+      case Mmio.Status:
+        if (value === 0) m.reset();
+        return;
+      case Mmio.QueueReady: {
+        const s = core.queues[sel];
+        if (value === 0) m.disableQueue(sel);
+        else if (value === 1 && s?.ready && (core.status & Status.FEATURES_OK)) {
+          m.enableQueue(sel, ringFeatures(core.negotiated), {
+            size: s.size,
+            desc: s.desc,
+            driver: s.driver,
+            device: s.device,
+          });
         }
-        this.#availSeen.set(q, seen);
-        const used = await readU16(mem, s.device + 2);
-        let useSeen = this.#usedSeen.get(q) ?? 0;
-        for (let k = 0; ((used - useSeen) & 0xffff) !== 0 && k < s.size; k++) {
-          const id = le.u32(await mem.read(s.device + 4 + 8 * (useSeen % s.size), 4), 0);
-          const at = this.#exposed.findIndex((x) => x.queue === q && x.head === id);
-          if (at >= 0) this.#exposed.splice(at, 1);
-          useSeen = (useSeen + 1) & 0xffff;
-        }
-        this.#usedSeen.set(q, useSeen);
-        for (const x of this.#exposed.filter((x) => x.queue === q)) {
-          const now = await this.#bytes(s.desc, x.descs);
-          if (!now.every((b, i) => b === x.snapshot[i])) {
-            this.push({
-              kind: "altered",
-              queue: q,
-              head: x.head,
-              detail: `descriptor chain ${x.descs.join("→")} changed while exposed on a live queue`,
-            });
-            x.snapshot = now;
-          }
-        }
-      } catch {
-        // Out-of-range ring addresses: ring clauses report those; the monitor stays quiet.
+        return;
       }
+      case Mmio.QueueReset:
+        if (value === 1) m.disableQueue(sel);
+        return;
+      case Mmio.QueueNotify:
+        m.notify(value);
+        return;
     }
-  }
-  async #bytes(descBase: number, descs: number[]): Promise<Uint8Array> {
-    const out = new Uint8Array(16 * descs.length);
-    for (let k = 0; k < descs.length; k++) out.set(await this.core.memory.read(descBase + 16 * descs[k]!, 16), 16 * k);
-    return out;
   }
 }
 
@@ -247,38 +223,47 @@ export class ScenarioRunner {
     const core = new DeviceCore(fn, { memory, transport: "mmio", ...(s.knobs ? { knobs: s.knobs } : {}) });
     const listeners: ((level: boolean) => void)[] = [];
     core.onInterrupt = (level) => listeners.forEach((l) => l(level));
-    const device = new MonitoredMmioDevice(core, s.identity ?? {});
+    const watched = new WatchedMemory(memory);
+    const monitor = new RingMonitor(memory, {
+      watched,
+      onViolation: (v) => device.recordViolation(v),
+      live: () => (core.status & Status.DRIVER_OK) !== 0,
+    });
+    const device = new MonitoredMmioDevice(core, s.identity ?? {}, monitor);
     s.configure?.(core, fn, device);
+    const phase = (e: DistributiveOmit<Extract<TraceEvent, { kind: "phase" }>, "seq">) => {
+      monitor.checkpoint();
+      device.push(e);
+    };
     const session = await this.target.attach({
       registers: device,
-      memory,
+      memory: watched,
       onInterrupt: (l) => listeners.push(l),
     });
     const results: WorkloadResult[] = [];
     let probe: ProbeResult;
     try {
-      device.push({ kind: "phase", phase: "probe" });
+      phase({ kind: "phase", phase: "probe" });
       probe = await session.probe(deadline);
       for (let i = 1; i < (s.probes ?? 1); i++) {
-        device.push({ kind: "phase", phase: "probe", index: i });
+        phase({ kind: "phase", phase: "probe", index: i });
         probe = await session.probe(deadline);
       }
       if (probe.bound) {
         const work = s.workloads ?? defaultWorkloads(this.deviceType);
         for (let i = 0; i < work.length; i++) {
-          device.push({ kind: "phase", phase: "workload", index: i });
+          phase({ kind: "phase", phase: "workload", index: i });
           results.push(await session.workload(work[i]!, deadline));
         }
       }
       if (s.remove ?? true) {
-        device.push({ kind: "phase", phase: "remove" });
+        phase({ kind: "phase", phase: "remove" });
         await session.remove(deadline);
       }
-      await device.watch();
-      device.push({ kind: "phase", phase: "end" });
+      phase({ kind: "phase", phase: "end" });
     } finally {
       await session.close();
     }
-    return { events: device.events, probe, results, core, fn, offered: core.offeredFeatures(), memory };
+    return { events: device.events, probe, results, core, fn, offered: core.offeredFeatures(), memory, monitor };
   }
 }

@@ -210,6 +210,12 @@ export interface RingMonitorOptions {
   onViolation?: (v: RingViolation) => void;
   /** Most violations kept (default 10 000); later ones are dropped. */
   limit?: number;
+  /**
+   * Whether the queues are live now (DRIVER_OK set, no reset since). The
+   * kinds of the cleanup statement (changes to exposed buffers) only count
+   * while it answers true; without it, from the queue's enable on.
+   */
+  live?: () => boolean;
 }
 
 const NEXT = 1;
@@ -350,6 +356,7 @@ export class RingMonitor implements MemoryWatcher {
   readonly #watched: WatchedMemory | undefined;
   readonly #onViolation: ((v: RingViolation) => void) | undefined;
   readonly #limit: number;
+  readonly #live: (() => boolean) | undefined;
   readonly #queues = new Map<number, QueueState>();
   readonly #summary = new Map<number, RingQueueSummary>();
   readonly #seen = new Set<string>();
@@ -360,6 +367,7 @@ export class RingMonitor implements MemoryWatcher {
     this.#watched = opts.watched;
     this.#onViolation = opts.onViolation;
     this.#limit = opts.limit ?? 10_000;
+    this.#live = opts.live;
     if (opts.watched) opts.watched.watcher = this;
   }
 
@@ -593,6 +601,7 @@ export class RingMonitor implements MemoryWatcher {
   }
 
   #report(q: number, kind: RingViolationKind, detail: string, head?: number): void {
+    if (this.#live && RING_VIOLATION_STATEMENTS[kind].startsWith(CLEANUP) && !this.#live()) return;
     const key = `${kind}|${q}|${detail}`;
     if (this.#seen.has(key) || this.violations.length >= this.#limit) return;
     this.#seen.add(key);

@@ -5,6 +5,12 @@ import type { QueueAddresses } from "../transport/transport.ts";
 import { encodeNotificationData, PLAIN_SPLIT, type RingFeatures } from "../virtqueue/queue.ts";
 import { RING_VIOLATION_STATEMENTS, RingMonitor, type RingViolationKind } from "./ring_monitor.ts";
 import { WatchedMemory } from "./watched_memory.ts";
+import type { Workload } from "../adapter.ts";
+import { bit, type DeviceTypeName, F } from "../features.ts";
+import { driverTarget, ReferenceDriver, referenceDriverTarget } from "../models/driver/driver.ts";
+import { Mmio } from "../transport/mmio_layout.ts";
+import { deviceFunctionFor, type Scenario, ScenarioRunner } from "./harness_device.ts";
+import { fmtRing, ringViolations, ringViolationsOf } from "./trace.ts";
 
 const BASE = 0x10000;
 const MEM_SIZE = 0x10000;
@@ -795,4 +801,97 @@ Deno.test("packed: hostile rings never throw", async () => {
   rig.monitor.reset();
   assertEquals(rig.monitor.liveQueues(), []);
   assert(rig.kinds().length > 0);
+});
+
+// -------------------------------------------------- the harness device
+
+/** The reference device's offer for `type` with the ring features limited to `ring`. */
+function offerWith(type: DeviceTypeName, ring: number[]): bigint {
+  const ringBits = [F.INDIRECT_DESC, F.EVENT_IDX, F.IN_ORDER, F.NOTIFICATION_DATA, F.RING_PACKED];
+  const all = deviceFunctionFor(type).features | bit(F.VERSION_1) | bit(F.RING_RESET);
+  return ring.reduce((m, b) => m | bit(b), all & ~ringBits.reduce((m, b) => m | bit(b), 0n));
+}
+
+const RING_FEATURE_SETS: { name: string; ring: number[] }[] = [
+  { name: "split", ring: [] },
+  { name: "split, all features", ring: [F.INDIRECT_DESC, F.EVENT_IDX, F.IN_ORDER, F.NOTIFICATION_DATA] },
+  { name: "split, EVENT_IDX", ring: [F.EVENT_IDX] },
+  { name: "packed", ring: [F.RING_PACKED] },
+  {
+    name: "packed, all features",
+    ring: [F.RING_PACKED, F.INDIRECT_DESC, F.EVENT_IDX, F.IN_ORDER, F.NOTIFICATION_DATA],
+  },
+];
+
+Deno.test("the reference driver breaks no ring obligation", async (t) => {
+  const target = referenceDriverTarget();
+  const scenarios: { type: DeviceTypeName; name: string; scenario: Scenario }[] = [
+    {
+      type: "rng",
+      name: "many reads on a small queue",
+      scenario: { queueSizeMax: 2, workloads: Array.from({ length: 6 }, () => ({ kind: "rng-read", bytes: 8 })) },
+    },
+    {
+      type: "rng",
+      name: "queue reset between reads",
+      scenario: {
+        workloads: [{ kind: "rng-read", bytes: 8 }, { kind: "queue-reset", queue: 0 }, { kind: "rng-read", bytes: 8 }],
+      },
+    },
+    {
+      type: "blk",
+      name: "reads, writes, capacity",
+      scenario: {
+        queueSizeMax: 4,
+        workloads: [
+          { kind: "blk-write", sector: 1, data: new Uint8Array(1024).fill(7) },
+          { kind: "blk-read", sector: 0, sectors: 3 },
+          { kind: "blk-capacity" },
+          { kind: "blk-read", sector: 1, sectors: 2 },
+          { kind: "blk-write", sector: 4, data: new Uint8Array(512).fill(1) },
+        ],
+      },
+    },
+    { type: "blk", name: "held requests", scenario: { knobs: { holdRequests: true }, deadlineMs: 50 } },
+    { type: "rng", name: "probed twice", scenario: { probes: 2 } },
+  ];
+  const check = async (type: DeviceTypeName, scenario: Scenario) => {
+    const trace = await new ScenarioRunner(target, type).run(scenario);
+    assert(trace.probe.bound, "the driver bound");
+    assertEquals(ringViolations(trace).map(fmtRing), []);
+    assertFalse(trace.events.some((e) => e.kind === "altered"));
+    const s = trace.monitor.queueSummary(0);
+    assert(s.published > 0 && s.notifications >= 1, `queue 0: ${JSON.stringify(s)}`);
+    if (!scenario.knobs?.holdRequests) assertEquals(s.used, s.published);
+  };
+  for (const type of ["rng", "blk"] as const) {
+    await t.step(`${type}: the default scenario`, () => check(type, {}));
+  }
+  for (const { name: features, ring } of RING_FEATURE_SETS) {
+    for (const { type, name, scenario } of scenarios) {
+      await t.step(
+        `${type}, ${features}: ${name}`,
+        () => check(type, { ...scenario, knobs: { ...scenario.knobs, offered: offerWith(type, ring) } }),
+      );
+    }
+  }
+});
+
+Deno.test("the harness device records ring violations in the trace", async () => {
+  /** Publishes its first request without ever writing the available ring entry. */
+  class SkipsEntry extends ReferenceDriver {
+    override async workload(work: Workload, deadlineMs: number) {
+      const q = this.queues.get(0)!;
+      await writeU16(this.endpoint.memory, q.addrs.driver + 2, 1);
+      await this.endpoint.registers.write(Mmio.QueueNotify, 4, 0);
+      return await super.workload(work, deadlineMs);
+    }
+  }
+  const trace = await new ScenarioRunner(driverTarget("skips-entry", SkipsEntry), "rng").run({
+    knobs: { offered: offerWith("rng", []) },
+  });
+  const found = ringViolations(trace, "idx-before-entry");
+  assertEquals(found.length, 1);
+  assertEquals(ringViolationsOf(trace, RING_VIOLATION_STATEMENTS["idx-before-entry"]), found);
+  assert(fmtRing(found[0]!).includes("ring slot 0"), fmtRing(found[0]!));
 });

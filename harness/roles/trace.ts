@@ -1,12 +1,17 @@
 /**
  * Reading a driver's behaviour out of a scenario trace: register accesses,
- * status writes and the features the driver accepted.
+ * status writes, the features the driver accepted and the ring violations
+ * the ring monitor recorded.
  *
  * @module
  */
 import { Status } from "../status.ts";
 import { Mmio, mmioName } from "../transport/mmio_layout.ts";
-import type { AccessEvent, ScenarioTrace } from "./harness_device.ts";
+import type { AccessEvent, ScenarioTrace, TraceEvent } from "./harness_device.ts";
+import type { RingViolationKind } from "./ring_monitor.ts";
+
+/** A ring-violation event of a trace. */
+export type RingEvent = Extract<TraceEvent, { kind: "ring" }>;
 
 /** Register accesses of a trace. */
 export function accesses(t: ScenarioTrace): AccessEvent[] {
@@ -50,4 +55,27 @@ export function accepted(t: ScenarioTrace): bigint {
 /** True when the driver wrote a status with `bits` set. */
 export function wroteStatus(t: ScenarioTrace, bits: number): boolean {
   return statusWrites(t).some((e) => (e.value & bits) === bits);
+}
+
+/** Ring violations of a trace, all or those of one kind. */
+export function ringViolations(t: ScenarioTrace, kind?: RingViolationKind): RingEvent[] {
+  return t.events.filter((e): e is RingEvent => e.kind === "ring" && (kind === undefined || e.violation === kind));
+}
+
+/**
+ * Ring violations that break one statement, keyed `label#ordinal` (e.g.
+ * `drivernormative:Basic Facilities of a Virtio Device / Virtqueues / The Virtqueue Available Ring#1`).
+ *
+ * @example
+ * ```ts ignore
+ * expectNone("no available idx decrement", ringViolationsOf(t, `${AVAIL_RING}#1`), fmtRing);
+ * ```
+ */
+export function ringViolationsOf(t: ScenarioTrace, statementKey: string): RingEvent[] {
+  return t.events.filter((e): e is RingEvent => e.kind === "ring" && e.statement === statementKey);
+}
+
+/** Formats a ring violation for a report: `#40 queue 0 idx-before-entry: available idx 0→1 covers …`. */
+export function fmtRing(e: RingEvent): string {
+  return `#${e.seq} queue ${e.queue} ${e.violation}: ${e.detail}`;
 }
