@@ -16,6 +16,7 @@ import { RESERVED_FEATURES_DEVICE_CLAUSES } from "./reserved_features/reserved_f
 import { RESERVED_FEATURES_DRIVER_CLAUSES } from "./reserved_features/reserved_features_driver.ts";
 import { MMIO_LAYOUT_DEVICE_CLAUSES } from "./transport_mmio/register_layout_device.ts";
 import { MMIO_DRIVER_CLAUSES } from "./transport_mmio/register_layout_driver.ts";
+import { SPLIT_DEVICE_CLAUSES } from "./virtqueues/split_device.ts";
 import { WAIVERS as ALL_WAIVERS } from "./waivers.ts";
 
 /** All clauses, in spec order. */
@@ -27,6 +28,7 @@ export const CLAUSES: readonly Clause[] = [
   ...DEVICE_RESET_CLAUSES,
   ...CONFIG_SPACE_DRIVER_CLAUSES,
   ...CONFIG_SPACE_DEVICE_CLAUSES,
+  ...SPLIT_DEVICE_CLAUSES,
   ...INIT_DRIVER_CLAUSES,
   ...MMIO_LAYOUT_DEVICE_CLAUSES,
   ...MMIO_DRIVER_CLAUSES,
