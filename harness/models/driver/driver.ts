@@ -3,8 +3,40 @@
  * devices over MMIO version 2, written from spec v1.4-cs01 (chapters 2, 3,
  * 4.2, 5.2 and 5.4). It is the oracle every driver clause must pass on.
  *
+ * It drives split and packed rings through the format-neutral
+ * {@link DriverQueue} and implements every ring feature the harness device
+ * can offer: VIRTIO_F_EVENT_IDX, VIRTIO_F_INDIRECT_DESC, VIRTIO_F_IN_ORDER,
+ * VIRTIO_F_RING_PACKED, VIRTIO_F_NOTIFICATION_DATA and VIRTIO_F_RING_RESET.
+ *
+ * Ring decisions, in the order a request meets them:
+ * - set-up ({@link ReferenceDriver.createQueue}, {@link ReferenceDriver.armUsedNotifications},
+ *   {@link ReferenceDriver.programQueue}): fresh zeroed rings at the alignment of the
+ *   format, used-buffer notifications enabled before QueueReady=1 — the same at
+ *   initial discovery and when a reset queue is re-enabled;
+ * - submission ({@link ReferenceDriver.chooseIndirect}, {@link ReferenceDriver.addChain},
+ *   {@link ReferenceDriver.makeAvailable}): the chain is written completely (an
+ *   indirect table when negotiated and the chain has more than two buffers),
+ *   then published (the codecs write the idx or the head flags last), then the
+ *   suppression fields are read ({@link ReferenceDriver.kickIfNeeded}) and the device is
+ *   notified only when it asks for it, with the notification data when
+ *   VIRTIO_F_NOTIFICATION_DATA is negotiated;
+ * - completion ({@link ReferenceDriver.harvestQueue}, {@link ReferenceDriver.keepUsedEventCurrent},
+ *   {@link ReferenceDriver.trustedLength}): used elements are harvested on
+ *   interrupts and by polling, used_event is kept at the next entry (split ring
+ *   with EVENT_IDX) and the ring is harvested again so no element slips between;
+ *   an interrupt with nothing new is ignored; only the first `len` bytes of the
+ *   device-writable buffers are read.
+ *
+ * IN_ORDER batches: an element the device did not write itself (`implied`)
+ * was used completely (spec 2.7's in-order section), but its length is not
+ * reported. A blk request reads its status byte, which says whether the
+ * request succeeded. An rng request treats it as used with no data the driver
+ * can vouch for: it returns zero bytes rather than read memory the device may
+ * not have written.
+ *
  * Protected methods are the seams the driver mutants in
- * `fixtures/mutants/driver_mutants.ts` override, one fault each.
+ * `fixtures/mutants/driver_mutants.ts` and `fixtures/mutants/driver_ring_mutants.ts`
+ * override, one fault each.
  *
  * @module
  */
@@ -16,7 +48,8 @@ import type { RegisterSpace } from "../../registers.ts";
 import { formatStatus, Status } from "../../status.ts";
 import { MmioDriverTransport } from "../../transport/mmio_driver.ts";
 import { Mmio, MMIO_MAGIC, MmioInterrupt } from "../../transport/mmio_layout.ts";
-import { type BufferSpec, SplitDriverQueue, USED_F_NO_NOTIFY } from "../../virtqueue/split.ts";
+import { type BufferSpec, type DriverQueue, ringFeatures, type UsedElem } from "../../virtqueue/queue.ts";
+import { createDriverQueue } from "../../virtqueue/rings.ts";
 import type { ConfigField } from "../device/device_function.ts";
 import {
   BLK_CAPACITY_FIELD,
@@ -39,7 +72,15 @@ export const DRIVER_CORE_FEATURES: bigint = mask(
   F.ACCESS_PLATFORM,
   F.ORDER_PLATFORM,
   F.RING_RESET,
+  F.EVENT_IDX,
+  F.INDIRECT_DESC,
+  F.IN_ORDER,
+  F.RING_PACKED,
+  F.NOTIFICATION_DATA,
 );
+
+/** Chains with more buffers than this go into an indirect table when VIRTIO_F_INDIRECT_DESC is negotiated. */
+export const DIRECT_CHAIN_LIMIT = 2;
 
 /** Device-type features the reference driver implements, by device type. */
 export const DRIVER_TYPE_FEATURES: Record<DrivenType, bigint> = {
@@ -79,7 +120,12 @@ export type Identification =
 
 /** How a request ended. */
 export type RequestOutcome =
-  | { kind: "used"; len: number }
+  /**
+   * The device used the buffer and wrote `len` bytes. `implied`: used as part
+   * of a VIRTIO_F_IN_ORDER batch whose element named a later buffer (the
+   * device used it completely; `len` is 0 as no length was reported).
+   */
+  | { kind: "used"; len: number; implied: boolean }
   | { kind: "failed"; reason: string }
   | { kind: "timeout" };
 
@@ -161,17 +207,18 @@ export class ReferenceDriver implements DriverSession {
   /** A configuration change was notified since the configuration was last read. */
   protected configStale = false;
   /** Live queues by index. */
-  protected readonly queues: Map<number, SplitDriverQueue> = new Map();
+  protected readonly queues: Map<number, DriverQueue> = new Map();
   /** Configuration fields read at probe, by name. */
   protected readonly config: Map<string, number> = new Map();
   /** The last error the interrupt handler ran into, for diagnosis. */
   lastError: string | undefined;
 
-  #ringAlloc: BumpAllocator;
+  /** Where rings and indirect tables are allocated (rewound when the device is reset). */
+  protected readonly ringAlloc: BumpAllocator;
   #bufAlloc: BumpAllocator;
   #bufEpoch = 0;
   #buffersInUse = 0;
-  #pending = new Map<SplitDriverQueue, Map<number, Pending>>();
+  #pending = new Map<DriverQueue, Map<number, Pending>>();
   #lock: Promise<void> = Promise.resolve();
   #harvesting: Promise<void> = Promise.resolve();
   #closed = false;
@@ -183,7 +230,7 @@ export class ReferenceDriver implements DriverSession {
     this.t = new MmioDriverTransport(endpoint.registers);
     const { base, size } = endpoint.memory;
     const ringBytes = Math.min(Math.floor(size / 2), Math.max(64 * 1024, Math.floor(size / 8)));
-    this.#ringAlloc = new BumpAllocator(base, base + ringBytes);
+    this.ringAlloc = new BumpAllocator(base, base + ringBytes);
     this.#bufAlloc = new BumpAllocator(base + ringBytes, base + size);
     endpoint.onInterrupt((level) => this.#onLine(level));
   }
@@ -396,7 +443,10 @@ export class ReferenceDriver implements DriverSession {
 
   // ------------------------------------------------------------------ queues
 
-  /** The queue size for a QueueSizeMax: the largest power of two ≤ min(max, 128). */
+  /**
+   * The queue size for a QueueSizeMax: the largest power of two ≤ min(max,
+   * 128). A packed ring would take any size; a power of two suits both.
+   */
   protected queueSizeFor(max: number): number {
     const cap = Math.min(max, DRIVER_QUEUE_SIZE_LIMIT);
     let size = 1;
@@ -406,9 +456,11 @@ export class ReferenceDriver implements DriverSession {
 
   /**
    * Sets up queue `index` with fresh zeroed rings: select, check it is not
-   * live and exists, size, the six addresses, then QueueReady.
+   * live and exists, size, fresh rings with used-buffer notifications
+   * enabled, then the size, the six addresses and QueueReady. A queue that
+   * was reset is set up again the same way (`reenable`; spec 2.6.1.2).
    */
-  protected async setupQueue(index: number): Promise<SplitDriverQueue> {
+  protected async setupQueue(index: number, reenable = false): Promise<DriverQueue> {
     await this.write32(Mmio.QueueSel, index);
     if ((await this.read32(Mmio.QueueReady)) !== 0) {
       throw new DriverFailure(`Queue ${index} is already live (QueueReady reads non-zero) before set-up`);
@@ -416,14 +468,39 @@ export class ReferenceDriver implements DriverSession {
     const max = await this.read32(Mmio.QueueSizeMax);
     if (max === 0) throw new DriverFailure(`Queue ${index} is not available (QueueSizeMax is 0)`);
     const size = this.queueSizeFor(max);
-    const queue = await SplitDriverQueue.create(this.endpoint.memory, this.#ringAlloc, index, size);
-    await this.t.setupQueue(index, queue.addrs);
+    const queue = await this.createQueue(index, size);
+    await this.armUsedNotifications(queue);
+    await this.programQueue(index, queue, reenable);
     this.queues.set(index, queue);
     return queue;
   }
 
+  /**
+   * Allocates the driver side of queue `index` in the negotiated layout:
+   * three zeroed areas at the alignment the format requires (so the used
+   * ring flags, or the packed event suppression structures, start at 0).
+   */
+  protected createQueue(index: number, size: number): Promise<DriverQueue> {
+    return createDriverQueue(this.endpoint.memory, this.ringAlloc, index, size, ringFeatures(this.negotiated));
+  }
+
+  /**
+   * Asks for a used-buffer notification for every used buffer: available
+   * ring flags 0 (split without EVENT_IDX), used_event at the next used entry
+   * (split with EVENT_IDX, flags staying 0), or the packed driver event
+   * suppression flags set to ENABLE.
+   */
+  protected armUsedNotifications(queue: DriverQueue): Promise<void> {
+    return queue.setUsedNotifications({ kind: "enable" });
+  }
+
+  /** Writes the queue's size and the three addresses, then QueueReady=1. */
+  protected programQueue(index: number, queue: DriverQueue, _reenable: boolean): Promise<void> {
+    return this.t.setupQueue(index, queue.addrs);
+  }
+
   /** Fails every request still waiting on `queue`. */
-  #failQueue(queue: SplitDriverQueue, reason: string): void {
+  #failQueue(queue: DriverQueue, reason: string): void {
     const map = this.#pending.get(queue);
     this.#pending.delete(queue);
     for (const p of map?.values() ?? []) p.settle({ kind: "failed", reason });
@@ -438,7 +515,7 @@ export class ReferenceDriver implements DriverSession {
     this.queues.clear();
     this.config.clear();
     this.negotiated = 0n;
-    this.#ringAlloc.reset();
+    this.ringAlloc.reset();
     this.#bufAlloc.reset();
     this.#bufEpoch++;
     this.#buffersInUse = 0;
@@ -478,8 +555,19 @@ export class ReferenceDriver implements DriverSession {
     const raw = await this.t.interruptStatus();
     const handled = raw & (MmioInterrupt.USED_BUFFER | MmioInterrupt.CONFIG_CHANGE);
     if (handled !== 0) await this.ackInterrupt(handled, raw);
-    if (raw & MmioInterrupt.USED_BUFFER) await this.#harvestSoon();
+    if (raw & MmioInterrupt.USED_BUFFER) {
+      if ((await this.#harvestSoon()) === 0) await this.spuriousUsedInterrupt();
+    }
     if (raw & MmioInterrupt.CONFIG_CHANGE) await this.configChanged();
+  }
+
+  /**
+   * A used-buffer interrupt found nothing new in any used ring (a spurious
+   * notification, or polling got there first). A driver has to expect these
+   * (spec 2.7.7.1): nothing to do.
+   */
+  protected spuriousUsedInterrupt(): Promise<void> {
+    return Promise.resolve();
   }
 
   /** Writes InterruptACK with the handled causes (`raw` is what InterruptStatus read). */
@@ -504,31 +592,59 @@ export class ReferenceDriver implements DriverSession {
     }
   }
 
-  /** Harvests the used rings of every live queue, serialized. */
-  #harvestSoon(): Promise<void> {
-    this.#harvesting = this.#harvesting.then(() => this.#harvestAll()).catch((e) => {
+  /** Harvests the used rings of every live queue, serialized; resolves to the number of used elements found. */
+  #harvestSoon(): Promise<number> {
+    const run = this.#harvesting.then(() => this.#harvestAll()).catch((e) => {
       this.lastError = message(e);
+      return 0;
     });
-    return this.#harvesting;
+    this.#harvesting = run.then(() => {});
+    return run;
   }
 
-  async #harvestAll(): Promise<void> {
+  async #harvestAll(): Promise<number> {
+    let found = 0;
     for (const queue of [...this.queues.values()]) {
-      let used;
       try {
-        used = await queue.harvest();
+        // Bounded: every round consumes at least one used element.
+        for (let round = 0; round <= 2 * queue.size; round++) {
+          const used = await this.harvestQueue(queue);
+          if (used.length === 0) break;
+          found += used.length;
+          this.#settle(queue, used);
+          // Re-arm, then look again: an element written before used_event moved
+          // would otherwise wait for the next interrupt.
+          if (this.queues.get(queue.index) === queue) await this.keepUsedEventCurrent(queue);
+        }
       } catch (e) {
         this.#failQueue(queue, `The used ring of queue ${queue.index} is malformed: ${message(e)}`);
-        continue;
-      }
-      const map = this.#pending.get(queue);
-      for (const u of used) {
-        const p = map?.get(u.id);
-        if (!p) continue;
-        map!.delete(u.id);
-        p.settle({ kind: "used", len: u.len });
       }
     }
+    return found;
+  }
+
+  #settle(queue: DriverQueue, used: UsedElem[]): void {
+    const map = this.#pending.get(queue);
+    for (const u of used) {
+      const p = map?.get(u.id);
+      if (!p) continue;
+      map!.delete(u.id);
+      p.settle({ kind: "used", len: u.len, implied: u.implied === true });
+    }
+  }
+
+  /** Used elements of `queue` not seen yet (their descriptors become free). */
+  protected harvestQueue(queue: DriverQueue): Promise<UsedElem[]> {
+    return queue.harvest();
+  }
+
+  /**
+   * After harvesting: with VIRTIO_F_EVENT_IDX on a split ring, moves
+   * used_event to the next used entry so the device keeps notifying. (The
+   * packed ENABLE setting needs no update.)
+   */
+  protected async keepUsedEventCurrent(queue: DriverQueue): Promise<void> {
+    if (queue.format === "split" && queue.features.eventIdx) await this.armUsedNotifications(queue);
   }
 
   // ---------------------------------------------------------------- requests
@@ -544,7 +660,7 @@ export class ReferenceDriver implements DriverSession {
     });
   }
 
-  #track(queue: SplitDriverQueue, head: number): Pending {
+  #track(queue: DriverQueue, head: number): Pending {
     let resolve!: (o: RequestOutcome) => void;
     const p: Pending = {
       done: new Promise<RequestOutcome>((r) => resolve = r),
@@ -579,18 +695,85 @@ export class ReferenceDriver implements DriverSession {
     deadline: number,
     lease: Lease,
   ): Promise<RequestOutcome> {
-    const pending = await this.exclusive(async () => {
+    const { pending, queue, id } = await this.exclusive(async () => {
       const queue = this.queues.get(index);
       if (!this.bound || !queue) throw new DriverFailure(`Queue ${index} is not live`);
-      const head = await queue.add(buffers);
-      const p = this.#track(queue, head);
-      await queue.publish(head);
-      if (!((await queue.usedFlags()) & USED_F_NO_NOTIFY)) await this.t.notify(index);
-      return p;
+      const id = await this.addChain(queue, buffers);
+      const pending = this.#track(queue, id);
+      await this.makeAvailable(queue, id);
+      return { pending, queue, id };
     });
     const outcome = await this.#wait(pending, deadline);
-    if (outcome.kind === "timeout") lease.hold(pending.done);
+    if (outcome.kind === "timeout") {
+      lease.hold(pending.done);
+      await this.exclusive(() => this.requestTimedOut(queue, id));
+    }
     return outcome;
+  }
+
+  /**
+   * Whether a chain goes into an indirect table: when VIRTIO_F_INDIRECT_DESC
+   * is negotiated and the chain has more than {@link DIRECT_CHAIN_LIMIT}
+   * buffers (a blk request; an rng request stays direct).
+   */
+  protected chooseIndirect(queue: DriverQueue, buffers: BufferSpec[]): boolean {
+    return queue.features.indirect && buffers.length > DIRECT_CHAIN_LIMIT;
+  }
+
+  /** Writes the chain completely without making it available; returns its id. */
+  protected addChain(queue: DriverQueue, buffers: BufferSpec[]): Promise<number> {
+    return queue.add(buffers, { indirect: this.chooseIndirect(queue, buffers) });
+  }
+
+  /** Publishes the chain, then notifies the device if it asks for it. */
+  protected async makeAvailable(queue: DriverQueue, id: number): Promise<void> {
+    await this.publishChain(queue, id);
+    await this.kickIfNeeded(queue);
+  }
+
+  /**
+   * Makes chain `id` available: the split ring entry then the available idx,
+   * or the packed head descriptor's flags — after everything else of the
+   * chain was written.
+   */
+  protected publishChain(queue: DriverQueue, id: number): Promise<void> {
+    return queue.publish(id);
+  }
+
+  /**
+   * Reads the device's suppression settings (only after publishing) and
+   * notifies when they ask for it: flags without EVENT_IDX, avail_event with
+   * it (the flags then ignored), or the packed device event suppression
+   * structure.
+   */
+  protected async kickIfNeeded(queue: DriverQueue): Promise<void> {
+    if (await queue.needsKick()) await this.notifyDevice(queue);
+  }
+
+  /** An available-buffer notification; with VIRTIO_F_NOTIFICATION_DATA it carries the next offset and wrap. */
+  protected notifyDevice(queue: DriverQueue): Promise<void> {
+    return queue.features.notificationData
+      ? this.t.notify(queue.index, queue.notificationData())
+      : this.t.notify(queue.index);
+  }
+
+  /**
+   * A request timed out: its buffer stays exposed, untouched, until the
+   * device uses it or is reset (the driver must not change it meanwhile).
+   */
+  protected requestTimedOut(_queue: DriverQueue, _id: number): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /**
+   * How many bytes at the start of a request's device-writable buffers the
+   * driver may read (`writable` of them in all): the used length, capped; for
+   * a buffer used as part of an IN_ORDER batch (no length reported) the whole
+   * buffer for blk (used completely) and nothing for rng (see the module notes).
+   */
+  protected trustedLength(outcome: Extract<RequestOutcome, { kind: "used" }>, writable: number): number {
+    if (outcome.implied) return this.deviceType === "blk" ? writable : 0;
+    return Math.min(outcome.len, writable);
   }
 
   async #wait(p: Pending, deadline: number): Promise<RequestOutcome> {
@@ -625,7 +808,8 @@ export class ReferenceDriver implements DriverSession {
       const addr = lease.addrs[0]!;
       const outcome = await this.submit(0, [{ addr, len: bytes, writable: true }], deadline, lease);
       if (outcome.kind !== "used") return { ok: false, error: this.#outcomeError(outcome, deadlineMs) };
-      const data = await this.endpoint.memory.read(addr, Math.min(outcome.len, bytes));
+      const n = this.trustedLength(outcome, bytes);
+      const data = n > 0 ? await this.endpoint.memory.read(addr, n) : new Uint8Array(0);
       return { ok: true, data };
     } finally {
       lease.release();
@@ -673,15 +857,19 @@ export class ReferenceDriver implements DriverSession {
       await mem.write(hdr, blkHeader(type, sector));
       if (data) await mem.write(buf, data);
       await mem.write(status, new Uint8Array([0xff]));
-      const chain: BufferSpec[] = [{ addr: hdr, len: BLK_HEADER_SIZE, writable: false }];
-      let off = 0;
-      for (const len of segments) {
-        chain.push({ addr: buf + off, len, writable: type === BlkRequestType.IN });
-        off += len;
-      }
-      chain.push({ addr: status, len: 1, writable: true });
+      const chain = this.blkChain(type, hdr, buf, status, segments);
       const outcome = await this.submit(0, chain, deadline, lease);
       if (outcome.kind !== "used") return { ok: false, error: this.#outcomeError(outcome, deadlineMs) };
+      // Device-writable bytes: the data (reads only), then the status byte, last.
+      const writable = (type === BlkRequestType.IN ? length : 0) + 1;
+      const trusted = this.trustedLength(outcome, writable);
+      if (trusted < writable) {
+        return {
+          ok: false,
+          error: `${what}: the device used the request with length ${outcome.len}, short of the ${writable} ` +
+            `device-writable bytes that end with the status byte`,
+        };
+      }
       const s = (await mem.read(status, 1))[0]!;
       if (s !== BlkRequestStatus.OK) return { ok: false, error: `${what}: the device returned status ${s}` };
       if (type === BlkRequestType.IN) return { ok: true, data: await mem.read(buf, length) };
@@ -689,6 +877,22 @@ export class ReferenceDriver implements DriverSession {
     } finally {
       lease.release();
     }
+  }
+
+  /**
+   * A block request's chain: the header (device-readable), the data
+   * segments (device-writable for a read), then the status byte
+   * (device-writable) — every device-readable buffer before the writable ones.
+   */
+  protected blkChain(type: number, hdr: number, buf: number, status: number, segments: number[]): BufferSpec[] {
+    const chain: BufferSpec[] = [{ addr: hdr, len: BLK_HEADER_SIZE, writable: false }];
+    let off = 0;
+    for (const len of segments) {
+      chain.push({ addr: buf + off, len, writable: type === BlkRequestType.IN });
+      off += len;
+    }
+    chain.push({ addr: status, len: 1, writable: true });
+    return chain;
   }
 
   /** Reads the capacity (in 512-byte sectors) with the generation loop. */
@@ -703,7 +907,8 @@ export class ReferenceDriver implements DriverSession {
 
   /**
    * Resets queue `index` alone (VIRTIO_F_RING_RESET): QueueReset=1, poll
-   * until it reads 0, then set the queue up again with fresh rings.
+   * until it reads 0, then set the queue up again exactly as at discovery:
+   * fresh zeroed rings, notifications armed, size, addresses, QueueReady.
    */
   protected async resetQueue(index: number, deadline: number): Promise<WorkloadResult> {
     if (!this.bound) return { ok: false, error: "queue-reset: the driver is not bound to a device" };
@@ -712,17 +917,24 @@ export class ReferenceDriver implements DriverSession {
       const queue = this.queues.get(index);
       if (!queue) return { ok: false, error: `queue-reset: queue ${index} is not live` };
       await this.t.startQueueReset(index);
-      for (let polls = 0; (await this.read32(Mmio.QueueReset)) !== 0; polls++) {
-        if (Date.now() >= deadline || polls >= MAX_POLLS) {
-          return { ok: false, error: `timeout: queue ${index} reset did not complete (QueueReset still reads 1)` };
-        }
-        await sleep(RESET_POLL_MS);
-      }
+      const error = await this.awaitQueueReset(index, deadline);
+      if (error !== undefined) return { ok: false, error };
       this.queues.delete(index);
       this.#failQueue(queue, `Queue ${index} was reset`);
-      await this.setupQueue(index);
+      await this.setupQueue(index, true);
       return { ok: true };
     });
+  }
+
+  /** Reads QueueReset until it reads 0 (bounded): the reset took effect. Returns an error, or `undefined`. */
+  protected async awaitQueueReset(index: number, deadline: number): Promise<string | undefined> {
+    for (let polls = 0; (await this.read32(Mmio.QueueReset)) !== 0; polls++) {
+      if (Date.now() >= deadline || polls >= MAX_POLLS) {
+        return `timeout: queue ${index} reset did not complete (QueueReset still reads 1)`;
+      }
+      await sleep(RESET_POLL_MS);
+    }
+    return undefined;
   }
 
   /** Runs one workload, bounded by `deadlineMs`. */

@@ -2,6 +2,7 @@ import { assert, assertEquals, assertFalse } from "@std/assert";
 import {
   type AccessEvent,
   GUEST_RAM,
+  type Scenario,
   ScenarioRunner,
   type ScenarioTrace,
   type TraceEvent,
@@ -11,10 +12,16 @@ import { accepted, accesses } from "../../roles/trace.ts";
 import { Mmio } from "../../transport/mmio_layout.ts";
 import { Status } from "../../status.ts";
 import { BlkFunction } from "../device/blk.ts";
-import { bit, BLK_F, definedMask, F } from "../../features.ts";
+import { type DeviceKnobs, REFERENCE_CORE_FEATURES } from "../device/core.ts";
+import { RngFunction } from "../device/rng.ts";
+import { bit, BLK_F, definedMask, F, mask } from "../../features.ts";
+import { decodeNotificationData } from "../../virtqueue/queue.ts";
 import { referenceDriverTarget } from "./driver.ts";
 
 const target = referenceDriverTarget();
+
+/** The ring features the reference driver accepts when offered. */
+const RING_FEATURES = mask(F.EVENT_IDX, F.INDIRECT_DESC, F.IN_ORDER, F.RING_PACKED, F.NOTIFICATION_DATA);
 
 /** The data of a successful result (fails the test otherwise). */
 function okData(r: WorkloadResult | undefined): Uint8Array | undefined {
@@ -71,7 +78,7 @@ Deno.test("reference driver binds to rng and reads entropy", async () => {
   const t = await new ScenarioRunner(target, "rng").run({ workloads: [{ kind: "rng-read", bytes: 32 }] });
   assertEquals(t.probe, { bound: true });
   assertEquals(okData(t.results[0])?.length, 32);
-  assertEquals(accepted(t), bit(F.VERSION_1) | bit(F.RING_RESET));
+  assertEquals(accepted(t), bit(F.VERSION_1) | bit(F.RING_RESET) | RING_FEATURES);
   assert(statusWrites(t).some((s) => s & Status.DRIVER_OK));
   assert(removeResets(t));
   assertStrict(t);
@@ -170,7 +177,8 @@ Deno.test("reference driver: unknown and unimplemented offered bits are declined
   const a = accepted(t);
   assertEquals(
     a,
-    bit(F.VERSION_1) | bit(F.ACCESS_PLATFORM) | bit(F.ORDER_PLATFORM) | bit(BLK_F.BLK_SIZE) | bit(BLK_F.GEOMETRY),
+    bit(F.VERSION_1) | bit(F.ACCESS_PLATFORM) | bit(F.ORDER_PLATFORM) | bit(BLK_F.BLK_SIZE) | bit(BLK_F.GEOMETRY) |
+      bit(F.EVENT_IDX) | bit(F.INDIRECT_DESC) | bit(F.RING_PACKED) | bit(F.NOTIFICATION_DATA),
   );
   assertEquals(a & ~definedMask("blk", "mmio"), 0n);
   // geometry read with exact widths; writeback (CONFIG_WCE, declined) never read.
@@ -289,4 +297,228 @@ Deno.test("reference driver: generation loop retries a read torn by a resize; re
   assert(new Set(gens.map((e) => e.value)).size >= 2);
   assert(accesses(t).some((e) => e.kind === "write" && e.offset === Mmio.InterruptACK && e.value === 2));
   assertStrict(t);
+});
+
+// ------------------------------------------------------------------ ring features
+
+type Driven = "rng" | "blk";
+
+/** What the harness device offers by default for a type, minus `without`. */
+function offer(type: Driven, without = 0n): bigint {
+  const fn = type === "blk" ? new BlkFunction() : new RngFunction();
+  return (fn.features | REFERENCE_CORE_FEATURES) & ~without;
+}
+
+/** Ring violations the harness's ring monitor recorded (none when it is not there). */
+function ringEvents(t: ScenarioTrace): TraceEvent[] {
+  return t.events.filter((e) => (e as { kind: string }).kind === "ring");
+}
+
+/**
+ * Ring violations, less one the driver cannot cause: when a reset queue is
+ * enabled again after DRIVER_OK, the harness device starts processing it
+ * (writing NO_NOTIFY or a raw value into the used flags) before the monitor
+ * looks at the used flags the driver zeroed.
+ */
+function driverRingEvents(t: ScenarioTrace, knobs: DeviceKnobs): TraceEvent[] {
+  const deviceWritesFlags = knobs.suppressAvailNotifications === true || (knobs.usedFlagsRaw ?? 0) !== 0;
+  const reset = accesses(t).find((e) => e.kind === "write" && e.offset === Mmio.QueueReset && e.value === 1);
+  return ringEvents(t).filter((e) =>
+    !(deviceWritesFlags && reset && e.seq > reset.seq &&
+      (e as unknown as { violation: string }).violation === "used-flags-not-zero")
+  );
+}
+
+/** Register writes with a given offset. */
+function notifies(t: ScenarioTrace): AccessEvent[] {
+  return writes(t, Mmio.QueueNotify);
+}
+
+const SECTOR_DATA = new Uint8Array(1024).map((_, i) => (i * 13 + 1) & 0xff);
+
+/** The workloads every ring scenario runs, with a queue reset in the middle. */
+function ringWorkloads(type: Driven) {
+  return type === "rng"
+    ? [
+      { kind: "rng-read", bytes: 16 },
+      { kind: "rng-read", bytes: 24 },
+      { kind: "queue-reset", queue: 0 },
+      { kind: "rng-read", bytes: 8 },
+    ] as const
+    : [
+      { kind: "blk-write", sector: 7, data: SECTOR_DATA },
+      { kind: "blk-read", sector: 7, sectors: 2 },
+      { kind: "queue-reset", queue: 0 },
+      { kind: "blk-read", sector: 7, sectors: 2 },
+      { kind: "blk-write", sector: 9, data: SECTOR_DATA.subarray(0, 512) },
+    ] as const;
+}
+
+/** Runs the ring workloads; checks every result, strictness and a clean ring monitor. */
+async function ringScenario(type: Driven, knobs: DeviceKnobs) {
+  const work = ringWorkloads(type);
+  const t = await new ScenarioRunner(target, type).run({
+    knobs: { queueResetReads: 2, ...knobs },
+    workloads: [...work],
+  });
+  assertEquals(t.probe, { bound: true });
+  assertEquals(t.results.length, work.length);
+  for (const [i, w] of work.entries()) {
+    const r = t.results[i]!;
+    if (!r.ok) throw new Error(`${type} workload ${i} (${w.kind}) failed: ${r.error}`);
+    if (w.kind === "rng-read") assertEquals(r.data?.length, w.bytes);
+    if (w.kind === "blk-read") assertEquals(r.data, SECTOR_DATA);
+  }
+  assertStrict(t);
+  assertEquals(driverRingEvents(t, knobs), [], "the ring monitor found violations");
+  assertFalse(statusWrites(t).some((v) => v & Status.FAILED));
+  assertEquals(t.core.errorReason, undefined);
+  return t;
+}
+
+/** The queue set-up writes between two QueueReady=1 writes: a reset queue is set up like a new one. */
+function queueSetups(t: ScenarioTrace): number[][] {
+  const out: number[][] = [];
+  let current: number[] = [];
+  for (const e of accesses(t)) {
+    if (e.kind !== "write") continue;
+    if (e.offset === Mmio.QueueSel) current = [];
+    else if ((LAYOUT_WRITES as number[]).includes(e.offset)) current.push(e.offset);
+    if (e.offset === Mmio.QueueReady && e.value === 1) {
+      out.push(current);
+      current = [];
+    }
+  }
+  return out;
+}
+
+const LAYOUT_WRITES = [
+  Mmio.QueueSize,
+  Mmio.QueueDescLow,
+  Mmio.QueueDescHigh,
+  Mmio.QueueDriverLow,
+  Mmio.QueueDriverHigh,
+  Mmio.QueueDeviceLow,
+  Mmio.QueueDeviceHigh,
+].sort((a, b) => a - b);
+
+for (const type of ["rng", "blk"] as const) {
+  Deno.test(`reference driver (${type}): everything offered → packed, EVENT_IDX, indirect, in-order, notification data`, async () => {
+    const t = await ringScenario(type, {});
+    assertEquals(accepted(t) & RING_FEATURES, RING_FEATURES);
+    // Every notification carries the next offset and wrap of the ring; the first names slot 1, wrap 1.
+    const n = notifies(t);
+    assert(n.length > 0);
+    assertEquals(decodeNotificationData(n[0]!.value), { vq: 0, nextOff: 1, wrap: 1 });
+    // The reset queue was set up again with size and all six addresses, like at discovery.
+    const setups = queueSetups(t);
+    assertEquals(setups.length, 2);
+    for (const s of setups) assertEquals([...s].sort((a, b) => a - b), LAYOUT_WRITES);
+  });
+
+  Deno.test(`reference driver (${type}): split ring with EVENT_IDX, indirect, in-order, notification data`, async () => {
+    const t = await ringScenario(type, { offered: offer(type, bit(F.RING_PACKED)) });
+    assertEquals(accepted(t) & RING_FEATURES, RING_FEATURES & ~bit(F.RING_PACKED));
+    // Split notification data: the available idx after publishing (the ring restarts at 0 after the reset).
+    const first = decodeNotificationData(notifies(t)[0]!.value);
+    assertEquals(first, { vq: 0, nextOff: 1, wrap: 0 });
+  });
+
+  Deno.test(`reference driver (${type}): no EVENT_IDX, split and packed`, async () => {
+    for (const without of [bit(F.EVENT_IDX), bit(F.EVENT_IDX) | bit(F.RING_PACKED)]) {
+      const t = await ringScenario(type, { offered: offer(type, without) });
+      assertEquals(accepted(t) & bit(F.EVENT_IDX), 0n);
+      assertEquals(notifies(t).length, ringWorkloads(type).length - 1, "one notification per request");
+    }
+  });
+
+  Deno.test(`reference driver (${type}): plain split ring (no ring feature at all)`, async () => {
+    const t = await ringScenario(type, { offered: offer(type, RING_FEATURES) });
+    assertEquals(accepted(t) & RING_FEATURES, 0n);
+    for (const e of notifies(t)) assertEquals(e.value, 0);
+  });
+
+  Deno.test(`reference driver (${type}): device suppresses available-buffer notifications`, async () => {
+    for (const without of [0n, bit(F.RING_PACKED), bit(F.EVENT_IDX) | bit(F.RING_PACKED), bit(F.EVENT_IDX)]) {
+      const t = await ringScenario(type, { offered: offer(type, without), suppressAvailNotifications: true });
+      assertEquals(notifies(t), [], `offered without 0x${without.toString(16)}`);
+    }
+  });
+
+  Deno.test(`reference driver (${type}): spurious used-buffer notifications are harmless`, async () => {
+    for (const without of [0n, bit(F.RING_PACKED), bit(F.EVENT_IDX) | bit(F.RING_PACKED)]) {
+      const t = await ringScenario(type, { offered: offer(type, without), spuriousUsedNotifications: true });
+      assert(t.events.filter((e) => e.kind === "irq" && e.level).length > ringWorkloads(type).length);
+    }
+  });
+
+  Deno.test(`reference driver (${type}): IN_ORDER batches, split and packed`, async () => {
+    for (const without of [0n, bit(F.RING_PACKED), bit(F.INDIRECT_DESC) | bit(F.RING_PACKED)]) {
+      await ringScenario(type, { offered: offer(type, without), inOrderBatches: true });
+    }
+  });
+
+  Deno.test(`reference driver (${type}): EVENT_IDX ignores the used ring flags (flags 1 on a split ring)`, async () => {
+    const t = await ringScenario(type, { offered: offer(type, bit(F.RING_PACKED)), usedFlagsRaw: 1 });
+    assertEquals(notifies(t).length, ringWorkloads(type).length - 1);
+  });
+}
+
+Deno.test("reference driver: avail_event three ahead → no notification until the idx reaches it", async () => {
+  const t = await new ScenarioRunner(target, "rng", 60).run({
+    knobs: { offered: offer("rng", bit(F.RING_PACKED)), availEventAhead: 3 },
+    workloads: [1, 2, 3, 4].map(() => ({ kind: "rng-read", bytes: 8 })),
+  });
+  assertEquals(t.probe, { bound: true });
+  // Requests 1–3 are published without a notification (the idx does not pass avail_event = 3) and time out;
+  // request 4 writes entry 3 and notifies; the device then serves all four.
+  assertEquals(t.results.map((r) => r.ok), [false, false, false, true]);
+  assertEquals(notifies(t).map((e) => decodeNotificationData(e.value)), [{ vq: 0, nextOff: 4, wrap: 0 }]);
+  assertEquals(ringEvents(t), []);
+  assertStrict(t);
+});
+
+Deno.test("reference driver: rng returns exactly the used length (never reads beyond len)", async () => {
+  for (const without of [0n, bit(F.RING_PACKED)]) {
+    const t = await new ScenarioRunner(target, "rng").run({
+      knobs: { offered: offer("rng", without) },
+      configure: (_c, fn) => {
+        (fn as RngFunction).maxPerRequest = 5;
+      },
+      workloads: [{ kind: "rng-read", bytes: 16 }, { kind: "rng-read", bytes: 3 }],
+    });
+    assertEquals(okData(t.results[0])?.length, 5);
+    assertEquals(okData(t.results[1])?.length, 3);
+    assertEquals(ringEvents(t), []);
+  }
+});
+
+Deno.test("reference driver: an IN_ORDER batch completes a timed-out request; later requests go on", async () => {
+  // Packed rings only: the split codec's device side writes one used element per batch and moves the used idx
+  // by one, where spec 2.7 (in-order use) moves it by the batch size, so the two sides disagree there.
+  for (const type of ["rng", "blk"] as const) {
+    const without = 0n;
+    const t = await new ScenarioRunner(target, type, 80).run({
+      knobs: { offered: offer(type, without), inOrderBatches: true, holdRequests: true },
+      configure: ((c) => {
+        const notify = c.notify.bind(c);
+        let n = 0;
+        c.notify = (q, d) => {
+          // Hold the first request; serve from the second notification on (one batch of two).
+          if (++n === 2) c.knobs.holdRequests = false;
+          notify(q, d);
+        };
+      }) satisfies Scenario["configure"],
+      workloads: type === "rng"
+        ? [{ kind: "rng-read", bytes: 8 }, { kind: "rng-read", bytes: 8 }, { kind: "rng-read", bytes: 8 }]
+        : [
+          { kind: "blk-read", sector: 0, sectors: 1 },
+          { kind: "blk-read", sector: 1, sectors: 1 },
+          { kind: "blk-write", sector: 1, data: SECTOR_DATA.subarray(0, 512) },
+        ],
+    });
+    assertEquals(t.results.map((r) => r.ok), [false, true, true], `${type} without 0x${without.toString(16)}`);
+    assertEquals(ringEvents(t), []);
+    assertStrict(t);
+  }
 });
