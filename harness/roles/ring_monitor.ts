@@ -577,6 +577,8 @@ export class RingMonitor implements MemoryWatcher {
           ? [[st.a.device, 2], [st.a.device + 4 + 8 * st.size, 2]] as const
           : [[st.a.device, 4]] as const;
         if (!fields.some(([start, len]) => addr < start + len && end > start)) continue;
+        // A read that also takes the used idx or used elements is harvesting, not a notification decision.
+        if (st.format === "split" && addr < st.a.device + 4 + 8 * st.size && end > st.a.device + 2) continue;
         st.lastReadSeq = seq;
         const w = st.window;
         if (w && seq > w.lastPublishSeq) w.readAfter = this.#suppression(st);
@@ -724,27 +726,25 @@ export class RingMonitor implements MemoryWatcher {
       st.usedIdx = idx;
       return;
     }
-    const order = [...st.exposed.values()];
-    let next = 0;
     let used = 0;
     for (let k = 0; k < n; k++) {
-      if (st.f.inOrder) {
-        const b = order[next++];
-        if (b) {
-          this.#splitFree(st, b);
+      const slot = (st.usedIdx + k) % st.size;
+      const id = r.u32(st.a.device + 4 + 8 * slot);
+      const order = [...st.exposed.values()];
+      const at = order.findIndex((b) => b.head === id);
+      if (!st.f.inOrder) {
+        if (at >= 0) {
+          this.#splitFree(st, order[at]!);
           used++;
         }
         continue;
       }
-      const slot = (st.usedIdx + k) % st.size;
-      const id = r.u32(st.a.device + 4 + 8 * slot);
-      for (const b of st.exposed.values()) {
-        if (b.head === id) {
-          this.#splitFree(st, b);
-          used++;
-          break;
-        }
-      }
+      // IN_ORDER: one element may stand for a batch ending with buffer `id` (the used idx moves by the
+      // batch size; the slots in between are not written). An unknown id uses the oldest buffer.
+      const batch = order.slice(0, at >= 0 ? at + 1 : 1);
+      for (const b of batch) this.#splitFree(st, b);
+      used += batch.length;
+      k += Math.max(0, batch.length - 1);
     }
     st.usedIdx = idx;
     this.#summaryOf(st.q).used += used;

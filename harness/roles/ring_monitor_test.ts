@@ -548,6 +548,13 @@ Deno.test("split: suppression read before the idx write", async () => {
   await stale.idx(1);
   stale.notify();
   assertKinds(stale, ["stale-suppression-read"]);
+  // Harvesting the used header in one read is not a notification decision.
+  const harvest = new SplitRig().enable();
+  await harvest.mem.read(harvest.addrs.device, 4);
+  await harvest.desc(0, {});
+  await harvest.publish(0);
+  harvest.notify();
+  assertKinds(harvest, []);
   const never = new SplitRig().enable();
   await never.desc(0, {});
   await never.publish(0);
@@ -558,12 +565,20 @@ Deno.test("split: suppression read before the idx write", async () => {
 Deno.test("split: IN_ORDER batches free every earlier buffer", async () => {
   const rig = new SplitRig({ inOrder: true }, 4).enable();
   for (let i = 0; i < 3; i++) await submit(rig, i);
-  // One used element for the batch of three, used idx += 3.
-  await writeU32(rig.raw, rig.addrs.device + 4 + 8 * 2, 2);
+  // One used element for the batch of three, at the batch's first slot, naming its last buffer; used idx += 3.
+  await writeU32(rig.raw, rig.addrs.device + 4, 2);
   await writeU16(rig.raw, rig.addrs.device + 2, 3);
   for (let i = 0; i < 3; i++) await rig.desc(i, { len: 77 });
   assertKinds(rig, []);
   assertEquals(rig.monitor.queueSummary(0).used, 3);
+  // A device that moves the used idx by one per batch still frees the whole batch.
+  for (let i = 0; i < 2; i++) await submit(rig, i);
+  await writeU32(rig.raw, rig.addrs.device + 4 + 8 * 3, 1);
+  await writeU16(rig.raw, rig.addrs.device + 2, 4);
+  await rig.desc(0, { len: 78 });
+  await rig.desc(1, { len: 78 });
+  assertKinds(rig, []);
+  assertEquals(rig.monitor.queueSummary(0).used, 5);
 });
 
 Deno.test("split: hostile rings never throw", async () => {
