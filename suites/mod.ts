@@ -16,6 +16,8 @@ import { RESERVED_FEATURES_DEVICE_CLAUSES } from "./reserved_features/reserved_f
 import { RESERVED_FEATURES_DRIVER_CLAUSES } from "./reserved_features/reserved_features_driver.ts";
 import { MMIO_LAYOUT_DEVICE_CLAUSES } from "./transport_mmio/register_layout_device.ts";
 import { MMIO_DRIVER_CLAUSES } from "./transport_mmio/register_layout_driver.ts";
+import { PACKED_DEVICE_CLAUSES } from "./virtqueues/packed_device.ts";
+import { QUEUE_RESET_DEVICE_CLAUSES } from "./virtqueues/queue_reset_device.ts";
 import { SPLIT_DEVICE_CLAUSES } from "./virtqueues/split_device.ts";
 import { WAIVERS as ALL_WAIVERS } from "./waivers.ts";
 
@@ -28,7 +30,9 @@ export const CLAUSES: readonly Clause[] = [
   ...DEVICE_RESET_CLAUSES,
   ...CONFIG_SPACE_DRIVER_CLAUSES,
   ...CONFIG_SPACE_DEVICE_CLAUSES,
+  ...QUEUE_RESET_DEVICE_CLAUSES,
   ...SPLIT_DEVICE_CLAUSES,
+  ...PACKED_DEVICE_CLAUSES,
   ...INIT_DRIVER_CLAUSES,
   ...MMIO_LAYOUT_DEVICE_CLAUSES,
   ...MMIO_DRIVER_CLAUSES,
