@@ -31,6 +31,8 @@ export interface RunSettings {
   runs: number;
   /** Replay path for a property (`--replay`). */
   replayPath?: string;
+  /** False: report the first failing input without shrinking it (faster; used when only the verdict matters). */
+  shrink?: boolean;
   /** Builds the one-line replay command for this clause. */
   replayCommand(seed: number, path?: string): string;
 }

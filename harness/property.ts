@@ -59,6 +59,7 @@ export async function checkProperty<T>(
       seed: settings.seed,
       numRuns: settings.runs,
       ...(settings.replayPath ? { path: settings.replayPath, endOnFailure: true } : {}),
+      ...(settings.shrink === false ? { endOnFailure: true } : {}),
     },
   );
   if (!details.failed) return;

@@ -36,6 +36,8 @@ export interface RunOptions {
   clauseTimeoutMs?: number;
   /** fast-check replay path (with a filter naming one clause). */
   replayPath?: string;
+  /** False: do not shrink failing property inputs (verdicts only; default true). */
+  shrink?: boolean;
   /** How the replay command names the target, e.g. `--target fixtures/targets/x.jsonc`. */
   targetArg: string;
   /** Driver role: the device type the harness presents (default: the driver's first). */
@@ -179,6 +181,7 @@ function settings(opts: RunOptions, c: Clause): RunSettings {
     seed: opts.seed,
     runs: opts.runs,
     ...(opts.replayPath ? { replayPath: opts.replayPath } : {}),
+    ...(opts.shrink === false ? { shrink: false } : {}),
     replayCommand: (seed, path) => replayCommand(opts, c, seed, path),
   };
 }

@@ -53,13 +53,13 @@ import { SplitDeviceQueue } from "./split.ts";
  * batch size; SplitDeviceQueue.pushUsed moves it by 1 and SplitDriverQueue.harvest reads one element per idx step.
  * Fixture: split_in_order_batch_used_idx.json.
  */
-const SPLIT_IN_ORDER_BATCH_FIXED = false;
+const SPLIT_IN_ORDER_BATCH_FIXED = true;
 /**
  * Split ring, indirect chain: AvailBuffer.slots is documented as the ring descriptors the buffer occupies (an indirect
  * table counts as one); SplitDeviceQueue.take reports the number of buffers in the chain. Fixture:
  * split_indirect_slots.json.
  */
-const SPLIT_INDIRECT_SLOTS_FIXED = false;
+const SPLIT_INDIRECT_SLOTS_FIXED = true;
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Settings: seed, runs, replay path.

@@ -84,6 +84,10 @@ export class SplitDeviceQueue implements DeviceQueue {
   usedIdx = 0;
   /** Used idx at the last notification decision. */
   #signalledAt = 0;
+  /** Ring descriptors the last {@link walk} went through (an indirect table counts as one). */
+  lastWalkSlots = 0;
+  /** Ids taken and not yet used, oldest first. */
+  #inflight: number[] = [];
   constructor(
     readonly mem: GuestMemory,
     readonly addrs: QueueAddresses,
@@ -146,6 +150,7 @@ export class SplitDeviceQueue implements DeviceQueue {
    */
   async walk(head: number): Promise<ChainBuffer[]> {
     const out: ChainBuffer[] = [];
+    this.lastWalkSlots = 0;
     let index = head;
     let seenWritable = false;
     const push = (d: Descriptor, where: string) => {
@@ -164,6 +169,7 @@ export class SplitDeviceQueue implements DeviceQueue {
         throw new RingError(`Chain from head ${head} is longer than the queue size ${this.size} (a loop?)`);
       }
       const d = await this.readDescriptor(index);
+      this.lastWalkSlots++;
       if (d.flags & Desc.INDIRECT) {
         if (!this.features.indirect) {
           throw new RingError(`Descriptor ${index} is INDIRECT but VIRTIO_F_INDIRECT_DESC is not negotiated`);
@@ -200,14 +206,22 @@ export class SplitDeviceQueue implements DeviceQueue {
       index = d.next;
     }
   }
-  /** Writes one used element, then publishes the new used idx. */
+  /**
+   * Writes one used element, then publishes the new used idx. With IN_ORDER,
+   * an element for a buffer that is not the oldest in flight stands for the
+   * whole batch up to it: the used idx moves by the batch size (spec 2.7.9).
+   */
   async pushUsed(id: number, len: number): Promise<void> {
     const slot = this.usedIdx % this.size;
     const e = new Uint8Array(8);
     le.setU32(e, 0, id);
     le.setU32(e, 4, len);
     await this.mem.write(this.addrs.device + 4 + 8 * slot, e);
-    this.usedIdx = (this.usedIdx + 1) & 0xffff;
+    const at = this.#inflight.indexOf(id);
+    const count = this.features.inOrder && at >= 0 ? at + 1 : 1;
+    if (this.features.inOrder && at >= 0) this.#inflight.splice(0, count);
+    else if (at >= 0) this.#inflight.splice(at, 1);
+    this.usedIdx = (this.usedIdx + count) & 0xffff;
     await writeU16(this.mem, this.addrs.device + 2, this.usedIdx);
   }
   /** Sets the used-ring flags (e.g. {@link USED_F_NO_NOTIFY}). */
@@ -225,7 +239,8 @@ export class SplitDeviceQueue implements DeviceQueue {
     if ((await this.pending()) === 0) return undefined;
     const head = await this.nextAvail();
     const buffers = await this.walk(head);
-    return { id: head, buffers, slots: buffers.length };
+    this.#inflight.push(head);
+    return { id: head, buffers, slots: this.lastWalkSlots };
   }
   /**
    * Without EVENT_IDX: notify when something was used and the driver's flags
@@ -420,7 +435,7 @@ export class SplitDriverQueue implements DriverQueue {
     const n = (idx - this.lastUsed) & 0xffff;
     if (n > this.size) throw new RingError(`Used idx ${idx} moved ${n} entries, more than the queue size ${this.size}`);
     const out: UsedElem[] = [];
-    for (let k = 0; k < n; k++) {
+    for (let k = 0; k < n;) {
       const slot = (this.lastUsed + k) % this.size;
       const e = await this.mem.read(this.addrs.device + 4 + 8 * slot, 8);
       const elem = { id: le.u32(e, 0), len: le.u32(e, 4) };
@@ -428,15 +443,26 @@ export class SplitDriverQueue implements DriverQueue {
         this.lastUsed = (this.lastUsed + k) & 0xffff;
         throw new RingError(`Used ring slot ${slot} names id ${elem.id}, which is not an outstanding chain head`);
       }
+      let count = 1;
       if (this.features.inOrder) {
-        for (const older of [...this.#chains.keys()]) {
-          if (older === elem.id) break;
-          this.#release(older);
-          out.push({ id: older, len: 0, implied: true });
+        const older = [...this.#chains.keys()];
+        count = older.indexOf(elem.id) + 1;
+        if (k + count > n) {
+          this.lastUsed = (this.lastUsed + k) & 0xffff;
+          throw new RingError(
+            `Used ring slot ${slot} names id ${elem.id}, a batch of ${count} buffers, but the used idx moved only ${
+              n - k
+            } more`,
+          );
+        }
+        for (const o of older.slice(0, count - 1)) {
+          this.#release(o);
+          out.push({ id: o, len: 0, implied: true });
         }
       }
       this.#release(elem.id);
       out.push(elem);
+      k += count;
     }
     this.lastUsed = idx;
     return out;
