@@ -15,7 +15,7 @@ import { Status } from "../../status.ts";
 import type { DeviceQueue } from "../../virtqueue/queue.ts";
 import { ringFeatures } from "../../virtqueue/queue.ts";
 import { createDeviceQueue } from "../../virtqueue/rings.ts";
-import { RingError } from "../../virtqueue/split.ts";
+import { RingError, SplitDeviceQueue } from "../../virtqueue/split.ts";
 import type { DeviceFunction } from "./device_function.ts";
 
 /** The device-independent features the reference device implements and offers. */
@@ -69,6 +69,8 @@ export interface DeviceKnobs {
   availEventAhead?: number;
   /** A raw value for the used-ring flags written when a queue is enabled (e.g. 1 with EVENT_IDX). */
   usedFlagsRaw?: number;
+  /** A raw avail_event written when a split queue is enabled (without EVENT_IDX the driver must ignore it). */
+  availEventRaw?: number;
   /** Send a used-buffer notification with nothing used: once at DRIVER_OK and again after every used buffer. */
   spuriousUsedNotifications?: boolean;
   /** With IN_ORDER: drain every available buffer, then write one used element for the last one. */
@@ -272,6 +274,9 @@ export class DeviceCore {
     if (this.knobs.usedFlagsRaw !== undefined && ring.format === "split") {
       const s = ring as DeviceQueue & { setUsedFlags(v: number): Promise<void> };
       await s.setUsedFlags(this.knobs.usedFlagsRaw);
+    }
+    if (this.knobs.availEventRaw !== undefined && ring instanceof SplitDeviceQueue) {
+      await ring.setAvailEvent(this.knobs.availEventRaw);
     }
     await this.wantNotifications(ring);
   }
