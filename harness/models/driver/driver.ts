@@ -523,8 +523,13 @@ export class ReferenceDriver implements DriverSession {
 
   // -------------------------------------------------------------- interrupts
 
+  /**
+   * The interrupt line. The handler is armed from DRIVER_OK on (the device
+   * may interrupt as soon as it is live); it runs once the probe, which holds
+   * the registers, has finished.
+   */
   #onLine(level: boolean): void {
-    if (!level || this.#closed || !this.bound) return;
+    if (!level || this.#closed || !(this.bound || (this.driverStatus & Status.DRIVER_OK))) return;
     this.#irqWanted = true;
     this.#irqTask ??= this.#serviceInterrupts();
   }
