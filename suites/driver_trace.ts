@@ -8,7 +8,16 @@ import fc from "fast-check";
 import type { DriverClauseContext } from "../harness/clause.ts";
 import { bit, BLK_F, type DeviceTypeName, F, mask } from "../harness/features.ts";
 import type { Scenario, ScenarioTrace, TraceEvent } from "../harness/roles/harness_device.ts";
-export { accepted, acceptedSets, accesses, fmtAccess, statusWrites, wroteStatus } from "../harness/roles/trace.ts";
+export {
+  accepted,
+  acceptedSets,
+  accesses,
+  fmtAccess,
+  fmtRing,
+  ringViolationsOf,
+  statusWrites,
+  wroteStatus,
+} from "../harness/roles/trace.ts";
 
 /** Features the harness device implements and may offer in random scenarios, per device type. */
 export function offerablePool(type: DeviceTypeName): bigint {

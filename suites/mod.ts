@@ -18,6 +18,7 @@ import { MMIO_LAYOUT_DEVICE_CLAUSES } from "./transport_mmio/register_layout_dev
 import { MMIO_DRIVER_CLAUSES } from "./transport_mmio/register_layout_driver.ts";
 import { PACKED_DEVICE_CLAUSES } from "./virtqueues/packed_device.ts";
 import { QUEUE_RESET_DEVICE_CLAUSES } from "./virtqueues/queue_reset_device.ts";
+import { RING_DRIVER_CLAUSES } from "./virtqueues/ring_driver.ts";
 import { SPLIT_DEVICE_CLAUSES } from "./virtqueues/split_device.ts";
 import { WAIVERS as ALL_WAIVERS } from "./waivers.ts";
 
@@ -30,6 +31,7 @@ export const CLAUSES: readonly Clause[] = [
   ...DEVICE_RESET_CLAUSES,
   ...CONFIG_SPACE_DRIVER_CLAUSES,
   ...CONFIG_SPACE_DEVICE_CLAUSES,
+  ...RING_DRIVER_CLAUSES,
   ...QUEUE_RESET_DEVICE_CLAUSES,
   ...SPLIT_DEVICE_CLAUSES,
   ...PACKED_DEVICE_CLAUSES,
