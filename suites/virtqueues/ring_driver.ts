@@ -544,6 +544,28 @@ export const packedHeadLast = monitorClause({
   needs: PACKED_RING,
 });
 
+export const packedOneUsedPerList = defineDriverClause({
+  label: PACKED_SG,
+  statement: 4,
+  level: "MUST NOT",
+  title: "one used descriptor per list is enough",
+  requirement: "The driver does not need the device to write a used descriptor for every element of a list: one " +
+    "used descriptor for the whole list completes it.",
+  action: "Presents a packed blk device without INDIRECT_DESC (so requests are direct lists of 3 or more " +
+    "descriptors) that writes a single used descriptor per list; every workload must succeed with no ring violation.",
+  applies: { deviceTypes: ["blk"] },
+  async run(ctx) {
+    const t = await runRing(ctx, { offer: "packed-plain" });
+    if (!t.probe.bound || !negotiatedAll(t, PACKED_RING)) notApplicable("the driver did not negotiate RING_PACKED");
+    const failed = t.results.map((r, i) => ({ r, i })).filter(({ r }) => !r.ok);
+    expectNone(
+      "every multi-descriptor request completed",
+      failed,
+      ({ r, i }) => `workload ${i}: ${r.ok ? "" : r.error}`,
+    );
+  },
+});
+
 export const packedIndirectNegotiated = monitorClause({
   label: PACKED_INDIRECT,
   statement: 1,
@@ -735,6 +757,7 @@ export const RING_DRIVER_CLAUSES = [
   packedNotificationData,
   packedListWithinQueue,
   packedWritableAfterReadable,
+  packedOneUsedPerList,
   packedRoomForList,
   packedHeadLast,
   packedIndirectNegotiated,
