@@ -315,7 +315,8 @@ export class DeviceCore {
         const buf = await ring.take();
         if (!buf) break;
         const result = await this.fn.handle(q, buf.buffers, this.memory, this.negotiated);
-        if (epoch !== this.epoch) return;
+        // A device or queue reset while the request ran: its rings are no longer the device's to write.
+        if (epoch !== this.epoch || this.queues[q] !== state) return;
         if (result.kind === "error") return this.enterErrorState(result.reason);
         const len = this.usedLength(result.written, buf.buffers.reduce((s, b) => s + b.len, 0));
         if (batching) {
@@ -326,7 +327,7 @@ export class DeviceCore {
         await this.afterUsed(q, ring);
       }
       const last = batch.at(-1);
-      if (last && epoch === this.epoch) {
+      if (last && epoch === this.epoch && this.queues[q] === state) {
         await ring.pushUsed(last.id, last.len);
         await this.afterUsed(q, ring);
       }
