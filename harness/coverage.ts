@@ -14,7 +14,19 @@ import type { CoverageRow } from "./result.ts";
 import { type Level, type Role, type SpecBlock, specBlocks } from "./spec_data.ts";
 
 /** The areas (a block's `areaSection`) this release covers. */
-export const AREAS_IN_SCOPE: readonly string[] = ["2.1", "2.2", "2.4", "2.5", "2.6", "2.7", "2.8", "3.1", "3.3", "4.2", "6"];
+export const AREAS_IN_SCOPE: readonly string[] = [
+  "2.1",
+  "2.2",
+  "2.4",
+  "2.5",
+  "2.6",
+  "2.7",
+  "2.8",
+  "3.1",
+  "3.3",
+  "4.2",
+  "6",
+];
 
 /** The order roles are reported in. */
 const ROLES: readonly Role[] = ["device", "driver"];
