@@ -9,7 +9,7 @@
  */
 import type { DriverTarget, ProbeResult, Workload, WorkloadResult } from "../adapter.ts";
 import type { DeviceTypeName } from "../features.ts";
-import { ArrayMemory } from "../memory.ts";
+import { ArrayMemory, inRange, readU16 } from "../memory.ts";
 import type { Width } from "../registers.ts";
 import { Status } from "../status.ts";
 import { Mmio } from "../transport/mmio_layout.ts";
@@ -150,9 +150,16 @@ export class MonitoredMmioDevice extends MmioDevice {
   }
   override async write(offset: number, width: Width, value: number): Promise<void> {
     const before = this.#context();
+    // The device may write the used ring as soon as the queue is live: read its flags as the driver left them.
+    const usedFlags = offset === Mmio.QueueReady && value === 1 ? await this.#usedFlags() : undefined;
     await super.write(offset, width, value);
     this.push({ kind: "write", offset, width, value: value >>> 0, ...before });
-    if (width === 4) this.#tellMonitor(offset, value >>> 0, before.queueSel);
+    if (width === 4) this.#tellMonitor(offset, value >>> 0, before.queueSel, usedFlags);
+  }
+  async #usedFlags(): Promise<number | undefined> {
+    const s = this.core.queues[this.queueSel];
+    if (!s || !inRange(this.core.memory, s.device, 2)) return undefined;
+    return await readU16(this.core.memory, s.device);
   }
   #context() {
     return {
@@ -161,7 +168,7 @@ export class MonitoredMmioDevice extends MmioDevice {
       queueReady: this.core.queues[this.queueSel]?.ready ?? false,
     };
   }
-  #tellMonitor(offset: number, value: number, sel: number): void {
+  #tellMonitor(offset: number, value: number, sel: number, usedFlags: number | undefined): void {
     const m = this.monitor;
     if (!m) return;
     const core = this.core;
@@ -178,7 +185,7 @@ export class MonitoredMmioDevice extends MmioDevice {
             desc: s.desc,
             driver: s.driver,
             device: s.device,
-          });
+          }, usedFlags);
         }
         return;
       }

@@ -393,7 +393,12 @@ export class RingMonitor implements MemoryWatcher {
    * The driver enabled queue `q` (QueueReady = 1 after FEATURES_OK): checks
    * the layout and starts watching its areas.
    */
-  enableQueue(q: number, features: RingFeatures, addrs: QueueAddresses): void {
+  /**
+   * A queue enabled by the driver. `usedFlags` is the used ring's flags word
+   * read just before the enabling write (the device may write it as soon as
+   * the queue is live); without it the monitor reads it now.
+   */
+  enableQueue(q: number, features: RingFeatures, addrs: QueueAddresses, usedFlags?: number): void {
     this.#safe(() => {
       this.#forget(q, true);
       const size = addrs.size;
@@ -459,9 +464,9 @@ export class RingMonitor implements MemoryWatcher {
           exposed: new Map(),
           nextKey: 0,
         };
-        const usedFlags = r.u16(addrs.device);
-        if (usedFlags !== 0) {
-          this.#report(q, "used-flags-not-zero", `used ring flags ${hex(usedFlags)} at ${hex(addrs.device)}`);
+        const flags = usedFlags ?? r.u16(addrs.device);
+        if (flags !== 0) {
+          this.#report(q, "used-flags-not-zero", `used ring flags ${hex(flags)} at ${hex(addrs.device)}`);
         }
         this.#checkAvailFlags(st, st.availFlags, "at enable");
       }

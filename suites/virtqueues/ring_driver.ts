@@ -92,6 +92,8 @@ async function runRing(ctx: DriverClauseContext, r: RingScenario): Promise<Scena
     knobs: { ...r.knobs, offered },
     workloads: ringWork(ctx.deviceType),
     queueSizeMax: 4,
+    // A conforming driver finishes each request in milliseconds; one that misses a notification waits this long.
+    deadlineMs: 400,
     ...(r.configure ? { configure: r.configure } : {}),
   });
 }
