@@ -20,25 +20,24 @@ import { type ArrayMemory, inRange } from "../memory.ts";
 import type { QueueAddresses } from "../transport/transport.ts";
 import { decodeNotificationData, needEvent, queueAlignment, type RingFeatures } from "../virtqueue/queue.ts";
 import type { MemoryWatcher, WatchedMemory } from "./watched_memory.ts";
-
-const VQ = "drivernormative:Basic Facilities of a Virtio Device / Virtqueues";
-const FRAMING = "drivernormative:Basic Facilities of a Virtio Device / Message Framing";
-const DESC_TABLE = `${VQ} / The Virtqueue Descriptor Table`;
-const INDIRECT = `${DESC_TABLE} / Indirect Descriptors`;
-const AVAIL_RING = `${VQ} / The Virtqueue Available Ring`;
-const USED_SUPPRESSION = `${VQ} / Used Buffer Notification Suppression`;
-const AVAIL_SUPPRESSION = `${VQ} / Available Buffer Notification Suppression`;
-const UPDATING_IDX = `${VQ} / Supplying Buffers to The Device / Updating idx`;
-const NOTIFYING = `${VQ} / Supplying Buffers to The Device / Notifying The Device`;
-const PACKED = "drivernormative:Basic Facilities of a Virtio Device / Packed Virtqueues";
-/** The spec spells this label with "PAcked". */
-const PACKED_DESC = "drivernormative:Basic Facilities of a Virtio Device / PAcked Virtqueues / " +
-  "The Virtqueue Descriptor Table";
-const PACKED_SG = `${PACKED} / Scatter-Gather Support`;
-const PACKED_INDIRECT = `${PACKED} / The Virtqueue Descriptor Table / Indirect Descriptors`;
-const PACKED_FLAGS = `${PACKED} / Supplying Buffers to The Device / Updating flags`;
-const PACKED_NOTIFY = `${PACKED} / Supplying Buffers to The Device / Sending Available Buffer Notifications`;
-const CLEANUP = "drivernormative:General Initialization And Device Operation / Device Cleanup";
+import {
+  AVAIL_RING,
+  AVAIL_SUPPRESSION,
+  CLEANUP,
+  DESC_TABLE,
+  FRAMING,
+  INDIRECT,
+  NOTIFYING,
+  PACKED,
+  PACKED_DESC,
+  PACKED_FLAGS,
+  PACKED_INDIRECT,
+  PACKED_NOTIFY,
+  PACKED_SG,
+  UPDATING_IDX,
+  USED_SUPPRESSION,
+  VQ,
+} from "../ring_labels.ts";
 
 /** What a driver did wrong on a ring. Split-ring kinds first, then packed (`packed-…`). */
 export type RingViolationKind =

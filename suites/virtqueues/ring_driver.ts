@@ -19,26 +19,27 @@ import type { Level } from "../../harness/spec_data.ts";
 import { Mmio, mmioName } from "../../harness/transport/mmio_layout.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 import { accepted, accesses, fmtAccess, fmtRing, ringViolationsOf } from "../driver_trace.ts";
+import {
+  AVAIL_RING,
+  AVAIL_SUPPRESSION,
+  DESC_TABLE,
+  FRAMING,
+  INDIRECT,
+  NOTIFYING,
+  PACKED,
+  PACKED_DESC,
+  PACKED_FLAGS,
+  PACKED_INDIRECT,
+  PACKED_NOTIFY,
+  PACKED_SG,
+  QUEUE_REENABLE,
+  QUEUE_RESET,
+  UPDATING_IDX,
+  USED_RING,
+  USED_SUPPRESSION,
+  VQ,
+} from "../../harness/ring_labels.ts";
 
-const VQ = "drivernormative:Basic Facilities of a Virtio Device / Virtqueues";
-const FRAMING = "drivernormative:Basic Facilities of a Virtio Device / Message Framing";
-const DESC_TABLE = `${VQ} / The Virtqueue Descriptor Table`;
-const INDIRECT = `${DESC_TABLE} / Indirect Descriptors`;
-const AVAIL_RING = `${VQ} / The Virtqueue Available Ring`;
-const USED_SUPPRESSION = `${VQ} / Used Buffer Notification Suppression`;
-const USED_RING = `${VQ} / The Virtqueue Used Ring`;
-const AVAIL_SUPPRESSION = `${VQ} / Available Buffer Notification Suppression`;
-const UPDATING_IDX = `${VQ} / Supplying Buffers to The Device / Updating idx`;
-const NOTIFYING = `${VQ} / Supplying Buffers to The Device / Notifying The Device`;
-const QUEUE_RESET = `${VQ} / Virtqueue Reset / Virtqueue Reset`;
-const QUEUE_REENABLE = `${VQ} / Virtqueue Reset / Virtqueue Re-enable`;
-const PACKED = "drivernormative:Basic Facilities of a Virtio Device / Packed Virtqueues";
-const PACKED_DESC = "drivernormative:Basic Facilities of a Virtio Device / PAcked Virtqueues / " +
-  "The Virtqueue Descriptor Table";
-const PACKED_SG = `${PACKED} / Scatter-Gather Support`;
-const PACKED_INDIRECT = `${PACKED} / The Virtqueue Descriptor Table / Indirect Descriptors`;
-const PACKED_FLAGS = `${PACKED} / Supplying Buffers to The Device / Updating flags`;
-const PACKED_NOTIFY = `${PACKED} / Supplying Buffers to The Device / Sending Available Buffer Notifications`;
 const RESERVED = "drivernormative:Reserved Feature Bits";
 
 /** The ring features a scenario offers on top of VERSION_1 and the device type's own. */
