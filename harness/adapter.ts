@@ -19,8 +19,13 @@ import type { DeviceTypeName, TransportKind } from "./features.ts";
 import type { GuestMemory } from "./memory.ts";
 import type { RegisterSpace } from "./registers.ts";
 
-/** The version of this contract; adapters declare the version they implement. */
-export const ADAPTER_CONTRACT_VERSION = 1;
+/**
+ * The version of this contract; adapters declare the version they implement.
+ * Version 2 added transports: a target may offer several ({@link DeviceTargetInfo.transports}),
+ * PCI functions are reached through {@link PciFunctionAccess}, and the harness
+ * device endpoint says which transport it presents.
+ */
+export const ADAPTER_CONTRACT_VERSION = 2;
 
 /** The implementation under test failed in a way that is not a verdict (crash, hang, garbage). */
 export class TargetError extends Error {
@@ -44,10 +49,33 @@ export interface Capabilities {
 /** Names of the capabilities, for applicability declarations. */
 export type Capability = keyof Capabilities;
 
+/**
+ * One PCI function as the harness reaches it: its configuration space and
+ * the bus address spaces its BARs decode. The side that plays the driver
+ * sizes and places the BARs inside the windows, enables decoding in the
+ * Command register and then reaches the virtio structures at those
+ * addresses. Offsets of `memory` and `io` are bus addresses.
+ */
+export interface PciFunctionAccess {
+  /** The function's configuration space (256 bytes). */
+  readonly config: RegisterSpace;
+  /** Memory space by bus address (where memory BARs are placed). */
+  readonly memory: RegisterSpace;
+  /** Where memory BARs may be placed: `[base, base + size)`. */
+  readonly memoryWindow: { base: number; size: number };
+  /** I/O space by port (I/O BARs), when the adapter has one. */
+  readonly io?: RegisterSpace;
+  /** Where I/O BARs may be placed. */
+  readonly ioWindow?: { base: number; size: number };
+}
+
 /** Static facts a device target reports. */
 export interface DeviceTargetInfo {
   name: string;
+  /** The transport the target is opened on by default. */
   transport: TransportKind;
+  /** Every transport the target can be opened on (default: just `transport`). */
+  transports?: TransportKind[];
   /** The device type the target presents, when known before probing. */
   deviceType?: DeviceTypeName;
   adapter: string;
@@ -58,9 +86,17 @@ export interface DeviceTargetInfo {
 export interface DeviceSession {
   readonly info: DeviceTargetInfo;
   readonly capabilities: Capabilities;
-  /** The transport's register file (MMIO window). */
+  /** The transport this session speaks. */
+  readonly transport: TransportKind;
+  /** The transport's register file: the MMIO window, or on PCI the configuration space. */
   readonly registers: RegisterSpace;
-  /** Guest memory; `[base, base + size)` is the harness's to allocate. */
+  /** On PCI: the function and the bus its BARs are placed on. */
+  readonly pci?: PciFunctionAccess;
+  /**
+   * Guest memory; `[base, base + size)` is the harness's to allocate. The
+   * device reaches it by DMA; on PCI, MSI-X messages whose address falls in it
+   * land there as 32-bit writes.
+   */
   readonly memory: GuestMemory;
   /** Current level of the device's interrupt line. */
   interruptLevel(): Promise<boolean>;
@@ -82,13 +118,21 @@ export interface DeviceSession {
 export interface DeviceTarget {
   readonly role: "device";
   readonly info: DeviceTargetInfo;
-  open(): Promise<DeviceSession>;
+  /** Opens a session on `transport` (default `info.transport`; one of `info.transports`). */
+  open(transport?: TransportKind): Promise<DeviceSession>;
 }
 
 /** What the harness presents to a driver under test. */
 export interface HarnessDeviceEndpoint {
-  /** The device's register file (already instrumented by the harness). */
+  /** The transport the device is presented on. */
+  readonly transport: TransportKind;
+  /**
+   * The device's register file (already instrumented by the harness): the
+   * MMIO window, or on PCI the configuration space.
+   */
   readonly registers: RegisterSpace;
+  /** On PCI: the function and the bus its BARs are placed on. */
+  readonly pci?: PciFunctionAccess;
   /** Guest memory shared by the driver and the harness device. */
   readonly memory: GuestMemory;
   /** Subscribes to the device's interrupt line. */

@@ -6,8 +6,15 @@
  * @module
  */
 
-/** A transport a feature or clause can be limited to. */
-export type TransportKind = "mmio" | "pci" | "ccw";
+/**
+ * A transport a feature or clause can be limited to: virtio-mmio version 2,
+ * the legacy virtio-mmio (version 1) interface, virtio over PCI (modern
+ * interface of modern and transitional devices), channel I/O.
+ */
+export type TransportKind = "mmio" | "mmio-legacy" | "pci" | "ccw";
+
+/** The transports the harness speaks in both roles. */
+export const HARNESS_TRANSPORTS: readonly TransportKind[] = ["mmio", "pci", "mmio-legacy"];
 
 /** One defined feature bit. */
 export interface FeatureInfo {

@@ -19,6 +19,7 @@ import { type DeviceIdentity, type DriverTransport, FEATURE_WORDS, type QueueAdd
  */
 export class MmioDriverTransport implements DriverTransport {
   readonly kind = "mmio" as const;
+  readonly modern = true;
   constructor(readonly registers: RegisterSpace) {}
 
   #r(offset: number): Promise<number> {

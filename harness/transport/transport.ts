@@ -1,7 +1,8 @@
 /**
  * The transport-neutral driver-side view of a virtio device: what the
  * harness (playing the driver) and the reference driver use, whatever the
- * transport underneath (MMIO now; PCI and legacy MMIO slot in beside it).
+ * transport underneath: virtio-mmio version 2 (`mmio_driver.ts`), legacy
+ * virtio-mmio version 1 (`mmio_legacy_driver.ts`), virtio over PCI (`pci_driver.ts`).
  *
  * @module
  */
@@ -20,16 +21,34 @@ export interface QueueAddresses {
 export interface DeviceIdentity {
   deviceId: number;
   vendorId: number;
-  /** Transport-specific version (MMIO Version register). */
+  /** Transport-specific version (MMIO Version register; PCI Revision ID). */
   version: number;
   /** False when the transport says this is not a usable virtio device (bad magic, version). */
   valid: boolean;
   reason?: string;
 }
 
+/**
+ * Placement rules for a queue whose three areas must form one block (the
+ * legacy layout of spec 2.7.2): `bytes` from a base aligned to `align`, with
+ * the areas at the addresses `at(base)` gives.
+ */
+export interface ContiguousQueueLayout {
+  bytes: number;
+  align: number;
+  at(base: number): QueueAddresses;
+}
+
 /** Driver-side operations on one virtio device. */
 export interface DriverTransport {
   readonly kind: TransportKind;
+  /**
+   * False on the legacy interface: no FEATURES_OK step, no VERSION_1, split
+   * rings in the legacy layout (see {@link contiguousQueue}).
+   */
+  readonly modern: boolean;
+  /** On the legacy interface: where a queue of `size` must go. Undefined: areas anywhere. */
+  contiguousQueue?(size: number): ContiguousQueueLayout;
   /** The raw register file, for transport-specific clauses. */
   readonly registers: RegisterSpace;
   identify(): Promise<DeviceIdentity>;
