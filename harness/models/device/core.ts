@@ -22,6 +22,12 @@ import type { DeviceFunction } from "./device_function.ts";
 export const REFERENCE_CORE_FEATURES: bigint = bit(F.VERSION_1) | bit(F.INDIRECT_DESC) | bit(F.RING_RESET) |
   bit(F.IN_ORDER) | bit(F.EVENT_IDX) | bit(F.NOTIFICATION_DATA) | bit(F.RING_PACKED);
 
+/**
+ * What a device on a legacy interface may offer: device-type bits 0–23 plus
+ * INDIRECT_DESC and EVENT_IDX; never VERSION_1 or any bit from 32 up.
+ */
+export const LEGACY_FEATURE_MASK: bigint = 0xff_ffffn | bit(F.INDIRECT_DESC) | bit(F.EVENT_IDX);
+
 /** Interrupt causes, numbered as MMIO's InterruptStatus (PCI's ISR uses the same bits). */
 export const Irq = { USED: 1, CONFIG: 2 } as const;
 
@@ -103,7 +109,7 @@ export class DeviceCore {
   status = 0;
   /** Driver feature words as written (word index → value). */
   driverFeatureWords: number[] = [];
-  /** Features in force after FEATURES_OK was accepted. */
+  /** Features in force after FEATURES_OK was accepted (legacy interface: the driver's bits 0–31 from DRIVER_OK on). */
   negotiated = 0n;
   /** Sets of features accepted at FEATURES_OK since power-on (for re-negotiation). */
   interruptStatus = 0;
@@ -131,10 +137,31 @@ export class DeviceCore {
     this.resetState();
   }
 
-  /** The features this device offers: device-type features plus the core ones it implements. */
+  /**
+   * True on the legacy interface (transport `mmio-legacy`): a restricted
+   * offer, no FEATURES_OK step, features in force from DRIVER_OK on, split
+   * rings only.
+   */
+  get legacy(): boolean {
+    return this.transport === "mmio-legacy";
+  }
+
+  /**
+   * The features this device offers: device-type features plus the core ones
+   * it implements (on the legacy interface, only what {@link LEGACY_FEATURE_MASK} allows).
+   */
   offeredFeatures(): bigint {
-    if (this.knobs.offered !== undefined) return this.knobs.offered;
-    return this.fn.features | REFERENCE_CORE_FEATURES;
+    const offered = this.knobs.offered ?? (this.fn.features | REFERENCE_CORE_FEATURES);
+    return this.legacy ? offered & LEGACY_FEATURE_MASK : offered;
+  }
+
+  /**
+   * Legacy interface: the features in force once the driver sets DRIVER_OK,
+   * the bits 0–31 it wrote (the legacy interface has 32 feature bits, so no
+   * packed ring). No acceptance check: a legacy device cannot refuse.
+   */
+  protected legacyFeaturesInForce(): bigint {
+    return this.driverFeatures() & 0xffff_ffffn;
   }
 
   /** The driver's accepted features as written so far. */
@@ -170,13 +197,15 @@ export class DeviceCore {
     if (value === 0) return this.reset();
     const old = this.status;
     let next = value & 0xff;
-    if ((next & Status.FEATURES_OK) && !(old & Status.FEATURES_OK)) {
+    // Legacy interface: no FEATURES_OK step, a FEATURES_OK bit written is only stored.
+    if (!this.legacy && (next & Status.FEATURES_OK) && !(old & Status.FEATURES_OK)) {
       if (this.acceptFeatures(this.driverFeatures())) this.negotiated = this.driverFeatures();
       else next &= ~Status.FEATURES_OK;
     }
     // The device keeps DEVICE_NEEDS_RESET once set; the driver cannot clear it.
     this.status = next | (old & Status.DEVICE_NEEDS_RESET);
     if ((next & Status.DRIVER_OK) && !(old & Status.DRIVER_OK)) {
+      if (this.legacy) this.negotiated = this.legacyFeaturesInForce();
       for (let q = 0; q < this.queues.length; q++) this.kick(q);
       if (this.knobs.spuriousUsedNotifications) this.raise(Irq.USED);
       if (this.knobs.suppressAvailNotifications) this.#startPolling(this.epoch);
