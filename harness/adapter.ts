@@ -91,7 +91,7 @@ export interface DeviceSession {
   /** The transport's register file: the MMIO window, or on PCI the configuration space. */
   readonly registers: RegisterSpace;
   /** On PCI: the function and the bus its BARs are placed on. */
-  readonly pci?: PciFunctionAccess;
+  readonly pci?: PciFunctionAccess | undefined;
   /**
    * Guest memory; `[base, base + size)` is the harness's to allocate. The
    * device reaches it by DMA; on PCI, MSI-X messages whose address falls in it

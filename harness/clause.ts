@@ -15,8 +15,16 @@ import type { ScenarioRunner } from "./roles/harness_device.ts";
 export interface Applicability {
   /** Feature bits the device under test must offer (device role) for the clause to apply. */
   offered?: number[];
-  /** Transports the clause is written for; absent means every transport. */
+  /**
+   * Transports the clause is written for; absent means every transport of the
+   * modern interface (MMIO v2, PCI, CCW).
+   */
   transports?: TransportKind[];
+  /**
+   * The clause also holds on the legacy interface (`mmio-legacy`): it does not
+   * depend on VERSION_1, FEATURES_OK or any v2-only register.
+   */
+  legacy?: boolean;
   /** Device types the clause is written for; absent means every type. */
   deviceTypes?: DeviceTypeName[];
   /** Adapter capabilities the clause needs. */

@@ -11,14 +11,13 @@ import { CLAUSES, WAIVERS } from "../suites/mod.ts";
 import type { DriverTarget, Target } from "./adapter.ts";
 import { type Clause, clauseId, type DeviceClause, isAdvisory, type Waiver } from "./clause.ts";
 import { computeCoverage } from "./coverage.ts";
-import { bitsOf, type DeviceTypeName, featureName } from "./features.ts";
+import { bitsOf, type DeviceTypeName, featureName, HARNESS_TRANSPORTS, type TransportKind } from "./features.ts";
 import { findBlock, SPEC_VERSION } from "./spec_data.ts";
 import type { ClauseResult, RunMeta, WaiverEntry } from "./result.ts";
 import { runFailed } from "./result.ts";
-import { clauseApplicability, matchesFilter, runTarget, selectClauses } from "./runner.ts";
+import { clauseApplicability, identifyType, matchesFilter, runTarget, runTransports, selectClauses } from "./runner.ts";
 import { HarnessDriver } from "./roles/harness_driver.ts";
-import { MmioDriverTransport } from "./transport/mmio_driver.ts";
-import { DEVICE_IDS } from "./features.ts";
+import { openDriverTransport } from "./transport/open.ts";
 import { referenceDeviceTarget } from "./models/device/reference.ts";
 import { referenceDriver } from "./builtins.ts";
 import { type LoadedTarget, loadTarget, PRESENTABLE, renameDriver, UsageError } from "./target_file.ts";
@@ -44,6 +43,8 @@ export interface CliOptions {
   target?: string;
   role?: "device" | "driver";
   present?: DeviceTypeName;
+  /** Only this transport. */
+  transport?: TransportKind;
   filter?: string;
   strict: boolean;
   seed: number;
@@ -62,6 +63,7 @@ const VALUE_FLAGS = [
   "target",
   "role",
   "present",
+  "transport",
   "filter",
   "seed",
   "runs",
@@ -85,6 +87,8 @@ Flags:
                          reference-driver, mutant:<name>
   --role device|driver   run only targets of this role
   --present rng|blk      the device type the harness presents to a driver
+  --transport <t>        only this transport: mmio, pci or mmio-legacy
+                         (default: every transport the target offers)
   --filter <prefix>      only clauses whose label, section or id starts so
                          (e.g. 2.4, 2.4.1#1, "devicenormative:…")
   --strict               also run SHOULD clauses (a broken SHOULD warns)
@@ -179,6 +183,15 @@ export function parseCli(args: readonly string[]): CliOptions {
     }
     opts.present = present as DeviceTypeName;
     if (opts.role === "device") throw new UsageError(`--present: applies to driver targets, but --role is "device"`);
+  }
+  const transport = values.get("transport");
+  if (transport !== undefined) {
+    if (!(HARNESS_TRANSPORTS as readonly string[]).includes(transport)) {
+      throw new UsageError(
+        `--transport: must be ${HARNESS_TRANSPORTS.map((t) => `"${t}"`).join(", ")}, got "${transport}"`,
+      );
+    }
+    opts.transport = transport as TransportKind;
   }
   const filter = values.get("filter");
   if (filter !== undefined) opts.filter = filter;
@@ -303,14 +316,13 @@ function oneLine(e: unknown): string {
   return msg.split("\n")[0] ?? msg;
 }
 
-function runDetail(run: TargetRun): string {
+function runDetail(run: TargetRun, transports: readonly TransportKind[]): string {
   const t = run.target;
+  const over = transports.join(", ");
   if (t.role === "device") {
-    return `device role, ${t.info.adapter} adapter, ${t.info.transport}${
-      t.info.deviceType ? `, ${t.info.deviceType}` : ""
-    }`;
+    return `device role, ${t.info.adapter} adapter, ${over}${t.info.deviceType ? `, ${t.info.deviceType}` : ""}`;
   }
-  return `driver role, ${t.info.adapter} adapter, mmio, presented ${run.present ?? t.info.deviceTypes[0]}`;
+  return `driver role, ${t.info.adapter} adapter, ${over}, presented ${run.present ?? t.info.deviceTypes[0]}`;
 }
 
 interface ListEntry {
@@ -320,20 +332,16 @@ interface ListEntry {
   skipped?: boolean;
 }
 
-async function deviceFacts(run: TargetRun): Promise<
+async function deviceFacts(run: TargetRun, over: TransportKind): Promise<
   { deviceType?: DeviceTypeName; offered?: bigint; capabilities?: Record<string, boolean>; problem?: string }
 > {
   if (run.target.role !== "device") return {};
   try {
-    const session = await run.target.open();
+    const session = await run.target.open(over);
     try {
-      let type = session.info.deviceType;
-      const transport = new MmioDriverTransport(session.registers);
-      if (!type) {
-        const id = await transport.identify();
-        type = (Object.entries(DEVICE_IDS).find(([, v]) => v === id.deviceId)?.[0]) as DeviceTypeName | undefined;
-      }
-      if (!type) return { problem: "the device's DeviceID names no device type this suite knows" };
+      const transport = await openDriverTransport(session);
+      const type = await identifyType(session, transport);
+      if (!type) return { problem: "the device's ID names no device type this suite knows" };
       const probe = new HarnessDriver(session, transport, type);
       await probe.reset();
       const offered = await probe.transport.readDeviceFeatures();
@@ -352,9 +360,21 @@ async function listRun(
   opts: CliOptions,
   out: (l: string) => void,
 ): Promise<void> {
+  for (const transport of runTransports(run.target, opts.transport)) {
+    await listTransport(run, transport, clauses, opts, out);
+  }
+}
+
+async function listTransport(
+  run: TargetRun,
+  transport: TransportKind,
+  clauses: readonly Clause[],
+  opts: CliOptions,
+  out: (l: string) => void,
+): Promise<void> {
   const role = run.target.role;
   const entries: ListEntry[] = [];
-  const facts = await deviceFacts(run);
+  const facts = await deviceFacts(run, transport);
   for (const c of clauses) {
     if (c.obligation !== role || !matchesFilter(c, opts.filter)) continue;
     if (!opts.strict && isAdvisory(c.level)) {
@@ -363,27 +383,19 @@ async function listRun(
     }
     let why: string | undefined;
     if (run.target.role === "device") {
-      const t = run.target;
-      if (facts.deviceType && facts.offered !== undefined && facts.capabilities) {
-        why = clauseApplicability(c as DeviceClause, {
-          transport: t.info.transport,
-          deviceType: facts.deviceType,
-          offered: facts.offered,
-          capabilities: facts.capabilities,
-        });
-      }
+      why = clauseApplicability(c as DeviceClause, {
+        transport,
+        deviceType: facts.deviceType ?? run.target.info.deviceType ?? "rng",
+        ...(facts.offered !== undefined ? { offered: facts.offered } : {}),
+        ...(facts.capabilities ? { capabilities: facts.capabilities } : {}),
+      });
     } else {
-      const a = c.applies;
-      const type = run.present ?? run.target.info.deviceTypes[0] ?? "blk";
-      if (a?.transports && !a.transports.includes("mmio")) why = `applies to ${a.transports.join("/")} only`;
-      else if (a?.deviceTypes && !a.deviceTypes.includes(type)) {
-        why = `applies to ${a.deviceTypes.join("/")} devices only`;
-      }
+      why = clauseApplicability(c, { transport, deviceType: run.present ?? run.target.info.deviceTypes[0] ?? "blk" });
     }
     entries.push(why ? { clause: c, why } : { clause: c });
   }
   out("");
-  out(`${run.target.info.name} (${runDetail(run)})`);
+  out(`${run.target.info.name} @ ${transport} (${runDetail(run, [transport])})`);
   if (facts.problem) out(`  note: ${facts.problem}; applicability by offered features not known`);
   if (facts.offered !== undefined) {
     const names = bitsOf(facts.offered).map((b) => featureName(facts.deviceType, b));
@@ -411,6 +423,11 @@ function waiverEntries(waivers: readonly Waiver[]): WaiverEntry[] {
 }
 
 function checkSelection(runs: readonly TargetRun[], clauses: readonly Clause[], opts: CliOptions): void {
+  const only = opts.transport;
+  if (only !== undefined && runs.every((r) => runTransports(r.target, only).length === 0)) {
+    const offered = [...new Set(runs.flatMap((r) => runTransports(r.target)))].join(", ");
+    throw new UsageError(`--transport: no target to run offers ${only} (they offer ${offered})`);
+  }
   if (!opts.filter) return;
   const selected = new Set<Clause>();
   const any = new Set<Clause>();
@@ -471,7 +488,7 @@ export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Pro
     const t0 = performance.now();
     const results: ClauseResult[] = [];
     for (const run of runs) {
-      reporter.target(run.target.info.name, runDetail(run));
+      reporter.target(run.target.info.name, runDetail(run, runTransports(run.target, opts.transport)));
       const rs = await runTarget(run.target, clauses, {
         seed: opts.seed,
         runs: opts.runs,
@@ -481,6 +498,7 @@ export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Pro
         ...(opts.timeoutMs !== undefined ? { clauseTimeoutMs: opts.timeoutMs } : {}),
         ...(opts.replay !== undefined ? { replayPath: opts.replay } : {}),
         ...(run.present !== undefined ? { present: run.present } : {}),
+        ...(opts.transport !== undefined ? { transport: opts.transport } : {}),
         onResult: (r) => reporter.result(r),
       });
       results.push(...rs);

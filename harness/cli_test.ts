@@ -186,7 +186,11 @@ Deno.test("cli: a run streams results, prints the summary last and writes both r
   assert(r.out.some((l) => /PASS\s+2\.4\.1#1\s+MUST\s+reference-rng-device\/mmio\s+passes/.test(l)), r.out.join("\n"));
   assert(r.out.some((l) => l.trim() === "Expected: <quiet>"));
   assert(r.out.some((l) => l.trim() === "Actual: noise & more"));
-  assert(r.out.some((l) => l.trim().startsWith("Replay: deno task conform --target reference-rng-device --filter '")));
+  assert(
+    r.out.some((l) =>
+      l.trim().startsWith("Replay: deno task conform --target reference-rng-device --transport mmio --filter '")
+    ),
+  );
   assertEquals(r.out.at(-2), "1 passed, 1 failed, 0 warned, 0 n/a, 0 errors");
   assertEquals(r.out.at(-1), "1 passed, 1 failed");
   const report = await readJsonReport(json);
@@ -219,7 +223,7 @@ Deno.test("cli: the reference devices pass every device clause (exit 0)", async 
 Deno.test("cli: a user module target and --list", async () => {
   const r = await run(["--target", "fixtures/targets/example_module_device.jsonc", "--list"]);
   assertEquals(r.code, 0, r.err.join("\n"));
-  assertStringIncludes(r.out.join("\n"), "example-module-rng (device role, in-process adapter, mmio, rng)");
+  assertStringIncludes(r.out.join("\n"), "example-module-rng @ mmio (device role, in-process adapter, mmio, rng)");
   assert(
     r.out.some((l) => l.includes("n/a ") && l.includes("the adapter cannot observe configChange")),
     r.out.join("\n"),
@@ -254,22 +258,28 @@ Deno.test("cli: a mutant target fails the clause that catches it", async () => {
 Deno.test("cli: without --target, four runs: two reference devices, the reference driver presented rng and blk", async () => {
   const r = await run(["--list"]);
   assertEquals(r.code, 0, r.err.join("\n"));
-  const heads = r.out.filter((l) => /^\S+ \(/.test(l)).map((l) => l.slice(0, l.indexOf(" (")));
-  assertEquals(heads, [
+  const heads = r.out.filter((l) => /^\S+ @ \S+ \(/.test(l)).map((l) => l.slice(0, l.indexOf(" @ ")));
+  assertEquals([...new Set(heads)], [
     "reference-rng-device",
     "reference-blk-device",
     "reference-driver[rng]",
     "reference-driver[blk]",
   ]);
-  const d = await run(["--list", "--role", "driver", "--present", "blk"]);
-  assertEquals(d.out.filter((l) => /^\S+ \(/.test(l)).length, 1);
-  assertStringIncludes(d.out.join("\n"), "reference-driver (driver role, in-process adapter, mmio, presented blk)");
+  const d = await run(["--list", "--role", "driver", "--present", "blk", "--transport", "mmio"]);
+  assertEquals(d.out.filter((l) => /^\S+ @ \S+ \(/.test(l)).length, 1);
+  assertStringIncludes(
+    d.out.join("\n"),
+    "reference-driver @ mmio (driver role, in-process adapter, mmio, presented blk)",
+  );
 });
 
 Deno.test("cli: driver target files present their device type", async () => {
   const r = await run(["--target", "fixtures/targets/reference_driver_blk.jsonc", "--list"]);
   assertEquals(r.code, 0, r.err.join("\n"));
-  assertStringIncludes(r.out.join("\n"), "reference-driver-blk (driver role, in-process adapter, mmio, presented blk)");
+  assertStringIncludes(
+    r.out.join("\n"),
+    "reference-driver-blk @ mmio (driver role, in-process adapter, mmio, presented blk)",
+  );
   await usageError(
     ["--target", "mutant:driver-ok-before-features-ok", "--role", "device"],
     `--role: is "device" but target mutant:driver-ok-before-features-ok is a driver target`,
@@ -281,7 +291,7 @@ Deno.test("cli: a user module driver target", async () => {
   assertEquals(r.code, 0, r.err.join("\n"));
   assertStringIncludes(
     r.out.join("\n"),
-    "example-module-driver (driver role, in-process adapter, mmio, presented rng)",
+    "example-module-driver @ mmio (driver role, in-process adapter, mmio, presented rng)",
   );
   const noInfo = await writeTarget(
     "noinfo.jsonc",

@@ -17,12 +17,19 @@ import {
   isAdvisory,
   type RunSettings,
 } from "./clause.ts";
-import { bit, DEVICE_IDS, type DeviceTypeName, featureName, type TransportKind } from "./features.ts";
+import {
+  bit,
+  DEVICE_IDS,
+  type DeviceTypeName,
+  featureName,
+  HARNESS_TRANSPORTS,
+  type TransportKind,
+} from "./features.ts";
 import { PropertyViolation } from "./property.ts";
 import type { ClauseResult, Verdict } from "./result.ts";
 import { HarnessDriver } from "./roles/harness_driver.ts";
 import { ScenarioRunner } from "./roles/harness_device.ts";
-import { MmioDriverTransport } from "./transport/mmio_driver.ts";
+import { openDriverTransport } from "./transport/open.ts";
 import { NotApplicable, Violation } from "./verify.ts";
 
 /** Options of one target run. */
@@ -42,6 +49,8 @@ export interface RunOptions {
   targetArg: string;
   /** Driver role: the device type the harness presents (default: the driver's first). */
   present?: DeviceTypeName;
+  /** Only this transport (default: every transport the target offers and the harness speaks). */
+  transport?: TransportKind;
   /** Called with each result as soon as it exists. */
   onResult?: (r: ClauseResult) => void;
 }
@@ -79,6 +88,9 @@ export function clauseApplicability(c: Clause, ctx: {
   capabilities?: Record<string, boolean>;
 }): string | undefined {
   const a = c.applies;
+  if (ctx.transport === "mmio-legacy" && !a?.legacy && !a?.transports?.includes("mmio-legacy")) {
+    return "written for the modern interface: the legacy interface has no such obligation";
+  }
   if (!a) return undefined;
   if (a.transports && !a.transports.includes(ctx.transport)) return `applies to ${a.transports.join("/")} only`;
   if (a.deviceTypes && !a.deviceTypes.includes(ctx.deviceType)) {
@@ -118,8 +130,20 @@ async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   }
 }
 
-function replayCommand(opts: RunOptions, c: Clause, seed: number, path?: string): string {
-  const parts = ["deno task conform", opts.targetArg, `--filter '${clauseKey(c)}'`, `--seed ${seed}`];
+function replayCommand(
+  opts: RunOptions,
+  c: Clause,
+  transport: TransportKind,
+  seed: number,
+  path?: string,
+): string {
+  const parts = [
+    "deno task conform",
+    opts.targetArg,
+    `--transport ${transport}`,
+    `--filter '${clauseKey(c)}'`,
+    `--seed ${seed}`,
+  ];
   if (opts.strict) parts.push("--strict");
   if (opts.present) parts.push(`--present ${opts.present}`);
   if (path) parts.push(`--replay '${path}'`);
@@ -164,7 +188,7 @@ export function settle(r: ClauseResult, c: Clause, outcome: unknown, opts: RunOp
       message: outcome.message,
       expected: outcome.expected,
       actual: outcome.actual,
-      replay: replayCommand(opts, c, opts.seed),
+      replay: replayCommand(opts, c, r.transport, opts.seed),
     };
     if (outcome instanceof PropertyViolation) {
       out.seed = outcome.seed;
@@ -173,51 +197,88 @@ export function settle(r: ClauseResult, c: Clause, outcome: unknown, opts: RunOp
     }
     return out;
   }
-  return { ...r, verdict: "error", message: errorMessage(outcome), replay: replayCommand(opts, c, opts.seed) };
+  return {
+    ...r,
+    verdict: "error",
+    message: errorMessage(outcome),
+    replay: replayCommand(opts, c, r.transport, opts.seed),
+  };
 }
 
-function settings(opts: RunOptions, c: Clause): RunSettings {
+function settings(opts: RunOptions, c: Clause, transport: TransportKind): RunSettings {
   return {
     seed: opts.seed,
     runs: opts.runs,
     ...(opts.replayPath ? { replayPath: opts.replayPath } : {}),
     ...(opts.shrink === false ? { shrink: false } : {}),
-    replayCommand: (seed, path) => replayCommand(opts, c, seed, path),
+    replayCommand: (seed, path) => replayCommand(opts, c, transport, seed, path),
   };
 }
 
-async function identifyType(session: DeviceSession): Promise<DeviceTypeName | undefined> {
+/** The device type a session's identification names, if this suite knows it. */
+export async function identifyType(
+  session: DeviceSession,
+  transport?: { identify(): Promise<{ deviceId: number }> },
+): Promise<DeviceTypeName | undefined> {
   if (session.info.deviceType) return session.info.deviceType;
-  const t = new MmioDriverTransport(session.registers);
+  const t = transport ?? await openDriverTransport(session);
   const id = await t.identify();
   return (Object.entries(DEVICE_IDS).find(([, v]) => v === id.deviceId)?.[0]) as DeviceTypeName | undefined;
 }
 
-/** Runs device-obligation clauses against a device under test (the harness plays the driver). */
+/**
+ * The transports a run covers: those the target offers (and, for a driver,
+ * those the harness can present), narrowed to `opts.transport` when given.
+ */
+export function runTransports(target: Target, only?: TransportKind): TransportKind[] {
+  const offered = target.role === "device"
+    ? target.info.transports ?? [target.info.transport]
+    : target.info.transports.filter((t) => HARNESS_TRANSPORTS.includes(t));
+  return only === undefined ? offered : offered.filter((t) => t === only);
+}
+
+/**
+ * Runs device-obligation clauses against a device under test (the harness
+ * plays the driver), once per transport the target offers.
+ */
 export async function runDeviceTarget(
   target: DeviceTarget,
+  clauses: readonly Clause[],
+  opts: RunOptions,
+): Promise<ClauseResult[]> {
+  const results: ClauseResult[] = [];
+  for (const transport of runTransports(target, opts.transport)) {
+    results.push(...await runDeviceTransport(target, transport, clauses, opts));
+  }
+  return results;
+}
+
+async function runDeviceTransport(
+  target: DeviceTarget,
+  transport: TransportKind,
   clauses: readonly Clause[],
   opts: RunOptions,
 ): Promise<ClauseResult[]> {
   const selected = selectClauses(clauses, "device", opts) as DeviceClause[];
   const results: ClauseResult[] = [];
   const name = target.info.name;
-  const transport = target.info.transport;
   const emit = (r: ClauseResult) => {
     results.push(r);
     opts.onResult?.(r);
   };
-  let session: DeviceSession;
+  let session: DeviceSession | undefined;
   let deviceType: DeviceTypeName | undefined;
   let offered = 0n;
   try {
-    session = await target.open();
-    deviceType = await identifyType(session);
-    if (!deviceType) throw new Error("the device's DeviceID names no device type this suite knows");
-    const probe = new HarnessDriver(session, new MmioDriverTransport(session.registers), deviceType);
+    session = await target.open(transport);
+    const opened = await openDriverTransport(session);
+    deviceType = await identifyType(session, opened);
+    if (!deviceType) throw new Error("the device's ID names no device type this suite knows");
+    const probe = new HarnessDriver(session, opened, deviceType);
     await probe.reset();
     offered = await probe.transport.readDeviceFeatures();
   } catch (e) {
+    await session?.close().catch(() => {});
     for (const c of selected) {
       emit({
         ...baseResult(c, name, transport, deviceType ?? "?", opts.seed),
@@ -237,13 +298,21 @@ export async function runDeviceTarget(
     }
     let outcome: unknown = undefined;
     try {
-      await session.restart();
-      const transportImpl = new MmioDriverTransport(session.registers);
-      const driver = new HarnessDriver(session, transportImpl, deviceType);
-      await withTimeout(
-        c.run({ ...settings(opts, c), session, transport: transportImpl, driver, deviceType, offered }),
-        opts.clauseTimeoutMs ?? 30_000,
-      );
+      const live = session;
+      const run = async () => {
+        await live.restart();
+        const transportImpl = await openDriverTransport(live);
+        const driver = new HarnessDriver(live, transportImpl, deviceType);
+        await c.run({
+          ...settings(opts, c, transport),
+          session: live,
+          transport: transportImpl,
+          driver,
+          deviceType,
+          offered,
+        });
+      };
+      await withTimeout(run(), opts.clauseTimeoutMs ?? 30_000);
     } catch (e) {
       outcome = e ?? new Error("unknown failure");
     }
@@ -253,26 +322,42 @@ export async function runDeviceTarget(
   return results;
 }
 
-/** Runs driver-obligation clauses against a driver under test (the harness plays the device). */
+/**
+ * Runs driver-obligation clauses against a driver under test (the harness
+ * plays the device), once per transport the driver attaches over.
+ */
 export async function runDriverTarget(
   target: DriverTarget,
   clauses: readonly Clause[],
   opts: RunOptions,
 ): Promise<ClauseResult[]> {
+  const results: ClauseResult[] = [];
+  for (const transport of runTransports(target, opts.transport)) {
+    results.push(...await runDriverTransport(target, transport, clauses, opts));
+  }
+  return results;
+}
+
+async function runDriverTransport(
+  target: DriverTarget,
+  transport: TransportKind,
+  clauses: readonly Clause[],
+  opts: RunOptions,
+): Promise<ClauseResult[]> {
   const selected = selectClauses(clauses, "driver", opts) as DriverClause[];
   const deviceType = opts.present ?? target.info.deviceTypes[0] ?? "blk";
-  const scenarios = new ScenarioRunner(target, deviceType);
+  const scenarios = new ScenarioRunner(target, deviceType, 2000, transport);
   const results: ClauseResult[] = [];
   for (const c of selected) {
-    const r = baseResult(c, target.info.name, "mmio", deviceType, opts.seed);
+    const r = baseResult(c, target.info.name, transport, deviceType, opts.seed);
     const started = performance.now();
-    const why = clauseApplicability(c, { transport: "mmio", deviceType });
+    const why = clauseApplicability(c, { transport, deviceType });
     let outcome: unknown = undefined;
     if (why) outcome = new NotApplicable(why);
     else {
       try {
         await withTimeout(
-          c.run({ ...settings(opts, c), target, deviceType, scenarios }),
+          c.run({ ...settings(opts, c, transport), target, deviceType, scenarios }),
           opts.clauseTimeoutMs ?? 30_000,
         );
       } catch (e) {

@@ -14,15 +14,19 @@ import {
   type DriverTarget,
   type DriverTargetInfo,
   type HarnessDeviceEndpoint,
+  type PciFunctionAccess,
   TargetError,
 } from "../adapter.ts";
-import type { DeviceTypeName } from "../features.ts";
+import type { DeviceTypeName, TransportKind } from "../features.ts";
 import { ArrayMemory, type GuestMemory, TracedMemory } from "../memory.ts";
 import type { RegisterSpace } from "../registers.ts";
 
 /** An in-process device as a factory builds it. */
 export interface InProcessDevice {
+  /** The MMIO window, or on PCI the configuration space. */
   registers: RegisterSpace;
+  /** On PCI: the function and its bus. */
+  pci?: PciFunctionAccess;
   onInterrupt(listener: (level: boolean) => void): void;
   /** Resolves when the device's background work is done. */
   idle?(): Promise<void>;
@@ -30,8 +34,8 @@ export interface InProcessDevice {
   triggerConfigChange?(): void;
 }
 
-/** Builds a device over the guest memory it is given. */
-export type InProcessDeviceFactory = (memory: GuestMemory) => InProcessDevice;
+/** Builds a device over the guest memory it is given, presented on `transport`. */
+export type InProcessDeviceFactory = (memory: GuestMemory, transport: TransportKind) => InProcessDevice;
 
 /** Guest memory of in-process device sessions. */
 export const IN_PROCESS_RAM = { base: 0x4000_0000, size: 4 << 20 } as const;
@@ -48,17 +52,35 @@ export const IN_PROCESS_RAM = { base: 0x4000_0000, size: 4 << 20 } as const;
 export class InProcessDeviceTarget implements DeviceTarget {
   readonly role = "device" as const;
   readonly info: DeviceTargetInfo;
-  constructor(name: string, deviceType: DeviceTypeName, readonly factory: InProcessDeviceFactory) {
+  /** `transports`: what the factory can present (default MMIO v2 only); the first is the default. */
+  constructor(
+    name: string,
+    deviceType: DeviceTypeName,
+    readonly factory: InProcessDeviceFactory,
+    transports: readonly TransportKind[] = ["mmio"],
+  ) {
     this.info = {
       name,
-      transport: "mmio",
+      transport: transports[0] ?? "mmio",
+      transports: [...transports],
       deviceType,
       adapter: "in-process",
       contractVersion: ADAPTER_CONTRACT_VERSION,
     };
   }
-  open(): Promise<DeviceSession> {
-    return Promise.resolve(new InProcessDeviceSession(this.info, this.factory));
+  open(transport: TransportKind = this.info.transport): Promise<DeviceSession> {
+    if (!this.info.transports?.includes(transport)) {
+      return Promise.reject(
+        new TargetError(
+          `${this.info.name} cannot be opened on ${transport}: it offers ${this.info.transports?.join(", ")}`,
+        ),
+      );
+    }
+    try {
+      return Promise.resolve(new InProcessDeviceSession(this.info, transport, this.factory));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 }
 
@@ -68,7 +90,11 @@ class InProcessDeviceSession implements DeviceSession {
   #traced!: TracedMemory;
   #device!: InProcessDevice;
   #level = false;
-  constructor(readonly info: DeviceTargetInfo, readonly factory: InProcessDeviceFactory) {
+  constructor(
+    readonly info: DeviceTargetInfo,
+    readonly transport: TransportKind,
+    readonly factory: InProcessDeviceFactory,
+  ) {
     this.#build();
     this.capabilities = {
       registers: true,
@@ -83,7 +109,7 @@ class InProcessDeviceSession implements DeviceSession {
     this.#traced = new TracedMemory(this.memory);
     this.#level = false;
     try {
-      this.#device = this.factory(this.#traced);
+      this.#device = this.factory(this.#traced, this.transport);
     } catch (e) {
       throw new TargetError(`The in-process device factory failed: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -95,6 +121,24 @@ class InProcessDeviceSession implements DeviceSession {
       read: (o, w) => dev().registers.read(o, w),
       write: (o, w, v) => dev().registers.write(o, w, v),
     };
+  }
+  get pci(): PciFunctionAccess | undefined {
+    const p = this.#device.pci;
+    if (!p) return undefined;
+    const dev = () => this.#device.pci!;
+    // Through the current device, so a restart (a new device) keeps the session's view valid.
+    const out: PciFunctionAccess = {
+      config: { read: (o, w) => dev().config.read(o, w), write: (o, w, v) => dev().config.write(o, w, v) },
+      memory: { read: (o, w) => dev().memory.read(o, w), write: (o, w, v) => dev().memory.write(o, w, v) },
+      memoryWindow: p.memoryWindow,
+      ...(p.io && p.ioWindow
+        ? {
+          io: { read: (o, w) => dev().io!.read(o, w), write: (o, w, v) => dev().io!.write(o, w, v) },
+          ioWindow: p.ioWindow,
+        }
+        : {}),
+    };
+    return out;
   }
   interruptLevel(): Promise<boolean> {
     return Promise.resolve(this.#level);

@@ -8,7 +8,7 @@
  * @module
  */
 import type { DriverTarget, ProbeResult, Workload, WorkloadResult } from "../adapter.ts";
-import type { DeviceTypeName } from "../features.ts";
+import type { DeviceTypeName, TransportKind } from "../features.ts";
 import { ArrayMemory, inRange, readU16 } from "../memory.ts";
 import type { Width } from "../registers.ts";
 import { Status } from "../status.ts";
@@ -212,7 +212,12 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
  */
 export class ScenarioRunner {
   #baseline: Promise<ScenarioTrace> | undefined;
-  constructor(readonly target: DriverTarget, readonly deviceType: DeviceTypeName, readonly deadlineMs = 2000) {}
+  constructor(
+    readonly target: DriverTarget,
+    readonly deviceType: DeviceTypeName,
+    readonly deadlineMs = 2000,
+    readonly transport: TransportKind = "mmio",
+  ) {}
 
   /** The plain scenario (default device, default workload, removal), run once and shared. */
   baseline(): Promise<ScenarioTrace> {
@@ -243,6 +248,7 @@ export class ScenarioRunner {
       device.push(e);
     };
     const session = await this.target.attach({
+      transport: this.transport,
       registers: device,
       memory: watched,
       onInterrupt: (l) => listeners.push(l),

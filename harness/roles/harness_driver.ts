@@ -125,8 +125,13 @@ export class HarnessDriver {
     result.offered = await this.transport.readDeviceFeatures();
     result.accepted = accept ? accept(result.offered) : result.offered & HARNESS_CORE_FEATURES;
     await this.transport.writeDriverFeatures(result.accepted);
-    result.status = await this.addStatus(Status.FEATURES_OK);
-    result.featuresOk = (result.status & Status.FEATURES_OK) !== 0;
+    if (this.transport.modern) {
+      result.status = await this.addStatus(Status.FEATURES_OK);
+      result.featuresOk = (result.status & Status.FEATURES_OK) !== 0;
+    } else {
+      // The legacy interface has no FEATURES_OK step: the features written are in force.
+      result.featuresOk = true;
+    }
     if (result.featuresOk) this.negotiated = result.accepted;
     if (stage === "features-ok" || !result.featuresOk) return result;
     for (let q = 0; q < QUEUES_BY_TYPE[this.deviceType]; q++) await this.setupQueue(q);
@@ -149,7 +154,14 @@ export class HarnessDriver {
     if (max === 0) throw new TargetError(`Queue ${q} is not available (QueueSizeMax 0)`);
     let n = size ?? Math.min(max, 64);
     while (!validQueueSize(n) && n > 1) n--;
-    const queue = await createDriverQueue(this.session.memory, this.alloc, q, n, this.ringFeatures);
+    const queue = await createDriverQueue(
+      this.session.memory,
+      this.alloc,
+      q,
+      n,
+      this.ringFeatures,
+      this.transport.contiguousQueue?.(n),
+    );
     if (enable) await this.transport.setupQueue(q, queue.addrs);
     else await this.transport.programQueue(q, queue.addrs);
     this.queues.set(q, queue);

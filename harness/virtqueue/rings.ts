@@ -5,7 +5,7 @@
  * @module
  */
 import type { BumpAllocator, GuestMemory } from "../memory.ts";
-import type { QueueAddresses } from "../transport/transport.ts";
+import type { ContiguousQueueLayout, QueueAddresses } from "../transport/transport.ts";
 import { PackedDeviceQueue, PackedDriverQueue } from "./packed.ts";
 import type { DeviceQueue, DriverQueue, RingFeatures } from "./queue.ts";
 import { SplitDeviceQueue, SplitDriverQueue } from "./split.ts";
@@ -25,7 +25,9 @@ export function createDeviceQueue(mem: GuestMemory, addrs: QueueAddresses, featu
 }
 
 /**
- * Allocates (zeroed) and returns the driver side of queue `index` with `size` entries.
+ * Allocates (zeroed) and returns the driver side of queue `index` with `size`
+ * entries; with a `layout` (legacy interface), one contiguous block placed as
+ * the layout says (split rings only).
  *
  * @example
  * ```ts ignore
@@ -38,7 +40,12 @@ export function createDriverQueue(
   index: number,
   size: number,
   features: RingFeatures,
+  layout?: ContiguousQueueLayout,
 ): Promise<DriverQueue> {
+  if (layout) {
+    if (features.format === "packed") throw new Error("The legacy queue layout has no packed form");
+    return SplitDriverQueue.at(mem, alloc, index, layout.at(alloc.alloc(layout.bytes, layout.align)), features);
+  }
   return features.format === "packed"
     ? PackedDriverQueue.create(mem, alloc, index, size, features)
     : SplitDriverQueue.create(mem, alloc, index, size, features);

@@ -322,6 +322,23 @@ export class SplitDriverQueue implements DriverQueue {
     await mem.write(addrs.device, new Uint8Array(l.used));
     return new SplitDriverQueue(mem, alloc, index, addrs, splitFeatures(features));
   }
+  /**
+   * The driver side of a queue whose areas the caller placed (e.g. the legacy
+   * contiguous layout); the areas are zeroed.
+   */
+  static async at(
+    mem: GuestMemory,
+    alloc: BumpAllocator,
+    index: number,
+    addrs: QueueAddresses,
+    features: Partial<RingFeatures> = {},
+  ): Promise<SplitDriverQueue> {
+    const l = splitLayout(addrs.size);
+    await mem.write(addrs.desc, new Uint8Array(l.desc));
+    await mem.write(addrs.driver, new Uint8Array(l.avail));
+    await mem.write(addrs.device, new Uint8Array(l.used));
+    return new SplitDriverQueue(mem, alloc, index, addrs, splitFeatures(features));
+  }
   get size(): number {
     return this.addrs.size;
   }

@@ -5,7 +5,7 @@
  */
 import type { InProcessDevice, InProcessDeviceFactory } from "../../adapters/in_process.ts";
 import { InProcessDeviceTarget } from "../../adapters/in_process.ts";
-import type { DeviceTypeName } from "../../features.ts";
+import type { DeviceTypeName, TransportKind } from "../../features.ts";
 import type { GuestMemory } from "../../memory.ts";
 import { BlkFunction } from "./blk.ts";
 import { DeviceCore, type DeviceOptions } from "./core.ts";
@@ -27,28 +27,26 @@ function makeFunction(type: DeviceTypeName): DeviceFunction {
 }
 
 /**
- * A factory for a reference device of `type` over MMIO v2, optionally with
- * replaced parts.
+ * A factory for a reference device of `type` on any transport of
+ * {@link REFERENCE_TRANSPORTS}, optionally with replaced parts.
  *
  * @example
  * ```ts
  * import { referenceDeviceFactory } from "./reference.ts";
  * import { ArrayMemory } from "../../memory.ts";
- * const dev = referenceDeviceFactory("rng")(new ArrayMemory(0x4000_0000, 1 << 20));
+ * const dev = referenceDeviceFactory("rng")(new ArrayMemory(0x4000_0000, 1 << 20), "mmio");
  * console.log((await dev.registers.read(0x008, 4))); // 4
  * ```
  */
 export function referenceDeviceFactory(type: DeviceTypeName, parts: DeviceParts = {}): InProcessDeviceFactory {
-  return (memory: GuestMemory): InProcessDevice => {
+  return (memory: GuestMemory, transport: TransportKind): InProcessDevice => {
     const fn = (parts.fn ?? makeFunction)(type);
     const Core = parts.core ?? DeviceCore;
-    const core = new Core(fn, { memory, transport: "mmio" });
-    const Mmio = parts.mmio ?? MmioDevice;
-    const registers = new Mmio(core);
+    const core = new Core(fn, { memory, transport });
     const listeners: ((l: boolean) => void)[] = [];
     core.onInterrupt = (l) => listeners.forEach((f) => f(l));
     const device: InProcessDevice = {
-      registers,
+      ...presentOn(transport, core, parts),
       onInterrupt: (l) => listeners.push(l),
       idle: () => core.idle(),
     };
@@ -59,11 +57,35 @@ export function referenceDeviceFactory(type: DeviceTypeName, parts: DeviceParts 
   };
 }
 
+/** The register files of a core presented on `transport`. */
+function presentOn(
+  transport: TransportKind,
+  core: DeviceCore,
+  parts: DeviceParts,
+): Pick<InProcessDevice, "registers" | "pci"> {
+  switch (transport) {
+    case "mmio": {
+      const Mmio = parts.mmio ?? MmioDevice;
+      return { registers: new Mmio(core) };
+    }
+    default:
+      throw new Error(`No reference device on the ${transport} transport`);
+  }
+}
+
+/** Transports the reference devices are presented on, default first. */
+export const REFERENCE_TRANSPORTS: readonly TransportKind[] = ["mmio"];
+
 /** The reference device of `type` as a device target. */
 export function referenceDeviceTarget(
   type: DeviceTypeName,
   parts: DeviceParts = {},
   name?: string,
 ): InProcessDeviceTarget {
-  return new InProcessDeviceTarget(name ?? `reference-${type}-device`, type, referenceDeviceFactory(type, parts));
+  return new InProcessDeviceTarget(
+    name ?? `reference-${type}-device`,
+    type,
+    referenceDeviceFactory(type, parts),
+    REFERENCE_TRANSPORTS,
+  );
 }

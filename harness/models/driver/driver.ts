@@ -47,6 +47,8 @@ import { BumpAllocator } from "../../memory.ts";
 import type { RegisterSpace } from "../../registers.ts";
 import { formatStatus, Status } from "../../status.ts";
 import { MmioDriverTransport } from "../../transport/mmio_driver.ts";
+import { openDriverTransport } from "../../transport/open.ts";
+import type { DriverTransport } from "../../transport/transport.ts";
 import { Mmio, MMIO_MAGIC, MmioInterrupt } from "../../transport/mmio_layout.ts";
 import { type BufferSpec, type DriverQueue, ringFeatures, type UsedElem } from "../../virtqueue/queue.ts";
 import { createDriverQueue } from "../../virtqueue/rings.ts";
@@ -191,9 +193,9 @@ function drivenType(deviceId: number): DrivenType | undefined {
  * ```
  */
 export class ReferenceDriver implements DriverSession {
-  /** The transport helpers over the endpoint's registers. */
-  protected readonly t: MmioDriverTransport;
+  /** The endpoint's register file (MMIO window; on PCI the configuration space). */
   protected readonly regs: RegisterSpace;
+  #transport: DriverTransport | undefined;
   /** The last status value written (0 after a reset): every write is a superset of it. */
   protected driverStatus = 0;
   /** The device type found at probe. */
@@ -227,7 +229,7 @@ export class ReferenceDriver implements DriverSession {
 
   constructor(protected readonly endpoint: HarnessDeviceEndpoint) {
     this.regs = endpoint.registers;
-    this.t = new MmioDriverTransport(endpoint.registers);
+    if (endpoint.transport === "mmio") this.#transport = new MmioDriverTransport(endpoint.registers);
     const { base, size } = endpoint.memory;
     const ringBytes = Math.min(Math.floor(size / 2), Math.max(64 * 1024, Math.floor(size / 8)));
     this.ringAlloc = new BumpAllocator(base, base + ringBytes);
@@ -236,6 +238,18 @@ export class ReferenceDriver implements DriverSession {
   }
 
   // ---------------------------------------------------------------- plumbing
+
+  /** The transport the device is presented on (opened at the first probe). */
+  protected get t(): DriverTransport {
+    if (!this.#transport) throw new DriverFailure("The driver has not probed the device yet");
+    return this.#transport;
+  }
+
+  /** Opens the endpoint's transport once (on PCI: BAR placement and the capability walk). */
+  protected async openTransport(): Promise<DriverTransport> {
+    this.#transport ??= await openDriverTransport(this.endpoint);
+    return this.#transport;
+  }
 
   /** A 32-bit read of a control register. */
   protected read32(offset: number): Promise<number> {
@@ -286,6 +300,7 @@ export class ReferenceDriver implements DriverSession {
 
   /** The whole probe: identification, reset, negotiation, configuration, queues, DRIVER_OK. */
   protected async initialize(deadline: number): Promise<ProbeResult> {
+    await this.openTransport();
     const id = await this.identify();
     if (id.kind === "placeholder") return { bound: false };
     if (id.kind === "invalid") return { bound: false, error: id.reason };
@@ -297,7 +312,7 @@ export class ReferenceDriver implements DriverSession {
     await this.addStatus(Status.DRIVER);
     const offered = await this.readDeviceFeatures();
     this.offered = offered;
-    if (!(offered & bit(F.VERSION_1))) {
+    if (this.t.modern && !(offered & bit(F.VERSION_1))) {
       return await this.failProbe("The device does not offer VIRTIO_F_VERSION_1 and this driver has no legacy mode");
     }
     const accepted = this.chooseFeatures(offered, type);
@@ -318,6 +333,15 @@ export class ReferenceDriver implements DriverSession {
    * Nothing else is touched.
    */
   protected async identify(): Promise<Identification> {
+    if (this.t.kind !== "mmio") {
+      const id = await this.t.identify();
+      if (!id.valid) {
+        return id.deviceId === 0 && id.reason?.includes("placeholder")
+          ? { kind: "placeholder" }
+          : { kind: "invalid", reason: id.reason ?? "not a virtio device" };
+      }
+      return { kind: "device", deviceId: id.deviceId };
+    }
     const magic = await this.read32(Mmio.MagicValue);
     const version = await this.read32(Mmio.Version);
     if (magic !== MMIO_MAGIC) {
@@ -374,12 +398,15 @@ export class ReferenceDriver implements DriverSession {
 
   /**
    * Accepts only features that are offered, defined for the device type on
-   * MMIO and implemented by this driver, then drops those whose
-   * dependencies are not accepted.
+   * the transport and implemented by this driver, then drops those whose
+   * dependencies are not accepted. On the legacy interface only the legacy
+   * feature word (bits 0–31) exists.
    */
   protected chooseFeatures(offered: bigint, type: DrivenType): bigint {
     const t: DeviceTypeName = type;
-    return dropUnsatisfied(t, offered & this.supportedFeatures(type) & definedMask(t, "mmio"));
+    const kind = this.t.kind === "mmio-legacy" ? "mmio" : this.t.kind;
+    const legacy = this.t.modern ? ~0n : 0xffff_ffffn;
+    return dropUnsatisfied(t, offered & this.supportedFeatures(type) & definedMask(t, kind) & legacy);
   }
 
   /** Writes the accepted features, selecting each word first. */
@@ -387,8 +414,12 @@ export class ReferenceDriver implements DriverSession {
     return this.t.writeDriverFeatures(accepted);
   }
 
-  /** Sets FEATURES_OK and re-reads Status: true when the device kept it. */
+  /**
+   * Sets FEATURES_OK and re-reads Status: true when the device kept it. The
+   * legacy interface has no such step: the features written are in force.
+   */
   protected async featuresOk(): Promise<boolean> {
+    if (!this.t.modern) return true;
     await this.addStatus(Status.FEATURES_OK);
     return ((await this.t.getStatus()) & Status.FEATURES_OK) !== 0;
   }
@@ -461,11 +492,10 @@ export class ReferenceDriver implements DriverSession {
    * was reset is set up again the same way (`reenable`; spec 2.6.1.2).
    */
   protected async setupQueue(index: number, reenable = false): Promise<DriverQueue> {
-    await this.write32(Mmio.QueueSel, index);
-    if ((await this.read32(Mmio.QueueReady)) !== 0) {
+    if (await this.t.queueReady(index)) {
       throw new DriverFailure(`Queue ${index} is already live (QueueReady reads non-zero) before set-up`);
     }
-    const max = await this.read32(Mmio.QueueSizeMax);
+    const max = await this.t.queueMax(index);
     if (max === 0) throw new DriverFailure(`Queue ${index} is not available (QueueSizeMax is 0)`);
     const size = this.queueSizeFor(max);
     const queue = await this.createQueue(index, size);
@@ -481,7 +511,14 @@ export class ReferenceDriver implements DriverSession {
    * ring flags, or the packed event suppression structures, start at 0).
    */
   protected createQueue(index: number, size: number): Promise<DriverQueue> {
-    return createDriverQueue(this.endpoint.memory, this.ringAlloc, index, size, ringFeatures(this.negotiated));
+    return createDriverQueue(
+      this.endpoint.memory,
+      this.ringAlloc,
+      index,
+      size,
+      ringFeatures(this.negotiated),
+      this.t.contiguousQueue?.(size),
+    );
   }
 
   /**
@@ -933,7 +970,7 @@ export class ReferenceDriver implements DriverSession {
 
   /** Reads QueueReset until it reads 0 (bounded): the reset took effect. Returns an error, or `undefined`. */
   protected async awaitQueueReset(index: number, deadline: number): Promise<string | undefined> {
-    for (let polls = 0; (await this.read32(Mmio.QueueReset)) !== 0; polls++) {
+    for (let polls = 0; await this.t.queueResetPending(index); polls++) {
       if (Date.now() >= deadline || polls >= MAX_POLLS) {
         return `timeout: queue ${index} reset did not complete (QueueReset still reads 1)`;
       }

@@ -1,0 +1,38 @@
+/**
+ * Opens the driver side of whatever transport a device session or a harness
+ * device endpoint speaks.
+ *
+ * @module
+ */
+import type { PciFunctionAccess } from "../adapter.ts";
+import type { TransportKind } from "../features.ts";
+import type { RegisterSpace } from "../registers.ts";
+import { MmioDriverTransport } from "./mmio_driver.ts";
+import type { DriverTransport } from "./transport.ts";
+
+/** What a transport is opened over: a session or an endpoint. */
+export interface TransportAccess {
+  readonly transport: TransportKind;
+  readonly registers: RegisterSpace;
+  readonly pci?: PciFunctionAccess | undefined;
+}
+
+/**
+ * The driver-side transport of `access`. On PCI this sizes and places the
+ * BARs and walks the capability list, so call it again after every reset
+ * that clears them.
+ *
+ * @example
+ * ```ts ignore
+ * const transport = await openDriverTransport(session);
+ * const id = await transport.identify();
+ * ```
+ */
+export function openDriverTransport(access: TransportAccess): Promise<DriverTransport> {
+  switch (access.transport) {
+    case "mmio":
+      return Promise.resolve(new MmioDriverTransport(access.registers));
+    default:
+      return Promise.reject(new Error(`The harness cannot speak the ${access.transport} transport`));
+  }
+}
