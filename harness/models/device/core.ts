@@ -119,6 +119,13 @@ export class DeviceCore {
   epoch = 0;
   /** Called when the interrupt line changes level. */
   onInterrupt: (level: boolean) => void = () => {};
+  /**
+   * Called for every interrupt event the device raises, after the cause is
+   * recorded in {@link interruptStatus} and before {@link onInterrupt}; `queue`
+   * names the virtqueue of a used-buffer event when known. Transports that
+   * route events themselves (PCI with MSI-X) listen here.
+   */
+  onRaise: (cause: number, queue?: number) => void = () => {};
   /** Why the device entered its error state, if it did. */
   errorReason: string | undefined;
   readonly knobs: DeviceKnobs;
@@ -207,7 +214,7 @@ export class DeviceCore {
     if ((next & Status.DRIVER_OK) && !(old & Status.DRIVER_OK)) {
       if (this.legacy) this.negotiated = this.legacyFeaturesInForce();
       for (let q = 0; q < this.queues.length; q++) this.kick(q);
-      if (this.knobs.spuriousUsedNotifications) this.raise(Irq.USED);
+      if (this.knobs.spuriousUsedNotifications) this.raise(Irq.USED, 0);
       if (this.knobs.suppressAvailNotifications) this.#startPolling(this.epoch);
     }
   }
@@ -373,9 +380,9 @@ export class DeviceCore {
   }
 
   /** Sends a used-buffer notification unless the driver suppressed it. */
-  protected async afterUsed(_q: number, ring: DeviceQueue): Promise<void> {
-    if (await ring.needsNotification()) this.raise(Irq.USED);
-    if (this.knobs.spuriousUsedNotifications) this.raise(Irq.USED);
+  protected async afterUsed(q: number, ring: DeviceQueue): Promise<void> {
+    if (await ring.needsNotification()) this.raise(Irq.USED, q);
+    if (this.knobs.spuriousUsedNotifications) this.raise(Irq.USED, q);
   }
 
   /** The device's error state (spec 2.1.2): DEVICE_NEEDS_RESET, then a config change notification. */
@@ -385,9 +392,10 @@ export class DeviceCore {
     if (this.status & Status.DRIVER_OK) this.raise(Irq.CONFIG);
   }
 
-  /** Asserts an interrupt cause. */
-  raise(cause: number): void {
+  /** Asserts an interrupt cause (`queue`: the virtqueue of a used-buffer event, when known). */
+  raise(cause: number, queue?: number): void {
     this.interruptStatus |= cause;
+    this.onRaise(cause, queue);
     this.onInterrupt(true);
   }
 
