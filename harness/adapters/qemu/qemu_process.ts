@@ -1,0 +1,351 @@
+/**
+ * One QEMU process driven over qtest. The harness listens on a unix socket
+ * and QEMU connects to it (`-qtest unix:<sock> -qtest-log /dev/null`); QMP
+ * runs over QEMU's stdin/stdout (`-chardev stdio` + `-mon mode=control`);
+ * QEMU boots a halt-loop firmware (see `halt_firmware.ts`) with `-display
+ * none -nodefaults` and the machine arguments. QEMU's stderr is kept (its
+ * tail goes into every error); closing kills the process and removes its
+ * private temporary directory.
+ *
+ * Deno grants unix sockets by exact path (`--allow-net=unix:<absolute
+ * path>`), so the qtest socket is one of {@link QTEST_SOCKET_SLOTS} fixed
+ * names in the temporary root ({@link qtestSocketPaths}); a name is held only
+ * while QEMU connects, so several harness processes can share the root.
+ *
+ * @module
+ */
+import { TargetError } from "../../adapter.ts";
+import { type HaltArch, haltFirmware } from "./halt_firmware.ts";
+import { QmpClient } from "./qmp_client.ts";
+import { type ByteStream, QtestClient } from "./qtest_client.ts";
+
+/** Where temporary files and the qtest socket go unless told otherwise (inside `--allow-write=reports`). */
+export const DEFAULT_TEMP_ROOT = "reports/tmp";
+
+/** How many fixed qtest socket names there are (QEMU processes that may start at the same moment). */
+export const QTEST_SOCKET_SLOTS = 4;
+
+/** How to launch QEMU. */
+export interface QemuLaunchOptions {
+  /** The QEMU system emulator, e.g. `qemu-system-aarch64` (looked up on PATH). */
+  binary: string;
+  /** Machine and device arguments (everything but the qtest/QMP/firmware/display ones). */
+  args: string[];
+  /** Boot a halt-loop firmware for this architecture (`-bios`). */
+  firmware?: HaltArch;
+  /** Where the private temporary directory and the qtest socket go (default {@link DEFAULT_TEMP_ROOT}). */
+  tempRoot?: string;
+  /** Deadline for QEMU to start and connect, in milliseconds (default 15000). */
+  startTimeoutMs?: number;
+  /** Deadline of one qtest command (default 5000). */
+  commandTimeoutMs?: number;
+  /**
+   * Prepares files in the private directory before QEMU starts (e.g. disk
+   * images); returns more arguments for QEMU.
+   */
+  prepare?(dir: string): Promise<string[]>;
+}
+
+const STDERR_TAIL = 4096;
+/** Longest unix socket path Linux accepts (sun_path is 108 bytes with the NUL). */
+const MAX_SOCKET_PATH = 107;
+
+/**
+ * The qtest socket names under `root`, as `--allow-net=unix:…` needs them
+ * (absolute).
+ *
+ * @example
+ * ```ts
+ * import { qtestSocketPaths } from "./qemu_process.ts";
+ * console.log(qtestSocketPaths("/repo/reports/tmp")[0]); // "/repo/reports/tmp/qemu-qtest-0.sock"
+ * ```
+ */
+export function qtestSocketPaths(root: string): string[] {
+  return Array.from({ length: QTEST_SOCKET_SLOTS }, (_, i) => `${root.replace(/\/+$/, "")}/qemu-qtest-${i}.sock`);
+}
+
+function isNotCapable(e: unknown): boolean {
+  return e instanceof Deno.errors.PermissionDenied || (e instanceof Error && e.name === "NotCapable");
+}
+
+function absolute(path: string): string {
+  return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`.replace(/\/\.\//g, "/");
+}
+
+/** Takes a free qtest socket name: skips names in use, removes stale ones (nobody listening). */
+async function listenOnFreeSlot(root: string): Promise<{ listener: Deno.UnixListener; path: string }> {
+  const paths = qtestSocketPaths(absolute(root));
+  for (const path of paths) {
+    if (new TextEncoder().encode(path).length > MAX_SOCKET_PATH) {
+      throw new TargetError(
+        `The qtest socket path is too long for a unix socket (over ${MAX_SOCKET_PATH} bytes): ${path}`,
+      );
+    }
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        return { listener: Deno.listen({ transport: "unix", path }), path };
+      } catch (e) {
+        if (isNotCapable(e)) {
+          throw new TargetError(
+            `Listening on the qtest socket ${path} is not permitted: grant --allow-net=unix:${path} (and read/write on ${root})`,
+          );
+        }
+        if (!(e instanceof Deno.errors.AddrInUse)) {
+          throw new TargetError(`Cannot listen on the qtest socket ${path}: ${e instanceof Error ? e.message : e}`);
+        }
+        // In use, or left behind by a process that died: a connect tells which.
+        try {
+          const c = await Deno.connect({ transport: "unix", path });
+          c.close();
+          break; // someone is listening: try the next name
+        } catch {
+          await Deno.remove(path).catch(() => {});
+        }
+      }
+    }
+  }
+  throw new TargetError(
+    `All ${QTEST_SOCKET_SLOTS} qtest socket names in ${root} are in use by other QEMU starts: retry, or remove ${
+      paths[0]
+    } … if no harness is running`,
+  );
+}
+
+function withDeadline<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const t = new Promise<never>((_, reject) => timer = setTimeout(() => reject(onTimeout()), ms));
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/** QEMU's stdin and stdout as one {@link ByteStream} (for QMP). */
+function stdioStream(child: Deno.ChildProcess): ByteStream {
+  const reader = child.stdout.getReader();
+  const writer = child.stdin.getWriter();
+  let rest: Uint8Array | undefined;
+  return {
+    async read(p) {
+      if (!rest || rest.length === 0) {
+        const r = await reader.read();
+        if (r.done) return null;
+        rest = r.value;
+      }
+      const n = Math.min(p.length, rest.length);
+      p.set(rest.subarray(0, n));
+      rest = rest.subarray(n);
+      return n;
+    },
+    async write(p) {
+      await writer.write(p);
+      return p.length;
+    },
+    close() {
+      reader.cancel().catch(() => {});
+      writer.close().catch(() => {});
+    },
+  };
+}
+
+/**
+ * A running QEMU with its qtest and QMP connections.
+ *
+ * @example
+ * ```ts ignore
+ * const qemu = await QemuProcess.start({
+ *   binary: "qemu-system-aarch64",
+ *   firmware: "aarch64",
+ *   args: ["-M", "virt", "-cpu", "cortex-a57", "-m", "128M", "-device", "virtio-rng-device"],
+ * });
+ * console.log((await qemu.qtest.readl(0x0a00_3e00)).toString(16)); // "74726976"
+ * await qemu.close();
+ * ```
+ */
+export class QemuProcess {
+  readonly #readStderr: () => string;
+  #status: Deno.CommandStatus | undefined;
+  #closed = false;
+  /** Resolves with QEMU's exit status (once stderr has been read to the end). */
+  readonly exited: Promise<Deno.CommandStatus>;
+  /** Milliseconds from spawning QEMU to both connections being up. */
+  startMs = 0;
+
+  private constructor(
+    readonly child: Deno.ChildProcess,
+    readonly dir: string,
+    /** The command line QEMU was started with (for messages). */
+    readonly commandLine: string,
+    readonly qtest: QtestClient,
+    readonly qmp: QmpClient,
+    readStderr: () => string,
+    stderrDone: Promise<void>,
+  ) {
+    this.#readStderr = readStderr;
+    this.exited = child.status.then(async (s) => {
+      this.#status = s;
+      await withDeadline(stderrDone, 1000, () => new Error("stderr")).catch(() => {});
+      return s;
+    });
+  }
+
+  /** The exit status once QEMU has exited. */
+  get status(): Deno.CommandStatus | undefined {
+    return this.#status;
+  }
+
+  /** The last few KiB QEMU wrote to stderr, trimmed. */
+  stderrTail(): string {
+    return this.#readStderr().trim();
+  }
+
+  /** How QEMU ended (or that it runs), with its stderr tail: a sentence fragment for messages. */
+  describe(): string {
+    const s = this.#status;
+    const how = s === undefined
+      ? "QEMU is still running"
+      : s.signal
+      ? `QEMU was killed by ${s.signal}`
+      : `QEMU exited with code ${s.code}`;
+    const tail = this.stderrTail();
+    return tail ? `${how}; its stderr ends: ${tail.split("\n").slice(-8).join(" | ")}` : `${how}; no stderr output`;
+  }
+
+  /** Starts QEMU and connects to it; throws {@link TargetError} when it cannot. */
+  static async start(options: QemuLaunchOptions): Promise<QemuProcess> {
+    const root = options.tempRoot ?? DEFAULT_TEMP_ROOT;
+    const started = performance.now();
+    let dir: string;
+    try {
+      await Deno.mkdir(root, { recursive: true });
+      dir = await Deno.makeTempDir({ dir: root, prefix: "qemu-" });
+    } catch (e) {
+      throw new TargetError(
+        `Cannot create a temporary directory for QEMU under ${root}: ${e instanceof Error ? e.message : e}`,
+      );
+    }
+    let listener: Deno.UnixListener | undefined;
+    let child: Deno.ChildProcess | undefined;
+    try {
+      const args = [...options.args];
+      if (options.firmware) {
+        const fw = `${dir}/halt-${options.firmware}.bin`;
+        await Deno.writeFile(fw, haltFirmware(options.firmware));
+        args.push("-bios", fw);
+      }
+      if (options.prepare) args.push(...await options.prepare(dir));
+      const slot = await listenOnFreeSlot(root);
+      listener = slot.listener;
+      const full = [
+        "-qtest",
+        `unix:${slot.path}`,
+        "-qtest-log",
+        "/dev/null",
+        "-chardev",
+        "stdio,id=qmp0",
+        "-mon",
+        "chardev=qmp0,mode=control",
+        "-display",
+        "none",
+        "-nodefaults",
+        ...args,
+      ];
+      const commandLine = [options.binary, ...full].join(" ");
+      try {
+        child = new Deno.Command(options.binary, { args: full, stdin: "piped", stdout: "piped", stderr: "piped" })
+          .spawn();
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) {
+          throw new TargetError(`QEMU binary ${options.binary} was not found: install it or name another binary`);
+        }
+        if (isNotCapable(e)) {
+          throw new TargetError(`Running ${options.binary} is not permitted: grant --allow-run=${options.binary}`);
+        }
+        throw new TargetError(`Cannot start ${options.binary}: ${e instanceof Error ? e.message : e}`);
+      }
+      const proc = child;
+      let stderr = "";
+      const stderrDone = (async () => {
+        const dec = new TextDecoder();
+        try {
+          for await (const chunk of proc.stderr) {
+            stderr = (stderr + dec.decode(chunk, { stream: true })).slice(-STDERR_TAIL);
+          }
+        } catch {
+          // the stream ended
+        }
+      })();
+      const tail = () => stderr.trim().split("\n").slice(-8).join(" | ") || "no stderr output";
+      const timeoutMs = options.startTimeoutMs ?? 15000;
+      const accept = listener.accept();
+      accept.catch(() => {});
+      const conn = await withDeadline(
+        Promise.race([
+          accept,
+          proc.status.then(async (exit) => {
+            await withDeadline(stderrDone, 1000, () => new Error("stderr")).catch(() => {});
+            const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+            throw new TargetError(`QEMU ${how} before connecting: ${tail()} (command: ${commandLine})`);
+          }),
+        ]),
+        timeoutMs,
+        () => new TargetError(`QEMU did not connect to the qtest socket within ${timeoutMs} ms: ${tail()}`),
+      );
+      listener.close();
+      listener = undefined;
+      await Deno.remove(slot.path).catch(() => {});
+      const qtest = new QtestClient(
+        conn,
+        options.commandTimeoutMs ? { commandTimeoutMs: options.commandTimeoutMs } : {},
+      );
+      const qmp = new QmpClient(stdioStream(proc));
+      const qemu = new QemuProcess(proc, dir, commandLine, qtest, qmp, () => stderr, stderrDone);
+      try {
+        await qmp.handshake(timeoutMs);
+      } catch (e) {
+        await qemu.close();
+        throw new TargetError(`QEMU's QMP monitor did not come up: ${e instanceof Error ? e.message : e}: ${tail()}`);
+      }
+      qemu.startMs = performance.now() - started;
+      return qemu;
+    } catch (e) {
+      listener?.close();
+      if (child) {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // already gone
+        }
+        await child.status.catch(() => {});
+      }
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      throw e instanceof TargetError ? e : new TargetError(`Cannot start QEMU: ${e instanceof Error ? e.message : e}`);
+    }
+  }
+
+  /**
+   * Stops QEMU (SIGTERM, then SIGKILL after a deadline), closes the
+   * connections and removes the temporary directory. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.qtest.close().catch(() => {});
+    if (this.#status === undefined) {
+      try {
+        this.child.kill("SIGTERM");
+      } catch {
+        // already gone
+      }
+      try {
+        await withDeadline(this.exited, 2000, () => new Error("no exit"));
+      } catch {
+        try {
+          this.child.kill("SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+    }
+    await this.exited.catch(() => {});
+    await this.qmp.close().catch(() => {});
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
