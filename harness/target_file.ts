@@ -15,6 +15,12 @@
  * harness presents). Built-in names need no file: `reference-rng-device`,
  * `reference-blk-device`, `reference-driver`, `mutant:<name>`.
  *
+ * With `"adapter": "qemu"` (device role only) `options` describes a QEMU
+ * device: `transport` (`"mmio"`, `"mmio-legacy"` or `"pci"`), `device` (the
+ * `-device` argument), and optionally `machine` (`"virt"` for MMIO, `"q35"`
+ * for PCI), `binary`, `deviceType`, `extraArgs`, `memoryMiB` and `driveMiB`
+ * (an empty raw disk image attached as `drive0`).
+ *
  * Every problem is a {@link UsageError} whose message is one sentence.
  *
  * @module
@@ -23,6 +29,7 @@ import { parse as parseJsonc } from "@std/jsonc";
 import type { DeviceTarget, DriverTarget, DriverTargetInfo, Target } from "./adapter.ts";
 import type { InProcessDeviceFactory, InProcessDriverFactory } from "./adapters/in_process.ts";
 import { InProcessDeviceTarget, InProcessDriverTarget } from "./adapters/in_process.ts";
+import { QemuDeviceTarget, type QemuTargetOptions } from "./adapters/qemu/qemu_target.ts";
 import { allMutants, referenceDriver } from "./builtins.ts";
 import { DEVICE_IDS, type DeviceTypeName, type TransportKind } from "./features.ts";
 import { referenceDeviceTarget } from "./models/device/reference.ts";
@@ -33,7 +40,7 @@ export class UsageError extends Error {
 }
 
 /** Adapters this version implements. */
-export const ADAPTERS: readonly string[] = ["in-process"];
+export const ADAPTERS: readonly string[] = ["in-process", "qemu"];
 
 /** Device types the bundled reference device models (device role). */
 export const REFERENCE_DEVICE_TYPES: readonly DeviceTypeName[] = ["rng", "blk"];
@@ -52,7 +59,8 @@ const WORKLOADS: readonly string[] = ["rng-read", "blk-read", "blk-write", "blk-
 export type TargetSource =
   | { kind: "model"; model: "reference"; deviceType?: DeviceTypeName }
   | { kind: "mutant"; mutant: string }
-  | { kind: "module"; module: string; export: string; deviceType?: DeviceTypeName; info: string };
+  | { kind: "module"; module: string; export: string; deviceType?: DeviceTypeName; info: string }
+  | { kind: "qemu"; qemu: Omit<QemuTargetOptions, "name"> };
 
 /** A validated target file (or built-in name). */
 export interface TargetSpec {
@@ -140,6 +148,7 @@ export function validateTargetSpec(data: unknown, where: string, arg: string, fi
   if (data.description !== undefined && typeof data.description !== "string") {
     throw new UsageError(`${where}: "description" must be a string, got ${describe(data.description)}`);
   }
+  if (data.adapter === "qemu") return validateQemuSpec(data, where, arg, file);
   if (data.options === undefined) {
     throw new UsageError(`${where}: "options" is missing (it names a "model", a "mutant" or a "module")`);
   }
@@ -223,6 +232,64 @@ export function validateTargetSpec(data: unknown, where: string, arg: string, fi
   const spec: TargetSpec = { adapter: data.adapter, role, source, arg };
   if (typeof data.name === "string") spec.name = data.name;
   if (present) spec.present = present;
+  if (file !== undefined) spec.file = file;
+  return spec;
+}
+
+const QEMU_KEYS = ["transport", "device", "machine", "binary", "deviceType", "extraArgs", "memoryMiB", "driveMiB"];
+
+/** Validates a target file of the `qemu` adapter (after the common keys). */
+function validateQemuSpec(data: Record<string, unknown>, where: string, arg: string, file?: string): TargetSpec {
+  if (data.role !== "device") {
+    throw new UsageError(
+      `${where}: the qemu adapter runs QEMU's devices: "role" must be "device", got ${describe(data.role)}`,
+    );
+  }
+  if (!isRecord(data.options)) {
+    throw new UsageError(
+      `${where}: "options" must be an object with "transport" and "device", got ${describe(data.options)}`,
+    );
+  }
+  const o = data.options;
+  checkKeys(where, o, QEMU_KEYS, "options");
+  const transport = oneOf(where, "options.transport", o.transport, ["mmio", "mmio-legacy", "pci"] as const);
+  if (typeof o.device !== "string" || !/^[\w.-]+(,[^\s,]+)*$/.test(o.device)) {
+    throw new UsageError(
+      `${where}: "options.device" must be a -device argument such as "virtio-rng-device", got ${describe(o.device)}`,
+    );
+  }
+  const qemu: Omit<QemuTargetOptions, "name"> = { transport, device: o.device };
+  const machine = transport === "pci" ? "q35" : "virt";
+  if (o.machine !== undefined && o.machine !== machine) {
+    throw new UsageError(
+      `${where}: "options.machine" must be "${machine}" for transport "${transport}", got ${describe(o.machine)}`,
+    );
+  }
+  if (o.machine !== undefined) qemu.machine = machine;
+  if (o.binary !== undefined) {
+    if (typeof o.binary !== "string" || o.binary === "") {
+      throw new UsageError(`${where}: "options.binary" must be a QEMU executable, got ${describe(o.binary)}`);
+    }
+    qemu.binary = o.binary;
+  }
+  if (o.deviceType !== undefined) qemu.deviceType = oneOf(where, "options.deviceType", o.deviceType, DEVICE_TYPES);
+  if (o.extraArgs !== undefined) {
+    if (!Array.isArray(o.extraArgs) || o.extraArgs.some((a) => typeof a !== "string")) {
+      throw new UsageError(`${where}: "options.extraArgs" must be a list of strings, got ${describe(o.extraArgs)}`);
+    }
+    qemu.extraArgs = o.extraArgs as string[];
+  }
+  for (const key of ["memoryMiB", "driveMiB"] as const) {
+    const v = o[key];
+    if (v === undefined) continue;
+    const min = key === "memoryMiB" ? 32 : 1;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > 4096) {
+      throw new UsageError(`${where}: "options.${key}" must be an integer from ${min} to 4096, got ${describe(v)}`);
+    }
+    qemu[key] = v;
+  }
+  const spec: TargetSpec = { adapter: "qemu", role: "device", source: { kind: "qemu", qemu }, arg };
+  if (typeof data.name === "string") spec.name = data.name;
   if (file !== undefined) spec.file = file;
   return spec;
 }
@@ -430,6 +497,9 @@ export async function resolveTarget(spec: TargetSpec): Promise<LoadedTarget> {
     }
     case "module":
       target = await loadModule(spec, src);
+      break;
+    case "qemu":
+      target = new QemuDeviceTarget({ name: spec.name ?? baseName(spec.file ?? spec.arg), ...src.qemu });
       break;
   }
   if (target.role !== spec.role) {

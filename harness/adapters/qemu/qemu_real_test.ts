@@ -91,8 +91,12 @@ Deno.test({
       assertEquals(await r.read(0x60, 4) & 1, 1);
       await r.write(0x64, 4, 1);
       assertEquals(await s.interruptLevel(), false, "InterruptACK lowers the line");
-      // restart: back to power-on state
+      // restart: back to power-on state, in the same QEMU (system_reset)
+      const pid = (s as unknown as { qemu: { child: Deno.ChildProcess } }).qemu.child.pid;
+      const t0 = performance.now();
       await s.restart();
+      console.log(`restart (system_reset) took ${(performance.now() - t0).toFixed(1)} ms`);
+      assertEquals((s as unknown as { qemu: { child: Deno.ChildProcess } }).qemu.child.pid, pid, "same process");
       assertEquals(await r.read(0x70, 4), 0, "status is 0 after restart");
       assertEquals(await r.read(0, 4), 0x74726976);
     } finally {
@@ -185,5 +189,37 @@ Deno.test({
     const e = await target.open().then(() => new Error("opening must fail"), (e) => e as Error);
     assertEquals(e.name, "TargetError");
     assert(/virtio-no-such-device/.test(e.message), e.message);
+  },
+});
+
+Deno.test({
+  name: "qemu adapter: every shipped qemu target file opens and shows its device type",
+  ignore: !ARM || !X86,
+  async fn(t) {
+    const { loadTarget } = await import("../../target_file.ts");
+    const { DEVICE_IDS } = await import("../../features.ts");
+    for (
+      const name of [...Deno.readDirSync("fixtures/targets")].map((e) => e.name).filter((n) => n.startsWith("qemu-"))
+        .sort()
+    ) {
+      await t.step(name, async () => {
+        const loaded = await loadTarget(`fixtures/targets/${name}`);
+        if (loaded.target.role !== "device") throw new Error("a qemu target is a device target");
+        const type = loaded.target.info.deviceType!;
+        const s = await loaded.target.open();
+        try {
+          if (s.transport === "pci") {
+            assertEquals(await s.registers.read(0, 2), 0x1af4);
+            assertEquals(await s.registers.read(2, 2), 0x1040 + DEVICE_IDS[type]);
+          } else {
+            assertEquals(await s.registers.read(0, 4), 0x74726976);
+            assertEquals(await s.registers.read(4, 4), 2);
+            assertEquals(await s.registers.read(8, 4), DEVICE_IDS[type]);
+          }
+        } finally {
+          await s.close();
+        }
+      });
+    }
   },
 });

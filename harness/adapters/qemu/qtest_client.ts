@@ -381,22 +381,26 @@ export class QtestClient {
           head.command,
         ),
       );
-      try {
-        this.#conn.close();
-      } catch {
-        // already closed
-      }
       return;
     }
     this.#armWatchdog(head.deadline);
   }
 
+  /** Fails the connection: every pending command and every later one get `error`; the stream is closed. */
   #fail(error: QtestError): void {
     if (!this.#failure) this.#failure = error;
+    if (!this.#closing) {
+      this.#closing = true;
+      try {
+        this.#conn.close();
+      } catch {
+        // already closed
+      }
+    }
     if (this.#watchdog !== undefined) clearTimeout(this.#watchdog);
     this.#watchdog = undefined;
     for (const p of this.#pending.splice(0)) {
-      const e = error.kind === "closed" || error.kind === "timeout"
+      const e = (error.kind === "closed" || error.kind === "timeout") && p.command !== error.command
         ? new QtestError(error.kind, `${error.message} (while waiting for "${p.command.slice(0, 80)}")`, p.command)
         : error;
       p.reject(e);
@@ -431,9 +435,13 @@ export class QtestClient {
     } else if (line.startsWith("FAIL")) {
       p.reject(new QtestError("fail", `QEMU failed the qtest command "${p.command.slice(0, 80)}": ${line}`, p.command));
     } else {
-      this.#fail(
-        new QtestError("protocol", `QEMU answered "${p.command.slice(0, 80)}" with garbage: "${line.slice(0, 80)}"`),
+      const e = new QtestError(
+        "protocol",
+        `QEMU answered "${p.command.slice(0, 80)}" with garbage: "${line.slice(0, 80)}"`,
+        p.command,
       );
+      p.reject(e);
+      this.#fail(e);
     }
   }
 
