@@ -223,3 +223,23 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "qemu adapter: QEMU dying mid-session gives a TargetError saying so; restart starts a new QEMU",
+  ignore: !ARM,
+  async fn() {
+    const s = await new QemuDeviceTarget({ name: "dies", transport: "mmio", device: "virtio-rng-device" }).open();
+    try {
+      const qemu = (s as unknown as { qemu: { child: Deno.ChildProcess } }).qemu;
+      qemu.child.kill("SIGKILL");
+      const e = await s.registers.read(0, 4).then(() => new Error("the read must fail"), (e) => e as Error);
+      assertEquals(e.name, "TargetError");
+      assert(/SIGKILL/.test(e.message), e.message);
+      await s.restart();
+      assertEquals(await s.registers.read(0, 4), 0x74726976);
+      assert((s as unknown as { qemu: { child: Deno.ChildProcess } }).qemu.child.pid !== qemu.child.pid);
+    } finally {
+      await s.close();
+    }
+  },
+});
