@@ -87,8 +87,16 @@ Deno.test("cli: target problems exit 2 with one sentence", async () => {
   await usageError(["--target", `${OUT}/missing.jsonc`], `target file ${OUT}/missing.jsonc: no such file`);
   const malformed = await writeTarget("malformed.jsonc", `{ "adapter": "in-process", "role": "device",, }`);
   await usageError(["--target", malformed], new RegExp(`^conform: error: target file ${malformed}: not valid JSONC: `));
-  const qemu = await writeTarget("qemu.jsonc", `// a comment\n{ "adapter": "qemu", "role": "device", "options": {} }`);
-  await usageError(["--target", qemu], `unknown adapter "qemu": this version supports in-process`);
+  const vhost = await writeTarget(
+    "vhost.jsonc",
+    `// a comment\n{ "adapter": "vhost-user", "role": "device", "options": {} }`,
+  );
+  await usageError(["--target", vhost], /unknown adapter "vhost-user"/);
+  const qemu = await writeTarget("qemu.jsonc", `{ "adapter": "qemu", "role": "device", "options": {} }`);
+  await usageError(
+    ["--target", qemu],
+    /"options.transport" must be one of "mmio", "mmio-legacy", "pci", got undefined/,
+  );
   const role = await writeTarget("role.jsonc", `{ "adapter": "in-process", "role": "dev", "options": {} }`);
   await usageError(["--target", role], `target file ${role}: "role" must be "device" or "driver", got "dev"`);
   const noType = await writeTarget(
@@ -177,7 +185,20 @@ Deno.test("cli: a run streams results, prints the summary last and writes both r
   const json = `${OUT}/run/report.json`;
   const junit = `${OUT}/run/report.xml`;
   const r = await run(
-    ["--target", "reference-rng-device", "--seed", "7", "--runs", "3", "--json", json, "--junit", junit],
+    [
+      "--target",
+      "reference-rng-device",
+      "--transport",
+      "mmio",
+      "--seed",
+      "7",
+      "--runs",
+      "3",
+      "--json",
+      json,
+      "--junit",
+      junit,
+    ],
     { clauses: fakeClauses(), waivers: [] },
   );
   assertEquals(r.err, []);
@@ -203,7 +224,17 @@ Deno.test("cli: a run streams results, prints the summary last and writes both r
 
 Deno.test("cli: --quiet prints only non-pass results and the summary", async () => {
   const r = await run(
-    ["--target", "reference-rng-device", "--quiet", "--json", `${OUT}/q.json`, "--junit", `${OUT}/q.xml`],
+    [
+      "--target",
+      "reference-rng-device",
+      "--transport",
+      "mmio",
+      "--quiet",
+      "--json",
+      `${OUT}/q.json`,
+      "--junit",
+      `${OUT}/q.xml`,
+    ],
     { clauses: fakeClauses(), waivers: [] },
   );
   assertEquals(r.code, 1);

@@ -7,16 +7,32 @@
  *
  * @module
  */
-import type { DriverTarget, ProbeResult, Workload, WorkloadResult } from "../adapter.ts";
+import type {
+  DriverTarget,
+  HarnessDeviceEndpoint,
+  PciFunctionAccess,
+  ProbeResult,
+  Workload,
+  WorkloadResult,
+} from "../adapter.ts";
 import type { DeviceTypeName, TransportKind } from "../features.ts";
 import { ArrayMemory, inRange, readU16 } from "../memory.ts";
-import type { Width } from "../registers.ts";
+import type { RegisterSpace, Width } from "../registers.ts";
 import { Status } from "../status.ts";
 import { Mmio } from "../transport/mmio_layout.ts";
 import { BlkFunction } from "../models/device/blk.ts";
 import { DeviceCore, type DeviceKnobs } from "../models/device/core.ts";
 import type { DeviceFunction } from "../models/device/device_function.ts";
 import { MmioDevice, type MmioIdentityOverrides } from "../models/device/mmio_device.ts";
+import { MmioLegacyDevice } from "../models/device/mmio_legacy_device.ts";
+import { MmioLegacy } from "../transport/mmio_legacy.ts";
+import { CommonCfg, PciCommand } from "../transport/pci_layout.ts";
+import {
+  DEFAULT_PCI_WINDOWS,
+  defaultPciLayout,
+  PciDevice,
+  type PciLayoutOptions,
+} from "../models/device/pci_device.ts";
 import { RngFunction } from "../models/device/rng.ts";
 import { ringFeatures } from "../virtqueue/queue.ts";
 import { RingMonitor, type RingViolation, type RingViolationKind } from "./ring_monitor.ts";
@@ -25,14 +41,30 @@ import { WatchedMemory } from "./watched_memory.ts";
 /** Guest memory the harness device gives a driver: base and size. */
 export const GUEST_RAM = { base: 0x4000_0000, size: 4 << 20 } as const;
 
+/**
+ * Where an access landed: the MMIO window (v2 or legacy), PCI configuration
+ * space, or one of the PCI virtio structures (common, notify, ISR, device
+ * configuration) or another BAR range (e.g. the MSI-X table).
+ */
+export type AccessSpace = "mmio" | "pci-config" | "common" | "notify" | "isr" | "device" | "bar";
+
 /** One event of a scenario trace. */
 export type TraceEvent =
   | {
     seq: number;
     kind: "read" | "write";
+    /**
+     * The register in transport-neutral terms: its virtio-mmio v2 offset
+     * (`Mmio.Status`, `Mmio.QueueReady`, `Mmio.Config + n`, …), whatever the
+     * transport; -1 when the register has no MMIO counterpart (PCI
+     * configuration space, MSI-X vectors, legacy GuestPageSize, …).
+     */
     offset: number;
     width: Width;
+    /** The value in transport-neutral terms (a legacy QueuePFN write of a page number is QueueReady = 1). */
     value: number;
+    /** Where the access really landed, and its raw value. */
+    raw: { space: AccessSpace; offset: number; value: number };
     /** QueueSel at the time of the access. */
     queueSel: number;
     /** Device status before the access. */
@@ -61,12 +93,14 @@ export type AccessEvent = Extract<TraceEvent, { kind: "read" | "write" }>;
 export interface Scenario {
   knobs?: DeviceKnobs;
   identity?: MmioIdentityOverrides;
+  /** PCI: a variation of the device's PCI layout (every default is the strict layout). */
+  pciLayout?: PciLayoutOptions;
   /** Work to ask of the driver after probe (default: one request for the device type). */
   workloads?: Workload[];
   /** Remove the driver at the end (default true). */
   remove?: boolean;
   /** Called with the device before the driver attaches (e.g. to hook config reads). */
-  configure?: (core: DeviceCore, fn: DeviceFunction, device: MonitoredMmioDevice) => void;
+  configure?: (core: DeviceCore, fn: DeviceFunction, device: DeviceRecorder) => void;
   /** Device-type options: blk capacity in sectors. */
   blkSectors?: number;
   /** QueueSizeMax the device presents for its queues. */
@@ -113,24 +147,26 @@ export function deviceFunctionFor(
   }
 }
 
+/** A register access in transport-neutral terms (see {@link TraceEvent}). */
+export interface CanonicalAccess {
+  offset: number;
+  value: number;
+}
+
 /**
- * An MMIO v2 device that records every access and tells a ring monitor about
+ * Records what a driver does to a harness device, whatever the transport:
+ * every register access (in transport-neutral terms, with the raw location),
+ * interrupts, phases and ring violations; and tells a ring monitor about
  * queue enables, disables and resets, device resets and notifications.
  */
-export class MonitoredMmioDevice extends MmioDevice {
+export class DeviceRecorder {
   readonly events: TraceEvent[] = [];
-  constructor(
-    core: DeviceCore,
-    identity: MmioIdentityOverrides,
-    readonly monitor?: RingMonitor,
-    readonly limit = 200_000,
-  ) {
-    super(core, identity);
-    const previous = core.onInterrupt;
-    core.onInterrupt = (level) => {
-      previous(level);
-      this.push({ kind: "irq", level, interruptStatus: core.interruptStatus });
-    };
+  /** QueueSel as the driver last wrote it (in transport-neutral terms). */
+  queueSel = 0;
+  constructor(readonly core: DeviceCore, readonly monitor?: RingMonitor, readonly limit = 200_000) {}
+  /** Records a change of the interrupt line (INTx or the MMIO line). */
+  irq(level: boolean): void {
+    this.push({ kind: "irq", level, interruptStatus: this.core.interruptStatus });
   }
   push(e: DistributiveOmit<TraceEvent, "seq">): void {
     if (this.events.length < this.limit) this.events.push({ ...e, seq: this.events.length } as TraceEvent);
@@ -142,23 +178,60 @@ export class MonitoredMmioDevice extends MmioDevice {
       this.push({ kind: "altered", queue: v.queue, head: v.head ?? -1, detail: v.detail });
     }
   }
-  override async read(offset: number, width: Width): Promise<number> {
+  /**
+   * Performs a read through `read` and records it; `canonical` maps the raw
+   * value to the transport-neutral register (or undefined: no counterpart).
+   */
+  async read(
+    space: AccessSpace,
+    rawOffset: number,
+    width: Width,
+    read: () => Promise<number>,
+    canonical: (value: number) => CanonicalAccess | undefined,
+  ): Promise<number> {
     const before = this.#context();
-    const value = await super.read(offset, width);
-    this.push({ kind: "read", offset, width, value, ...before });
+    const value = await read();
+    const c = canonical(value);
+    this.push({
+      kind: "read",
+      offset: c?.offset ?? -1,
+      width,
+      value: c?.value ?? value,
+      raw: { space, offset: rawOffset, value },
+      ...before,
+    });
     return value;
   }
-  override async write(offset: number, width: Width, value: number): Promise<void> {
+  /** Performs a write through `write`, records it and tells the ring monitor what it means. */
+  async write(
+    space: AccessSpace,
+    rawOffset: number,
+    width: Width,
+    value: number,
+    write: () => Promise<void>,
+    canonical: CanonicalAccess | undefined,
+  ): Promise<void> {
     const before = this.#context();
     // The device may write the used ring as soon as the queue is live: read its flags as the driver left them.
-    const usedFlags = offset === Mmio.QueueReady && value === 1 ? await this.#usedFlags() : undefined;
-    await super.write(offset, width, value);
-    this.push({ kind: "write", offset, width, value: value >>> 0, ...before });
-    if (width === 4) this.#tellMonitor(offset, value >>> 0, before.queueSel, usedFlags);
+    const enabling = canonical?.offset === Mmio.QueueReady && canonical.value === 1;
+    let usedFlags = enabling ? await this.#usedFlags() : undefined;
+    await write();
+    if (enabling && usedFlags === undefined) usedFlags = await this.#usedFlags();
+    this.push({
+      kind: "write",
+      offset: canonical?.offset ?? -1,
+      width,
+      value: canonical?.value ?? value >>> 0,
+      raw: { space, offset: rawOffset, value: value >>> 0 },
+      ...before,
+    });
+    if (canonical?.offset === Mmio.QueueSel) this.queueSel = canonical.value;
+    if (canonical?.offset === Mmio.Status && canonical.value === 0) this.queueSel = 0;
+    if (canonical) this.#tellMonitor(canonical.offset, canonical.value >>> 0, before.queueSel, usedFlags);
   }
   async #usedFlags(): Promise<number | undefined> {
     const s = this.core.queues[this.queueSel];
-    if (!s || !inRange(this.core.memory, s.device, 2)) return undefined;
+    if (!s || s.device === 0 || !inRange(this.core.memory, s.device, 2)) return undefined;
     return await readU16(this.core.memory, s.device);
   }
   #context() {
@@ -179,7 +252,7 @@ export class MonitoredMmioDevice extends MmioDevice {
       case Mmio.QueueReady: {
         const s = core.queues[sel];
         if (value === 0) m.disableQueue(sel);
-        else if (value === 1 && s?.ready && (core.status & Status.FEATURES_OK)) {
+        else if (value === 1 && s?.ready && (core.legacy || (core.status & Status.FEATURES_OK))) {
           m.enableQueue(sel, ringFeatures(core.negotiated), {
             size: s.size,
             desc: s.desc,
@@ -197,6 +270,132 @@ export class MonitoredMmioDevice extends MmioDevice {
         return;
     }
   }
+}
+
+/** An MMIO v2 register file whose every access goes through a {@link DeviceRecorder}. */
+export function recordedMmio(device: RegisterSpace, rec: DeviceRecorder): RegisterSpace {
+  return {
+    read: (o, w) => rec.read("mmio", o, w, () => device.read(o, w), (v) => ({ offset: o, value: v })),
+    write: (o, w, v) => rec.write("mmio", o, w, v, () => device.write(o, w, v), { offset: o, value: v >>> 0 }),
+  };
+}
+
+/** Transport-neutral names of the common configuration fields that have an MMIO counterpart. */
+const COMMON_TO_MMIO: Readonly<Record<number, { read: number; write: number }>> = {
+  [CommonCfg.device_feature_select]: { read: Mmio.DeviceFeaturesSel, write: Mmio.DeviceFeaturesSel },
+  [CommonCfg.device_feature]: { read: Mmio.DeviceFeatures, write: Mmio.DeviceFeatures },
+  [CommonCfg.driver_feature_select]: { read: Mmio.DriverFeaturesSel, write: Mmio.DriverFeaturesSel },
+  [CommonCfg.driver_feature]: { read: Mmio.DriverFeatures, write: Mmio.DriverFeatures },
+  [CommonCfg.device_status]: { read: Mmio.Status, write: Mmio.Status },
+  [CommonCfg.config_generation]: { read: Mmio.ConfigGeneration, write: Mmio.ConfigGeneration },
+  [CommonCfg.queue_select]: { read: Mmio.QueueSel, write: Mmio.QueueSel },
+  [CommonCfg.queue_size]: { read: Mmio.QueueSizeMax, write: Mmio.QueueSize },
+  [CommonCfg.queue_enable]: { read: Mmio.QueueReady, write: Mmio.QueueReady },
+  [CommonCfg.queue_desc]: { read: Mmio.QueueDescLow, write: Mmio.QueueDescLow },
+  [CommonCfg.queue_desc + 4]: { read: Mmio.QueueDescHigh, write: Mmio.QueueDescHigh },
+  [CommonCfg.queue_driver]: { read: Mmio.QueueDriverLow, write: Mmio.QueueDriverLow },
+  [CommonCfg.queue_driver + 4]: { read: Mmio.QueueDriverHigh, write: Mmio.QueueDriverHigh },
+  [CommonCfg.queue_device]: { read: Mmio.QueueDeviceLow, write: Mmio.QueueDeviceLow },
+  [CommonCfg.queue_device + 4]: { read: Mmio.QueueDeviceHigh, write: Mmio.QueueDeviceHigh },
+  [CommonCfg.queue_reset]: { read: Mmio.QueueReset, write: Mmio.QueueReset },
+};
+
+/** Where a bus address falls in a PCI device's structures. */
+function pciStructureAt(dev: PciDevice, addr: number): { space: AccessSpace; offset: number } | undefined {
+  if (!(dev.command & PciCommand.MEMORY)) return undefined;
+  for (const r of dev.layout.regions) {
+    const spec = dev.layout.bars[r.bar];
+    if (!spec || spec.kind === "io") continue;
+    const start = dev.barBase(r.bar) + r.offset;
+    if (addr < start || addr >= start + r.length) continue;
+    const space: AccessSpace = r.structure === "common" || r.structure === "notify" || r.structure === "isr" ||
+        r.structure === "device"
+      ? r.structure
+      : "bar";
+    return { space, offset: addr - start };
+  }
+  return undefined;
+}
+
+/** A PCI access in transport-neutral terms (undefined: no MMIO counterpart). */
+function pciCanonical(
+  where: { space: AccessSpace; offset: number },
+  kind: "read" | "write",
+  value: number,
+): CanonicalAccess | undefined {
+  switch (where.space) {
+    case "common": {
+      const m = COMMON_TO_MMIO[where.offset];
+      return m ? { offset: kind === "read" ? m.read : m.write, value: value >>> 0 } : undefined;
+    }
+    case "notify":
+      return kind === "write" ? { offset: Mmio.QueueNotify, value: value >>> 0 } : undefined;
+    case "isr":
+      return kind === "read" ? { offset: Mmio.InterruptStatus, value: value >>> 0 } : undefined;
+    case "device":
+      return { offset: Mmio.Config + where.offset, value: value >>> 0 };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * A PCI function through a {@link DeviceRecorder}: configuration space
+ * accesses are recorded raw, accesses to the virtio structures with their
+ * MMIO counterparts (device_status as Status, queue_enable as QueueReady,
+ * a notification as QueueNotify, an ISR read as InterruptStatus, …).
+ */
+export function recordedPci(dev: PciDevice, rec: DeviceRecorder): PciFunctionAccess {
+  const inner = dev.access(DEFAULT_PCI_WINDOWS);
+  const bus = (addr: number) => pciStructureAt(dev, addr) ?? { space: "bar" as const, offset: addr };
+  return {
+    config: {
+      read: (o, w) => rec.read("pci-config", o, w, () => inner.config.read(o, w), () => undefined),
+      write: (o, w, v) => rec.write("pci-config", o, w, v, () => inner.config.write(o, w, v), undefined),
+    },
+    memory: {
+      read: (a, w) => {
+        const where = bus(a);
+        return rec.read(
+          where.space,
+          where.offset,
+          w,
+          () => inner.memory.read(a, w),
+          (v) => pciCanonical(where, "read", v),
+        );
+      },
+      write: (a, w, v) => {
+        const where = bus(a);
+        return rec.write(
+          where.space,
+          where.offset,
+          w,
+          v,
+          () => inner.memory.write(a, w, v),
+          pciCanonical(where, "write", v),
+        );
+      },
+    },
+    memoryWindow: inner.memoryWindow,
+    ...(inner.io && inner.ioWindow ? { io: inner.io, ioWindow: inner.ioWindow } : {}),
+  };
+}
+
+/**
+ * A legacy (version 1) MMIO register file through a {@link DeviceRecorder}:
+ * QueuePFN is recorded as QueueReady (a page number enables the queue, 0
+ * stops it); GuestPageSize and QueueAlign have no counterpart.
+ */
+export function recordedLegacyMmio(device: RegisterSpace, rec: DeviceRecorder): RegisterSpace {
+  const canonical = (o: number, v: number): CanonicalAccess | undefined => {
+    if (o === MmioLegacy.QueuePFN) return { offset: Mmio.QueueReady, value: v === 0 ? 0 : 1 };
+    if (o === MmioLegacy.GuestPageSize || o === MmioLegacy.QueueAlign) return undefined;
+    return { offset: o, value: v >>> 0 };
+  };
+  return {
+    read: (o, w) => rec.read("mmio", o, w, () => device.read(o, w), (v) => canonical(o, v)),
+    write: (o, w, v) => rec.write("mmio", o, w, v, () => device.write(o, w, v), canonical(o, v)),
+  };
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -225,6 +424,37 @@ export class ScenarioRunner {
     return this.#baseline;
   }
 
+  /**
+   * The device's register files on the runner's transport, every access
+   * recorded, and its interrupt line (INTx on PCI).
+   */
+  protected present(
+    core: DeviceCore,
+    rec: DeviceRecorder,
+    s: Scenario,
+  ): Pick<HarnessDeviceEndpoint, "registers" | "pci"> & { line(listener: (level: boolean) => void): void } {
+    const coreLine = (listener: (level: boolean) => void) => {
+      const previous = core.onInterrupt;
+      core.onInterrupt = (level) => {
+        previous(level);
+        listener(level);
+      };
+    };
+    switch (this.transport) {
+      case "mmio":
+        return { registers: recordedMmio(new MmioDevice(core, s.identity ?? {}), rec), line: coreLine };
+      case "mmio-legacy":
+        return { registers: recordedLegacyMmio(new MmioLegacyDevice(core, s.identity ?? {}), rec), line: coreLine };
+      case "pci": {
+        const dev = new PciDevice(core, defaultPciLayout(core.fn, s.pciLayout ?? {}));
+        const pci = recordedPci(dev, rec);
+        return { registers: pci.config, pci, line: (l) => dev.onInterrupt(l) };
+      }
+      default:
+        throw new Error(`The harness cannot present a device on ${this.transport} yet`);
+    }
+  }
+
   async run(s: Scenario): Promise<ScenarioTrace> {
     const deadline = s.deadlineMs ?? this.deadlineMs;
     const memory = new ArrayMemory(GUEST_RAM.base, GUEST_RAM.size);
@@ -232,16 +462,20 @@ export class ScenarioRunner {
       ...(s.blkSectors === undefined ? {} : { blkSectors: s.blkSectors }),
       ...(s.queueSizeMax === undefined ? {} : { queueSizeMax: s.queueSizeMax }),
     });
-    const core = new DeviceCore(fn, { memory, transport: "mmio", ...(s.knobs ? { knobs: s.knobs } : {}) });
+    const core = new DeviceCore(fn, { memory, transport: this.transport, ...(s.knobs ? { knobs: s.knobs } : {}) });
     const listeners: ((level: boolean) => void)[] = [];
-    core.onInterrupt = (level) => listeners.forEach((l) => l(level));
     const watched = new WatchedMemory(memory);
     const monitor = new RingMonitor(memory, {
       watched,
       onViolation: (v) => device.recordViolation(v),
       live: () => (core.status & Status.DRIVER_OK) !== 0,
     });
-    const device = new MonitoredMmioDevice(core, s.identity ?? {}, monitor);
+    const device = new DeviceRecorder(core, monitor);
+    const { line, ...presented } = this.present(core, device, s);
+    line((level) => {
+      device.irq(level);
+      listeners.forEach((l) => l(level));
+    });
     s.configure?.(core, fn, device);
     const phase = (e: DistributiveOmit<Extract<TraceEvent, { kind: "phase" }>, "seq">) => {
       monitor.checkpoint();
@@ -249,7 +483,7 @@ export class ScenarioRunner {
     };
     const session = await this.target.attach({
       transport: this.transport,
-      registers: device,
+      ...presented,
       memory: watched,
       onInterrupt: (l) => listeners.push(l),
     });

@@ -7,6 +7,8 @@
  */
 import { Status } from "../status.ts";
 import { Mmio, mmioName } from "../transport/mmio_layout.ts";
+import { mmioLegacyName } from "../transport/mmio_legacy.ts";
+import { commonName } from "../transport/pci_layout.ts";
 import type { AccessEvent, ScenarioTrace, TraceEvent } from "./harness_device.ts";
 import type { RingViolationKind } from "./ring_monitor.ts";
 
@@ -23,11 +25,26 @@ export function statusWrites(t: ScenarioTrace): AccessEvent[] {
   return accesses(t).filter((e) => e.kind === "write" && e.offset === Mmio.Status);
 }
 
+/** The name of the register an access really landed on: `Status`, `QueuePFN`, `common.queue_enable`, … */
+export function accessName(e: AccessEvent): string {
+  const { space, offset } = e.raw;
+  switch (space) {
+    case "mmio":
+      return e.offset === offset ? mmioName(offset) : mmioLegacyName(offset);
+    case "common":
+      return `common.${commonName(offset)}`;
+    case "device":
+      return `device+0x${offset.toString(16)}`;
+    default:
+      return `${space}+0x${offset.toString(16).padStart(2, "0")}`;
+  }
+}
+
 /** Formats an access for a report: `#12 write Status = 0x3`. */
 export function fmtAccess(e: AccessEvent): string {
-  return `#${e.seq} ${e.kind} ${mmioName(e.offset)}${e.width === 4 ? "" : `/${e.width * 8}bit`} ${
+  return `#${e.seq} ${e.kind} ${accessName(e)}${e.width === 4 ? "" : `/${e.width * 8}bit`} ${
     e.kind === "write" ? "=" : "→"
-  } 0x${e.value.toString(16)}`;
+  } 0x${e.raw.value.toString(16)}`;
 }
 
 /** The feature sets the driver wrote, one per FEATURES_OK write (the value at that moment). */

@@ -8,6 +8,8 @@ import type { PciFunctionAccess } from "../adapter.ts";
 import type { TransportKind } from "../features.ts";
 import type { RegisterSpace } from "../registers.ts";
 import { MmioDriverTransport } from "./mmio_driver.ts";
+import { MmioLegacyDriverTransport } from "./mmio_legacy_driver.ts";
+import { PciDriverTransport } from "./pci_driver.ts";
 import type { DriverTransport } from "./transport.ts";
 
 /** What a transport is opened over: a session or an endpoint. */
@@ -32,6 +34,11 @@ export function openDriverTransport(access: TransportAccess): Promise<DriverTran
   switch (access.transport) {
     case "mmio":
       return Promise.resolve(new MmioDriverTransport(access.registers));
+    case "mmio-legacy":
+      return Promise.resolve(new MmioLegacyDriverTransport(access.registers));
+    case "pci":
+      if (!access.pci) return Promise.reject(new Error("A PCI session must give access to the PCI function"));
+      return PciDriverTransport.open(access.pci);
     default:
       return Promise.reject(new Error(`The harness cannot speak the ${access.transport} transport`));
   }

@@ -84,8 +84,9 @@ export const configIrqOnNeedsReset = defineDeviceClause({
     if (!(status & Status.DEVICE_NEEDS_RESET)) {
       notApplicable("the device did not set DEVICE_NEEDS_RESET on a looping chain");
     }
-    const isr = await ctx.transport.interruptStatus();
+    // The line first: on PCI, reading the ISR clears it and drops the line.
     const level = await ctx.session.interruptLevel();
+    const isr = await ctx.transport.interruptStatus();
     expectThat(
       (isr & MmioInterrupt.CONFIG_CHANGE) !== 0 && level,
       "a configuration change notification (InterruptStatus bit 1, line raised)",

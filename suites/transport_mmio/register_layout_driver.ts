@@ -21,6 +21,9 @@ import {
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 import { accepted, accesses, fmtAccess, statusWrites } from "../driver_trace.ts";
 
+/** Every clause here reads MMIO register accesses. */
+const MMIO = { transports: ["mmio" as const] };
+
 const LAYOUT = "drivernormative:Virtio Transport Options / Virtio Over MMIO / MMIO Device Register Layout";
 const INIT =
   "drivernormative:Virtio Transport Options / Virtio Over MMIO / MMIO-specific Initialization And Device Operation / Device Initialization";
@@ -48,6 +51,7 @@ export const onlyDescribedLocations = defineDriverClause({
   label: LAYOUT,
   statement: 1,
   level: "MUST NOT",
+  applies: MMIO,
   title: "no access outside the described registers and configuration fields",
   requirement: "The driver accesses only the registers of the MMIO layout and, in configuration space, only the " +
     "fields the device type defines.",
@@ -68,6 +72,7 @@ export const noWriteToReadOnly = defineDriverClause({
   label: LAYOUT,
   statement: 2,
   level: "MUST NOT",
+  applies: MMIO,
   title: "no write to a read-only register",
   requirement: "The driver never writes a register the layout marks read-only.",
   action: "Records the driver's register accesses and looks for writes to read-only registers.",
@@ -83,6 +88,7 @@ export const noReadFromWriteOnly = defineDriverClause({
   label: LAYOUT,
   statement: 3,
   level: "MUST NOT",
+  applies: MMIO,
   title: "no read from a write-only register",
   requirement: "The driver never reads a register the layout marks write-only.",
   action: "Records the driver's register accesses and looks for reads of write-only registers.",
@@ -98,6 +104,7 @@ export const wordAccesses = defineDriverClause({
   label: LAYOUT,
   statement: 4,
   level: "MUST",
+  applies: MMIO,
   title: "control registers accessed as aligned 32-bit words",
   requirement: "Every access to a control register is 32 bits wide and 32-bit aligned.",
   action: "Records the driver's register accesses below the configuration space and checks width and alignment.",
@@ -113,6 +120,7 @@ export const configWidths = defineDriverClause({
   label: LAYOUT,
   statement: 5,
   level: "MUST",
+  applies: MMIO,
   title: "configuration fields accessed at their own width",
   requirement: "The driver reads 8-bit fields with 8-bit accesses, 16-bit fields with aligned 16-bit accesses, " +
     "and 32- and 64-bit fields with aligned 32-bit accesses.",
@@ -142,6 +150,7 @@ export const ignoresBadMagic = defineDriverClause({
   label: LAYOUT,
   statement: 6,
   level: "MUST",
+  applies: MMIO,
   title: "a device with a wrong MagicValue is ignored",
   requirement: "The driver leaves alone a device whose MagicValue is not 0x74726976.",
   action: "Presents a device with a random wrong MagicValue and checks the driver writes no register.",
@@ -162,6 +171,7 @@ export const ignoresBadVersion = defineDriverClause({
   label: LAYOUT,
   statement: 8,
   level: "MUST",
+  applies: MMIO,
   title: "a device with a Version other than 2 is ignored",
   requirement: "A driver of the version 2 interface leaves alone a device whose Version is not 2 (version 1 " +
     "being the legacy interface, which this clause does not present).",
@@ -178,6 +188,7 @@ export const ignoresDeviceIdZero = defineDriverClause({
   label: LAYOUT,
   statement: 10,
   level: "MUST",
+  applies: MMIO,
   title: "a placeholder device (DeviceID 0) is ignored",
   requirement: "The driver leaves alone a device whose DeviceID is 0.",
   action: "Presents a placeholder device and checks the driver writes no register.",
@@ -191,6 +202,7 @@ export const noErrorForDeviceIdZero = defineDriverClause({
   label: LAYOUT,
   statement: 11,
   level: "MUST NOT",
+  applies: MMIO,
   title: "no error reported for a placeholder device",
   requirement: "Finding a device with DeviceID 0 is not an error for the driver.",
   action: "Presents a placeholder device and checks the driver's probe reports no error.",
@@ -216,6 +228,7 @@ export const selectBeforeDeviceFeatures = defineDriverClause({
   label: LAYOUT,
   statement: 12,
   level: "MUST",
+  applies: MMIO,
   title: "DeviceFeaturesSel written before DeviceFeatures is read",
   requirement: "The driver selects a feature word through DeviceFeaturesSel before it reads DeviceFeatures.",
   action: "Checks every DeviceFeatures read in the trace for an earlier DeviceFeaturesSel write since the last reset.",
@@ -233,6 +246,7 @@ export const selectBeforeDriverFeatures = defineDriverClause({
   label: LAYOUT,
   statement: 13,
   level: "MUST",
+  applies: MMIO,
   title: "DriverFeaturesSel written before DriverFeatures is written",
   requirement: "The driver selects a feature word through DriverFeaturesSel before it writes DriverFeatures.",
   action: "Checks every DriverFeatures write in the trace for an earlier DriverFeaturesSel write since the last reset.",
@@ -250,6 +264,7 @@ export const queueSizeWithinMax = defineDriverClause({
   label: LAYOUT,
   statement: 14,
   level: "MUST",
+  applies: MMIO,
   title: "QueueSize at most QueueSizeMax",
   requirement: "The driver writes a QueueSize no larger than the QueueSizeMax the device presents.",
   action: "Presents devices with random QueueSizeMax values (1–1024) and checks every QueueSize write.",
@@ -266,6 +281,7 @@ export const layoutFrozenWhileReady = defineDriverClause({
   label: LAYOUT,
   statement: 15,
   level: "MUST NOT",
+  applies: MMIO,
   title: "queue layout registers untouched while QueueReady is set",
   requirement: "While the selected queue's QueueReady is non-zero, the driver does not access QueueSize or the " +
     "queue address registers.",
@@ -283,6 +299,7 @@ export const readBackQueueReady = defineDriverClause({
   label: LAYOUT,
   statement: 17,
   level: "MUST",
+  applies: MMIO,
   title: "QueueReady read back after writing 0",
   requirement: "When the driver writes 0 to QueueReady to stop using a queue, it reads QueueReady back before " +
     "going on with that queue.",
@@ -308,6 +325,7 @@ export const ignoresUndefinedIsrBits = defineDriverClause({
   label: LAYOUT,
   statement: 18,
   level: "MUST",
+  applies: MMIO,
   title: "undefined InterruptStatus bits ignored",
   requirement: "Bits of InterruptStatus the spec does not define have no effect on the driver.",
   action: "Presents a device whose InterruptStatus always has undefined bits set and checks the driver's work " +
@@ -339,6 +357,7 @@ export const acknowledgesHandled = defineDriverClause({
   label: LAYOUT,
   statement: 19,
   level: "MUST",
+  applies: MMIO,
   title: "handled interrupts acknowledged through InterruptACK",
   requirement: "After handling an interrupt the driver writes the bits of the events it handled to InterruptACK.",
   action: "Has the driver do work that completes with interrupts and checks that every event bit it read from " +
@@ -356,6 +375,7 @@ export const noUndefinedAckBits = defineDriverClause({
   label: LAYOUT,
   statement: 20,
   level: "MUST NOT",
+  applies: MMIO,
   title: "no undefined bit written to InterruptACK",
   requirement: "The driver never sets a bit in InterruptACK that InterruptStatus does not define.",
   action: "Has the driver handle interrupts, also from a device whose InterruptStatus shows undefined bits, and " +
@@ -372,6 +392,7 @@ export const queueResetWaitsForZero = defineDriverClause({
   label: LAYOUT,
   statement: 21,
   level: "MUST NOT",
+  applies: MMIO,
   title: "queue reset not taken as done before QueueReset reads 0",
   requirement: "With VIRTIO_F_RING_RESET negotiated, after writing 1 to QueueReset the driver treats the queue " +
     "reset as complete only once it has read 0 from QueueReset.",
@@ -400,6 +421,7 @@ export const identificationFirst = defineDriverClause({
   label: INIT,
   statement: 1,
   level: "MUST",
+  applies: MMIO,
   title: "initialization starts by reading MagicValue and Version",
   requirement: "The driver's first accesses to the device read and check MagicValue and Version.",
   action: "Checks the first two register accesses of the trace.",
@@ -418,6 +440,7 @@ export const readsDeviceId = defineDriverClause({
   label: INIT,
   statement: 2,
   level: "MUST",
+  applies: MMIO,
   title: "DeviceID read once MagicValue and Version are valid",
   requirement: "With a valid MagicValue and Version, the driver reads DeviceID before doing anything else.",
   action: "Checks that a DeviceID read comes before the driver's first register write.",
@@ -437,6 +460,7 @@ export const abortsOnDeviceIdZero = defineDriverClause({
   label: INIT,
   statement: 3,
   level: "MUST",
+  applies: MMIO,
   title: "initialization aborted for DeviceID 0",
   requirement: "When DeviceID reads 0 the driver stops initializing: it sets no status at all.",
   action: "Presents a placeholder device and checks there is no Status write.",
@@ -450,6 +474,7 @@ export const nothingElseOnDeviceIdZero = defineDriverClause({
   label: INIT,
   statement: 4,
   level: "MUST NOT",
+  applies: MMIO,
   title: "no other register accessed for DeviceID 0",
   requirement: "After reading DeviceID 0 the driver accesses no register besides MagicValue, Version and DeviceID.",
   action: "Presents a placeholder device and lists accesses to any other register.",
@@ -468,7 +493,7 @@ export const noSharedMemoryRegisters = defineDriverClause({
   requirement: "A driver for a device type without shared memory regions does not use the shared-memory registers.",
   action: "Records the driver's accesses to a device type without shared memory and looks for SHMSel, SHMLen* " +
     "and SHMBase* accesses.",
-  applies: { deviceTypes: ["rng", "blk", "net", "console"] },
+  applies: { transports: ["mmio"], deviceTypes: ["rng", "blk", "net", "console"] },
   async run(ctx) {
     const bad = allAccesses(await broadTraces(ctx)).filter((e) => MMIO_SHM_REGISTERS.includes(e.offset));
     expectNone("no shared-memory register access", bad, fmtAccess);
@@ -479,6 +504,7 @@ export const genericInitFollows = defineDriverClause({
   label: INIT,
   statement: 6,
   level: "MUST",
+  applies: MMIO,
   title: "generic initialization follows identification",
   requirement: "After identifying the device, the driver goes on with the generic initialization of spec 3.1, " +
     "which begins with a device reset.",
@@ -498,6 +524,7 @@ export const readsIsrAfterInterrupt = defineDriverClause({
   label: IRQ,
   statement: 1,
   level: "MUST",
+  applies: MMIO,
   title: "InterruptStatus read after an interrupt",
   requirement: "On receiving an interrupt the driver reads InterruptStatus to learn what caused it.",
   action: "Has the device complete requests with interrupts and checks an InterruptStatus read follows each " +

@@ -371,13 +371,22 @@ export const writesAtLeastLen = defineDeviceClause({
   },
 });
 
-/** Reads InterruptStatus after a batch: waits for the USED bit up to `ms`, then acknowledges what it saw. */
+/**
+ * Reads the interrupt status after a batch: waits for the USED bit up to
+ * `ms`, acknowledging what it sees (on PCI the read itself clears the ISR,
+ * so every bit read is kept).
+ */
 async function usedNotification(ctx: DeviceClauseContext, ms: number): Promise<boolean> {
-  const isUsed = async () => ((await ctx.transport.interruptStatus()) & MmioInterrupt.USED_BUFFER) !== 0;
-  await ctx.session.settle(ms, isUsed);
-  const isr = await ctx.transport.interruptStatus();
-  if (isr) await ctx.transport.ackInterrupt(isr);
-  return (isr & MmioInterrupt.USED_BUFFER) !== 0;
+  let seen = 0;
+  const poll = async () => {
+    const isr = await ctx.transport.interruptStatus();
+    seen |= isr;
+    if (isr) await ctx.transport.ackInterrupt(isr);
+    return (seen & MmioInterrupt.USED_BUFFER) !== 0;
+  };
+  await ctx.session.settle(ms, poll);
+  await poll();
+  return (seen & MmioInterrupt.USED_BUFFER) !== 0;
 }
 
 /** How the harness sets up used-buffer notifications for one batch. */

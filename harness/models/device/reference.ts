@@ -11,12 +11,16 @@ import { BlkFunction } from "./blk.ts";
 import { DeviceCore, type DeviceOptions } from "./core.ts";
 import type { DeviceFunction } from "./device_function.ts";
 import { MmioDevice } from "./mmio_device.ts";
+import { MmioLegacyDevice } from "./mmio_legacy_device.ts";
+import { DEFAULT_PCI_WINDOWS, PciDevice } from "./pci_device.ts";
 import { RngFunction } from "./rng.ts";
 
 /** The classes a device variant may replace (mutants replace one). */
 export interface DeviceParts {
   core?: new (fn: DeviceFunction, opts: DeviceOptions) => DeviceCore;
   mmio?: new (core: DeviceCore) => MmioDevice;
+  legacy?: new (core: DeviceCore) => MmioLegacyDevice;
+  pci?: new (core: DeviceCore) => PciDevice;
   fn?: (type: DeviceTypeName) => DeviceFunction;
 }
 
@@ -43,13 +47,7 @@ export function referenceDeviceFactory(type: DeviceTypeName, parts: DeviceParts 
     const fn = (parts.fn ?? makeFunction)(type);
     const Core = parts.core ?? DeviceCore;
     const core = new Core(fn, { memory, transport });
-    const listeners: ((l: boolean) => void)[] = [];
-    core.onInterrupt = (l) => listeners.forEach((f) => f(l));
-    const device: InProcessDevice = {
-      ...presentOn(transport, core, parts),
-      onInterrupt: (l) => listeners.push(l),
-      idle: () => core.idle(),
-    };
+    const device = presentOn(transport, core, parts);
     if (fn instanceof BlkFunction) {
       device.triggerConfigChange = () => core.changeConfig(() => fn.resize(fn.capacity + 8));
     }
@@ -58,15 +56,21 @@ export function referenceDeviceFactory(type: DeviceTypeName, parts: DeviceParts 
 }
 
 /** The register files of a core presented on `transport`. */
-function presentOn(
-  transport: TransportKind,
-  core: DeviceCore,
-  parts: DeviceParts,
-): Pick<InProcessDevice, "registers" | "pci"> {
+function presentOn(transport: TransportKind, core: DeviceCore, parts: DeviceParts): InProcessDevice {
   switch (transport) {
-    case "mmio": {
-      const Mmio = parts.mmio ?? MmioDevice;
-      return { registers: new Mmio(core) };
+    case "mmio":
+    case "mmio-legacy": {
+      const registers = transport === "mmio"
+        ? new (parts.mmio ?? MmioDevice)(core)
+        : new (parts.legacy ?? MmioLegacyDevice)(core);
+      const listeners: ((l: boolean) => void)[] = [];
+      core.onInterrupt = (l) => listeners.forEach((f) => f(l));
+      return { registers, onInterrupt: (l) => listeners.push(l), idle: () => core.idle() };
+    }
+    case "pci": {
+      const dev = new (parts.pci ?? PciDevice)(core);
+      const pci = dev.access(DEFAULT_PCI_WINDOWS);
+      return { registers: pci.config, pci, onInterrupt: (l) => dev.onInterrupt(l), idle: () => dev.idle() };
     }
     default:
       throw new Error(`No reference device on the ${transport} transport`);
@@ -74,7 +78,7 @@ function presentOn(
 }
 
 /** Transports the reference devices are presented on, default first. */
-export const REFERENCE_TRANSPORTS: readonly TransportKind[] = ["mmio"];
+export const REFERENCE_TRANSPORTS: readonly TransportKind[] = ["mmio", "pci", "mmio-legacy"];
 
 /** The reference device of `type` as a device target. */
 export function referenceDeviceTarget(

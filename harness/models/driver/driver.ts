@@ -1059,7 +1059,12 @@ export type DriverClass = new (endpoint: HarnessDeviceEndpoint) => ReferenceDriv
  */
 export function driverTarget(name: string, Driver: DriverClass = ReferenceDriver): InProcessDriverTarget {
   return new InProcessDriverTarget(
-    { name, transports: ["mmio"], deviceTypes: ["rng", "blk"], workloads: [...REFERENCE_DRIVER_WORKLOADS] },
+    {
+      name,
+      transports: ["mmio", "pci", "mmio-legacy"],
+      deviceTypes: ["rng", "blk"],
+      workloads: [...REFERENCE_DRIVER_WORKLOADS],
+    },
     (endpoint) => new Driver(endpoint),
   );
 }
