@@ -72,14 +72,17 @@ function testcase(r: ClauseResult): string[] {
   }
 }
 
-/** The report as JUnit XML. */
+/** The report as JUnit XML: one test suite per target and transport (`name @ transport`). */
 export function junitXml(report: RunReport): string {
   const byTarget = new Map<string, ClauseResult[]>();
-  for (const t of report.meta.targets) byTarget.set(t, []);
+  for (const t of report.meta.targets) {
+    if (!report.results.some((r) => r.target === t)) byTarget.set(t, []);
+  }
   for (const r of report.results) {
-    const list = byTarget.get(r.target) ?? [];
+    const key = `${r.target} @ ${r.transport}`;
+    const list = byTarget.get(key) ?? [];
     list.push(r);
-    byTarget.set(r.target, list);
+    byTarget.set(key, list);
   }
   const total = report.results.length;
   const count = (v: ClauseResult["verdict"], rs: readonly ClauseResult[]) => rs.filter((r) => r.verdict === v).length;

@@ -38,13 +38,13 @@ Deno.test("junit: escaping of < & \" ' > and of invalid characters", () => {
   assertEquals(xmlAttr("line1\nline2\t"), "line1&#10;line2&#9;");
 });
 
-Deno.test("junit: well formed, one testsuite per target, one testcase per result", () => {
+Deno.test("junit: well formed, one testsuite per target and transport, one testcase per result", () => {
   const xml = junitXml(sampleReport());
   assertWellFormed(xml);
   assertEquals(xml.match(/<testsuite /g)?.length, 2);
   assertEquals(xml.match(/<testcase /g)?.length, 5);
-  assertStringIncludes(xml, `<testsuite name="reference-rng-device" tests="2" failures="0" errors="1" skipped="0"`);
-  assertStringIncludes(xml, `<testsuite name="mutant-a" tests="3" failures="1" errors="0" skipped="1"`);
+  assertStringIncludes(xml, `<testsuite name="reference-rng-device @ mmio" tests="2" failures="0" errors="1" skipped="0"`);
+  assertStringIncludes(xml, `<testsuite name="mutant-a @ mmio" tests="3" failures="1" errors="0" skipped="1"`);
   assertStringIncludes(
     xml,
     `classname="2.4.1/devicenormative:Basic Facilities of a Virtio Device / Device Reset" name="2.4.1#1 status reads 0 after a reset"`,
