@@ -21,6 +21,10 @@ import { QUEUE_RESET_DEVICE_CLAUSES } from "./virtqueues/queue_reset_device.ts";
 import { RING_DRIVER_CLAUSES } from "./virtqueues/ring_driver.ts";
 import { SPLIT_DEVICE_CLAUSES } from "./virtqueues/split_device.ts";
 import { WAIVERS as ALL_WAIVERS } from "./waivers.ts";
+import { PCI_CAPS_DRIVER_CLAUSES } from "./transport_pci/caps_driver.ts";
+import { PCI_COMMON_CFG_DRIVER_CLAUSES } from "./transport_pci/common_cfg_driver.ts";
+import { PCI_DISCOVERY_DRIVER_CLAUSES } from "./transport_pci/discovery_driver.ts";
+import { PCI_NOTIFY_MSIX_DRIVER_CLAUSES } from "./transport_pci/notify_msix_driver.ts";
 
 /**
  * Clauses that also hold on the legacy interface (`mmio-legacy`), by id:
@@ -87,6 +91,10 @@ export const CLAUSES: readonly Clause[] = [
   ...MMIO_DRIVER_CLAUSES,
   ...RESERVED_FEATURES_DRIVER_CLAUSES,
   ...RESERVED_FEATURES_DEVICE_CLAUSES,
+  ...PCI_DISCOVERY_DRIVER_CLAUSES,
+  ...PCI_CAPS_DRIVER_CLAUSES,
+  ...PCI_COMMON_CFG_DRIVER_CLAUSES,
+  ...PCI_NOTIFY_MSIX_DRIVER_CLAUSES,
 ].map(alsoLegacy);
 
 /** Statements answered by a written waiver instead of a clause. */

@@ -98,4 +98,40 @@ export const WAIVERS: readonly Waiver[] = [
     reason: "Whether the device's memory access is translated or limited by the platform is a fact of the " +
       "platform, not visible at the device interface.",
   },
+  // Spec 4.1 driver obligations (the harness plays a PCI device).
+  {
+    label: "drivernormative:Virtio Transport Options / Virtio Over PCI Bus / Virtio Structure PCI Capabilities",
+    statement: 5,
+    reason: "How much of a structure the driver maps into its address space is invisible on the bus: only the " +
+      "accesses it makes are seen, and clauses 4.1.4.1#6 and #8 check those.",
+  },
+  {
+    label: "drivernormative:Virtio Transport Options / Virtio Over PCI Bus / PCI Device Layout / " +
+      "Common configuration structure layout",
+    statement: 10,
+    reason: "The harness device never offers VIRTIO_F_ADMIN_VQ (admin_queue_num reads 0), so no driver can " +
+      "configure an administration virtqueue against it.",
+  },
+  {
+    label: "drivernormative:Virtio Transport Options / Virtio Over PCI Bus / PCI Device Layout / " +
+      "Vendor data capability",
+    statement: 1,
+    reason: "Whether the driver uses vendor data only for debugging and reporting is a matter of purpose, not of " +
+      "any access; what is observable (reading vendor_id first, no writes into capabilities) is checked by " +
+      "4.1.4.8.2#2 and 4.1.4.1#8.",
+  },
+  {
+    label: "drivernormative:Virtio Transport Options / Virtio Over PCI Bus / PCI-specific Initialization And " +
+      "Device Operation / Available Buffer Notifications",
+    statement: 5,
+    reason: "The harness device cannot offer VIRTIO_F_NOTIF_CONFIG_DATA (its queue_notif_config_data is fixed at " +
+      "0, which cannot be told apart from queue index 0), so the case never arises.",
+  },
+  {
+    label: "drivernormative:Virtio Transport Options / Virtio Over PCI Bus / PCI-specific Initialization And " +
+      "Device Operation / Available Buffer Notifications",
+    statement: 6,
+    reason: "The harness device cannot offer VIRTIO_F_NOTIF_CONFIG_DATA (its queue_notif_config_data is fixed at " +
+      "0, which cannot be told apart from queue index 0), so the case never arises.",
+  },
 ];

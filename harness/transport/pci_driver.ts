@@ -25,6 +25,7 @@ import {
 } from "./pci_bars.ts";
 import {
   type CapWalk,
+  type SelectOptions,
   selectVirtioCaps,
   type VirtioCapInfo,
   type VirtioCapSelection,
@@ -96,6 +97,8 @@ export interface MsixEntryValue {
 export interface PciOpenOptions {
   /** Bound of the capability walk (default 48). */
   maxCaps?: number;
+  /** Chooses the structures from the walk (default {@link selectVirtioCaps}: the first usable instance of each). */
+  select?: (walk: CapWalk, opts: SelectOptions) => VirtioCapSelection;
 }
 
 /**
@@ -177,7 +180,7 @@ export class PciDriverTransport implements DriverTransport {
     const walk = await walkCapabilities(access.config, opts.maxCaps === undefined ? {} : { maxCaps: opts.maxCaps });
     const sizing = await sizeBars(access.config);
     const problems = [...walk.problems, ...sizing.problems];
-    const selection = selectVirtioCaps(walk, {
+    const selection = (opts.select ?? selectVirtioCaps)(walk, {
       bars: sizing.bars,
       ioAvailable: access.io !== undefined && access.ioWindow !== undefined,
       unusableBar: (i) => barUnplaceableReason(sizing.bars, i, access, sizing.problems),

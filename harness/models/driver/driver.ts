@@ -247,8 +247,13 @@ export class ReferenceDriver implements DriverSession {
 
   /** Opens the endpoint's transport once (on PCI: BAR placement and the capability walk). */
   protected async openTransport(): Promise<DriverTransport> {
-    this.#transport ??= await openDriverTransport(this.endpoint);
+    this.#transport ??= await this.connect();
     return this.#transport;
+  }
+
+  /** Opens the endpoint's transport (the seam PCI driver mutants override to choose capabilities differently). */
+  protected connect(): Promise<DriverTransport> {
+    return openDriverTransport(this.endpoint);
   }
 
   /** A 32-bit read of a control register. */
