@@ -25,6 +25,11 @@ import { PCI_CAPS_DRIVER_CLAUSES } from "./transport_pci/caps_driver.ts";
 import { PCI_COMMON_CFG_DRIVER_CLAUSES } from "./transport_pci/common_cfg_driver.ts";
 import { PCI_DISCOVERY_DRIVER_CLAUSES } from "./transport_pci/discovery_driver.ts";
 import { PCI_NOTIFY_MSIX_DRIVER_CLAUSES } from "./transport_pci/notify_msix_driver.ts";
+import { PCI_DISCOVERY_DEVICE_CLAUSES } from "./transport_pci/discovery_device.ts";
+import { PCI_CAPS_DEVICE_CLAUSES } from "./transport_pci/caps_device.ts";
+import { PCI_COMMON_CFG_DEVICE_CLAUSES } from "./transport_pci/common_cfg_device.ts";
+import { PCI_ISR_DEVICE_CLAUSES } from "./transport_pci/notify_isr_device.ts";
+import { PCI_MSIX_DEVICE_CLAUSES } from "./transport_pci/msix_device.ts";
 
 /**
  * Clauses that also hold on the legacy interface (`mmio-legacy`), by id:
@@ -95,6 +100,11 @@ export const CLAUSES: readonly Clause[] = [
   ...PCI_CAPS_DRIVER_CLAUSES,
   ...PCI_COMMON_CFG_DRIVER_CLAUSES,
   ...PCI_NOTIFY_MSIX_DRIVER_CLAUSES,
+  ...PCI_DISCOVERY_DEVICE_CLAUSES,
+  ...PCI_CAPS_DEVICE_CLAUSES,
+  ...PCI_COMMON_CFG_DEVICE_CLAUSES,
+  ...PCI_ISR_DEVICE_CLAUSES,
+  ...PCI_MSIX_DEVICE_CLAUSES,
 ].map(alsoLegacy);
 
 /** Statements answered by a written waiver instead of a clause. */

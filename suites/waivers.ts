@@ -98,6 +98,26 @@ export const WAIVERS: readonly Waiver[] = [
     reason: "Whether the device's memory access is translated or limited by the platform is a fact of the " +
       "platform, not visible at the device interface.",
   },
+  {
+    label: "devicenormative:Virtio Transport Options / Virtio Over PCI Bus / Virtio Structure PCI Capabilities",
+    statement: 3,
+    reason: "Which of several structures of one type is optimal is the device's own judgement (locality, BAR " +
+      "type, caching); nothing at the interface tells a better instance from a worse one.",
+  },
+  {
+    label: "devicenormative:Virtio Transport Options / Virtio Over PCI Bus / PCI-specific Initialization And " +
+      "Device Operation / Device Initialization / Non-transitional Device With Legacy Driver",
+    statement: 1,
+    reason: "It applies only on a platform where a legacy driver for the same IDs is known to have existed, a " +
+      "fact about the platform's history that the device interface does not reveal.",
+  },
+  {
+    label: "devicenormative:Virtio Transport Options / Virtio Over PCI Bus / PCI-specific Initialization And " +
+      "Device Operation / Device Initialization / MSI-X Vector Configuration",
+    statement: 3,
+    reason: "Which table size benefits system performance depends on the platform and workload; the bounds that " +
+      "can be checked are clause 4.1.5.1.2.1#1.",
+  },
   // Spec 4.1 driver obligations (the harness plays a PCI device).
   {
     label: "drivernormative:Virtio Transport Options / Virtio Over PCI Bus / Virtio Structure PCI Capabilities",
