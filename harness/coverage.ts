@@ -24,6 +24,7 @@ export const AREAS_IN_SCOPE: readonly string[] = [
   "2.8",
   "3.1",
   "3.3",
+  "4.1",
   "4.2",
   "6",
 ];
