@@ -50,7 +50,11 @@ export async function checkProperty<T>(
         return true;
       } catch (e) {
         if (e instanceof Violation) throw e;
-        if (e instanceof NotApplicable) throw e;
+        if (e instanceof NotApplicable) {
+          // Not applicable once is not applicable at all: later runs and shrinks end at once.
+          other ??= e;
+          throw e;
+        }
         other ??= e;
         throw e;
       }

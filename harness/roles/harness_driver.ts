@@ -20,7 +20,7 @@ import {
 } from "../virtqueue/queue.ts";
 import { createDriverQueue } from "../virtqueue/rings.ts";
 import { RingError, SplitDriverQueue, validQueueSize } from "../virtqueue/split.ts";
-import { Violation } from "../verify.ts";
+import { notApplicable, Violation } from "../verify.ts";
 
 /** Initialization stages, in the order of spec 3.1.1. */
 export type Stage = "reset" | "acknowledge" | "driver" | "features-ok" | "queues" | "driver-ok";
@@ -40,6 +40,9 @@ export const QUEUES_BY_TYPE: Record<DeviceTypeName, number> = { rng: 1, blk: 1, 
 
 /** Core features the harness knows how to drive and accepts when offered. */
 export const HARNESS_CORE_FEATURES = bit(F.VERSION_1) | bit(F.INDIRECT_DESC) | bit(F.RING_RESET) | bit(F.IN_ORDER);
+
+/** Device types whose requests the harness can make and the device completes on its own. */
+export const SAMPLE_REQUEST_TYPES: readonly DeviceTypeName[] = ["rng", "blk"];
 
 /** A request a sample workload put on a queue. */
 export interface SampleRequest {
@@ -186,6 +189,14 @@ export class HarnessDriver {
    * available (without notifying; see {@link kick}).
    */
   async sampleRequest(q: number, writableBytes = 16): Promise<SampleRequest> {
+    if (!SAMPLE_REQUEST_TYPES.includes(this.deviceType)) {
+      // A net receive buffer waits for a packet, a console port for input: nothing the harness can complete.
+      notApplicable(
+        `the harness cannot make ${this.deviceType} requests the device completes by itself yet (it drives ${
+          SAMPLE_REQUEST_TYPES.join(" and ")
+        })`,
+      );
+    }
     const queue = this.queue(q);
     const mem = this.session.memory;
     let buffers: BufferSpec[];
@@ -213,6 +224,10 @@ export class HarnessDriver {
    * points at itself (a loop), which a device must not follow forever.
    */
   async publishLoop(q: number): Promise<number> {
+    if (!SAMPLE_REQUEST_TYPES.includes(this.deviceType)) {
+      // A net receive queue or a console port is only walked when data arrives: the loop would go unnoticed.
+      notApplicable(`the harness cannot make a ${this.deviceType} device walk a chain on its own yet`);
+    }
     const queue = this.splitQueue(q);
     const buf = this.alloc.alloc(16);
     const head = await queue.add([{ addr: buf, len: 16, writable: true }]);

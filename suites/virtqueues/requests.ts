@@ -232,6 +232,30 @@ export async function placeRequest(
   return placed;
 }
 
+/** Descriptors a request of this shape takes in the ring itself (an indirect table counts as one). */
+export function ringDescriptors(s: RequestShape): number {
+  return s.indirect ? s.direct + 1 : s.readable.length + s.writable.length;
+}
+
+/**
+ * The leading shapes of a batch that fit in the free descriptors of queue
+ * `q`: a device's queue may be smaller than a random batch needs (QEMU's
+ * virtio-rng has 8 entries), and the workload is clipped to it rather than
+ * overrunning the ring (a harness error, not the device's fault).
+ */
+export function fitQueue(ctx: DeviceClauseContext, q: number, shapes: readonly RequestShape[]): RequestShape[] {
+  const queue = ctx.driver.queue(q) as { freeCount?: number };
+  let free = queue.freeCount ?? Infinity;
+  const out: RequestShape[] = [];
+  for (const s of shapes) {
+    const need = ringDescriptors(s);
+    if (need > free) break;
+    free -= need;
+    out.push(s);
+  }
+  return out;
+}
+
 /** Records the sectors a completed blk write put on the disk. */
 export function rememberWrite(p: PlacedRequest, known: Map<number, Uint8Array>): void {
   if (p.shape.kind !== "blk-write") return;

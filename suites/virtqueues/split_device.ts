@@ -18,6 +18,7 @@ import { type SplitDriverQueue, splitLayout, USED_F_NO_NOTIFY } from "../../harn
 import {
   acceptWith,
   blkStatus,
+  fitQueue,
   fmtShape,
   initRing,
   type PlacedRequest,
@@ -106,7 +107,7 @@ async function runRound(ctx: DeviceClauseContext, w: Workload): Promise<RoundRes
       for (let k = 0; k * 512 < s.readable.reduce((a, b) => a + b, 0) - 16; k++) settled.delete(s.sector + k);
     }
     const batch: PlacedRequest[] = [];
-    for (const s of shapes) batch.push(await placeRequest(ctx, 0, s, settled));
+    for (const s of fitQueue(ctx, 0, shapes)) batch.push(await placeRequest(ctx, 0, s, settled));
     ctx.session.takeMemoryTrace?.();
     const used = await serveBatch(ctx, 0, batch);
     traces.push(ctx.session.takeMemoryTrace?.() ?? []);
@@ -115,6 +116,8 @@ async function runRound(ctx: DeviceClauseContext, w: Workload): Promise<RoundRes
       served.push({ placed: p, used: u, bytes: await writtenBytes(ctx, p) });
       if (u) rememberWrite(p, known);
     }
+    // A device that left a batch unserved has stopped (or broken): later batches would only wait out deadlines.
+    if (used.size < batch.length) break;
   }
   return { served, traces, queue };
 }
@@ -224,7 +227,7 @@ export const noWriteToDescriptors = defineDeviceClause({
       const hits: MemoryAccess[] = [];
       for (const shapes of w.batches) {
         const batch: PlacedRequest[] = [];
-        for (const s of shapes) batch.push(await placeRequest(ctx, 0, s));
+        for (const s of fitQueue(ctx, 0, shapes)) batch.push(await placeRequest(ctx, 0, s));
         const areas: [number, number][] = [[queue.addrs.desc, tableLen]];
         for (const p of batch) {
           const t = queue.indirectTable(p.id);
@@ -597,7 +600,7 @@ async function sampleDeviceFlags(ctx: DeviceClauseContext, w: Workload): Promise
   const seen = [await queue.usedFlags()];
   for (const shapes of w.batches) {
     const batch: PlacedRequest[] = [];
-    for (const s of shapes) batch.push(await placeRequest(ctx, 0, s));
+    for (const s of fitQueue(ctx, 0, shapes)) batch.push(await placeRequest(ctx, 0, s));
     await serveBatch(ctx, 0, batch);
     seen.push(await queue.usedFlags());
   }
@@ -668,7 +671,7 @@ export const survivesSpuriousNotifications = defineDeviceClause({
       const served: Served[] = [];
       for (const shapes of w.batches) {
         const batch: PlacedRequest[] = [];
-        for (const s of shapes) batch.push(await placeRequest(ctx, 0, s));
+        for (const s of fitQueue(ctx, 0, shapes)) batch.push(await placeRequest(ctx, 0, s));
         const used = await serveBatch(ctx, 0, batch);
         for (const n of spurious) for (let i = 0; i < n; i++) await ctx.driver.kick(0);
         for (const p of batch) served.push({ placed: p, used: used.get(p.id), bytes: await writtenBytes(ctx, p) });
