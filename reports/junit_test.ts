@@ -43,7 +43,10 @@ Deno.test("junit: well formed, one testsuite per target and transport, one testc
   assertWellFormed(xml);
   assertEquals(xml.match(/<testsuite /g)?.length, 2);
   assertEquals(xml.match(/<testcase /g)?.length, 5);
-  assertStringIncludes(xml, `<testsuite name="reference-rng-device @ mmio" tests="2" failures="0" errors="1" skipped="0"`);
+  assertStringIncludes(
+    xml,
+    `<testsuite name="reference-rng-device @ mmio" tests="2" failures="0" errors="1" skipped="0"`,
+  );
   assertStringIncludes(xml, `<testsuite name="mutant-a @ mmio" tests="3" failures="1" errors="0" skipped="1"`);
   assertStringIncludes(
     xml,
