@@ -15,19 +15,10 @@ import { parseArgs } from "@std/parse-args";
 import { CLAUSES } from "../suites/mod.ts";
 import { runTarget } from "../harness/runner.ts";
 import { loadTarget } from "../harness/target_file.ts";
-import { GATE_CLAUSE_TIMEOUT_MS, GATE_RUNS, GATE_SEED, resultKey } from "../harness/expectations.ts";
+import { GATE_CLAUSE_TIMEOUT_MS, GATE_RUNS, GATE_SEED, GATE_TARGETS, resultKey } from "../harness/expectations.ts";
 import type { Verdict } from "../harness/result.ts";
 
-const ALL = [
-  "qemu-rng-mmio",
-  "qemu-rng-pci",
-  "qemu-blk-mmio",
-  "qemu-blk-pci",
-  "qemu-net-mmio",
-  "qemu-net-pci",
-  "qemu-console-mmio",
-  "qemu-console-pci",
-];
+const ALL = GATE_TARGETS;
 
 const args = parseArgs(Deno.args, { string: ["repeat"] });
 const repeat = Number(args.repeat ?? 10);

@@ -32,6 +32,17 @@ export const GATE_SEED = 0x5eed;
 export const GATE_RUNS = 10;
 /** Per-clause deadline in the QEMU gate, in milliseconds. */
 export const GATE_CLAUSE_TIMEOUT_MS = 20_000;
+/** The shipped QEMU targets the gate runs (`fixtures/targets/<name>.jsonc`, `fixtures/expectations/<name>.jsonc`). */
+export const GATE_TARGETS: readonly string[] = [
+  "qemu-rng-mmio",
+  "qemu-rng-pci",
+  "qemu-blk-mmio",
+  "qemu-blk-pci",
+  "qemu-net-mmio",
+  "qemu-net-pci",
+  "qemu-console-mmio",
+  "qemu-console-pci",
+];
 
 /** Verdicts an expectation may name (a pass or n/a needs no entry). */
 export const EXPECTABLE: readonly Verdict[] = ["fail", "warn", "error"];

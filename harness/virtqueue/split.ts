@@ -317,10 +317,7 @@ export class SplitDriverQueue implements DriverQueue {
       driver: alloc.alloc(l.avail, 2),
       device: alloc.alloc(l.used, 4),
     };
-    await mem.write(addrs.desc, new Uint8Array(l.desc));
-    await mem.write(addrs.driver, new Uint8Array(l.avail));
-    await mem.write(addrs.device, new Uint8Array(l.used));
-    return new SplitDriverQueue(mem, alloc, index, addrs, splitFeatures(features));
+    return await SplitDriverQueue.at(mem, alloc, index, addrs, features);
   }
   /**
    * The driver side of a queue whose areas the caller placed (e.g. the legacy
