@@ -43,6 +43,14 @@ export interface RunSettings {
   shrink?: boolean;
   /** Builds the one-line replay command for this clause. */
   replayCommand(seed: number, path?: string): string;
+  /**
+   * Aborted when the clause's deadline passes: from then on every call into
+   * the target through the clause's context rejects, and the clause should
+   * stop at once.
+   */
+  signal: AbortSignal;
+  /** When the clause's deadline passes, as a `Date.now()` value. */
+  deadline: number;
 }
 
 /** Context of a clause whose obligation is the device's (the harness plays the driver). */

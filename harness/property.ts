@@ -17,15 +17,38 @@ export class PropertyViolation extends Violation {
     readonly path: string,
     readonly replay: string,
     readonly shrinks: number,
+    /** False: the time budget ran out while shrinking; `counterexample` is the smallest found by then. */
+    readonly shrunk = true,
   ) {
-    super(inner.expected, inner.actual, `minimal case ${counterexample}`);
+    super(
+      inner.expected,
+      inner.actual,
+      shrunk
+        ? `minimal case ${counterexample}`
+        : `failing case ${counterexample} (shrinking stopped after ${shrinks} steps: the clause's time budget ran out)`,
+    );
   }
+}
+
+/**
+ * The part of the time left before `deadline` a property may use for its
+ * runs and its shrinking; the rest is kept for the verdict to be reported.
+ */
+export function propertyBudgetMs(deadline: number, now = Date.now()): number {
+  const left = deadline - now;
+  return Math.max(1, Math.floor(left - Math.min(2000, Math.max(50, left / 10))));
 }
 
 /**
  * Checks an async property over `arb`. The property throws a {@link Violation}
  * when a requirement is broken; any other error is a harness or target error
  * and is rethrown unchanged. Shrinking keeps only failures that are violations.
+ *
+ * Runs and shrinking share a budget inside the clause's deadline
+ * ({@link propertyBudgetMs}): when it runs out during shrinking, the smallest
+ * failing case found so far is reported (its replay shows it again); when it
+ * runs out before any failure, the runs done so far stand and the property
+ * holds. Once the clause's signal aborts, no further run starts.
  *
  * @example
  * ```ts ignore
@@ -45,6 +68,10 @@ export async function checkProperty<T>(
     fc.asyncProperty(arb, async (v) => {
       // A harness or target error ends the property: later runs fail at once without touching the target.
       if (other !== undefined) throw other;
+      if (settings.signal.aborted) {
+        other = settings.signal.reason ?? new Error("the clause was stopped");
+        throw other;
+      }
       try {
         await property(v);
         return true;
@@ -62,6 +89,8 @@ export async function checkProperty<T>(
     {
       seed: settings.seed,
       numRuns: settings.runs,
+      // Runs and shrinking end inside the clause's deadline: a failure found by then is reported as it stands.
+      interruptAfterTimeLimit: propertyBudgetMs(settings.deadline),
       ...(settings.replayPath ? { path: settings.replayPath, endOnFailure: true } : {}),
       ...(settings.shrink === false ? { endOnFailure: true } : {}),
     },
@@ -79,5 +108,6 @@ export async function checkProperty<T>(
     path,
     settings.replayCommand(details.seed, path),
     details.numShrinks,
+    !details.interrupted,
   );
 }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { DeviceSession, DeviceTarget, DriverTarget, Target } from "./adapter.ts";
+import { type DeviceSession, type DeviceTarget, type DriverTarget, type Target, TargetError } from "./adapter.ts";
 import {
   type Clause,
   clauseId,
@@ -25,6 +25,8 @@ import {
   HARNESS_TRANSPORTS,
   type TransportKind,
 } from "./features.ts";
+import { callWithDeadline } from "./deadline.ts";
+import { ClauseFence, fenceSession, truncateText } from "./fence.ts";
 import { PropertyViolation } from "./property.ts";
 import type { ClauseResult, Verdict } from "./result.ts";
 import { HarnessDriver } from "./roles/harness_driver.ts";
@@ -41,6 +43,12 @@ export interface RunOptions {
   filter?: string;
   /** Per-clause deadline (default 30 s). */
   clauseTimeoutMs?: number;
+  /**
+   * Deadline of opening a target, of bringing it back between clauses and of
+   * closing it (default 60 s); a target that does not answer in time is
+   * relaunched a bounded number of times.
+   */
+  targetTimeoutMs?: number;
   /** fast-check replay path (with a filter naming one clause). */
   replayPath?: string;
   /** False: do not shrink failing property inputs (verdicts only; default true). */
@@ -116,17 +124,48 @@ class ClauseTimeout extends Error {
   override name = "ClauseTimeout";
 }
 
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+/** The default deadline of one clause. */
+export const DEFAULT_CLAUSE_TIMEOUT_MS = 30_000;
+/** The default deadline of opening, restarting or closing a target. */
+export const DEFAULT_TARGET_TIMEOUT_MS = 60_000;
+/** Clauses in a row whose target could not be brought back before the rest of a transport is given up. */
+const MAX_FAILED_PREPARES = 3;
+
+/**
+ * Runs one clause behind a fresh fence. When the deadline passes first, the
+ * fence is revoked (every later call of the clause into the target rejects at
+ * once) and the clause ends in a {@link ClauseTimeout} saying what it was
+ * waiting for. The fence is revoked when the clause ends too, so nothing the
+ * clause left running can reach the next clause's target.
+ */
+async function fencedRun(ms: number, body: (fence: ClauseFence) => Promise<void>): Promise<unknown> {
+  const fence = new ClauseFence();
   let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const waiting = fence.waitingFor();
+      const msg = `the clause did not finish within ${ms} ms: ${
+        waiting ? `it was waiting for ${waiting}` : "it was not waiting for the target (the harness was busy)"
+      }`;
+      fence.revoke(msg);
+      reject(new ClauseTimeout(msg));
+    }, ms);
+  });
+  let p: Promise<void>;
   try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new ClauseTimeout(`the clause did not finish within ${ms} ms`)), ms);
-      }),
-    ]);
+    p = body(fence);
+  } catch (e) {
+    p = Promise.reject(e);
+  }
+  p.catch(() => {});
+  try {
+    await Promise.race([p, expired]);
+    return undefined;
+  } catch (e) {
+    return e ?? new Error("unknown failure");
   } finally {
     clearTimeout(timer);
+    fence.revoke("the clause has ended");
   }
 }
 
@@ -176,23 +215,27 @@ function baseResult(
   };
 }
 
-/** Maps an outcome to a verdict and fills the message fields. */
+/** The longest text a result carries from a target (a message, an expected or actual value). */
+export const MAX_RESULT_TEXT = 4000;
+
+/** Maps an outcome to a verdict and fills the message fields (target text cut to {@link MAX_RESULT_TEXT}). */
 export function settle(r: ClauseResult, c: Clause, outcome: unknown, opts: RunOptions): ClauseResult {
   if (outcome === undefined) return r;
-  if (outcome instanceof NotApplicable) return { ...r, verdict: "n/a", message: outcome.message };
+  const cut = (t: string) => truncateText(t, MAX_RESULT_TEXT);
+  if (outcome instanceof NotApplicable) return { ...r, verdict: "n/a", message: cut(outcome.message) };
   if (outcome instanceof Violation) {
     const verdict: Verdict = isAdvisory(c.level) ? "warn" : "fail";
     const out: ClauseResult = {
       ...r,
       verdict,
-      message: outcome.message,
-      expected: outcome.expected,
-      actual: outcome.actual,
+      message: cut(outcome.message),
+      expected: cut(outcome.expected),
+      actual: cut(outcome.actual),
       replay: replayCommand(opts, c, r.transport, opts.seed),
     };
     if (outcome instanceof PropertyViolation) {
       out.seed = outcome.seed;
-      out.counterexample = outcome.counterexample;
+      out.counterexample = cut(outcome.counterexample);
       out.replay = outcome.replay;
     }
     return out;
@@ -200,18 +243,20 @@ export function settle(r: ClauseResult, c: Clause, outcome: unknown, opts: RunOp
   return {
     ...r,
     verdict: "error",
-    message: errorMessage(outcome),
+    message: cut(errorMessage(outcome)),
     replay: replayCommand(opts, c, r.transport, opts.seed),
   };
 }
 
-function settings(opts: RunOptions, c: Clause, transport: TransportKind): RunSettings {
+function settings(opts: RunOptions, c: Clause, transport: TransportKind, fence: ClauseFence): RunSettings {
   return {
     seed: opts.seed,
     runs: opts.runs,
     ...(opts.replayPath ? { replayPath: opts.replayPath } : {}),
     ...(opts.shrink === false ? { shrink: false } : {}),
     replayCommand: (seed, path) => replayCommand(opts, c, transport, seed, path),
+    signal: fence.signal,
+    deadline: Date.now() + (opts.clauseTimeoutMs ?? DEFAULT_CLAUSE_TIMEOUT_MS),
   };
 }
 
@@ -253,6 +298,61 @@ export async function runDeviceTarget(
   return results;
 }
 
+/**
+ * Keeps one device session alive across the clauses of a transport: opens
+ * it, brings it back to power-on state before each clause, proves it clean
+ * after a clause that overran, and relaunches it (a bounded number of times)
+ * when it cannot. Every call it makes is bounded by the target deadline.
+ */
+class SessionKeeper {
+  session: DeviceSession | undefined;
+  /** The last clause overran: the next restart must be proven. */
+  dirty = false;
+  constructor(readonly target: DeviceTarget, readonly transport: TransportKind, readonly ms: number) {}
+
+  async open(): Promise<DeviceSession> {
+    const s = await callWithDeadline(() => this.target.open(this.transport), this.ms, "opening the target");
+    this.session = s;
+    this.dirty = false;
+    return s;
+  }
+
+  async close(): Promise<void> {
+    const s = this.session;
+    this.session = undefined;
+    if (s) await callWithDeadline(() => s.close(), this.ms, "closing the target").catch(() => {});
+  }
+
+  /** Restart, proven when dirty; on failure close and open again, twice at most. */
+  async prepare(): Promise<DeviceSession> {
+    let last: unknown;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        if (!this.session || attempt > 0) {
+          await this.close();
+          await this.open();
+        }
+        const s = this.session!;
+        await callWithDeadline(() => s.restart(), this.ms, "restarting the target");
+        if (this.dirty) await callWithDeadline(() => proveClean(s), this.ms, "resetting the device after a timeout");
+        this.dirty = false;
+        return s;
+      } catch (e) {
+        last = e;
+      }
+    }
+    throw new TargetError(`The target could not be brought back to power-on state: ${errorMessage(last)}`);
+  }
+}
+
+/** A reset through a fresh transport must read back status 0, or the session is not clean. */
+async function proveClean(session: DeviceSession): Promise<void> {
+  const t = await openDriverTransport(session);
+  await t.reset();
+  const status = await t.getStatus();
+  if (status !== 0) throw new TargetError(`device status read 0x${status.toString(16)} after a reset, not 0`);
+}
+
 async function runDeviceTransport(
   target: DeviceTarget,
   transport: TransportKind,
@@ -266,59 +366,83 @@ async function runDeviceTransport(
     results.push(r);
     opts.onResult?.(r);
   };
-  let session: DeviceSession | undefined;
+  const keeper = new SessionKeeper(target, transport, opts.targetTimeoutMs ?? DEFAULT_TARGET_TIMEOUT_MS);
+  const clauseMs = opts.clauseTimeoutMs ?? DEFAULT_CLAUSE_TIMEOUT_MS;
   let deviceType: DeviceTypeName | undefined;
   let offered = 0n;
-  try {
-    session = await target.open(transport);
-    const opened = await openDriverTransport(session);
-    deviceType = await identifyType(session, opened);
+  let capabilities: Record<string, boolean> = {};
+  const probeOutcome = await fencedRun(keeper.ms, async (fence) => {
+    let session: DeviceSession;
+    try {
+      session = await keeper.open();
+    } catch {
+      // One relaunch: a target may fail its first start (a port or socket still in use).
+      session = await keeper.open();
+    }
+    capabilities = { ...session.capabilities };
+    const view = fenceSession(session, fence);
+    const opened = await openDriverTransport(view);
+    deviceType = await identifyType(view, opened);
     if (!deviceType) throw new Error("the device's ID names no device type this suite knows");
-    const probe = new HarnessDriver(session, opened, deviceType);
+    const probe = new HarnessDriver(view, opened, deviceType);
     await probe.reset();
     offered = await probe.transport.readDeviceFeatures();
-  } catch (e) {
-    await session?.close().catch(() => {});
+  });
+  if (probeOutcome !== undefined || !deviceType) {
+    await keeper.close();
     for (const c of selected) {
       emit({
         ...baseResult(c, name, transport, deviceType ?? "?", opts.seed),
         verdict: "error",
-        message: `Could not open the target: ${errorMessage(e)}`,
+        message: truncateText(`Could not open the target: ${errorMessage(probeOutcome)}`, MAX_RESULT_TEXT),
       });
     }
     return results;
   }
+  const type: DeviceTypeName = deviceType;
+  let failedPrepares = 0;
+  let givenUp: string | undefined;
   for (const c of selected) {
-    const r = baseResult(c, name, transport, deviceType, opts.seed);
+    const r = baseResult(c, name, transport, type, opts.seed);
     const started = performance.now();
-    const why = clauseApplicability(c, { transport, deviceType, offered, capabilities: { ...session.capabilities } });
+    const why = clauseApplicability(c, { transport, deviceType: type, offered, capabilities });
     if (why) {
       emit({ ...r, verdict: "n/a", message: why });
       continue;
     }
-    let outcome: unknown = undefined;
-    try {
-      const live = session;
-      const run = async () => {
-        await live.restart();
-        const transportImpl = await openDriverTransport(live);
-        const driver = new HarnessDriver(live, transportImpl, deviceType);
-        await c.run({
-          ...settings(opts, c, transport),
-          session: live,
-          transport: transportImpl,
-          driver,
-          deviceType,
-          offered,
-        });
-      };
-      await withTimeout(run(), opts.clauseTimeoutMs ?? 30_000);
-    } catch (e) {
-      outcome = e ?? new Error("unknown failure");
+    if (givenUp) {
+      emit({ ...r, verdict: "error", message: givenUp });
+      continue;
     }
+    let live: DeviceSession;
+    try {
+      live = await keeper.prepare();
+      failedPrepares = 0;
+    } catch (e) {
+      const msg = truncateText(errorMessage(e), MAX_RESULT_TEXT);
+      if (++failedPrepares >= MAX_FAILED_PREPARES) {
+        givenUp = `Not run: the target could not be brought back for ${MAX_FAILED_PREPARES} clauses in a row: ${msg}`;
+      }
+      emit({ ...r, verdict: "error", message: msg, replay: replayCommand(opts, c, transport, opts.seed) });
+      continue;
+    }
+    const outcome = await fencedRun(clauseMs, async (fence) => {
+      const view = fenceSession(live, fence);
+      const transportImpl = await openDriverTransport(view);
+      const driver = new HarnessDriver(view, transportImpl, type);
+      await c.run({
+        ...settings(opts, c, transport, fence),
+        session: view,
+        transport: transportImpl,
+        driver,
+        deviceType: type,
+        offered,
+      });
+    });
+    if (outcome instanceof ClauseTimeout || outcome instanceof TargetError) keeper.dirty = true;
     emit({ ...settle(r, c, outcome, opts), durationMs: Math.round((performance.now() - started) * 10) / 10 });
   }
-  await session.close().catch(() => {});
+  await keeper.close();
   return results;
 }
 
@@ -347,23 +471,19 @@ async function runDriverTransport(
   const selected = selectClauses(clauses, "driver", opts) as DriverClause[];
   const deviceType = opts.present ?? target.info.deviceTypes[0] ?? "blk";
   const scenarios = new ScenarioRunner(target, deviceType, 2000, transport);
+  const clauseMs = opts.clauseTimeoutMs ?? DEFAULT_CLAUSE_TIMEOUT_MS;
   const results: ClauseResult[] = [];
   for (const c of selected) {
     const r = baseResult(c, target.info.name, transport, deviceType, opts.seed);
     const started = performance.now();
     const why = clauseApplicability(c, { transport, deviceType });
-    let outcome: unknown = undefined;
-    if (why) outcome = new NotApplicable(why);
-    else {
-      try {
-        await withTimeout(
-          c.run({ ...settings(opts, c, transport), target, deviceType, scenarios }),
-          opts.clauseTimeoutMs ?? 30_000,
-        );
-      } catch (e) {
-        outcome = e ?? new Error("unknown failure");
-      }
-    }
+    const outcome = why ? new NotApplicable(why) : await fencedRun(clauseMs, (fence) =>
+      c.run({
+        ...settings(opts, c, transport, fence),
+        target,
+        deviceType,
+        scenarios: scenarios.forClause(fence.signal),
+      }));
     const res = { ...settle(r, c, outcome, opts), durationMs: Math.round((performance.now() - started) * 10) / 10 };
     results.push(res);
     opts.onResult?.(res);

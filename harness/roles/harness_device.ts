@@ -15,6 +15,7 @@ import type {
   Workload,
   WorkloadResult,
 } from "../adapter.ts";
+import { callWithDeadline } from "../deadline.ts";
 import type { DeviceTypeName, TransportKind } from "../features.ts";
 import { ArrayMemory, inRange, readU16 } from "../memory.ts";
 import type { RegisterSpace, Width } from "../registers.ts";
@@ -410,18 +411,52 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
  * ```
  */
 export class ScenarioRunner {
-  #baseline: Promise<ScenarioTrace> | undefined;
+  readonly #shared: { baseline?: Promise<ScenarioTrace> };
+  /**
+   * `signal`: when it aborts, the runner starts no new scenario and no new
+   * driver call (a clause's deadline passed). `shared`: the baseline cache of
+   * the runner this one was made from ({@link ScenarioRunner.forClause}).
+   */
   constructor(
     readonly target: DriverTarget,
     readonly deviceType: DeviceTypeName,
     readonly deadlineMs = 2000,
     readonly transport: TransportKind = "mmio",
-  ) {}
+    readonly signal?: AbortSignal,
+    shared?: { baseline?: Promise<ScenarioTrace> },
+  ) {
+    this.#shared = shared ?? {};
+  }
+
+  /** A runner for one clause: the same target and baseline, stopped by the clause's `signal`. */
+  forClause(signal: AbortSignal): ScenarioRunner {
+    return new ScenarioRunner(this.target, this.deviceType, this.deadlineMs, this.transport, signal, this.#shared);
+  }
 
   /** The plain scenario (default device, default workload, removal), run once and shared. */
   baseline(): Promise<ScenarioTrace> {
-    this.#baseline ??= this.run({});
-    return this.#baseline;
+    // Run without the clause's signal: the trace is shared by every clause.
+    this.#shared.baseline ??= new ScenarioRunner(this.target, this.deviceType, this.deadlineMs, this.transport)
+      .run({});
+    const signal = this.signal;
+    const shared = this.#shared.baseline;
+    if (!signal) return shared;
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      shared.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+    });
+  }
+
+  /**
+   * One call into the driver under test, bounded by the harness whatever the
+   * driver does with the deadline it is given; refused once the signal aborted.
+   */
+  #call<T>(what: string, f: () => Promise<T>, deadline: number): Promise<T> {
+    this.signal?.throwIfAborted();
+    const bound = 2 * deadline + 500;
+    return callWithDeadline(f, bound, `${what} (given ${deadline} ms)`);
   }
 
   /**
@@ -481,35 +516,39 @@ export class ScenarioRunner {
       monitor.checkpoint();
       device.push(e);
     };
-    const session = await this.target.attach({
-      transport: this.transport,
-      ...presented,
-      memory: watched,
-      onInterrupt: (l) => listeners.push(l),
-    });
+    const session = await this.#call("the driver's attach", () =>
+      this.target.attach({
+        transport: this.transport,
+        ...presented,
+        memory: watched,
+        onInterrupt: (l) => listeners.push(l),
+      }), deadline);
     const results: WorkloadResult[] = [];
     let probe: ProbeResult;
     try {
       phase({ kind: "phase", phase: "probe" });
-      probe = await session.probe(deadline);
+      probe = await this.#call("the driver's probe", () => session.probe(deadline), deadline);
       for (let i = 1; i < (s.probes ?? 1); i++) {
         phase({ kind: "phase", phase: "probe", index: i });
-        probe = await session.probe(deadline);
+        probe = await this.#call("the driver's probe", () => session.probe(deadline), deadline);
       }
       if (probe.bound) {
         const work = s.workloads ?? defaultWorkloads(this.deviceType);
         for (let i = 0; i < work.length; i++) {
           phase({ kind: "phase", phase: "workload", index: i });
-          results.push(await session.workload(work[i]!, deadline));
+          const w = work[i]!;
+          results.push(
+            await this.#call(`the driver's ${w.kind} workload`, () => session.workload(w, deadline), deadline),
+          );
         }
       }
       if (s.remove ?? true) {
         phase({ kind: "phase", phase: "remove" });
-        await session.remove(deadline);
+        await this.#call("the driver's remove", () => session.remove(deadline), deadline);
       }
       phase({ kind: "phase", phase: "end" });
     } finally {
-      await session.close();
+      await callWithDeadline(() => session.close(), 2 * deadline + 500, "closing the driver session");
     }
     return { events: device.events, probe, results, core, fn, offered: core.offeredFeatures(), memory, monitor };
   }

@@ -88,8 +88,9 @@ export class HarnessDriver {
     this.alloc.reset();
     await this.transport.reset();
     let status = await this.transport.getStatus();
+    // Bounded by wall-clock time and by device time granted (an idle in-process device settles at once).
     const until = Date.now() + this.resetDeadlineMs;
-    while (status !== 0 && Date.now() < until) {
+    for (let granted = 0; status !== 0 && Date.now() < until && granted < this.resetDeadlineMs; granted += 10) {
       await this.session.settle(10);
       status = await this.transport.getStatus();
     }
@@ -261,9 +262,15 @@ export class HarnessDriver {
     const seen: UsedElem[] = [];
     const start = Date.now();
     seen.push(...await this.#harvest(queue));
-    while (seen.length < count && Date.now() - start < deadlineMs) {
-      await this.session.settle(Math.min(50, deadlineMs), () => queue.hasUsed());
-      seen.push(...await this.#harvest(queue));
+    // Bounded by wall-clock time, and by device time granted without progress
+    // (an idle in-process device settles at once: waiting longer changes nothing).
+    let idle = 0;
+    while (seen.length < count && Date.now() - start < deadlineMs && idle < deadlineMs) {
+      const step = Math.min(50, deadlineMs);
+      await this.session.settle(step, () => queue.hasUsed());
+      const got = await this.#harvest(queue);
+      seen.push(...got);
+      idle = got.length > 0 ? 0 : idle + step;
     }
     return seen;
   }

@@ -94,7 +94,7 @@ function lengthened(layout: PciLayout, length: number): PciLayout {
 export class PciScenarioRunner extends ScenarioRunner {
   #last: { device: PciDevice; bus: BusAccess[] } | undefined;
   constructor(ctx: DriverClauseContext, readonly variation: PciVariation = {}) {
-    super(ctx.scenarios.target, ctx.deviceType, ctx.scenarios.deadlineMs, "pci");
+    super(ctx.scenarios.target, ctx.deviceType, ctx.scenarios.deadlineMs, "pci", ctx.signal);
   }
 
   protected override present(

@@ -70,15 +70,20 @@ export async function runUntil(
   const trace: MemoryAccess[] = [];
   const start = Date.now();
   let lastActivity = start;
+  // Device time granted since the last activity: bounds the loop on a device that settles at once.
+  let quiet = 0;
   while (!(await done())) {
     const now = Date.now();
-    if (now - start >= ms) break;
-    if (ctx.session.takeMemoryTrace && now - lastActivity >= QUIET_MS) break;
-    await ctx.session.settle(Math.min(50, ms - (now - start)), done);
+    if (now - start >= ms || quiet >= ms) break;
+    if (ctx.session.takeMemoryTrace && (now - lastActivity >= QUIET_MS || quiet >= QUIET_MS)) break;
+    const step = Math.min(50, ms - (now - start));
+    await ctx.session.settle(step, done);
     const t = ctx.session.takeMemoryTrace?.() ?? [];
+    quiet += step;
     if (t.length > 0) {
       trace.push(...t);
       lastActivity = Date.now();
+      quiet = 0;
     }
   }
   trace.push(...(ctx.session.takeMemoryTrace?.() ?? []));

@@ -1,0 +1,168 @@
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import fc from "fast-check";
+import type { DriverSession } from "./adapter.ts";
+import { InProcessDeviceTarget, InProcessDriverTarget } from "./adapters/in_process.ts";
+import { defineDeviceClause, defineDriverClause, type DeviceClause } from "./clause.ts";
+import { sleep } from "./deadline.ts";
+import { referenceDeviceFactory } from "./models/device/reference.ts";
+import { referenceDriverTarget } from "./models/driver/driver.ts";
+import { checkProperty } from "./property.ts";
+import type { RegisterSpace } from "./registers.ts";
+import { runTarget } from "./runner.ts";
+import { Mmio } from "./transport/mmio_layout.ts";
+import { Violation } from "./verify.ts";
+
+const RESET = "devicenormative:Basic Facilities of a Virtio Device / Device Reset";
+const STATUS = "drivernormative:Basic Facilities of a Virtio Device / Device Status Field";
+const opts = { seed: 1, runs: 5, strict: false, targetArg: "--target test", transport: "mmio" as const };
+
+function clause(statement: number, run: DeviceClause["run"]): DeviceClause {
+  return defineDeviceClause({ label: RESET, statement, level: "MUST", title: "t", requirement: "r", action: "a", run });
+}
+
+/** A reference rng device whose register file is wrapped by `wrap`. */
+function wrappedTarget(wrap: (inner: RegisterSpace) => RegisterSpace): InProcessDeviceTarget {
+  const ref = referenceDeviceFactory("rng");
+  return new InProcessDeviceTarget("wrapped", "rng", (mem, t) => {
+    const d = ref(mem, t);
+    return { ...d, registers: wrap(d.registers), onInterrupt: (l) => d.onInterrupt(l) };
+  });
+}
+
+Deno.test("runner isolation: an overrunning clause is revoked and cannot reach the next clause's target", async () => {
+  const writes: { at: number; offset: number }[] = [];
+  const target = wrappedTarget((inner) => ({
+    read: (o, w) => inner.read(o, w),
+    write: (o, w, v) => {
+      writes.push({ at: performance.now(), offset: o });
+      return inner.write(o, w, v);
+    },
+  }));
+  let lateError = "";
+  let secondStarted = 0;
+  const results = await runTarget(target, [
+    clause(1, async (ctx) => {
+      // Keeps writing after its deadline, as a clause stuck in a slow loop would.
+      try {
+        for (;;) {
+          await sleep(20);
+          await ctx.session.registers.write(Mmio.QueueSel, 4, 0);
+        }
+      } catch (e) {
+        lateError = e instanceof Error ? e.name : String(e);
+        throw e;
+      }
+    }),
+    clause(2, async () => {
+      secondStarted = performance.now();
+      await sleep(120);
+    }),
+  ], { ...opts, clauseTimeoutMs: 150 });
+  assertEquals(results.map((r) => r.verdict), ["error", "pass"]);
+  assertStringIncludes(results[0]!.message, "did not finish within 150 ms");
+  assertEquals(lateError, "FenceRevoked");
+  const late = writes.filter((w) => w.offset === Mmio.QueueSel && w.at >= secondStarted);
+  assertEquals(late.length, 0, "no write of the first clause reached the target while the second ran");
+});
+
+Deno.test("runner isolation: a register read that never resolves ends in error naming the read, and the run goes on", async () => {
+  let hang = false;
+  const target = wrappedTarget((inner) => ({
+    read: (o, w) => hang && o === Mmio.Status ? new Promise<number>(() => {}) : inner.read(o, w),
+    write: (o, w, v) => inner.write(o, w, v),
+  }));
+  const results = await runTarget(target, [
+    clause(1, async (ctx) => {
+      hang = true;
+      await ctx.transport.getStatus();
+    }),
+    clause(2, async (ctx) => {
+      hang = false;
+      assertEquals((await ctx.transport.identify()).valid, true);
+    }),
+  ], { ...opts, clauseTimeoutMs: 200, targetTimeoutMs: 500 });
+  assertEquals(results.map((r) => r.verdict), ["error", "pass"]);
+  assertStringIncludes(results[0]!.message, "waiting for a 4-byte read of MMIO register 0x070");
+});
+
+Deno.test("runner isolation: register values that do not fit the access width are target errors, not verdicts", async () => {
+  for (const bad of [-1, Number.NaN, 2 ** 40, 1.5]) {
+    const target = wrappedTarget((inner) => ({
+      read: (o, w) => o === Mmio.DeviceFeatures ? Promise.resolve(bad) : inner.read(o, w),
+      write: (o, w, v) => inner.write(o, w, v),
+    }));
+    const results = await runTarget(target, [clause(1, () => Promise.resolve())], opts);
+    assertEquals(results.map((r) => r.verdict), ["error"], String(bad));
+    assertStringIncludes(results[0]!.message, "MMIO register 0x010");
+    assertStringIncludes(results[0]!.message, String(bad));
+  }
+});
+
+Deno.test("runner isolation: a clause polling an idle in-process device in a tight loop still meets its deadline", async () => {
+  const started = performance.now();
+  const results = await runTarget(wrappedTarget((r) => r), [
+    clause(1, async (ctx) => {
+      for (;;) await ctx.session.settle(1000, () => Promise.resolve(false));
+    }),
+  ], { ...opts, clauseTimeoutMs: 100 });
+  assertEquals(results.map((r) => r.verdict), ["error"]);
+  assert(performance.now() - started < 5000, "the deadline fired");
+});
+
+Deno.test("runner isolation: a 10 MB message from a target is cut in the result", async () => {
+  const results = await runTarget(wrappedTarget((r) => r), [
+    clause(1, () => Promise.reject(new Violation("x".repeat(10_000_000), "y".repeat(10_000_000)))),
+  ], opts);
+  assertEquals(results[0]!.verdict, "fail");
+  assert(results[0]!.expected!.length < 5000);
+  assert(results[0]!.actual!.length < 5000);
+  assertStringIncludes(results[0]!.actual!, "more characters cut");
+});
+
+Deno.test("runner isolation: shrinking against a slow target stops inside the deadline and still reports the failure", async () => {
+  const results = await runTarget(wrappedTarget((r) => r), [
+    clause(1, (ctx) =>
+      // Shrinking to the smallest odd element, 40 ms an attempt, takes far longer than the deadline.
+      checkProperty(ctx, fc.array(fc.integer({ min: 1e8, max: 2e9 }), { minLength: 5 }), async (xs) => {
+        await sleep(40);
+        if (xs.some((x) => x % 2 === 1)) throw new Violation("even elements", `${xs.length} elements`);
+      })),
+  ], { ...opts, runs: 50, clauseTimeoutMs: 300 });
+  assertEquals(results[0]!.verdict, "fail");
+  assert(results[0]!.counterexample !== undefined);
+  assertStringIncludes(results[0]!.message, "shrinking stopped");
+  assert(results[0]!.durationMs < 1000, `ended in ${results[0]!.durationMs} ms`);
+});
+
+Deno.test("runner isolation: a driver call that never returns ends in error once, bounded, for every clause", async () => {
+  const never: DriverSession = {
+    probe: () => new Promise(() => {}),
+    workload: () => new Promise(() => {}),
+    remove: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+  const ref = referenceDriverTarget();
+  const target = new InProcessDriverTarget({ ...ref.info, name: "hangs" }, () => never);
+  const driverClause = (statement: number) =>
+    defineDriverClause({
+      label: STATUS,
+      statement,
+      level: "MUST",
+      title: "t",
+      requirement: "r",
+      action: "a",
+      async run(ctx) {
+        await ctx.scenarios.baseline();
+      },
+    });
+  const started = performance.now();
+  const results = await runTarget(target, [driverClause(1), driverClause(2), driverClause(3)], {
+    ...opts,
+    present: "rng",
+    clauseTimeoutMs: 60_000,
+  });
+  assertEquals(results.map((r) => r.verdict), ["error", "error", "error"]);
+  assertStringIncludes(results[0]!.message, "the driver's probe");
+  // One bounded wait (2 × 2000 ms + 500 ms), shared: not one per clause.
+  assert(performance.now() - started < 10_000, `took ${performance.now() - started} ms`);
+});
