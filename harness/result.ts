@@ -91,6 +91,13 @@ export interface RunMeta {
   /** ISO date-time of the start. */
   start: string;
   durationMs: number;
+  /**
+   * False when the run did not finish: the report holds the results obtained
+   * before it stopped (an interrupt, a signal, a crash of the harness).
+   */
+  complete?: boolean;
+  /** Why an incomplete run stopped, e.g. `SIGINT`. */
+  stopped?: string;
 }
 
 /** A whole run. */

@@ -7,7 +7,7 @@
  */
 import { REPORT_SCHEMA_VERSION, type RunMeta, type RunReport, summarize } from "../harness/result.ts";
 import type { ClauseResult, CoverageRow, WaiverEntry } from "../harness/result.ts";
-import { dirnameOf } from "./files.ts";
+import { writeTextAtomic, writeTextAtomicSync } from "./files.ts";
 
 /** Builds a report from the results of a run. */
 export function buildReport(args: {
@@ -32,11 +32,19 @@ export function reportJson(report: RunReport): string {
   return JSON.stringify(report, null, 2) + "\n";
 }
 
-/** Writes the report to `path`, creating the directory if missing. */
-export async function writeJsonReport(path: string, report: RunReport): Promise<void> {
-  const dir = dirnameOf(path);
-  if (dir) await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeTextFile(path, reportJson(report));
+/** Writes the report to `path` atomically, creating the directory if missing. */
+export function writeJsonReport(path: string, report: RunReport): Promise<void> {
+  return writeTextAtomic(path, reportJson(report));
+}
+
+/** {@link writeJsonReport}, synchronously (for signal handlers). */
+export function writeJsonReportSync(path: string, report: RunReport): void {
+  writeTextAtomicSync(path, reportJson(report));
+}
+
+/** The JSON-lines companion of a JSON report path: `x.json` → `x.jsonl`. */
+export function jsonLinesPath(jsonPath: string): string {
+  return jsonPath.endsWith(".json") ? `${jsonPath}l` : `${jsonPath}.jsonl`;
 }
 
 /** Reads a report back and checks the schema version. */

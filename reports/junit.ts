@@ -6,7 +6,7 @@
  * @module
  */
 import type { ClauseResult, RunReport } from "../harness/result.ts";
-import { dirnameOf } from "./files.ts";
+import { writeTextAtomic, writeTextAtomicSync } from "./files.ts";
 
 // Characters XML 1.0 does not allow at all (control characters other than tab, LF, CR; lone surrogates; U+FFFE/F).
 const INVALID_XML =
@@ -84,13 +84,15 @@ export function junitXml(report: RunReport): string {
     list.push(r);
     byTarget.set(key, list);
   }
-  const total = report.results.length;
+  const incomplete = report.meta.complete === false;
+  const total = report.results.length + (incomplete ? 1 : 0);
   const count = (v: ClauseResult["verdict"], rs: readonly ClauseResult[]) => rs.filter((r) => r.verdict === v).length;
   const time = (rs: readonly ClauseResult[]) => seconds(rs.reduce((a, r) => a + r.durationMs, 0));
+  const errors = count("error", report.results) + (incomplete ? 1 : 0);
   const out = [
     `<?xml version="1.0" encoding="UTF-8"?>`,
     `<testsuites name="virtio-conformance ${xmlAttr(report.meta.specVersion)}" tests="${total}" ` +
-    `failures="${count("fail", report.results)}" errors="${count("error", report.results)}" ` +
+    `failures="${count("fail", report.results)}" errors="${errors}" ` +
     `skipped="${count("n/a", report.results)}" time="${seconds(report.meta.durationMs)}">`,
   ];
   for (const [target, rs] of byTarget) {
@@ -113,13 +115,28 @@ export function junitXml(report: RunReport): string {
     for (const r of rs) out.push(...testcase(r));
     out.push(`  </testsuite>`);
   }
+  if (incomplete) {
+    // A CI reading only the JUnit file must not take an interrupted run for a green one.
+    const why = `the run stopped before it finished${report.meta.stopped ? ` (${report.meta.stopped})` : ""}: ` +
+      `${report.results.length} results were obtained`;
+    out.push(
+      `  <testsuite name="run" tests="1" failures="0" errors="1" skipped="0" time="0">`,
+      `    <testcase name="the run finished" classname="run" time="0">`,
+      `      <error message="${xmlAttr(why)}" type="incomplete"/>`,
+      `    </testcase>`,
+      `  </testsuite>`,
+    );
+  }
   out.push(`</testsuites>`);
   return out.join("\n") + "\n";
 }
 
-/** Writes the JUnit XML report to `path`, creating the directory if missing. */
-export async function writeJunitReport(path: string, report: RunReport): Promise<void> {
-  const dir = dirnameOf(path);
-  if (dir) await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeTextFile(path, junitXml(report));
+/** Writes the JUnit XML report to `path` atomically, creating the directory if missing. */
+export function writeJunitReport(path: string, report: RunReport): Promise<void> {
+  return writeTextAtomic(path, junitXml(report));
+}
+
+/** {@link writeJunitReport}, synchronously (for signal handlers). */
+export function writeJunitReportSync(path: string, report: RunReport): void {
+  writeTextAtomicSync(path, junitXml(report));
 }

@@ -122,8 +122,13 @@ export class MmioLegacyDriverTransport implements DriverTransport {
     }
     return f;
   }
+  /**
+   * Writes the feature words from the highest down to word 0: a device that
+   * folds unknown select values onto a lower word (QEMU's virtio-mmio maps
+   * selects 2 and 3 onto word 1) then still ends with the words in force.
+   */
   async writeDriverFeatures(features: bigint): Promise<void> {
-    for (let word = 0; word < FEATURE_WORDS; word++) {
+    for (let word = FEATURE_WORDS - 1; word >= 0; word--) {
       await this.#w(MmioLegacy.GuestFeaturesSel, word);
       await this.#w(MmioLegacy.GuestFeatures, Number((features >> BigInt(32 * word)) & 0xffff_ffffn));
     }

@@ -1,16 +1,19 @@
 /**
- * One QEMU process driven over qtest. The harness listens on a unix socket
- * and QEMU connects to it (`-qtest unix:<sock> -qtest-log /dev/null`); QMP
- * runs over QEMU's stdin/stdout (`-chardev stdio` + `-mon mode=control`);
- * QEMU boots a halt-loop firmware (see `halt_firmware.ts`) with `-display
- * none -nodefaults` and the machine arguments. QEMU's stderr is kept (its
- * tail goes into every error); closing kills the process and removes its
- * private temporary directory.
+ * One QEMU process driven over qtest. The harness listens on an ephemeral
+ * TCP port of the loopback interface and QEMU connects to it (`-qtest
+ * tcp:127.0.0.1:<port> -qtest-log /dev/null`), so any number of harness
+ * processes can run at once; QMP runs over QEMU's stdin/stdout (`-chardev
+ * stdio` + `-mon mode=control`); QEMU boots a halt-loop firmware (see
+ * `halt_firmware.ts`) with `-display none -nodefaults` and the machine
+ * arguments. QEMU's stderr is kept (its tail goes into every error). The
+ * private temporary directory (firmware, disk images) is removed as soon as
+ * QEMU is up: QEMU keeps what it opened, and nothing is left behind.
  *
- * Deno grants unix sockets by exact path (`--allow-net=unix:<absolute
- * path>`), so the qtest socket is one of {@link QTEST_SOCKET_SLOTS} fixed
- * names in the temporary root ({@link qtestSocketPaths}); a name is held only
- * while QEMU connects, so several harness processes can share the root.
+ * No QEMU outlives the harness: every running QEMU is in a registry that
+ * {@link killAllQemu} empties (the command line's signal handlers call it),
+ * and where util-linux's `setpriv` is on the PATH QEMU is started under
+ * `setpriv --pdeathsig KILL`, so the kernel kills it when the harness dies,
+ * even by SIGKILL.
  *
  * @module
  */
@@ -19,11 +22,41 @@ import { type HaltArch, haltFirmware } from "./halt_firmware.ts";
 import { QmpClient } from "./qmp_client.ts";
 import { type ByteStream, QtestClient } from "./qtest_client.ts";
 
-/** Where temporary files and the qtest socket go unless told otherwise (inside `--allow-write=reports`). */
+/** Where temporary files go unless told otherwise (inside `--allow-write=reports`). */
 export const DEFAULT_TEMP_ROOT = "reports/tmp";
 
-/** How many fixed qtest socket names there are (QEMU processes that may start at the same moment). */
-export const QTEST_SOCKET_SLOTS = 4;
+/** The address the qtest listener binds (`--allow-net=127.0.0.1`). */
+export const QTEST_HOST = "127.0.0.1";
+
+/** Every QEMU this process started and has not yet closed, with its private directory. */
+const RUNNING = new Map<Deno.ChildProcess, string>();
+
+/**
+ * Kills every QEMU this process started (SIGKILL) and removes their private
+ * directories, synchronously: for signal handlers and exit paths. Returns how
+ * many were killed.
+ */
+export function killAllQemu(): number {
+  let n = 0;
+  for (const [child, dir] of RUNNING) {
+    try {
+      child.kill("SIGKILL");
+      n++;
+    } catch {
+      // already gone
+    }
+    try {
+      Deno.removeSync(dir, { recursive: true });
+    } catch {
+      // already removed, or not permitted
+    }
+  }
+  RUNNING.clear();
+  return n;
+}
+
+/** The wrapper that ties QEMU's life to the harness, when present: `setpriv --pdeathsig KILL`. */
+const PDEATHSIG_WRAPPER = "setpriv";
 
 /** How to launch QEMU. */
 export interface QemuLaunchOptions {
@@ -33,7 +66,7 @@ export interface QemuLaunchOptions {
   args: string[];
   /** Boot a halt-loop firmware for this architecture (`-bios`). */
   firmware?: HaltArch;
-  /** Where the private temporary directory and the qtest socket go (default {@link DEFAULT_TEMP_ROOT}). */
+  /** Where the private temporary directory goes (default {@link DEFAULT_TEMP_ROOT}). */
   tempRoot?: string;
   /** Deadline for QEMU to start and connect, in milliseconds (default 15000). */
   startTimeoutMs?: number;
@@ -47,68 +80,35 @@ export interface QemuLaunchOptions {
 }
 
 const STDERR_TAIL = 4096;
-/** Longest unix socket path Linux accepts (sun_path is 108 bytes with the NUL). */
-const MAX_SOCKET_PATH = 107;
-
-/**
- * The qtest socket names under `root`, as `--allow-net=unix:…` needs them
- * (absolute).
- *
- * @example
- * ```ts
- * import { qtestSocketPaths } from "./qemu_process.ts";
- * console.log(qtestSocketPaths("/repo/reports/tmp")[0]); // "/repo/reports/tmp/qemu-qtest-0.sock"
- * ```
- */
-export function qtestSocketPaths(root: string): string[] {
-  return Array.from({ length: QTEST_SOCKET_SLOTS }, (_, i) => `${root.replace(/\/+$/, "")}/qemu-qtest-${i}.sock`);
-}
 
 function isNotCapable(e: unknown): boolean {
   return e instanceof Deno.errors.PermissionDenied || (e instanceof Error && e.name === "NotCapable");
 }
 
-function absolute(path: string): string {
-  return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`.replace(/\/\.\//g, "/");
+/** Listens on an ephemeral loopback port for QEMU's qtest connection. */
+function listenLoopback(): Deno.TcpListener {
+  try {
+    return Deno.listen({ hostname: QTEST_HOST, port: 0, transport: "tcp" });
+  } catch (e) {
+    if (isNotCapable(e)) {
+      throw new TargetError(`Listening for QEMU's qtest connection is not permitted: grant --allow-net=${QTEST_HOST}`);
+    }
+    throw new TargetError(
+      `Cannot listen on ${QTEST_HOST} for QEMU's qtest connection: ${e instanceof Error ? e.message : e}`,
+    );
+  }
 }
 
-/** Takes a free qtest socket name: skips names in use, removes stale ones (nobody listening). */
-async function listenOnFreeSlot(root: string): Promise<{ listener: Deno.UnixListener; path: string }> {
-  const paths = qtestSocketPaths(absolute(root));
-  for (const path of paths) {
-    if (new TextEncoder().encode(path).length > MAX_SOCKET_PATH) {
-      throw new TargetError(
-        `The qtest socket path is too long for a unix socket (over ${MAX_SOCKET_PATH} bytes): ${path}`,
-      );
-    }
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        return { listener: Deno.listen({ transport: "unix", path }), path };
-      } catch (e) {
-        if (isNotCapable(e)) {
-          throw new TargetError(
-            `Listening on the qtest socket ${path} is not permitted: grant --allow-net=unix:${path} (and read/write on ${root})`,
-          );
-        }
-        if (!(e instanceof Deno.errors.AddrInUse)) {
-          throw new TargetError(`Cannot listen on the qtest socket ${path}: ${e instanceof Error ? e.message : e}`);
-        }
-        // In use, or left behind by a process that died: a connect tells which.
-        try {
-          const c = await Deno.connect({ transport: "unix", path });
-          c.close();
-          break; // someone is listening: try the next name
-        } catch {
-          await Deno.remove(path).catch(() => {});
-        }
-      }
-    }
+/** Spawns QEMU, under `setpriv --pdeathsig KILL` when that is allowed and present. */
+function spawnQemu(binary: string, args: string[]): Deno.ChildProcess {
+  const io = { stdin: "piped", stdout: "piped", stderr: "piped" } as const;
+  try {
+    return new Deno.Command(PDEATHSIG_WRAPPER, { args: ["--pdeathsig", "KILL", "--", binary, ...args], ...io })
+      .spawn();
+  } catch {
+    // No setpriv, or not allowed to run it: QEMU is still killed on every exit path the harness sees.
   }
-  throw new TargetError(
-    `All ${QTEST_SOCKET_SLOTS} qtest socket names in ${root} are in use by other QEMU starts: retry, or remove ${
-      paths[0]
-    } … if no harness is running`,
-  );
+  return new Deno.Command(binary, { args, ...io }).spawn();
 }
 
 function withDeadline<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
@@ -221,7 +221,7 @@ export class QemuProcess {
         `Cannot create a temporary directory for QEMU under ${root}: ${e instanceof Error ? e.message : e}`,
       );
     }
-    let listener: Deno.UnixListener | undefined;
+    let listener: Deno.TcpListener | undefined;
     let child: Deno.ChildProcess | undefined;
     try {
       const args = [...options.args];
@@ -231,11 +231,11 @@ export class QemuProcess {
         args.push("-bios", fw);
       }
       if (options.prepare) args.push(...await options.prepare(dir));
-      const slot = await listenOnFreeSlot(root);
-      listener = slot.listener;
+      listener = listenLoopback();
+      const port = (listener.addr as Deno.NetAddr).port;
       const full = [
         "-qtest",
-        `unix:${slot.path}`,
+        `tcp:${QTEST_HOST}:${port}`,
         "-qtest-log",
         "/dev/null",
         "-chardev",
@@ -249,8 +249,8 @@ export class QemuProcess {
       ];
       const commandLine = [options.binary, ...full].join(" ");
       try {
-        child = new Deno.Command(options.binary, { args: full, stdin: "piped", stdout: "piped", stderr: "piped" })
-          .spawn();
+        child = spawnQemu(options.binary, full);
+        RUNNING.set(child, dir);
       } catch (e) {
         if (e instanceof Deno.errors.NotFound) {
           throw new TargetError(`QEMU binary ${options.binary} was not found: install it or name another binary`);
@@ -286,11 +286,10 @@ export class QemuProcess {
           }),
         ]),
         timeoutMs,
-        () => new TargetError(`QEMU did not connect to the qtest socket within ${timeoutMs} ms: ${tail()}`),
+        () => new TargetError(`QEMU did not connect to the qtest port within ${timeoutMs} ms: ${tail()}`),
       );
       listener.close();
       listener = undefined;
-      await Deno.remove(slot.path).catch(() => {});
       const qtest = new QtestClient(
         conn,
         options.commandTimeoutMs ? { commandTimeoutMs: options.commandTimeoutMs } : {},
@@ -303,6 +302,9 @@ export class QemuProcess {
         await qemu.close();
         throw new TargetError(`QEMU's QMP monitor did not come up: ${e instanceof Error ? e.message : e}: ${tail()}`);
       }
+      // QEMU has read its firmware and opened its images by now: the directory can go, so that nothing is left
+      // behind even when the harness is killed outright (an open image lives on until QEMU closes it).
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
       qemu.startMs = performance.now() - started;
       return qemu;
     } catch (e) {
@@ -314,6 +316,7 @@ export class QemuProcess {
           // already gone
         }
         await child.status.catch(() => {});
+        RUNNING.delete(child);
       }
       await Deno.remove(dir, { recursive: true }).catch(() => {});
       throw e instanceof TargetError ? e : new TargetError(`Cannot start QEMU: ${e instanceof Error ? e.message : e}`);
@@ -345,6 +348,7 @@ export class QemuProcess {
       }
     }
     await this.exited.catch(() => {});
+    RUNNING.delete(this.child);
     await this.qmp.close().catch(() => {});
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }
