@@ -45,8 +45,12 @@ export function inRange(mem: { base: number; size: number }, addr: number, lengt
  */
 export class ArrayMemory implements GuestMemory {
   readonly bytes: Uint8Array;
-  constructor(readonly base: number, readonly size: number) {
-    this.bytes = new Uint8Array(size);
+  /** `bytes`: the backing store (e.g. over a `SharedArrayBuffer`), `size` bytes long; fresh zeroes by default. */
+  constructor(readonly base: number, readonly size: number, bytes?: Uint8Array) {
+    if (bytes && bytes.length !== size) {
+      throw new RangeError(`Guest memory backing store has the wrong size: ${bytes.length} bytes, not ${size}`);
+    }
+    this.bytes = bytes ?? new Uint8Array(size);
   }
   #check(addr: number, length: number): number {
     if (!inRange(this, addr, length)) {

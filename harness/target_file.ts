@@ -27,8 +27,9 @@
  */
 import { parse as parseJsonc } from "@std/jsonc";
 import type { DeviceTarget, DriverTarget, DriverTargetInfo, Target } from "./adapter.ts";
-import type { InProcessDeviceFactory, InProcessDriverFactory } from "./adapters/in_process.ts";
-import { InProcessDeviceTarget, InProcessDriverTarget } from "./adapters/in_process.ts";
+import { loadInWorker, WorkerDeviceTarget } from "./adapters/worker/worker_device.ts";
+import { WorkerDriverTarget } from "./adapters/worker/worker_driver.ts";
+import type { LoadReply } from "./adapters/worker/worker_protocol.ts";
 import { QemuDeviceTarget, type QemuTargetOptions } from "./adapters/qemu/qemu_target.ts";
 import { allMutants, referenceDriver } from "./builtins.ts";
 import { DEVICE_IDS, type DeviceTypeName, type TransportKind } from "./features.ts";
@@ -376,9 +377,54 @@ async function moduleUrl(spec: TargetSpec, module: string): Promise<URL> {
   return new URL(module, fileUrl(base));
 }
 
+/**
+ * Loads a user's module. The module is imported in a worker first (so an
+ * import that hangs, throws or exits cannot hurt the harness); a factory
+ * export then runs in a worker per session ({@link WorkerDeviceTarget},
+ * {@link WorkerDriverTarget}). An export that is a whole target object
+ * cannot cross the worker boundary and is imported in-process as before.
+ */
 async function loadModule(spec: TargetSpec, src: Extract<TargetSource, { kind: "module" }>): Promise<Target> {
   const where = spec.file ? `target file ${spec.file}` : `target ${spec.arg}`;
   const url = await moduleUrl(spec, src.module);
+  const name = spec.name ?? baseName(spec.file ?? src.module);
+  const mod = { url: url.href, export: src.export };
+  let reply: LoadReply;
+  try {
+    const loaded = await loadInWorker(name, mod, spec.role, src.info, {});
+    loaded.channel.kill("the module was only inspected");
+    reply = loaded.reply;
+  } catch (e) {
+    const msg = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    throw new UsageError(`${where}: cannot import module ${src.module}: ${msg}`);
+  }
+  if (reply.type === "missing") {
+    const names = reply.exports;
+    throw new UsageError(
+      `${where}: module ${src.module} has no export "${src.export}" (it exports ${
+        names.length ? names.join(", ") : "nothing"
+      })`,
+    );
+  }
+  if (reply.targetObject) return await loadTargetObject(where, spec, src, url);
+  if (reply.type !== "function") {
+    const kind = spec.role === "device" ? "InProcessDeviceFactory" : "InProcessDriverFactory";
+    throw new UsageError(
+      `${where}: export "${src.export}" of ${src.module} must be an ${kind} (a function), got ${reply.type}`,
+    );
+  }
+  if (spec.role === "device") return new WorkerDeviceTarget(name, src.deviceType!, mod);
+  const info = checkDriverInfo(where, src, reply.info);
+  return new WorkerDriverTarget({ name, ...info }, mod);
+}
+
+/** A whole target object exported by a user's module: imported in-process (it cannot cross to a worker). */
+async function loadTargetObject(
+  where: string,
+  spec: TargetSpec,
+  src: Extract<TargetSource, { kind: "module" }>,
+  url: URL,
+): Promise<Target> {
   let mod: Record<string, unknown>;
   try {
     mod = await import(url.href);
@@ -386,37 +432,9 @@ async function loadModule(spec: TargetSpec, src: Extract<TargetSource, { kind: "
     const msg = (e instanceof Error ? e.message : String(e)).split("\n")[0];
     throw new UsageError(`${where}: cannot import module ${src.module}: ${msg}`);
   }
-  if (!(src.export in mod)) {
-    const names = Object.keys(mod);
-    throw new UsageError(
-      `${where}: module ${src.module} has no export "${src.export}" (it exports ${
-        names.length ? names.join(", ") : "nothing"
-      })`,
-    );
-  }
   const value = mod[src.export];
-  const name = spec.name ?? baseName(spec.file ?? src.module);
-  if (spec.role === "device") {
-    if (isRecord(value) && value.role === "device" && typeof value.open === "function") {
-      return value as unknown as DeviceTarget;
-    }
-    if (typeof value !== "function") {
-      throw new UsageError(
-        `${where}: export "${src.export}" of ${src.module} must be an InProcessDeviceFactory (a function), got ${typeof value}`,
-      );
-    }
-    return new InProcessDeviceTarget(name, src.deviceType!, value as InProcessDeviceFactory);
-  }
-  if (isRecord(value) && value.role === "driver" && typeof value.attach === "function") {
-    return value as unknown as DriverTarget;
-  }
-  if (typeof value !== "function") {
-    throw new UsageError(
-      `${where}: export "${src.export}" of ${src.module} must be an InProcessDriverFactory (a function), got ${typeof value}`,
-    );
-  }
-  const info = checkDriverInfo(where, src, mod[src.info]);
-  return new InProcessDriverTarget({ name, ...info }, value as InProcessDriverFactory);
+  if (isRecord(value) && value.role === spec.role) return value as unknown as DeviceTarget | DriverTarget;
+  throw new UsageError(`${where}: export "${src.export}" of ${src.module} changed between two imports`);
 }
 
 function checkDriverInfo(
