@@ -307,17 +307,32 @@ export interface CliIO {
   clauses?: readonly Clause[];
   waivers?: readonly Waiver[];
   /**
-   * On SIGINT / SIGTERM: write the reports of what was obtained (marked
-   * incomplete), kill every QEMU, exit 130 / 143 (default: off; the command
-   * line turns it on).
+   * Where SIGINT / SIGTERM come from (default: none; the command line uses
+   * the process's). On either, the run stops: the reports of what was
+   * obtained are written marked incomplete, every QEMU is killed, and
+   * {@link main} returns 130 / 143 (the command line exits at once with it).
    */
-  handleSignals?: boolean;
+  signals?: SignalSource;
 }
+
+/** A source of the signals that stop a run: the process's, or a test's. */
+export interface SignalSource {
+  add(signal: "SIGINT" | "SIGTERM", handler: () => void): void;
+  remove(signal: "SIGINT" | "SIGTERM", handler: () => void): void;
+  /** Called with the exit code once the reports are written (the process's source exits). */
+  stopped?(code: number): void;
+}
+
+const PROCESS_SIGNALS: SignalSource = {
+  add: (sig, h) => Deno.addSignalListener(sig, h),
+  remove: (sig, h) => Deno.removeSignalListener(sig, h),
+  stopped: (code) => Deno.exit(code),
+};
 
 const DEFAULT_IO: CliIO = {
   stdout: (l) => console.log(l),
   stderr: (l) => console.error(l),
-  handleSignals: true,
+  signals: PROCESS_SIGNALS,
 };
 
 function oneLine(e: unknown): string {
@@ -543,7 +558,13 @@ export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Pro
       io.stderr(`conform: error: cannot write the reports: ${oneLine(e)}`);
       return 2;
     }
+    // A signal stops the run: the runner is aborted, the reports say incomplete, QEMU is killed.
+    const abort = new AbortController();
+    let stop: (code: number) => void = () => {};
+    const stoppedBy = new Promise<number>((resolve) => stop = resolve);
     const stopOn = (signal: "SIGINT" | "SIGTERM", code: number) => () => {
+      if (abort.signal.aborted) return;
+      abort.abort(new Error(`stopped by ${signal}`));
       const killed = killAllQemu();
       try {
         lines.write({ kind: "end", complete: false, stopped: signal, results: results.length });
@@ -557,33 +578,48 @@ export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Pro
         `conform: stopped by ${signal}: ${results.length} results written to ${opts.json} (incomplete)` +
           (killed ? `; ${killed} QEMU process(es) killed` : ""),
       );
-      Deno.exit(code);
+      io.signals?.stopped?.(code);
+      stop(code);
     };
-    const handlers: [Deno.Signal, () => void][] = io.handleSignals
+    const signals = io.signals;
+    const handlers: ["SIGINT" | "SIGTERM", () => void][] = signals
       ? [["SIGINT", stopOn("SIGINT", 130)], ["SIGTERM", stopOn("SIGTERM", 143)]]
       : [];
-    for (const [sig, h] of handlers) Deno.addSignalListener(sig, h);
-    try {
+    for (const [sig, h] of handlers) signals?.add(sig, h);
+    const runAll = async () => {
       for (const run of runs) {
+        if (abort.signal.aborted) return;
         reporter.target(run.target.info.name, runDetail(run, runTransports(run.target, opts.transport)));
         const rs = await runTarget(run.target, clauses, {
           seed: opts.seed,
           runs: opts.runs,
           strict: opts.strict,
           targetArg: run.targetArg,
+          signal: abort.signal,
           ...(opts.filter !== undefined ? { filter: opts.filter } : {}),
           ...(opts.timeoutMs !== undefined ? { clauseTimeoutMs: opts.timeoutMs } : {}),
           ...(opts.replay !== undefined ? { replayPath: opts.replay } : {}),
           ...(run.present !== undefined ? { present: run.present } : {}),
           ...(opts.transport !== undefined ? { transport: opts.transport } : {}),
           onResult: (r) => {
+            if (abort.signal.aborted) return;
             results.push(r);
             lines.write({ kind: "result", ...r });
             reporter.result(r);
           },
         });
+        if (abort.signal.aborted) return;
         // Results a runner returned without announcing them (none today) still count.
         for (const r of rs) if (!results.includes(r)) results.push(r);
+      }
+    };
+    try {
+      const ran = runAll();
+      ran.catch(() => {});
+      const code = await Promise.race([ran.then(() => undefined), stoppedBy]);
+      if (code !== undefined) {
+        await ran.catch(() => {});
+        return code;
       }
     } catch (e) {
       lines.write({ kind: "end", complete: false, stopped: oneLine(e), results: results.length });
@@ -596,7 +632,7 @@ export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Pro
       }
       throw e;
     } finally {
-      for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
+      for (const [sig, h] of handlers) signals?.remove(sig, h);
     }
     const final = report(true);
     lines.write({ kind: "end", complete: true, summary: final.summary });

@@ -61,6 +61,8 @@ export interface RunOptions {
   transport?: TransportKind;
   /** Called with each result as soon as it exists. */
   onResult?: (r: ClauseResult) => void;
+  /** Aborting stops the run: the clause running is revoked, no later clause starts. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -124,6 +126,10 @@ class ClauseTimeout extends Error {
   override name = "ClauseTimeout";
 }
 
+class RunStopped extends Error {
+  override name = "RunStopped";
+}
+
 /** The default deadline of one clause. */
 export const DEFAULT_CLAUSE_TIMEOUT_MS = 30_000;
 /** The default deadline of opening, restarting or closing a target. */
@@ -138,10 +144,20 @@ const MAX_FAILED_PREPARES = 3;
  * waiting for. The fence is revoked when the clause ends too, so nothing the
  * clause left running can reach the next clause's target.
  */
-async function fencedRun(ms: number, body: (fence: ClauseFence) => Promise<void>): Promise<unknown> {
+async function fencedRun(
+  ms: number,
+  body: (fence: ClauseFence) => Promise<void>,
+  stop?: AbortSignal,
+): Promise<unknown> {
   const fence = new ClauseFence();
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let onStop: (() => void) | undefined;
   const expired = new Promise<never>((_, reject) => {
+    onStop = () => {
+      fence.revoke("the run was stopped");
+      reject(new RunStopped("the run was stopped"));
+    };
+    stop?.addEventListener("abort", onStop);
     timer = setTimeout(() => {
       const waiting = fence.waitingFor();
       const msg = `the clause did not finish within ${ms} ms: ${
@@ -165,6 +181,7 @@ async function fencedRun(ms: number, body: (fence: ClauseFence) => Promise<void>
     return e ?? new Error("unknown failure");
   } finally {
     clearTimeout(timer);
+    if (onStop) stop?.removeEventListener("abort", onStop);
     fence.revoke("the clause has ended");
   }
 }
@@ -293,6 +310,7 @@ export async function runDeviceTarget(
 ): Promise<ClauseResult[]> {
   const results: ClauseResult[] = [];
   for (const transport of runTransports(target, opts.transport)) {
+    if (opts.signal?.aborted) break;
     results.push(...await runDeviceTransport(target, transport, clauses, opts));
   }
   return results;
@@ -403,6 +421,7 @@ async function runDeviceTransport(
   let failedPrepares = 0;
   let givenUp: string | undefined;
   for (const c of selected) {
+    if (opts.signal?.aborted) break;
     const r = baseResult(c, name, transport, type, opts.seed);
     const started = performance.now();
     const why = clauseApplicability(c, { transport, deviceType: type, offered, capabilities });
@@ -438,7 +457,8 @@ async function runDeviceTransport(
         deviceType: type,
         offered,
       });
-    });
+    }, opts.signal);
+    if (opts.signal?.aborted) break;
     if (outcome instanceof ClauseTimeout || outcome instanceof TargetError) keeper.dirty = true;
     emit({ ...settle(r, c, outcome, opts), durationMs: Math.round((performance.now() - started) * 10) / 10 });
   }
@@ -457,6 +477,7 @@ export async function runDriverTarget(
 ): Promise<ClauseResult[]> {
   const results: ClauseResult[] = [];
   for (const transport of runTransports(target, opts.transport)) {
+    if (opts.signal?.aborted) break;
     results.push(...await runDriverTransport(target, transport, clauses, opts));
   }
   return results;
@@ -474,6 +495,7 @@ async function runDriverTransport(
   const clauseMs = opts.clauseTimeoutMs ?? DEFAULT_CLAUSE_TIMEOUT_MS;
   const results: ClauseResult[] = [];
   for (const c of selected) {
+    if (opts.signal?.aborted) break;
     const r = baseResult(c, target.info.name, transport, deviceType, opts.seed);
     const started = performance.now();
     const why = clauseApplicability(c, { transport, deviceType });
@@ -483,7 +505,8 @@ async function runDriverTransport(
         target,
         deviceType,
         scenarios: scenarios.forClause(fence.signal),
-      }));
+      }), opts.signal);
+    if (opts.signal?.aborted) break;
     const res = { ...settle(r, c, outcome, opts), durationMs: Math.round((performance.now() - started) * 10) / 10 };
     results.push(res);
     opts.onResult?.(res);

@@ -55,6 +55,11 @@ export function killAllQemu(): number {
   return n;
 }
 
+/** How many QEMU processes this process started and has not yet closed or killed. */
+export function runningQemu(): number {
+  return RUNNING.size;
+}
+
 /** The wrapper that ties QEMU's life to the harness, when present: `setpriv --pdeathsig KILL`. */
 const PDEATHSIG_WRAPPER = "setpriv";
 
