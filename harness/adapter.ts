@@ -1,5 +1,5 @@
 /**
- * The adapter contract (version 1): what connects the harness to an
+ * The adapter contract (version 2): what connects the harness to an
  * implementation under test. See the README's "Adapter contract" section.
  *
  * Two roles:

@@ -22,8 +22,10 @@ import { referenceDeviceTarget } from "./models/device/reference.ts";
 import { referenceDriver } from "./builtins.ts";
 import { type LoadedTarget, loadTarget, PRESENTABLE, renameDriver, UsageError } from "./target_file.ts";
 import { ConsoleReporter } from "../reports/console.ts";
-import { buildReport, writeJsonReport } from "../reports/json.ts";
-import { writeJunitReport } from "../reports/junit.ts";
+import { checkWritable, JsonLines } from "../reports/files.ts";
+import { buildReport, jsonLinesPath, writeJsonReport, writeJsonReportSync } from "../reports/json.ts";
+import { writeJunitReport, writeJunitReportSync } from "../reports/junit.ts";
+import { killAllQemu } from "./adapters/qemu/qemu_process.ts";
 
 /** Version of this suite (the JSON report's `meta.suiteVersion`). */
 export const SUITE_VERSION = "0.1.0";
@@ -304,11 +306,18 @@ export interface CliIO {
   /** Clauses and waivers (default: the suite's). */
   clauses?: readonly Clause[];
   waivers?: readonly Waiver[];
+  /**
+   * On SIGINT / SIGTERM: write the reports of what was obtained (marked
+   * incomplete), kill every QEMU, exit 130 / 143 (default: off; the command
+   * line turns it on).
+   */
+  handleSignals?: boolean;
 }
 
 const DEFAULT_IO: CliIO = {
   stdout: (l) => console.log(l),
   stderr: (l) => console.error(l),
+  handleSignals: true,
 };
 
 function oneLine(e: unknown): string {
@@ -487,53 +496,125 @@ export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Pro
     const start = new Date();
     const t0 = performance.now();
     const results: ClauseResult[] = [];
-    for (const run of runs) {
-      reporter.target(run.target.info.name, runDetail(run, runTransports(run.target, opts.transport)));
-      const rs = await runTarget(run.target, clauses, {
+    const meta = (): RunMeta => {
+      const m: RunMeta = {
+        suiteVersion: SUITE_VERSION,
+        specVersion: SPEC_VERSION,
+        targets: runs.map((r) => r.target.info.name),
         seed: opts.seed,
         runs: opts.runs,
         strict: opts.strict,
-        targetArg: run.targetArg,
-        ...(opts.filter !== undefined ? { filter: opts.filter } : {}),
-        ...(opts.timeoutMs !== undefined ? { clauseTimeoutMs: opts.timeoutMs } : {}),
-        ...(opts.replay !== undefined ? { replayPath: opts.replay } : {}),
-        ...(run.present !== undefined ? { present: run.present } : {}),
-        ...(opts.transport !== undefined ? { transport: opts.transport } : {}),
-        onResult: (r) => reporter.result(r),
-      });
-      results.push(...rs);
-    }
-    const meta: RunMeta = {
-      suiteVersion: SUITE_VERSION,
-      specVersion: SPEC_VERSION,
-      targets: runs.map((r) => r.target.info.name),
-      seed: opts.seed,
-      runs: opts.runs,
-      strict: opts.strict,
-      start: start.toISOString(),
-      durationMs: Math.round(performance.now() - t0),
+        start: start.toISOString(),
+        durationMs: Math.round(performance.now() - t0),
+      };
+      if (opts.filter !== undefined) m.filter = opts.filter;
+      return m;
     };
-    if (opts.filter !== undefined) meta.filter = opts.filter;
-    const report = buildReport({
-      meta,
-      results,
-      waivers: waiverEntries(waivers),
-      coverage: computeCoverage(allClauses, waivers),
-    });
-    reporter.summary(report.summary);
+    const report = (complete: boolean, stopped?: string) => {
+      const m = meta();
+      if (!complete) {
+        m.complete = false;
+        if (stopped) m.stopped = stopped;
+      } else m.complete = true;
+      return buildReport({
+        meta: m,
+        results,
+        waivers: waiverEntries(waivers),
+        coverage: computeCoverage(allClauses, waivers),
+      });
+    };
+    // Before the run: every report path must be writable, and the old reports must not look current.
+    const jsonl = jsonLinesPath(opts.json);
+    for (const [what, path] of [["JSON", opts.json], ["JUnit", opts.junit], ["JSON-lines", jsonl]] as const) {
+      try {
+        await checkWritable(path);
+      } catch (e) {
+        io.stderr(`conform: error: cannot write the ${what} report ${path}: ${oneLine(e)}`);
+        return 2;
+      }
+    }
+    let lines: JsonLines;
     try {
-      await writeJsonReport(opts.json, report);
+      writeJsonReportSync(opts.json, report(false, "running"));
+      writeJunitReportSync(opts.junit, report(false, "running"));
+      lines = JsonLines.open(jsonl);
+      lines.write({ kind: "meta", ...meta() });
+    } catch (e) {
+      io.stderr(`conform: error: cannot write the reports: ${oneLine(e)}`);
+      return 2;
+    }
+    const stopOn = (signal: "SIGINT" | "SIGTERM", code: number) => () => {
+      const killed = killAllQemu();
+      try {
+        lines.write({ kind: "end", complete: false, stopped: signal, results: results.length });
+        lines.close();
+        writeJsonReportSync(opts.json, report(false, signal));
+        writeJunitReportSync(opts.junit, report(false, signal));
+      } catch (e) {
+        io.stderr(`conform: error: cannot write the reports: ${oneLine(e)}`);
+      }
+      io.stderr(
+        `conform: stopped by ${signal}: ${results.length} results written to ${opts.json} (incomplete)` +
+          (killed ? `; ${killed} QEMU process(es) killed` : ""),
+      );
+      Deno.exit(code);
+    };
+    const handlers: [Deno.Signal, () => void][] = io.handleSignals
+      ? [["SIGINT", stopOn("SIGINT", 130)], ["SIGTERM", stopOn("SIGTERM", 143)]]
+      : [];
+    for (const [sig, h] of handlers) Deno.addSignalListener(sig, h);
+    try {
+      for (const run of runs) {
+        reporter.target(run.target.info.name, runDetail(run, runTransports(run.target, opts.transport)));
+        const rs = await runTarget(run.target, clauses, {
+          seed: opts.seed,
+          runs: opts.runs,
+          strict: opts.strict,
+          targetArg: run.targetArg,
+          ...(opts.filter !== undefined ? { filter: opts.filter } : {}),
+          ...(opts.timeoutMs !== undefined ? { clauseTimeoutMs: opts.timeoutMs } : {}),
+          ...(opts.replay !== undefined ? { replayPath: opts.replay } : {}),
+          ...(run.present !== undefined ? { present: run.present } : {}),
+          ...(opts.transport !== undefined ? { transport: opts.transport } : {}),
+          onResult: (r) => {
+            results.push(r);
+            lines.write({ kind: "result", ...r });
+            reporter.result(r);
+          },
+        });
+        // Results a runner returned without announcing them (none today) still count.
+        for (const r of rs) if (!results.includes(r)) results.push(r);
+      }
+    } catch (e) {
+      lines.write({ kind: "end", complete: false, stopped: oneLine(e), results: results.length });
+      lines.close();
+      try {
+        await writeJsonReport(opts.json, report(false, oneLine(e)));
+        await writeJunitReport(opts.junit, report(false, oneLine(e)));
+      } catch {
+        // the error below is what matters
+      }
+      throw e;
+    } finally {
+      for (const [sig, h] of handlers) Deno.removeSignalListener(sig, h);
+    }
+    const final = report(true);
+    lines.write({ kind: "end", complete: true, summary: final.summary });
+    lines.close();
+    reporter.summary(final.summary);
+    try {
+      await writeJsonReport(opts.json, final);
     } catch (e) {
       io.stderr(`conform: error: cannot write the JSON report ${opts.json}: ${oneLine(e)}`);
       return 2;
     }
     try {
-      await writeJunitReport(opts.junit, report);
+      await writeJunitReport(opts.junit, final);
     } catch (e) {
       io.stderr(`conform: error: cannot write the JUnit report ${opts.junit}: ${oneLine(e)}`);
       return 2;
     }
-    return runFailed(report.summary) ? 1 : 0;
+    return runFailed(final.summary) ? 1 : 0;
   } catch (e) {
     io.stderr(`conform: error: the run stopped: ${oneLine(e)}`);
     return 2;

@@ -334,3 +334,34 @@ Deno.test("cli: a user module driver target", async () => {
       `({ deviceTypes, transports, workloads }), got undefined`,
   );
 });
+
+Deno.test("cli: an unwritable report path is found before the run, and no clause runs", async () => {
+  let ran = 0;
+  const clauses = fakeClauses().map((c) => ({
+    ...c,
+    run: () => {
+      ran++;
+      return Promise.resolve();
+    },
+  })) as Clause[];
+  await Deno.mkdir(`${OUT}/a-directory.json`, { recursive: true });
+  const r = await run(["--target", "reference-rng-device", "--json", `${OUT}/a-directory.json`], { clauses });
+  assertEquals(r.code, 2);
+  assertMatch(r.err.join("\n"), /cannot write the JSON report .*a-directory\.json: .*is a directory/);
+  assertEquals(ran, 0);
+});
+
+Deno.test("cli: a JSON-lines file streams every result beside the JSON report; the JSON says the run is complete", async () => {
+  const json = `${OUT}/stream.json`;
+  const r = await run(["--target", "reference-rng-device", "--json", json, "--junit", `${OUT}/stream.xml`], {
+    clauses: fakeClauses(),
+  });
+  assert(r.code === 0 || r.code === 1, r.err.join("\n"));
+  const lines = (await Deno.readTextFile(`${OUT}/stream.jsonl`)).trim().split("\n").map((l) => JSON.parse(l));
+  const report = JSON.parse(await Deno.readTextFile(json));
+  assertEquals(lines[0].kind, "meta");
+  assertEquals(lines.at(-1).kind, "end");
+  assertEquals(lines.at(-1).complete, true);
+  assertEquals(lines.filter((l) => l.kind === "result").length, report.results.length);
+  assertEquals(report.meta.complete, true);
+});

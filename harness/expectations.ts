@@ -38,6 +38,7 @@ export const GATE_TARGETS: readonly string[] = [
   "qemu-rng-pci",
   "qemu-blk-mmio",
   "qemu-blk-pci",
+  "qemu-blk-packed-mmio",
   "qemu-net-mmio",
   "qemu-net-pci",
   "qemu-console-mmio",

@@ -235,7 +235,9 @@ export class QemuProcess {
       const port = (listener.addr as Deno.NetAddr).port;
       const full = [
         "-qtest",
-        `tcp:${QTEST_HOST}:${port}`,
+        // nodelay: qtest is one small command and one small reply at a time; with Nagle's algorithm
+        // each exchange waits out the peer's delayed acknowledgement (about 40 ms).
+        `tcp:${QTEST_HOST}:${port},nodelay=on`,
         "-qtest-log",
         "/dev/null",
         "-chardev",
@@ -290,6 +292,7 @@ export class QemuProcess {
       );
       listener.close();
       listener = undefined;
+      if ("setNoDelay" in conn && typeof conn.setNoDelay === "function") (conn as Deno.TcpConn).setNoDelay(true);
       const qtest = new QtestClient(
         conn,
         options.commandTimeoutMs ? { commandTimeoutMs: options.commandTimeoutMs } : {},
