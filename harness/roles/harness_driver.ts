@@ -190,6 +190,86 @@ export class HarnessDriver {
    * available (without notifying; see {@link kick}).
    */
   async sampleRequest(q: number, writableBytes = 16): Promise<SampleRequest> {
+    this.#sampleTypeApplies();
+    const queue = this.queue(q);
+    const mem = this.session.memory;
+    const descriptors = this.sampleDescriptors(q);
+    if (descriptors === 0) this.#noRoomForSample(queue);
+    let buffers: BufferSpec[];
+    if (this.deviceType === "blk") {
+      const hdr = this.alloc.alloc(16);
+      const h = new Uint8Array(16); // type IN, sector 0
+      le.setU32(h, 0, 0);
+      await mem.write(hdr, h);
+      buffers = descriptors === 3
+        ? [
+          { addr: hdr, len: 16, writable: false },
+          { addr: this.alloc.alloc(512), len: 512, writable: true },
+          { addr: this.alloc.alloc(1), len: 1, writable: true },
+        ]
+        : [{ addr: hdr, len: 16, writable: false }, { addr: this.alloc.alloc(513), len: 513, writable: true }];
+    } else {
+      buffers = [{ addr: this.alloc.alloc(writableBytes), len: writableBytes, writable: true }];
+    }
+    const head = await queue.add(buffers);
+    await queue.publish(head);
+    const writable = buffers.filter((b) => b.writable).reduce((s, b) => s + b.len, 0);
+    return { head, writable, buffers };
+  }
+
+  /**
+   * Ring descriptors the next {@link sampleRequest} on queue `q` takes, 0 when
+   * it does not fit in the free descriptors. A blk request takes three (header,
+   * data, status) when three are free; on the modern interface, where a device
+   * may assume no particular layout, it shrinks to two (data and status in one
+   * device-writable buffer) so a queue of size 2 still carries one. The legacy
+   * interface without VIRTIO_F_ANY_LAYOUT keeps the status byte separate.
+   */
+  sampleDescriptors(q: number): number {
+    const free = this.queue(q).freeCount;
+    if (this.deviceType !== "blk") return free >= 1 ? 1 : 0;
+    if (free >= 3) return 3;
+    return free >= 2 && this.transport.modern ? 2 : 0;
+  }
+
+  /** How many more {@link sampleRequest}s fit in the free descriptors of queue `q` now. */
+  sampleRoom(q: number): number {
+    const free = this.queue(q).freeCount;
+    if (this.deviceType !== "blk") return free;
+    return Math.floor(free / 3) + (free % 3 === 2 && this.transport.modern ? 1 : 0);
+  }
+
+  /**
+   * Sample requests that fit in a fresh queue `q` of its size (at least one
+   * when the clause can run at all; otherwise the clause is n/a with the reason).
+   */
+  sampleCapacity(q: number): number {
+    const queue = this.queue(q);
+    const size = queue.size;
+    const n = this.deviceType !== "blk"
+      ? size
+      : Math.floor(size / 3) + (size % 3 === 2 && this.transport.modern ? 1 : 0);
+    if (n === 0) this.#noRoomForSample(queue);
+    return n;
+  }
+
+  #noRoomForSample(queue: DriverQueue): never {
+    const need = this.deviceType !== "blk" ? 1 : this.transport.modern ? 2 : 3;
+    if (queue.size < need) {
+      // Never more than the queue holds: a queue too small for one request is a limit of the clause, not a fault.
+      notApplicable(
+        `a ${this.deviceType} request needs ${need} descriptor(s)${
+          need === 3 ? " on the legacy interface (status byte in its own descriptor without VIRTIO_F_ANY_LAYOUT)" : ""
+        }; queue ${queue.index} has size ${queue.size}`,
+      );
+    }
+    throw new RangeError(
+      `Queue ${queue.index} has ${queue.freeCount} free descriptors of ${queue.size}: no room for a sample request ` +
+        `(the clause must wait for used buffers first)`,
+    );
+  }
+
+  #sampleTypeApplies(): void {
     if (!SAMPLE_REQUEST_TYPES.includes(this.deviceType)) {
       // A net receive buffer waits for a packet, a console port for input: nothing the harness can complete.
       notApplicable(
@@ -198,26 +278,6 @@ export class HarnessDriver {
         })`,
       );
     }
-    const queue = this.queue(q);
-    const mem = this.session.memory;
-    let buffers: BufferSpec[];
-    if (this.deviceType === "blk") {
-      const hdr = this.alloc.alloc(16);
-      const h = new Uint8Array(16); // type IN, sector 0
-      le.setU32(h, 0, 0);
-      await mem.write(hdr, h);
-      buffers = [
-        { addr: hdr, len: 16, writable: false },
-        { addr: this.alloc.alloc(512), len: 512, writable: true },
-        { addr: this.alloc.alloc(1), len: 1, writable: true },
-      ];
-    } else {
-      buffers = [{ addr: this.alloc.alloc(writableBytes), len: writableBytes, writable: true }];
-    }
-    const head = await queue.add(buffers);
-    await queue.publish(head);
-    const writable = buffers.filter((b) => b.writable).reduce((s, b) => s + b.len, 0);
-    return { head, writable, buffers };
   }
 
   /**

@@ -42,7 +42,8 @@ export const resetClearsStatus = defineDeviceClause({
       async ({ init, writes }) => {
         if (init) {
           const r = await ctx.driver.init("driver-ok", undefined, { tolerateReset: true });
-          if (r.status & Status.DRIVER_OK) {
+          // The request in flight is incidental here: left out when the queue cannot hold one.
+          if ((r.status & Status.DRIVER_OK) && ctx.driver.sampleRoom(0) > 0) {
             await ctx.driver.sampleRequest(0);
             await ctx.driver.kick(0);
           }

@@ -21,14 +21,17 @@ export const noUseBeforeDriverOk = defineDeviceClause({
   requirement: "Until the driver sets DRIVER_OK, the device neither consumes available buffers nor sends " +
     "used-buffer notifications.",
   action: "Negotiates features, sets up the queues, makes 1–4 requests available and notifies 0–3 times, all " +
-    "without DRIVER_OK; checks that the used idx stays 0 and no interrupt is pending.",
+    "without DRIVER_OK (never more than the queue holds); checks that the used idx stays 0 and no interrupt " +
+    "is pending.",
   async run(ctx) {
     const arb = fc.record({ requests: fc.integer({ min: 1, max: 4 }), kicks: fc.integer({ min: 0, max: 3 }) });
     await checkProperty(ctx, arb, async ({ requests, kicks }) => {
       const init = await ctx.driver.init("queues");
       expectThat(init.featuresOk, "the device to accept the harness's feature set", () => formatStatus(init.status));
       const q = ctx.driver.splitQueue(0);
-      for (let i = 0; i < requests; i++) await ctx.driver.sampleRequest(0);
+      // Nothing is used before DRIVER_OK, so never more requests than the queue holds at once.
+      const n = Math.min(requests, ctx.driver.sampleCapacity(0));
+      for (let i = 0; i < n; i++) await ctx.driver.sampleRequest(0);
       for (let i = 0; i < kicks; i++) await ctx.driver.kick(0);
       await ctx.driver.quiet(20);
       const used = await q.usedIdx();

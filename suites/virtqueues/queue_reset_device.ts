@@ -40,9 +40,6 @@ function arbSetup(ctx: DeviceClauseContext, sizes = sizesFor(ctx)): fc.Arbitrary
 const sizesFor = (ctx: DeviceClauseContext) => ctx.deviceType === "blk" ? [4, 8, 16] : [2, 4, 8, 16];
 const fmtSetup = (s: Setup) => `${s.packed ? "packed" : "split"}${s.eventIdx ? "+EVENT_IDX" : ""}, size ${s.size}`;
 
-/** Ring descriptors one sample request takes (blk: header, data, status). */
-const perRequest = (ctx: DeviceClauseContext) => ctx.deviceType === "blk" ? 3 : 1;
-
 /** Negotiates VIRTIO_F_RING_RESET (and the set-up's ring features), sets queue 0 up, sets DRIVER_OK. */
 async function open(ctx: DeviceClauseContext, s: Setup): Promise<DriverQueue> {
   let want = bit(F.VERSION_1) | bit(F.RING_RESET);
@@ -58,7 +55,7 @@ async function open(ctx: DeviceClauseContext, s: Setup): Promise<DriverQueue> {
 
 /** Completes `n` requests in batches that fit the queue (a device that does not is a harness error here). */
 async function serve(ctx: DeviceClauseContext, n: number): Promise<void> {
-  const batch = Math.max(1, Math.floor(ctx.driver.queue(QUEUE).size / perRequest(ctx)));
+  const batch = ctx.driver.sampleCapacity(QUEUE);
   for (let done = 0; done < n;) {
     const k = Math.min(batch, n - done);
     for (let i = 0; i < k; i++) await ctx.driver.sampleRequest(QUEUE);
@@ -170,7 +167,7 @@ export const resetQueueLeftAlone = defineDeviceClause({
         await ctx.driver.quiet(QUIET_MS);
         const buffers: { addr: number; len: number }[] = [];
         const put = async (n: number) => {
-          for (let i = 0; i < n && q.freeCount >= perRequest(ctx); i++) {
+          for (let i = 0; i < n && ctx.driver.sampleRoom(QUEUE) > 0; i++) {
             buffers.push(...(await ctx.driver.sampleRequest(QUEUE)).buffers);
           }
         };
@@ -292,11 +289,11 @@ export const resetQueueDefaults = defineDeviceClause({
         const q = await open(ctx, p.setup);
         await serve(ctx, p.before);
         await ctx.driver.quiet(QUIET_MS);
-        for (let i = 0; i < p.pending && q.freeCount >= perRequest(ctx); i++) await ctx.driver.sampleRequest(QUEUE);
+        for (let i = 0; i < p.pending && ctx.driver.sampleRoom(QUEUE) > 0; i++) await ctx.driver.sampleRequest(QUEUE);
         await resetQueue(ctx);
         const fresh = await ctx.driver.setupQueue(QUEUE, q.size);
         ctx.session.takeMemoryTrace?.();
-        const n = Math.min(p.fresh, Math.floor(fresh.size / perRequest(ctx)));
+        const n = Math.min(p.fresh, ctx.driver.sampleCapacity(QUEUE));
         const heads: number[] = [];
         for (let i = 0; i < n; i++) heads.push((await ctx.driver.sampleRequest(QUEUE)).head);
         await ctx.driver.kick(QUEUE);
@@ -348,7 +345,7 @@ export const reenableObservesConfig = defineDeviceClause({
       ctx.session.takeMemoryTrace?.();
       const when = `after re-enabling with size ${q.size} (was ${old.size}) at new addresses`;
       const total = Math.max(old.size, q.size) + 1 + p.extra;
-      const batch = Math.max(1, Math.floor(q.size / perRequest(ctx)));
+      const batch = ctx.driver.sampleCapacity(QUEUE);
       const trace: MemoryAccess[] = [];
       for (let done = 0; done < total;) {
         const k = Math.min(batch, total - done);
