@@ -111,7 +111,9 @@ export function expectTypedSync<T>(
     out = { ok: false, error: checkTyped(e, accepted) };
   }
   const took = performance.now() - start;
-  if (took > deadlineMs) throw new FuzzFailure(`one case took ${took.toFixed(0)} ms, over its ${deadlineMs} ms deadline`);
+  if (took > deadlineMs) {
+    throw new FuzzFailure(`one case took ${took.toFixed(0)} ms, over its ${deadlineMs} ms deadline`);
+  }
   return out;
 }
 

@@ -59,18 +59,40 @@ export function u16Near(n: number): fc.Arbitrary<number> {
   );
 }
 
+/** An index below `n` most of the time, sometimes just past it or anything. */
+export function indexBelow(n: number): fc.Arbitrary<number> {
+  return fc.oneof({ weight: 8, arbitrary: fc.integer({ min: 0, max: n - 1 }) }, { weight: 1, arbitrary: u16Near(n) });
+}
+
 /** A 32-bit value: mostly small, sometimes anything. */
 export const u32Small: fc.Arbitrary<number> = fc.oneof(
-  { weight: 4, arbitrary: fc.integer({ min: 0, max: 0x100 }) },
+  { weight: 8, arbitrary: fc.integer({ min: 0, max: 0x100 }) },
+  { weight: 3, arbitrary: fc.integer({ min: 1, max: 8 }).map((k) => 16 * k) }, // indirect table lengths
   { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xffff_ffff }) },
 );
 
 /** A 64-bit guest address as [low, high] words: mostly inside memory (buffers, the table), sometimes anything. */
 export const addr64: fc.Arbitrary<[number, number]> = fc.oneof(
-  { weight: 3, arbitrary: fc.integer({ min: BUFFERS_AT, max: MEM_BASE + MEM_SIZE }).map((a): [number, number] => [a, 0]) },
-  { weight: 2, arbitrary: fc.constantFrom(TABLE_AT, TABLE_AT + 16, MEM_BASE).map((a): [number, number] => [a, 0]) },
-  { weight: 1, arbitrary: fc.tuple(fc.integer({ min: 0, max: 0xffff_ffff }), fc.integer({ min: 0, max: 0xffff_ffff })) },
-  { weight: 1, arbitrary: fc.constantFrom<[number, number]>([0xffff_fff0, 0], [0, 0x20_0000], [0xffff_ffff, 0xffff_ffff]) },
+  {
+    weight: 8,
+    arbitrary: fc.integer({ min: BUFFERS_AT, max: MEM_BASE + MEM_SIZE - 0x100 }).map((a): [number, number] => [a, 0]),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.integer({ min: BUFFERS_AT, max: MEM_BASE + MEM_SIZE }).map((a): [number, number] => [a, 0]),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(TABLE_AT, TABLE_AT, TABLE_AT + 16, MEM_BASE).map((a): [number, number] => [a, 0]),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(fc.integer({ min: 0, max: 0xffff_ffff }), fc.integer({ min: 0, max: 0xffff_ffff })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom<[number, number]>([0xffff_fff0, 0], [0, 0x20_0000], [0xffff_ffff, 0xffff_ffff]),
+  },
 );
 
 /** One raw 16-byte descriptor (split: addr, len, flags, next; packed: addr, len, id, flags). */

@@ -23,6 +23,7 @@ import {
   encodeRaw,
   featuresArb,
   freshMemory,
+  indexBelow,
   MEM_BASE,
   MEM_SIZE,
   patches,
@@ -30,7 +31,7 @@ import {
   u16Near,
   u32Small,
 } from "./ring_fuzz_support.ts";
-import { RingError, SplitDeviceQueue, SplitDriverQueue } from "./split.ts";
+import { Desc, RingError, SplitDeviceQueue, SplitDriverQueue } from "./split.ts";
 
 /** What the split ring decoders may throw. */
 const ACCEPTED: readonly ErrorClass[] = [RingError];
@@ -45,8 +46,12 @@ function splitDescArb(n: number) {
   return fc.record({
     addr: addr64,
     len: u32Small,
-    a: fc.oneof(fc.integer({ min: 0, max: 7 }), fc.integer({ min: 0, max: 0xffff })), // flags
-    b: u16Near(n), // next
+    a: fc.oneof( // flags
+      { weight: 8, arbitrary: fc.constantFrom(0, Desc.NEXT, Desc.WRITE, Desc.NEXT | Desc.WRITE) },
+      { weight: 2, arbitrary: fc.integer({ min: 0, max: 7 }) },
+      { weight: 1, arbitrary: fc.integer({ min: 0, max: 0xffff }) },
+    ),
+    b: indexBelow(n), // next
   });
 }
 
@@ -61,8 +66,8 @@ const driverRing = sizeArb.chain((n) =>
     descs: fc.array(splitDescArb(n), { minLength: n, maxLength: n }),
     table: fc.array(splitDescArb(8), { maxLength: 8 }),
     availFlags: fc.integer({ min: 0, max: 0xffff }),
-    availIdx: u16Near(n),
-    ring: fc.array(u16Near(n), { minLength: n + 1, maxLength: n + 1 }), // entries and used_event
+    availIdx: fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: n }) }, { weight: 1, arbitrary: u16Near(n) }),
+    ring: fc.array(indexBelow(n), { minLength: n + 1, maxLength: n + 1 }), // entries and used_event
     features: featuresArb("split"),
     useLens: fc.array(fc.option(u32Small), { maxLength: 20 }),
     patches,
@@ -91,7 +96,9 @@ Deno.test("split ring fuzz: the device side walks any available ring to buffers 
           if (x.addr < MEM_BASE || x.addr + x.len > MEM_BASE + MEM_SIZE) {
             throw new FuzzFailure(`walk returned a buffer outside memory: 0x${x.addr.toString(16)}+${x.len}`);
           }
-          if (seenWritable && !x.writable) throw new FuzzFailure("walk returned a readable buffer after a writable one");
+          if (seenWritable && !x.writable) {
+            throw new FuzzFailure("walk returned a readable buffer after a writable one");
+          }
           seenWritable ||= x.writable;
         }
         const len = c.useLens[k];
@@ -112,7 +119,7 @@ const deviceRing = sizeArb.chain((n) =>
     rounds: fc.array(
       fc.record({
         usedIdx: u16Near(n),
-        elems: fc.array(fc.tuple(fc.oneof(u16Near(n), u32Small), u32Small), { minLength: n, maxLength: n }),
+        elems: fc.array(fc.tuple(fc.oneof(indexBelow(n), u32Small), u32Small), { minLength: n, maxLength: n }),
       }),
       { minLength: 1, maxLength: 3 },
     ),
