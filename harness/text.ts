@@ -15,5 +15,6 @@
  * ```
  */
 export function escapeControls(s: string): string {
+  // deno-lint-ignore no-control-regex
   return s.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
