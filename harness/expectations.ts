@@ -25,6 +25,7 @@
  */
 import { parse as parseJsonc } from "@std/jsonc";
 import type { ClauseResult, Verdict } from "./result.ts";
+import { escapeControls } from "./text.ts";
 
 /** Seed of the QEMU gate and of `deno task expectations` (the suite's default seed). */
 export const GATE_SEED = 0x5eed;
@@ -85,7 +86,9 @@ export function validateExpectations(data: unknown, where = "expectations"): Exp
   if (typeof data !== "object" || data === null || Array.isArray(data)) fail(where, "must be a JSON object");
   const o = data as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!["target", "seed", "runs", "strict", "expectations"].includes(k)) fail(where, `unknown key "${k}"`);
+    if (!["target", "seed", "runs", "strict", "expectations"].includes(k)) {
+      fail(where, `unknown key ${escapeControls(JSON.stringify(k))}`);
+    }
   }
   if (typeof o.target !== "string" || o.target === "") fail(where, `"target" must be a non-empty string`);
   if (!Number.isSafeInteger(o.seed)) fail(where, `"seed" must be an integer`);
@@ -98,7 +101,9 @@ export function validateExpectations(data: unknown, where = "expectations"): Exp
     if (typeof e !== "object" || e === null || Array.isArray(e)) fail(at, "must be an object");
     const x = e as Record<string, unknown>;
     for (const k of Object.keys(x)) {
-      if (!["clauseKey", "id", "verdict", "reason", "finding"].includes(k)) fail(at, `unknown key "${k}"`);
+      if (!["clauseKey", "id", "verdict", "reason", "finding"].includes(k)) {
+        fail(at, `unknown key ${escapeControls(JSON.stringify(k))}`);
+      }
     }
     if (typeof x.clauseKey !== "string" || !/#\d+$/.test(x.clauseKey)) {
       fail(at, `"clauseKey" must be "label#statement"`);
@@ -111,7 +116,7 @@ export function validateExpectations(data: unknown, where = "expectations"): Exp
       fail(at, `"reason" must be one non-empty line`);
     }
     if (x.finding !== undefined && typeof x.finding !== "string") fail(at, `"finding" must be a string`);
-    if (seen.has(x.clauseKey)) fail(at, `duplicate clauseKey ${x.clauseKey}`);
+    if (seen.has(x.clauseKey)) fail(at, `duplicate clauseKey ${escapeControls(JSON.stringify(x.clauseKey))}`);
     seen.add(x.clauseKey);
     const out: Expectation = {
       clauseKey: x.clauseKey,
@@ -137,7 +142,7 @@ export function parseExpectations(text: string, where = "expectations"): Expecta
   try {
     data = parseJsonc(text);
   } catch (e) {
-    fail(where, `not valid JSONC: ${e instanceof Error ? e.message : String(e)}`);
+    fail(where, `not valid JSONC: ${escapeControls(e instanceof Error ? e.message : String(e))}`);
   }
   return validateExpectations(data, where);
 }

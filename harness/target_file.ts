@@ -34,6 +34,7 @@ import { QemuDeviceTarget, type QemuTargetOptions } from "./adapters/qemu/qemu_t
 import { allMutants, referenceDriver } from "./builtins.ts";
 import { DEVICE_IDS, type DeviceTypeName, type TransportKind } from "./features.ts";
 import { referenceDeviceTarget } from "./models/device/reference.ts";
+import { escapeControls } from "./text.ts";
 
 /** A problem with how the suite was invoked (exit code 2); the message is one sentence. */
 export class UsageError extends Error {
@@ -105,7 +106,9 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 /** The error for an adapter this version does not implement. */
 export function unknownAdapter(name: string): UsageError {
-  return new UsageError(`unknown adapter "${name}": this version supports ${ADAPTERS.join(", ")}`);
+  return new UsageError(
+    `unknown adapter ${escapeControls(JSON.stringify(name))}: this version supports ${ADAPTERS.join(", ")}`,
+  );
 }
 
 function oneOf<T extends string>(
@@ -124,7 +127,9 @@ function oneOf<T extends string>(
 function checkKeys(where: string, obj: Record<string, unknown>, allowed: readonly string[], what: string): void {
   for (const k of Object.keys(obj)) {
     if (!allowed.includes(k)) {
-      throw new UsageError(`${where}: unknown key "${k}" in ${what} (allowed: ${allowed.join(", ")})`);
+      throw new UsageError(
+        `${where}: unknown key ${escapeControls(JSON.stringify(k))} in ${what} (allowed: ${allowed.join(", ")})`,
+      );
     }
   }
 }
@@ -140,7 +145,7 @@ export function validateTargetSpec(data: unknown, where: string, arg: string, fi
   if (typeof data.adapter !== "string") {
     throw new UsageError(`${where}: "adapter" must be a string, got ${describe(data.adapter)}`);
   }
-  if (!ADAPTERS.includes(data.adapter)) throw unknownAdapter(data.adapter);
+  if (!ADAPTERS.includes(data.adapter)) throw new UsageError(`${where}: ${unknownAdapter(data.adapter).message}`);
   if (data.role === undefined) throw new UsageError(`${where}: "role" is missing (use "device" or "driver")`);
   const role = oneOf(where, "role", data.role, ["device", "driver"] as const);
   if (data.name !== undefined && (typeof data.name !== "string" || data.name.trim() === "")) {
@@ -302,8 +307,7 @@ export function parseTargetText(text: string, path: string): TargetSpec {
   try {
     data = parseJsonc(text);
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    throw new UsageError(`${where}: not valid JSONC: ${msg}`);
+    throw new UsageError(`${where}: not valid JSONC: ${escapeControls(e instanceof Error ? e.message : String(e))}`);
   }
   return validateTargetSpec(data, where, path, path);
 }

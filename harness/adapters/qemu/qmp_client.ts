@@ -115,12 +115,15 @@ export class QmpClient {
   }
 
   #message(line: string): void {
-    let msg: Record<string, unknown>;
+    let parsed: unknown;
     try {
-      msg = JSON.parse(line);
+      parsed = JSON.parse(line);
     } catch {
       return;
     }
+    // Every QMP message is a JSON object; any other JSON line is ignored like a line that is not JSON.
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return;
+    const msg = parsed as Record<string, unknown>;
     if ("QMP" in msg) {
       this.#greeting?.(msg);
       return;
@@ -134,8 +137,11 @@ export class QmpClient {
     this.#waiters.delete(msg.id as number);
     clearTimeout(w.timer);
     if ("error" in msg) {
-      const err = msg.error as { class?: string; desc?: string };
-      w.reject(new QmpError(`QEMU refused the QMP command ${w.command}: ${err.desc ?? JSON.stringify(err)}`));
+      const err = msg.error;
+      const desc = typeof err === "object" && err !== null && "desc" in err && typeof err.desc === "string"
+        ? err.desc
+        : JSON.stringify(err);
+      w.reject(new QmpError(`QEMU refused the QMP command ${w.command}: ${desc}`));
     } else w.resolve(msg.return);
   }
 
@@ -143,6 +149,7 @@ export class QmpClient {
     const decoder = new TextDecoder();
     const buf = new Uint8Array(1 << 16);
     let partial = "";
+    let failed: string | undefined;
     try {
       for (;;) {
         const n = await this.#conn.read(buf);
@@ -155,10 +162,18 @@ export class QmpClient {
           if (line) this.#message(line);
         }
       }
-    } catch {
-      // fall through: the connection ended
+    } catch (e) {
+      failed = e instanceof Error ? e.message : String(e);
     }
-    this.#fail(new QmpError(this.#closing ? "The QMP connection was closed" : "QEMU closed the QMP connection"));
+    this.#fail(
+      new QmpError(
+        this.#closing
+          ? "The QMP connection was closed"
+          : failed === undefined
+          ? "QEMU closed the QMP connection"
+          : `Reading the QMP connection failed: ${failed}`,
+      ),
+    );
     if (!this.#closing) {
       this.#closing = true;
       try {

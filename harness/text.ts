@@ -1,0 +1,20 @@
+/**
+ * Small text helpers for error messages.
+ *
+ * @module
+ */
+
+/**
+ * `s` with line breaks and other control characters written as `\uXXXX`, so
+ * that a message quoting text from a file or a target stays on one line.
+ *
+ * @example
+ * ```ts
+ * import { escapeControls } from "./text.ts";
+ * console.log(escapeControls("a\nb")); // a\u000ab
+ * ```
+ */
+export function escapeControls(s: string): string {
+  // deno-lint-ignore no-control-regex
+  return s.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
