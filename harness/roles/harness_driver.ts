@@ -52,6 +52,9 @@ export interface SampleRequest {
   buffers: BufferSpec[];
 }
 
+/** The shortest window of a negative check, however fast the device serves requests. */
+export const MIN_NEGATIVE_WINDOW_MS = 20;
+
 /**
  * The harness's own minimal driver.
  *
@@ -70,6 +73,8 @@ export class HarnessDriver {
   negotiated = 0n;
   /** Default deadline of a wait, in milliseconds. */
   deadlineMs = 2000;
+  /** The longest this driver waited for a request that was then used (ms), once one was. */
+  #slowestUse: number | undefined;
   /** How long a reset may take before status must read 0, in milliseconds. */
   resetDeadlineMs = 500;
   constructor(
@@ -332,6 +337,7 @@ export class HarnessDriver {
       seen.push(...got);
       idle = got.length > 0 ? 0 : idle + step;
     }
+    if (count > 0 && seen.length >= count && deadlineMs > 0) this.noteServed(Date.now() - start);
     return seen;
   }
 
@@ -344,6 +350,24 @@ export class HarnessDriver {
       }
       throw e;
     }
+  }
+
+  /** Records that the device used requests `ms` after they were made available (see {@link negativeWindow}). */
+  noteServed(ms: number): void {
+    this.#slowestUse = Math.max(this.#slowestUse ?? 0, ms);
+  }
+
+  /**
+   * How long to let the device run where nothing is expected to happen (a
+   * negative check): ten times the longest this driver has waited for a
+   * request the device then used, at least {@link MIN_NEGATIVE_WINDOW_MS} and
+   * at most `max`; `max` before the device has served anything. A device that
+   * would break the check acts on the same time scale as it serves requests,
+   * so a fast device gets short windows and a slow one long ones.
+   */
+  negativeWindow(max: number): number {
+    if (this.#slowestUse === undefined) return max;
+    return Math.min(max, Math.max(MIN_NEGATIVE_WINDOW_MS, 10 * this.#slowestUse));
   }
 
   /** Lets the device run for `ms` and returns; used where nothing is expected to happen. */

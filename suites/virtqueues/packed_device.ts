@@ -97,16 +97,21 @@ export async function collectUsed(
   count: number,
 ): Promise<{ used: UsedElem[]; trace: MemoryAccess[] }> {
   const used: UsedElem[] = [];
+  const start = Date.now();
   const trace = await runUntil(ctx, async () => {
     if (used.length < count) used.push(...await ctx.driver.waitUsed(q, 1, 0));
     return used.length >= count;
   });
+  if (count > 0 && used.length >= count) ctx.driver.noteServed(Date.now() - start);
   return { used, trace };
 }
 
-/** Lets the device run where nothing is expected ({@link QUIET_MS} at most); returns its memory accesses meanwhile. */
+/**
+ * Lets the device run where nothing is expected (the driver's negative window,
+ * {@link QUIET_MS} at most); returns its memory accesses meanwhile.
+ */
 export async function quietTrace(ctx: DeviceClauseContext): Promise<MemoryAccess[]> {
-  await ctx.driver.quiet(QUIET_MS);
+  await ctx.driver.quiet(ctx.driver.negativeWindow(QUIET_MS));
   return ctx.session.takeMemoryTrace?.() ?? [];
 }
 

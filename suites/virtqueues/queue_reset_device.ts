@@ -164,7 +164,7 @@ export const resetQueueLeftAlone = defineDeviceClause({
       async (p: QuietPlan) => {
         const q = await open(ctx, p.setup);
         await serve(ctx, p.before);
-        await ctx.driver.quiet(QUIET_MS);
+        await ctx.driver.quiet(ctx.driver.negativeWindow(QUIET_MS));
         const buffers: { addr: number; len: number }[] = [];
         const put = async (n: number) => {
           for (let i = 0; i < n && ctx.driver.sampleRoom(QUEUE) > 0; i++) {
@@ -288,7 +288,7 @@ export const resetQueueDefaults = defineDeviceClause({
       async (p: DefaultsPlan) => {
         const q = await open(ctx, p.setup);
         await serve(ctx, p.before);
-        await ctx.driver.quiet(QUIET_MS);
+        await ctx.driver.quiet(ctx.driver.negativeWindow(QUIET_MS));
         for (let i = 0; i < p.pending && ctx.driver.sampleRoom(QUEUE) > 0; i++) await ctx.driver.sampleRequest(QUEUE);
         await resetQueue(ctx);
         const fresh = await ctx.driver.setupQueue(QUEUE, q.size);
