@@ -15,7 +15,14 @@ import { parseArgs } from "@std/parse-args";
 import { CLAUSES } from "../suites/mod.ts";
 import { runTarget } from "../harness/runner.ts";
 import { loadTarget } from "../harness/target_file.ts";
-import { GATE_CLAUSE_TIMEOUT_MS, GATE_RUNS, GATE_SEED, GATE_TARGETS, resultKey } from "../harness/expectations.ts";
+import {
+  GATE_CLAUSE_TIMEOUT_MS,
+  GATE_RUNS,
+  GATE_SEED,
+  GATE_SHRINK,
+  GATE_TARGETS,
+  resultKey,
+} from "../harness/expectations.ts";
 import type { Verdict } from "../harness/result.ts";
 
 const ALL = GATE_TARGETS;
@@ -35,7 +42,7 @@ for (const name of names) {
       seed: GATE_SEED,
       runs: GATE_RUNS,
       strict: true,
-      shrink: false,
+      shrink: GATE_SHRINK,
       targetArg: loaded.targetArg,
       clauseTimeoutMs: GATE_CLAUSE_TIMEOUT_MS,
     });

@@ -51,6 +51,11 @@ export interface RunSettings {
   signal: AbortSignal;
   /** When the clause's deadline passes, as a `Date.now()` value. */
   deadline: number;
+  /**
+   * Records a remark on how the clause ran (e.g. fewer property runs than
+   * asked, within the deadline); a pass carries its remarks as its message.
+   */
+  note?(remark: string): void;
 }
 
 /** Context of a clause whose obligation is the device's (the harness plays the driver). */

@@ -29,10 +29,12 @@ import { escapeControls } from "./text.ts";
 
 /** Seed of the QEMU gate and of `deno task expectations` (the suite's default seed). */
 export const GATE_SEED = 0x5eed;
-/** Runs per property in the QEMU gate: enough to reach every deviation, modest enough for CI on 2 cores. */
-export const GATE_RUNS = 10;
-/** Per-clause deadline in the QEMU gate, in milliseconds. */
-export const GATE_CLAUSE_TIMEOUT_MS = 20_000;
+/** Runs per property in the QEMU gate: the default of `deno task conform`. */
+export const GATE_RUNS = 50;
+/** Per-clause deadline in the QEMU gate, in milliseconds: the default of `deno task conform`. */
+export const GATE_CLAUSE_TIMEOUT_MS = 30_000;
+/** The QEMU gate shrinks failing cases, as `deno task conform` does by default. */
+export const GATE_SHRINK = true;
 /** The shipped QEMU targets the gate runs (`fixtures/targets/<name>.jsonc`, `fixtures/expectations/<name>.jsonc`). */
 export const GATE_TARGETS: readonly string[] = [
   "qemu-rng-mmio",

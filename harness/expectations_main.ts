@@ -22,6 +22,7 @@ import {
   GATE_CLAUSE_TIMEOUT_MS,
   GATE_RUNS,
   GATE_SEED,
+  GATE_SHRINK,
   loadExpectations,
 } from "./expectations.ts";
 
@@ -68,7 +69,7 @@ async function main(args: string[]): Promise<number> {
     seed,
     runs,
     strict: true,
-    shrink: false,
+    shrink: GATE_SHRINK,
     targetArg: loaded.targetArg,
     clauseTimeoutMs: GATE_CLAUSE_TIMEOUT_MS,
   });

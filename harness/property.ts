@@ -47,8 +47,8 @@ export function propertyBudgetMs(deadline: number, now = Date.now()): number {
  * Runs and shrinking share a budget inside the clause's deadline
  * ({@link propertyBudgetMs}): when it runs out during shrinking, the smallest
  * failing case found so far is reported (its replay shows it again); when it
- * runs out before any failure, the runs done so far stand and the property
- * holds. Once the clause's signal aborts, no further run starts.
+ * runs out before any failure, the runs done so far stand, the property
+ * holds, and a note (`settings.note`) says how many runs were done. Once the clause's signal aborts, no further run starts.
  *
  * @example
  * ```ts ignore
@@ -95,7 +95,14 @@ export async function checkProperty<T>(
       ...(settings.shrink === false ? { endOnFailure: true } : {}),
     },
   );
-  if (!details.failed) return;
+  if (!details.failed) {
+    if (details.interrupted) {
+      settings.note?.(
+        `${details.numRuns} of ${settings.runs} property runs within the clause's time budget (--timeout), all passed`,
+      );
+    }
+    return;
+  }
   const err = details.errorInstance;
   if (err instanceof NotApplicable) throw err;
   if (!(err instanceof Violation)) throw other ?? err ?? new Error("property failed without an error");

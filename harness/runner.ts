@@ -265,8 +265,17 @@ export function settle(r: ClauseResult, c: Clause, outcome: unknown, opts: RunOp
   };
 }
 
-function settings(opts: RunOptions, c: Clause, transport: TransportKind, fence: ClauseFence): RunSettings {
+function settings(
+  opts: RunOptions,
+  c: Clause,
+  transport: TransportKind,
+  fence: ClauseFence,
+  notes: string[],
+): RunSettings {
   return {
+    note: (remark) => {
+      if (notes.length < 8) notes.push(truncateText(remark, 400));
+    },
     seed: opts.seed,
     runs: opts.runs,
     ...(opts.replayPath ? { replayPath: opts.replayPath } : {}),
@@ -445,12 +454,13 @@ async function runDeviceTransport(
       emit({ ...r, verdict: "error", message: msg, replay: replayCommand(opts, c, transport, opts.seed) });
       continue;
     }
+    const notes: string[] = [];
     const outcome = await fencedRun(clauseMs, async (fence) => {
       const view = fenceSession(live, fence);
       const transportImpl = await openDriverTransport(view);
       const driver = new HarnessDriver(view, transportImpl, type);
       await c.run({
-        ...settings(opts, c, transport, fence),
+        ...settings(opts, c, transport, fence, notes),
         session: view,
         transport: transportImpl,
         driver,
@@ -460,7 +470,8 @@ async function runDeviceTransport(
     }, opts.signal);
     if (opts.signal?.aborted) break;
     if (outcome instanceof ClauseTimeout || outcome instanceof TargetError) keeper.dirty = true;
-    emit({ ...settle(r, c, outcome, opts), durationMs: Math.round((performance.now() - started) * 10) / 10 });
+    const noted = { ...r, message: notes.join("; ") };
+    emit({ ...settle(noted, c, outcome, opts), durationMs: Math.round((performance.now() - started) * 10) / 10 });
   }
   await keeper.close();
   return results;
@@ -499,15 +510,17 @@ async function runDriverTransport(
     const r = baseResult(c, target.info.name, transport, deviceType, opts.seed);
     const started = performance.now();
     const why = clauseApplicability(c, { transport, deviceType });
+    const notes: string[] = [];
     const outcome = why ? new NotApplicable(why) : await fencedRun(clauseMs, (fence) =>
       c.run({
-        ...settings(opts, c, transport, fence),
+        ...settings(opts, c, transport, fence, notes),
         target,
         deviceType,
         scenarios: scenarios.forClause(fence.signal),
       }), opts.signal);
     if (opts.signal?.aborted) break;
-    const res = { ...settle(r, c, outcome, opts), durationMs: Math.round((performance.now() - started) * 10) / 10 };
+    const noted = { ...r, message: notes.join("; ") };
+    const res = { ...settle(noted, c, outcome, opts), durationMs: Math.round((performance.now() - started) * 10) / 10 };
     results.push(res);
     opts.onResult?.(res);
   }

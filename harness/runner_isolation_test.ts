@@ -166,3 +166,15 @@ Deno.test("runner isolation: a driver call that never returns ends in error once
   // One bounded wait (2 × 2000 ms + 500 ms), shared: not one per clause.
   assert(performance.now() - started < 10_000, `took ${performance.now() - started} ms`);
 });
+
+Deno.test("runner isolation: a property cut short by the deadline passes with a note saying how many runs were done", async () => {
+  const target = wrappedTarget((inner) => inner);
+  const [r] = await runTarget(target, [
+    clause(1, (ctx) =>
+      checkProperty(ctx, fc.nat(), async () => {
+        await sleep(30);
+      })),
+  ], { ...opts, runs: 1000, clauseTimeoutMs: 600 });
+  assertEquals(r?.verdict, "pass", r?.message);
+  assertStringIncludes(r?.message ?? "", "of 1000 property runs within the clause's time budget");
+});

@@ -110,7 +110,9 @@ export class ConsoleReporter {
     const head = `  ${verdict} ${c.bold(r.clause.padEnd(10))} ${
       r.level.padEnd(10)
     } ${r.target}/${r.transport}  ${r.title}`;
-    const lines = [r.verdict === "n/a" && r.message ? `${head} ${c.gray(`(${r.message})`)}` : head];
+    // An n/a says why; a pass carries remarks on how it ran (e.g. fewer property runs within the deadline).
+    const aside = (r.verdict === "n/a" || r.verdict === "pass") && r.message;
+    const lines = [aside ? `${head} ${c.gray(`(${r.message})`)}` : head];
     if (r.verdict === "fail" || r.verdict === "warn" || r.verdict === "error") {
       const pad = "          ";
       lines.push(`${pad}${c.gray("Requirement:")} ${r.requirement}`);
