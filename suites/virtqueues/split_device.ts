@@ -465,7 +465,8 @@ async function notificationRun(
     for (let i = 0; i < n; i++) batch.push(await placeRequest(ctx, 0, shape));
     const used = await serveBatch(ctx, 0, batch);
     expectThat(used.size === batch.length, `all ${batch.length} requests used`, () => `${used.size} used`);
-    const notified = await usedNotification(ctx, 60);
+    // The interrupt comes with the used idx: wait as long as a negative check would (sized from the device).
+    const notified = await usedNotification(ctx, ctx.driver.negativeWindow(60));
     out.push({ step, oldIdx, newIdx: queue.lastUsed, usedEvent, notified });
   }
   return out;
