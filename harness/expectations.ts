@@ -14,7 +14,7 @@
  * ```jsonc
  * {
  *   "target": "qemu-rng-mmio",
- *   "seed": 24301, "runs": 10, "strict": true,
+ *   "seed": 24301, "runs": 50, "strict": true,
  *   "expectations": [
  *     { "clauseKey": "devicenormative:…#3", "id": "2.2.2#3", "verdict": "fail", "reason": "…" }
  *   ]

@@ -399,17 +399,24 @@ export const unavailableQueueSizeZero = defineDeviceClause({
   level: "MUST",
   title: "queue_size 0 for a queue that does not exist",
   requirement: "When queue_select names a queue the device does not have, queue_size reads 0.",
-  action: "Selects random queue indexes at and above num_queues (up to 0xffff) and reads queue_size.",
+  action: "From queue 0 selected, selects random queue indexes at and above num_queues (num_queues itself and " +
+    "0xffff among them) and reads queue_size.",
   applies: ON_PCI,
   async run(ctx) {
     const t = pciOf(ctx);
     await ctx.driver.init("driver");
     const n = await t.numQueues();
     if (n >= 0xffff) return;
-    const idx = fc.oneof(fc.constant(n), fc.integer({ min: n, max: 0xffff }));
+    const idx = fc.oneof(fc.constant(n), fc.constant(0xffff), fc.integer({ min: n, max: 0xffff }));
     await checkProperty(ctx, fc.array(idx, { minLength: 1, maxLength: 8 }), async (qs) => {
+      // Every run starts from an existing queue selected, whatever the run before it selected last.
+      if (n > 0) await t.selectQueue(0);
       for (const q of qs) {
-        expectEqual(`queue_size of queue ${q} (num_queues ${n})`, await queueField(t, q, CommonCfg.queue_size), 0);
+        const size = await queueField(t, q, CommonCfg.queue_size);
+        if (size !== 0) {
+          const sel = await t.common.read(CommonCfg.queue_select, 2);
+          expectEqual(`queue_size of queue ${q} (num_queues ${n}; queue_select reads back ${sel})`, size, 0);
+        }
       }
     }, (qs) => `queues ${qs.join(", ")}`);
   },
