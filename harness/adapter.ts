@@ -32,6 +32,17 @@ export class TargetError extends Error {
   override name = "TargetError";
 }
 
+/**
+ * The implementation under test stopped on its own (an assertion failure or
+ * an abort inside it) while the harness drove it as a conforming peer would:
+ * a fault of the implementation, scored `fail` against the clause that was
+ * running, not `error`. Adapters raise it only when the implementation itself
+ * says so (QEMU: killed by SIGABRT), never for a harness-side kill or timeout.
+ */
+export class DeviceCrashed extends TargetError {
+  override name = "DeviceCrashed";
+}
+
 /** What an adapter lets the harness observe or do. A clause needing more is `n/a` there. */
 export interface Capabilities {
   /** Transport registers are readable and writable (false behind QEMU for vhost-user). */

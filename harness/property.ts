@@ -17,15 +17,17 @@ export class PropertyViolation extends Violation {
     readonly path: string,
     readonly replay: string,
     readonly shrinks: number,
-    /** False: the time budget ran out while shrinking; `counterexample` is the smallest found by then. */
+    /** False: shrinking stopped early; `counterexample` is the smallest found by then. */
     readonly shrunk = true,
+    /** Why shrinking stopped early (default: the clause's time budget ran out). */
+    readonly stoppedBecause = "the clause's time budget ran out",
   ) {
     super(
       inner.expected,
       inner.actual,
       shrunk
         ? `minimal case ${counterexample}`
-        : `failing case ${counterexample} (shrinking stopped after ${shrinks} steps: the clause's time budget ran out)`,
+        : `failing case ${counterexample} (shrinking stopped after ${shrinks} steps: ${stoppedBecause})`,
     );
   }
 }
@@ -64,6 +66,8 @@ export async function checkProperty<T>(
   format: (value: T) => string = (v) => fc.stringify(v),
 ): Promise<void> {
   let other: unknown = undefined;
+  // The last case that broke the requirement: a target error while shrinking (a crash, say) does not lose it.
+  let violated: { value: T; error: Violation } | undefined;
   const details = await fc.check(
     fc.asyncProperty(arb, async (v) => {
       // A harness or target error ends the property: later runs fail at once without touching the target.
@@ -76,7 +80,10 @@ export async function checkProperty<T>(
         await property(v);
         return true;
       } catch (e) {
-        if (e instanceof Violation) throw e;
+        if (e instanceof Violation) {
+          violated = { value: v, error: e };
+          throw e;
+        }
         if (e instanceof NotApplicable) {
           // Not applicable once is not applicable at all: later runs and shrinks end at once.
           other ??= e;
@@ -105,7 +112,25 @@ export async function checkProperty<T>(
   }
   const err = details.errorInstance;
   if (err instanceof NotApplicable) throw err;
-  if (!(err instanceof Violation)) throw other ?? err ?? new Error("property failed without an error");
+  if (!(err instanceof Violation)) {
+    if (violated && !(other instanceof NotApplicable)) {
+      // The requirement was broken first; the target failed later, while shrinking. The replay runs the
+      // property from its seed, which reaches the first failing case again.
+      const cause = other ?? err;
+      const why = cause instanceof Error ? cause.message : String(cause);
+      throw new PropertyViolation(
+        violated.error,
+        format(violated.value),
+        details.seed,
+        "",
+        settings.replayCommand(details.seed),
+        details.numShrinks,
+        false,
+        `the target failed: ${why.split("\n")[0]!.slice(0, 300)}`,
+      );
+    }
+    throw other ?? err ?? new Error("property failed without an error");
+  }
   const example = details.counterexample ? format(details.counterexample[0] as T) : "?";
   const path = details.counterexamplePath ?? "";
   throw new PropertyViolation(

@@ -6,7 +6,14 @@
  *
  * @module
  */
-import { type DeviceSession, type DeviceTarget, type DriverTarget, type Target, TargetError } from "./adapter.ts";
+import {
+  DeviceCrashed,
+  type DeviceSession,
+  type DeviceTarget,
+  type DriverTarget,
+  type Target,
+  TargetError,
+} from "./adapter.ts";
 import {
   type Clause,
   clauseId,
@@ -257,6 +264,17 @@ export function settle(r: ClauseResult, c: Clause, outcome: unknown, opts: RunOp
     }
     return out;
   }
+  if (outcome instanceof DeviceCrashed) {
+    // The implementation stopped on its own while driven as a conforming peer would: its fault, this clause's verdict.
+    return {
+      ...r,
+      verdict: isAdvisory(c.level) ? "warn" : "fail",
+      message: cut(`the implementation crashed: ${outcome.message}`),
+      expected: "the implementation keeps running through the clause's accesses",
+      actual: cut(outcome.message),
+      replay: replayCommand(opts, c, r.transport, opts.seed),
+    };
+  }
   return {
     ...r,
     verdict: "error",
@@ -469,7 +487,9 @@ async function runDeviceTransport(
       });
     }, opts.signal);
     if (opts.signal?.aborted) break;
-    if (outcome instanceof ClauseTimeout || outcome instanceof TargetError) keeper.dirty = true;
+    // A property whose shrinking stopped early (the deadline, or the target failed) may leave the target anywhere.
+    const unsettled = outcome instanceof PropertyViolation && !outcome.shrunk;
+    if (outcome instanceof ClauseTimeout || outcome instanceof TargetError || unsettled) keeper.dirty = true;
     const noted = { ...r, message: notes.join("; ") };
     emit({ ...settle(noted, c, outcome, opts), durationMs: Math.round((performance.now() - started) * 10) / 10 });
   }

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import fc from "fast-check";
-import type { DriverSession } from "./adapter.ts";
+import { DeviceCrashed, type DriverSession, TargetError } from "./adapter.ts";
 import { InProcessDeviceTarget, InProcessDriverTarget } from "./adapters/in_process.ts";
 import { defineDeviceClause, defineDriverClause, type DeviceClause } from "./clause.ts";
 import { sleep } from "./deadline.ts";
@@ -177,4 +177,29 @@ Deno.test("runner isolation: a property cut short by the deadline passes with a 
   ], { ...opts, runs: 1000, clauseTimeoutMs: 600 });
   assertEquals(r?.verdict, "pass", r?.message);
   assertStringIncludes(r?.message ?? "", "of 1000 property runs within the clause's time budget");
+});
+
+Deno.test("runner isolation: a target that fails while a found failure is shrunk still gives the fail", async () => {
+  let attempts = 0;
+  const [r] = await runTarget(wrappedTarget((inner) => inner), [
+    clause(1, (ctx) =>
+      checkProperty(ctx, fc.array(fc.nat(), { minLength: 3 }), (xs) => {
+        attempts++;
+        // The first failing case is a violation; the device crashes on the next case tried (the first shrink).
+        if (attempts === 1) return Promise.reject(new Violation("no element", `${xs.length} elements`));
+        return Promise.reject(new TargetError("QEMU was killed by SIGABRT"));
+      })),
+  ], { ...opts, runs: 20 });
+  assertEquals(r?.verdict, "fail", r?.message);
+  assertStringIncludes(r?.message ?? "", "the target failed: QEMU was killed by SIGABRT");
+  assert(r?.replay?.includes("--seed"), r?.replay);
+});
+
+Deno.test("runner isolation: an implementation that crashes on its own fails the clause it was running", async () => {
+  const results = await runTarget(wrappedTarget((inner) => inner), [
+    clause(1, () => Promise.reject(new DeviceCrashed("QEMU was killed by SIGABRT: Assertion `addr < len' failed"))),
+    clause(2, () => Promise.reject(new TargetError("QEMU was killed by SIGKILL"))),
+  ], opts);
+  assertEquals(results.map((r) => r.verdict), ["fail", "error"]);
+  assertStringIncludes(results[0]!.message, "the implementation crashed");
 });

@@ -20,6 +20,7 @@
 import {
   ADAPTER_CONTRACT_VERSION,
   type Capabilities,
+  DeviceCrashed,
   type DeviceSession,
   type DeviceTarget,
   type DeviceTargetInfo,
@@ -99,6 +100,12 @@ export function defaultBinary(machine: QemuMachine): string {
 /** The machine a transport needs. */
 export function machineFor(transport: QemuTransport): QemuMachine {
   return transport === "pci" ? "q35" : "virt";
+}
+
+/** The error for a QEMU that stopped: {@link DeviceCrashed} when QEMU aborted (an assertion in a device model). */
+function ended(qemu: QemuProcess, message: string): TargetError {
+  const text = `${message}: ${qemu.describe()}`;
+  return qemu.status?.signal === "SIGABRT" ? new DeviceCrashed(text) : new TargetError(text);
 }
 
 /**
@@ -218,9 +225,7 @@ class QemuDeviceSession implements DeviceSession {
     if (e instanceof TargetError) return e;
     const qemu = this.#qemu;
     if (e instanceof QtestError) {
-      if ((e.kind === "closed" || e.kind === "timeout") && qemu) {
-        return new TargetError(`${e.message}: ${qemu.describe()}`);
-      }
+      if ((e.kind === "closed" || e.kind === "timeout") && qemu) return ended(qemu, e.message);
       return new TargetError(e.message);
     }
     return e instanceof Error ? e : new TargetError(String(e));
@@ -235,7 +240,7 @@ class QemuDeviceSession implements DeviceSession {
       if (qemu && err instanceof TargetError && qemu.qtest.failure && qemu.status === undefined) {
         // Give a dying QEMU a moment so the message carries its exit status and last words.
         await Promise.race([qemu.exited, new Promise((r) => setTimeout(r, 300))]);
-        throw new TargetError(`${qemu.qtest.failure.message}: ${qemu.describe()}`);
+        throw ended(qemu, qemu.qtest.failure.message);
       }
       throw err;
     }
