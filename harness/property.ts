@@ -50,7 +50,8 @@ export function propertyBudgetMs(deadline: number, now = Date.now()): number {
  * ({@link propertyBudgetMs}): when it runs out during shrinking, the smallest
  * failing case found so far is reported (its replay shows it again); when it
  * runs out before any failure, the runs done so far stand, the property
- * holds, and a note (`settings.note`) says how many runs were done. Once the clause's signal aborts, no further run starts.
+ * holds, and a note (`settings.note`) says how many runs were done. Once the
+ * clause's signal aborts, no further run starts.
  *
  * @example
  * ```ts ignore
