@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { QemuProcess } from "../harness/adapters/qemu/qemu_process.ts";
+import { installed, QemuProcess } from "../harness/adapters/qemu/qemu_process.ts";
 import { VIRT_MMIO_BASE, VIRT_MMIO_SLOTS, VIRT_MMIO_STRIDE } from "../harness/adapters/qemu/qemu_target.ts";
 import { GATE_CLAUSE_TIMEOUT_MS, GATE_RUNS, GATE_SEED, GATE_SHRINK } from "../harness/expectations.ts";
 import { runTarget } from "../harness/runner.ts";
@@ -23,14 +23,6 @@ import { loadTarget } from "../harness/target_file.ts";
 import { CLAUSES } from "../suites/mod.ts";
 
 const ARM = "qemu-system-aarch64";
-
-async function installed(binary: string): Promise<boolean> {
-  try {
-    return (await new Deno.Command(binary, { args: ["--version"], stdout: "null", stderr: "null" }).output()).success;
-  } catch {
-    return false;
-  }
-}
 
 const have = await installed(ARM);
 if (!have) console.warn(`qemu bench: skipped, ${ARM} is not installed`);

@@ -7,17 +7,9 @@
  */
 import { assert, assertEquals } from "@std/assert";
 import { main, type SignalSource } from "./cli.ts";
-import { DEFAULT_TEMP_ROOT, runningQemu } from "./adapters/qemu/qemu_process.ts";
+import { DEFAULT_TEMP_ROOT, installed, runningQemu } from "./adapters/qemu/qemu_process.ts";
 
 const OUT = "reports/out/cli_signal_test";
-
-async function installed(binary: string): Promise<boolean> {
-  try {
-    return (await new Deno.Command(binary, { args: ["--version"], stdout: "null", stderr: "null" }).output()).success;
-  } catch {
-    return false;
-  }
-}
 
 async function tempDirs(): Promise<string[]> {
   const names: string[] = [];

@@ -14,11 +14,13 @@
 import fc from "fast-check";
 import { assert } from "@std/assert";
 import { BumpAllocator, le } from "../memory.ts";
-import { type ErrorClass, expectTyped, fuzzAsync, FuzzFailure } from "../fuzz.ts";
+import { type ErrorClass, expectTyped, fuzzAsync } from "../fuzz.ts";
 import {
   addr64,
   applyPatches,
   BUFFERS_AT,
+  checkHarvested,
+  checkWalkedBuffers,
   CountingMemory,
   encodeRaw,
   featuresArb,
@@ -109,16 +111,7 @@ Deno.test("packed ring fuzz: the device side takes any available ring to buffers
         if (step.rewrite) raw.bytes.set(encodeRaw(step.rewrite), DESC_AT - MEM_BASE + 16 * q.availPos.pos);
         const b = await q.take();
         if (b) {
-          let seenWritable = false;
-          for (const x of b.buffers) {
-            if (x.addr < MEM_BASE || x.addr + x.len > MEM_BASE + MEM_SIZE) {
-              throw new FuzzFailure(`take returned a buffer outside memory: 0x${x.addr.toString(16)}+${x.len}`);
-            }
-            if (seenWritable && !x.writable) {
-              throw new FuzzFailure("take returned a readable buffer after a writable one");
-            }
-            seenWritable ||= x.writable;
-          }
+          checkWalkedBuffers("take", b.buffers);
           taken.push(b.id);
         }
         const id = taken.shift();
@@ -164,7 +157,7 @@ Deno.test("packed ring fuzz: the driver side harvests any used descriptors to el
     le.setU16(raw.bytes, device - MEM_BASE + 2, c.deviceEvent[1]);
     for (const round of c.rounds) {
       for (const [slot, d] of round) raw.bytes.set(encodeRaw(d), q.addrs.desc - MEM_BASE + 16 * slot);
-      const outstanding = new Set(q.outstanding());
+      const outstanding = q.outstanding();
       // One harvest reads at most one descriptor per slot, plus the one that stops it.
       mem.accesses = 0;
       mem.budget = c.n + 2;
@@ -174,11 +167,7 @@ Deno.test("packed ring fuzz: the driver side harvests any used descriptors to el
         return used;
       });
       mem.budget = 1 << 30;
-      if (r.ok) {
-        for (const e of r.value) {
-          if (!outstanding.delete(e.id)) throw new FuzzFailure(`harvest returned id ${e.id}, not outstanding`);
-        }
-      }
+      if (r.ok) checkHarvested(r.value, outstanding);
       assert(q.freeCount >= 0 && q.freeCount <= c.n, `free slots ${q.freeCount} outside 0..${c.n}`);
     }
   }, 1000);

@@ -42,6 +42,7 @@ import {
 } from "./queue.ts";
 import { createDeviceQueue, createDriverQueue } from "./rings.ts";
 import { SplitDeviceQueue } from "./split.ts";
+import { featuresArb } from "./ring_fuzz_support.ts";
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Known codec deviations (each has an expected-failure fixture in fixtures/regressions/). While one is open, the random
@@ -580,16 +581,6 @@ const commandArbs: fc.Arbitrary<ModelCommand>[] = [fc.oneof(
   },
   { weight: 1, arbitrary: fc.constant(null).map((): ModelCommand => new QueueReset()) },
 )];
-
-function featuresArb(format: RingFormat): fc.Arbitrary<RingFeatures> {
-  return fc.record({
-    format: fc.constant(format),
-    indirect: fc.boolean(),
-    eventIdx: fc.boolean(),
-    inOrder: fc.boolean(),
-    notificationData: fc.boolean(),
-  });
-}
 
 function sizeArb(format: RingFormat): fc.Arbitrary<number> {
   // Small rings more often: they wrap (indexes, wrap counters) within one run.

@@ -117,7 +117,7 @@ export function encodeRaw(d: RawDesc): Uint8Array {
 }
 
 /** Ring features, every combination. */
-export function featuresArb(format: "split" | "packed"): fc.Arbitrary<RingFeatures> {
+export function featuresArb(format: RingFeatures["format"]): fc.Arbitrary<RingFeatures> {
   return fc.record({
     format: fc.constant(format),
     indirect: fc.boolean(),
@@ -139,4 +139,30 @@ export const patches: fc.Arbitrary<{ at: number; bytes: Uint8Array }[]> = fc.arr
 /** Writes the patches into `mem` (clipped at its end). */
 export function applyPatches(mem: ArrayMemory, ps: readonly { at: number; bytes: Uint8Array }[]): void {
   for (const p of ps) mem.bytes.set(p.bytes.subarray(0, MEM_SIZE - p.at), p.at);
+}
+
+/**
+ * Checks what a device-side walk returned: every buffer inside guest memory,
+ * no device-readable buffer after a device-writable one.
+ */
+export function checkWalkedBuffers(
+  what: string,
+  buffers: readonly { addr: number; len: number; writable: boolean }[],
+): void {
+  let seenWritable = false;
+  for (const x of buffers) {
+    if (x.addr < MEM_BASE || x.addr + x.len > MEM_BASE + MEM_SIZE) {
+      throw new FuzzFailure(`${what} returned a buffer outside memory: 0x${x.addr.toString(16)}+${x.len}`);
+    }
+    if (seenWritable && !x.writable) throw new FuzzFailure(`${what} returned a readable buffer after a writable one`);
+    seenWritable ||= x.writable;
+  }
+}
+
+/** Checks that a driver-side harvest returned only ids that were outstanding, each once. */
+export function checkHarvested(used: readonly { id: number }[], outstanding: readonly number[]): void {
+  const left = new Set(outstanding);
+  for (const e of used) {
+    if (!left.delete(e.id)) throw new FuzzFailure(`harvest returned id ${e.id}, not outstanding`);
+  }
 }

@@ -14,11 +14,13 @@
 import fc from "fast-check";
 import { assert } from "@std/assert";
 import { BumpAllocator, le } from "../memory.ts";
-import { type ErrorClass, expectTyped, fuzzAsync, FuzzFailure } from "../fuzz.ts";
+import { type ErrorClass, expectTyped, fuzzAsync } from "../fuzz.ts";
 import {
   addr64,
   applyPatches,
   BUFFERS_AT,
+  checkHarvested,
+  checkWalkedBuffers,
   CountingMemory,
   encodeRaw,
   featuresArb,
@@ -91,16 +93,7 @@ Deno.test("split ring fuzz: the device side walks any available ring to buffers 
       for (let k = 0; k < c.n + 2; k++) {
         const b = await q.take();
         if (!b) break;
-        let seenWritable = false;
-        for (const x of b.buffers) {
-          if (x.addr < MEM_BASE || x.addr + x.len > MEM_BASE + MEM_SIZE) {
-            throw new FuzzFailure(`walk returned a buffer outside memory: 0x${x.addr.toString(16)}+${x.len}`);
-          }
-          if (seenWritable && !x.writable) {
-            throw new FuzzFailure("walk returned a readable buffer after a writable one");
-          }
-          seenWritable ||= x.writable;
-        }
+        checkWalkedBuffers("walk", b.buffers);
         const len = c.useLens[k];
         if (len !== undefined && len !== null) await q.pushUsed(b.id, len);
       }
@@ -143,17 +136,13 @@ Deno.test("split ring fuzz: the driver side harvests any used ring to elements o
         le.setU32(raw.bytes, device - MEM_BASE + 4 + 8 * i, id);
         le.setU32(raw.bytes, device - MEM_BASE + 8 + 8 * i, len);
       });
-      const outstanding = new Set(q.outstanding());
+      const outstanding = q.outstanding();
       // One harvest reads the used idx and at most n elements.
       mem.accesses = 0;
       mem.budget = c.n + 4;
       const r = await expectTyped(ACCEPTED, () => q.harvest());
       mem.budget = 1 << 30;
-      if (r.ok) {
-        for (const e of r.value) {
-          if (!outstanding.delete(e.id)) throw new FuzzFailure(`harvest returned id ${e.id}, not outstanding`);
-        }
-      }
+      if (r.ok) checkHarvested(r.value, outstanding);
       assert(q.freeCount <= c.n, `free descriptors ${q.freeCount} exceed the queue size ${c.n}`);
     }
   }, 1000);

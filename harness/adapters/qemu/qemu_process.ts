@@ -55,6 +55,25 @@ export function killAllQemu(): number {
   return n;
 }
 
+/**
+ * True when `binary --version` runs: whether a QEMU binary is installed (tests
+ * and benches skip, with a message, when it is not).
+ *
+ * @example
+ * ```ts ignore
+ * import { installed } from "./qemu_process.ts";
+ * if (!await installed("qemu-system-aarch64")) console.warn("skipped: QEMU is not installed");
+ * ```
+ */
+export async function installed(binary: string): Promise<boolean> {
+  try {
+    const out = await new Deno.Command(binary, { args: ["--version"], stdout: "null", stderr: "null" }).output();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
 /** How many QEMU processes this process started and has not yet closed or killed. */
 export function runningQemu(): number {
   return RUNNING.size;
