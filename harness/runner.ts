@@ -39,6 +39,7 @@ import type { ClauseResult, Verdict } from "./result.ts";
 import { HarnessDriver } from "./roles/harness_driver.ts";
 import { ScenarioRunner } from "./roles/harness_device.ts";
 import { openDriverTransport } from "./transport/open.ts";
+import { DeviceUnusable } from "./transport/transport.ts";
 import { NotApplicable, Violation } from "./verify.ts";
 
 /** Options of one target run. */
@@ -264,6 +265,9 @@ export function settle(r: ClauseResult, c: Clause, outcome: unknown, opts: RunOp
     }
     return out;
   }
+  if (outcome instanceof DeviceUnusable) {
+    return { ...r, verdict: "error", message: cut(`Not run: the device cannot be driven: ${outcome.message}`) };
+  }
   if (outcome instanceof DeviceCrashed) {
     // The implementation stopped on its own while driven as a conforming peer would: its fault, this clause's verdict.
     return {
@@ -373,13 +377,17 @@ class SessionKeeper {
     let last: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
-        if (!this.session || attempt > 0) {
+        const fresh = !this.session || attempt > 0;
+        if (fresh) {
           await this.close();
           await this.open();
         }
         const s = this.session!;
         await callWithDeadline(() => s.restart(), this.ms, "restarting the target");
-        if (this.dirty) await callWithDeadline(() => proveClean(s), this.ms, "resetting the device after a timeout");
+        // A session opened in this very call is clean by construction.
+        if (this.dirty && !fresh) {
+          await callWithDeadline(() => proveClean(s), this.ms, "resetting the device after a timeout");
+        }
         this.dirty = false;
         return s;
       } catch (e) {
@@ -392,7 +400,8 @@ class SessionKeeper {
 
 /** A reset through a fresh transport must read back status 0, or the session is not clean. */
 async function proveClean(session: DeviceSession): Promise<void> {
-  const t = await openDriverTransport(session);
+  const t = await openDriverTransport(session, { degraded: true });
+  if (t.unusable) throw new TargetError(`the device cannot be reset to prove it clean: ${t.unusable}`);
   await t.reset();
   const status = await t.getStatus();
   if (status !== 0) throw new TargetError(`device status read 0x${status.toString(16)} after a reset, not 0`);
@@ -415,6 +424,9 @@ async function runDeviceTransport(
   const clauseMs = opts.clauseTimeoutMs ?? DEFAULT_CLAUSE_TIMEOUT_MS;
   let deviceType: DeviceTypeName | undefined;
   let offered = 0n;
+  /** Why the device cannot be driven (its own fault, found while opening): only clauses about that fault run. */
+  let unusable: string | undefined;
+  let offeredKnown = false;
   let capabilities: Record<string, boolean> = {};
   const probeOutcome = await fencedRun(keeper.ms, async (fence) => {
     let session: DeviceSession;
@@ -426,12 +438,18 @@ async function runDeviceTransport(
     }
     capabilities = { ...session.capabilities };
     const view = fenceSession(session, fence);
-    const opened = await openDriverTransport(view);
+    const opened = await openDriverTransport(view, { degraded: true });
     deviceType = await identifyType(view, opened);
     if (!deviceType) throw new Error("the device's ID names no device type this suite knows");
+    unusable = opened.unusable;
     const probe = new HarnessDriver(view, opened, deviceType);
-    await probe.reset();
-    offered = await probe.transport.readDeviceFeatures();
+    try {
+      await probe.reset();
+      offered = await probe.transport.readDeviceFeatures();
+      offeredKnown = true;
+    } catch (e) {
+      if (!(e instanceof DeviceUnusable)) throw e;
+    }
   });
   if (probeOutcome !== undefined || !deviceType) {
     await keeper.close();
@@ -451,9 +469,22 @@ async function runDeviceTransport(
     if (opts.signal?.aborted) break;
     const r = baseResult(c, name, transport, type, opts.seed);
     const started = performance.now();
-    const why = clauseApplicability(c, { transport, deviceType: type, offered, capabilities });
+    const why = clauseApplicability(c, {
+      transport,
+      deviceType: type,
+      ...(offeredKnown ? { offered } : {}),
+      capabilities,
+    });
     if (why) {
       emit({ ...r, verdict: "n/a", message: why });
+      continue;
+    }
+    if (!offeredKnown && c.applies?.offered?.length) {
+      emit({
+        ...r,
+        verdict: "error",
+        message: truncateText(`Not run: the device cannot be driven: ${unusable}`, MAX_RESULT_TEXT),
+      });
       continue;
     }
     if (givenUp) {
@@ -475,15 +506,19 @@ async function runDeviceTransport(
     const notes: string[] = [];
     const outcome = await fencedRun(clauseMs, async (fence) => {
       const view = fenceSession(live, fence);
-      const transportImpl = await openDriverTransport(view);
+      const transportImpl = await openDriverTransport(view, { degraded: true });
       const driver = new HarnessDriver(view, transportImpl, type);
+      const cannotDrive = offeredKnown ? undefined : transportImpl.unusable ?? unusable;
       await c.run({
         ...settings(opts, c, transport, fence, notes),
         session: view,
         transport: transportImpl,
         driver,
         deviceType: type,
-        offered,
+        get offered(): bigint {
+          if (cannotDrive) throw new DeviceUnusable(cannotDrive);
+          return offered;
+        },
       });
     }, opts.signal);
     if (opts.signal?.aborted) break;

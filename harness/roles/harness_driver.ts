@@ -9,6 +9,7 @@ import type { DeviceSession } from "../adapter.ts";
 import { TargetError } from "../adapter.ts";
 import { bit, type DeviceTypeName, F } from "../features.ts";
 import { BumpAllocator, le } from "../memory.ts";
+import { hex } from "../registers.ts";
 import { formatStatus, Status } from "../status.ts";
 import type { DriverTransport } from "../transport/transport.ts";
 import {
@@ -75,6 +76,8 @@ export class HarnessDriver {
   deadlineMs = 2000;
   /** The longest this driver waited for a request that was then used (ms), once one was. */
   #slowestUse: number | undefined;
+  /** The notification data last sent per queue (VIRTIO_F_NOTIFICATION_DATA). */
+  readonly #lastNotificationData = new Map<number, number>();
   /** How long a reset may take before status must read 0, in milliseconds. */
   resetDeadlineMs = 500;
   constructor(
@@ -313,8 +316,38 @@ export class HarnessDriver {
    */
   kick(q: number): Promise<void> {
     const queue = this.queues.get(q);
-    if (queue?.features.notificationData) return this.transport.notify(q, queue.notificationData());
+    if (queue?.features.notificationData) {
+      const data = queue.notificationData();
+      this.#lastNotificationData.set(q, data);
+      return this.transport.notify(q, data);
+    }
     return this.transport.notify(q);
+  }
+
+  /**
+   * How queue `q` is driven, for a message about a device that did not use
+   * what it was given: the ring format, the ring features in force and the
+   * last notification data sent (a device that misreads it serves nothing).
+   *
+   * @example
+   * ```ts ignore
+   * throw new Error(`The device used 0 of 1 buffers within 1000 ms (${d.describeQueue(0)})`);
+   * ```
+   */
+  describeQueue(q: number): string {
+    const queue = this.queues.get(q);
+    if (!queue) return `queue ${q} not set up`;
+    const f = queue.features;
+    const on = [
+      f.indirect ? "INDIRECT_DESC" : "",
+      f.eventIdx ? "EVENT_IDX" : "",
+      f.inOrder ? "IN_ORDER" : "",
+      f.notificationData ? "NOTIFICATION_DATA" : "",
+    ].filter((x) => x);
+    const data = this.#lastNotificationData.get(q);
+    return `queue ${q}: ${f.format} ring of ${queue.size}, ` +
+      (on.length ? `negotiated ${on.join(", ")}` : "no optional ring feature negotiated") +
+      (f.notificationData && data !== undefined ? `; last notification data ${hex(data >>> 0, 8)}` : "");
   }
 
   /**

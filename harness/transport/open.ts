@@ -22,7 +22,8 @@ export interface TransportAccess {
 /**
  * The driver-side transport of `access`. On PCI this sizes and places the
  * BARs and walks the capability list, so call it again after every reset
- * that clears them.
+ * that clears them. With `degraded`, a device whose own fault keeps it from
+ * being driven still opens: {@link DriverTransport.unusable} says why.
  *
  * @example
  * ```ts ignore
@@ -30,7 +31,10 @@ export interface TransportAccess {
  * const id = await transport.identify();
  * ```
  */
-export function openDriverTransport(access: TransportAccess): Promise<DriverTransport> {
+export function openDriverTransport(
+  access: TransportAccess,
+  opts: { degraded?: boolean } = {},
+): Promise<DriverTransport> {
   switch (access.transport) {
     case "mmio":
       return Promise.resolve(new MmioDriverTransport(access.registers));
@@ -38,7 +42,7 @@ export function openDriverTransport(access: TransportAccess): Promise<DriverTran
       return Promise.resolve(new MmioLegacyDriverTransport(access.registers));
     case "pci":
       if (!access.pci) return Promise.reject(new Error("A PCI session must give access to the PCI function"));
-      return PciDriverTransport.open(access.pci);
+      return PciDriverTransport.open(access.pci, opts.degraded ? { degraded: true } : {});
     default:
       return Promise.reject(new Error(`The harness cannot speak the ${access.transport} transport`));
   }

@@ -41,7 +41,13 @@ import {
   virtioIdFromPci,
   VirtioPciCap,
 } from "./pci_layout.ts";
-import { type DeviceIdentity, type DriverTransport, FEATURE_WORDS, type QueueAddresses } from "./transport.ts";
+import {
+  type DeviceIdentity,
+  DeviceUnusable,
+  type DriverTransport,
+  FEATURE_WORDS,
+  type QueueAddresses,
+} from "./transport.ts";
 
 const TWO32 = 2 ** 32;
 
@@ -74,6 +80,20 @@ class StructureWindow implements RegisterSpace {
   }
 }
 
+/** A structure the device does not present usably: every access rejects with {@link DeviceUnusable}. */
+class UnusableWindow implements RegisterSpace {
+  constructor(readonly name: string, readonly reason: string) {}
+  read(offset: number, _width: Width): Promise<number> {
+    return Promise.reject(this.#error(offset));
+  }
+  write(offset: number, _width: Width, _value: number): Promise<void> {
+    return Promise.reject(this.#error(offset));
+  }
+  #error(offset: number): DeviceUnusable {
+    return new DeviceUnusable(`${this.reason} (an access to offset ${offset} of the ${this.name} structure)`);
+  }
+}
+
 /** A virtio structure as the driver reaches it. */
 export interface PciStructure {
   cap: VirtioCapInfo;
@@ -99,6 +119,20 @@ export interface PciOpenOptions {
   maxCaps?: number;
   /** Chooses the structures from the walk (default {@link selectVirtioCaps}: the first usable instance of each). */
   select?: (walk: CapWalk, opts: SelectOptions) => VirtioCapSelection;
+  /**
+   * Open even when a required structure is missing or cannot be reached:
+   * the transport then says why in `unusable`, and every operation that
+   * needs a missing structure rejects with {@link DeviceUnusable}.
+   */
+  degraded?: boolean;
+}
+
+/** The structures in use; a required one is absent only on a transport opened degraded. */
+export interface PciStructures {
+  common?: PciStructure;
+  notify?: PciStructure;
+  isr?: PciStructure;
+  device?: PciStructure;
 }
 
 /**
@@ -148,14 +182,11 @@ export class PciDriverTransport implements DriverTransport {
     /** The BARs placed and the Command register written. */
     readonly placement: BarPlacementResult,
     /** The structures in use. */
-    readonly structures: {
-      common: PciStructure;
-      notify: PciStructure;
-      isr: PciStructure;
-      device?: PciStructure;
-    },
+    readonly structures: PciStructures,
     /** Everything odd found while opening (walk, sizing, placement, skipped capabilities), one sentence each. */
     readonly problems: readonly string[],
+    /** Opened degraded: why the device cannot be driven (see {@link PciOpenOptions.degraded}). */
+    readonly unusable?: string | undefined,
   ) {
     this.registers = access.config;
     this.common = this.#window("common configuration", structures.common);
@@ -194,6 +225,7 @@ export class PciDriverTransport implements DriverTransport {
       ["isr", VirtioPciCap.ISR_CFG, "ISR status"],
     ];
     const missing = required.filter(([k]) => !selection[k]);
+    const fatal: string[] = [];
     if (missing.length > 0) {
       const details = missing.map(([, type, name]) => {
         const skipped = selection.skipped.filter((s) => s.cap.cfgType === type);
@@ -201,47 +233,41 @@ export class PciDriverTransport implements DriverTransport {
           ? `no ${name} capability`
           : `${name} capabilities unusable (${skipped.map((s) => `at ${hex(s.cap.at, 2)}: ${s.reason}`).join("; ")})`;
       });
-      throw new Error(`The PCI function is not a usable modern virtio device: ${details.join("; ")}`);
+      fatal.push(`The PCI function is not a usable modern virtio device: ${details.join("; ")}`);
+      if (!opts.degraded) throw new Error(fatal[0]);
     }
     const { common, notify, isr, device } = selection;
-    if (!common || !notify || !isr) throw new Error("unreachable: required capabilities checked above");
-    const needed = [common.bar, notify.bar, isr.bar];
-    if (device) needed.push(device.bar);
+    const needed = [common, notify, isr, device].flatMap((c) => (c ? [c.bar] : []));
     if (walk.msix) needed.push(walk.msix.tableBir, walk.msix.pbaBir);
     const placement = await placeBars(access, sizing.bars, needed, sizing.problems);
-    const mustPlace: [VirtioCapInfo, string][] = [[common, "common configuration"], [notify, "notification"], [
-      isr,
-      "ISR status",
-    ]];
+    const mustPlace = ([[common, "common configuration"], [notify, "notification"], [isr, "ISR status"]] as const)
+      .flatMap(([c, name]) => (c ? [[c, name] as const] : []));
     const unplaced = mustPlace.filter(([c]) => placement.failed.has(c.bar));
     if (unplaced.length > 0) {
-      throw new Error(
+      fatal.push(
         `The BARs of the required virtio structures could not be placed: ${
           unplaced.map(([c, name]) => `${name}: ${placement.failed.get(c.bar)}`).join("; ")
         }`,
       );
+      if (!opts.degraded) throw new Error(fatal.at(-1));
     }
     for (const e of placement.errors) problems.push(e);
-    const structure = (cap: VirtioCapInfo): PciStructure | undefined => {
-      const bar = placement.placements.find((p) => p.index === cap.bar);
-      if (!bar) return undefined;
+    const structure = (cap: VirtioCapInfo | undefined): PciStructure | undefined => {
+      const bar = cap && placement.placements.find((p) => p.index === cap.bar);
+      if (!cap || !bar) return undefined;
       const length = Math.max(0, Math.min(cap.length, bar.size - cap.offset));
       return { cap, bar, address: bar.address + cap.offset, length };
     };
-    const s = {
-      common: structure(common),
-      notify: structure(notify),
-      isr: structure(isr),
-      device: device ? structure(device) : undefined,
-    };
-    if (!s.common || !s.notify || !s.isr) throw new Error("unreachable: required BARs checked above");
-    if (device && !s.device) {
+    const structures: PciStructures = {};
+    for (const [key, cap] of [["common", common], ["notify", notify], ["isr", isr], ["device", device]] as const) {
+      const placed = structure(cap);
+      if (placed) structures[key] = placed;
+    }
+    if (device && !structures.device) {
       problems.push(`The device-specific configuration at ${hex(device.at, 2)} is not used: its BAR was not placed`);
     }
-    const structures = s.device
-      ? { common: s.common, notify: s.notify, isr: s.isr, device: s.device }
-      : { common: s.common, notify: s.notify, isr: s.isr };
-    return new PciDriverTransport(access, walk, selection, sizing.bars, placement, structures, problems);
+    const unusable = fatal.length > 0 ? fatal.join("; ") : undefined;
+    return new PciDriverTransport(access, walk, selection, sizing.bars, placement, structures, problems, unusable);
   }
 
   #bus(bar: BarPlacement): RegisterSpace {
@@ -249,8 +275,15 @@ export class PciDriverTransport implements DriverTransport {
     if (!this.access.io) throw new Error(`BAR ${bar.index} is an I/O BAR and the adapter has no I/O space`);
     return this.access.io;
   }
-  #window(name: string, s: PciStructure): RegisterSpace {
+  #window(name: string, s: PciStructure | undefined): RegisterSpace {
+    if (!s) return new UnusableWindow(name, this.unusable ?? `The device has no usable ${name} structure`);
     return new StructureWindow(name, this.#bus(s.bar), s.address, s.length);
+  }
+  /** The notification structure; rejects with DeviceUnusable on a degraded transport without one. */
+  #notify(): PciStructure {
+    const n = this.structures.notify;
+    if (!n) throw new DeviceUnusable(this.unusable ?? "The device has no usable notification structure");
+    return n;
   }
 
   // ---- configuration header -------------------------------------------------------------------------------------
@@ -422,7 +455,7 @@ export class PciDriverTransport implements DriverTransport {
   async notify(index: number, data?: number): Promise<void> {
     const width: Width = data === undefined ? 2 : 4;
     const addr = await this.notifyAddress(index, width);
-    const bus = this.#bus(this.structures.notify.bar);
+    const bus = this.#bus(this.#notify().bar);
     if (data !== undefined) return bus.write(addr, 4, data >>> 0);
     const value = this.notifConfigData ? await this.queueNotifConfigData(index) : index;
     return bus.write(addr, 2, value & 0xffff);
@@ -481,15 +514,15 @@ export class PciDriverTransport implements DriverTransport {
   }
   /** The notification capability's `notify_off_multiplier`. */
   get notifyOffMultiplier(): number {
-    return this.structures.notify.cap.notifyOffMultiplier ?? 0;
+    return this.#notify().cap.notifyOffMultiplier ?? 0;
   }
   /** Bus address (or I/O port) of the notification structure (BAR base + `cap.offset`). */
   get notifyBase(): number {
-    return this.structures.notify.address;
+    return this.#notify().address;
   }
   /** The bus space notifications are written to (memory, or I/O for an I/O BAR). */
   get notifyBus(): RegisterSpace {
-    return this.#bus(this.structures.notify.bar);
+    return this.#bus(this.#notify().bar);
   }
   /**
    * Bus address of queue `q`'s notifications:
@@ -497,7 +530,7 @@ export class PciDriverTransport implements DriverTransport {
    * Throws when a `width`-byte write there would leave the notification structure.
    */
   async notifyAddress(q: number, width: Width = 2): Promise<number> {
-    const n = this.structures.notify;
+    const n = this.#notify();
     const rel = notifyOffset(await this.queueNotifyOff(q), this.notifyOffMultiplier);
     if (rel + width > n.length) {
       throw new Error(

@@ -39,9 +39,27 @@ export interface ContiguousQueueLayout {
   at(base: number): QueueAddresses;
 }
 
+/**
+ * The device's own fault keeps the harness from driving it at all (a PCI
+ * function without a usable common configuration, notification or ISR
+ * structure, say): raised by every operation of a transport opened
+ * degraded. The clauses about the fault itself still run on what could be
+ * read; the others end in `error` with this cause.
+ */
+export class DeviceUnusable extends Error {
+  override name = "DeviceUnusable";
+}
+
 /** Driver-side operations on one virtio device. */
 export interface DriverTransport {
   readonly kind: TransportKind;
+  /**
+   * Set on a transport opened degraded: why the device cannot be driven.
+   * Every operation that needs what is missing rejects with
+   * {@link DeviceUnusable}; what could be read (identification, a PCI
+   * capability walk) still can.
+   */
+  readonly unusable?: string | undefined;
   /**
    * False on the legacy interface: no FEATURES_OK step, no VERSION_1, split
    * rings in the legacy layout (see {@link contiguousQueue}).

@@ -318,8 +318,11 @@ async function runRound(ctx: DeviceClauseContext, q: PackedDriverQueue, chains: 
   return { chains, usedStart, used, trace };
 }
 
-function incomplete(r: Round): never {
-  throw new Error(`The device used ${r.used.length} of ${r.chains.length} buffers within ${WAIT_MS} ms`);
+function incomplete(ctx: DeviceClauseContext, r: Round): never {
+  throw new Error(
+    `The device used ${r.used.length} of ${r.chains.length} buffers within ${WAIT_MS} ms ` +
+      `(${ctx.driver.describeQueue(QUEUE)})`,
+  );
 }
 
 /**
@@ -349,7 +352,7 @@ async function playRounds(
     if (chains.length === 0) continue;
     const r = await runRound(ctx, q, chains);
     await check(r);
-    if (r.used.length < chains.length) incomplete(r);
+    if (r.used.length < chains.length) incomplete(ctx, r);
   }
 }
 
@@ -958,7 +961,7 @@ async function blkChainOrder(ctx: DeviceClauseContext, setup: PackedSetup, cases
     const writes: Chain[] = [];
     for (const g of group) writes.push(await buildChain(ctx, { ...g.c.write, out: true }, indirectOk, g.sector, salt));
     const w = await runRound(ctx, q, writes);
-    if (w.used.length < writes.length) incomplete(w);
+    if (w.used.length < writes.length) incomplete(ctx, w);
     for (const c of writes) {
       const status = (await ctx.session.memory.read(c.buffers.at(-1)!.addr, 1))[0];
       if (status !== 0) throw new Error(`The block device failed a write of sector ${c.blk?.sector}: status ${status}`);
@@ -986,7 +989,7 @@ async function blkChainOrder(ctx: DeviceClauseContext, setup: PackedSetup, cases
         () => `byte ${wrong} reads ${hex(data[wrong]!)}, the pattern has ${hex(want[wrong]!)} there`,
       );
     }
-    if (rd.used.length < reads.length) incomplete(rd);
+    if (rd.used.length < reads.length) incomplete(ctx, rd);
   }
 }
 

@@ -61,7 +61,11 @@ async function serve(ctx: DeviceClauseContext, n: number): Promise<void> {
     for (let i = 0; i < k; i++) await ctx.driver.sampleRequest(QUEUE);
     await ctx.driver.kick(QUEUE);
     const { used } = await collectUsed(ctx, QUEUE, k);
-    if (used.length < k) throw new Error(`The device used ${used.length} of ${k} requests before the queue reset`);
+    if (used.length < k) {
+      throw new Error(
+        `The device used ${used.length} of ${k} requests before the queue reset (${ctx.driver.describeQueue(QUEUE)})`,
+      );
+    }
     done += k;
   }
 }
