@@ -17,7 +17,7 @@
  */
 import type { DeviceTypeName, TransportKind } from "./features.ts";
 import type { GuestMemory } from "./memory.ts";
-import type { RegisterSpace } from "./registers.ts";
+import type { RegisterSpace, Width } from "./registers.ts";
 
 /**
  * The version of this contract; adapters declare the version they implement.
@@ -25,7 +25,7 @@ import type { RegisterSpace } from "./registers.ts";
  * PCI functions are reached through {@link PciFunctionAccess}, and the harness
  * device endpoint says which transport it presents.
  */
-export const ADAPTER_CONTRACT_VERSION = 2;
+export const ADAPTER_CONTRACT_VERSION = 3;
 
 /** The implementation under test failed in a way that is not a verdict (crash, hang, garbage). */
 export class TargetError extends Error {
@@ -195,11 +195,61 @@ export interface DriverTargetInfo {
   workloads: Workload["kind"][];
 }
 
-/** A driver under test. */
+/**
+ * Where a driver's access landed: the MMIO window (v2 or legacy), PCI
+ * configuration space, one of the PCI virtio structures (common, notify,
+ * ISR, device configuration) or another BAR range (e.g. the MSI-X table).
+ */
+export type AccessSpace = "mmio" | "pci-config" | "common" | "notify" | "isr" | "device" | "bar";
+
+/** The phases of a driver's run: probe, each workload, removal, the end. */
+export type DriverPhase = "probe" | "workload" | "remove" | "end";
+
+/**
+ * One step of a real driver as a watching adapter saw it, in the order it
+ * happened: a register access (offset inside its space, value as read or
+ * written, masked to the width), a change of the device's interrupt line,
+ * or the start of a phase of the run.
+ */
+export type WatchedStep =
+  | { kind: "read" | "write"; space: AccessSpace; offset: number; width: Width; value: number }
+  | { kind: "irq"; level: boolean }
+  | { kind: "phase"; phase: DriverPhase; index?: number };
+
+/** What the harness asks of one watched run. */
+export interface WatchRequest {
+  /** The transport the device is on (one of the target's `transports`). */
+  transport: TransportKind;
+  /** Stops the run early (the clause's deadline passed, or the user interrupted). */
+  signal?: AbortSignal;
+}
+
+/** Everything a watched driver did in one run, from power-on to the end of its last workload. */
+export interface WatchedRun {
+  steps: WatchedStep[];
+  /** Whether the driver bound to the device (found it and finished initialization, as the guest reports). */
+  probe: ProbeResult;
+  /** One result per workload the target declares, in order. */
+  results: WorkloadResult[];
+  /** The end of what the guest printed, for messages. */
+  console: string;
+}
+
+/**
+ * A driver under test. Either the harness presents the device and the
+ * driver attaches to it ({@link attach}), or the driver runs beside a device
+ * of its own (a real driver in a QEMU guest, next to QEMU's device model) and
+ * the harness watches it ({@link watch}): then the harness never calls
+ * `attach`, and every clause that needs the device to behave otherwise than
+ * it does is `n/a` there.
+ */
 export interface DriverTarget {
   readonly role: "driver";
   readonly info: DriverTargetInfo;
+  /** Attaches the driver to a device the harness presents (rejects on a watched target). */
   attach(device: HarnessDeviceEndpoint): Promise<DriverSession>;
+  /** A watched target: runs the driver once, from power-on, and returns every step it took at the transport. */
+  watch?(request: WatchRequest): Promise<WatchedRun>;
 }
 
 /** Either role. */

@@ -48,6 +48,25 @@ export function callWithDeadline<T>(f: () => Promise<T>, ms: number, what: strin
 }
 
 /** Resolves after `ms` milliseconds (a macrotask: lets timers and I/O run). */
+/**
+ * `p`, or a rejection with the signal's reason as soon as `signal` aborts
+ * (`p` itself goes on: it may be shared with others).
+ *
+ * @example
+ * ```ts ignore
+ * const trace = await untilAborted(sharedBaseline, ctx.signal);
+ * ```
+ */
+export function untilAborted<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -46,6 +46,7 @@ export const GATE_TARGETS: readonly string[] = [
   "qemu-net-pci",
   "qemu-console-mmio",
   "qemu-console-pci",
+  "uboot-blk-mmio",
 ];
 
 /** Verdicts an expectation may name (a pass or n/a needs no entry). */

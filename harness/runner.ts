@@ -38,6 +38,7 @@ import { PropertyViolation } from "./property.ts";
 import type { ClauseResult, Verdict } from "./result.ts";
 import { HarnessDriver } from "./roles/harness_driver.ts";
 import { ScenarioRunner } from "./roles/harness_device.ts";
+import { WatchedScenarioRunner } from "./roles/watched_trace.ts";
 import { openDriverTransport } from "./transport/open.ts";
 import { DeviceUnusable } from "./transport/transport.ts";
 import { NotApplicable, Violation } from "./verify.ts";
@@ -557,7 +558,9 @@ async function runDriverTransport(
 ): Promise<ClauseResult[]> {
   const selected = selectClauses(clauses, "driver", opts) as DriverClause[];
   const deviceType = opts.present ?? target.info.deviceTypes[0] ?? "blk";
-  const scenarios = new ScenarioRunner(target, deviceType, 2000, transport);
+  const scenarios = target.watch
+    ? new WatchedScenarioRunner(target, deviceType, transport)
+    : new ScenarioRunner(target, deviceType, 2000, transport);
   const clauseMs = opts.clauseTimeoutMs ?? DEFAULT_CLAUSE_TIMEOUT_MS;
   const results: ClauseResult[] = [];
   for (const c of selected) {

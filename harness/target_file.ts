@@ -31,6 +31,12 @@ import { loadInWorker, WorkerDeviceTarget } from "./adapters/worker/worker_devic
 import { WorkerDriverTarget } from "./adapters/worker/worker_driver.ts";
 import type { LoadReply } from "./adapters/worker/worker_protocol.ts";
 import { QemuDeviceTarget, type QemuTargetOptions } from "./adapters/qemu/qemu_target.ts";
+import {
+  GuestDriverTarget,
+  GUESTS,
+  type GuestTargetOptions,
+  type GuestWorkload,
+} from "./adapters/qemu_guest/guest_target.ts";
 import { allMutants, referenceDriver } from "./builtins.ts";
 import { DEVICE_IDS, type DeviceTypeName, type TransportKind } from "./features.ts";
 import { referenceDeviceTarget } from "./models/device/reference.ts";
@@ -42,7 +48,7 @@ export class UsageError extends Error {
 }
 
 /** Adapters this version implements. */
-export const ADAPTERS: readonly string[] = ["in-process", "qemu"];
+export const ADAPTERS: readonly string[] = ["in-process", "qemu", "qemu-guest"];
 
 /** Device types the bundled reference device models (device role). */
 export const REFERENCE_DEVICE_TYPES: readonly DeviceTypeName[] = ["rng", "blk"];
@@ -62,7 +68,8 @@ export type TargetSource =
   | { kind: "model"; model: "reference"; deviceType?: DeviceTypeName }
   | { kind: "mutant"; mutant: string }
   | { kind: "module"; module: string; export: string; deviceType?: DeviceTypeName; info: string }
-  | { kind: "qemu"; qemu: Omit<QemuTargetOptions, "name"> };
+  | { kind: "qemu"; qemu: Omit<QemuTargetOptions, "name"> }
+  | { kind: "qemu-guest"; guest: Omit<GuestTargetOptions, "name"> };
 
 /** A validated target file (or built-in name). */
 export interface TargetSpec {
@@ -155,6 +162,7 @@ export function validateTargetSpec(data: unknown, where: string, arg: string, fi
     throw new UsageError(`${where}: "description" must be a string, got ${describe(data.description)}`);
   }
   if (data.adapter === "qemu") return validateQemuSpec(data, where, arg, file);
+  if (data.adapter === "qemu-guest") return validateGuestSpec(data, where, arg, file);
   if (data.options === undefined) {
     throw new UsageError(`${where}: "options" is missing (it names a "model", a "mutant" or a "module")`);
   }
@@ -238,6 +246,95 @@ export function validateTargetSpec(data: unknown, where: string, arg: string, fi
   const spec: TargetSpec = { adapter: data.adapter, role, source, arg };
   if (typeof data.name === "string") spec.name = data.name;
   if (present) spec.present = present;
+  if (file !== undefined) spec.file = file;
+  return spec;
+}
+
+const GUEST_KEYS = [
+  "guest",
+  "transport",
+  "deviceType",
+  "device",
+  "firmware",
+  "binary",
+  "driveMiB",
+  "workloads",
+  "extraArgs",
+  "bootTimeoutMs",
+  "commandTimeoutMs",
+];
+
+/** Validates one workload of a `qemu-guest` target. */
+function guestWorkload(where: string, i: number, w: unknown): GuestWorkload {
+  const at = `options.workloads[${i}]`;
+  if (!isRecord(w)) throw new UsageError(`${where}: "${at}" must be an object, got ${describe(w)}`);
+  const kind = oneOf(where, `${at}.kind`, w.kind, ["blk-read", "blk-write"] as const);
+  checkKeys(where, w, kind === "blk-read" ? ["kind", "sector", "sectors"] : ["kind", "sector", "sectors", "fill"], at);
+  const int = (key: string, min: number, max: number): number => {
+    const v = w[key];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+      throw new UsageError(`${where}: "${at}.${key}" must be an integer from ${min} to ${max}, got ${describe(v)}`);
+    }
+    return v;
+  };
+  const sector = int("sector", 0, 0xffff_ffff);
+  const sectors = int("sectors", 1, 128);
+  return kind === "blk-read" ? { kind, sector, sectors } : { kind, sector, sectors, fill: int("fill", 0, 255) };
+}
+
+/** Validates a target file of the `qemu-guest` adapter (a real driver in a QEMU guest, watched). */
+function validateGuestSpec(data: Record<string, unknown>, where: string, arg: string, file?: string): TargetSpec {
+  if (data.role !== "driver") {
+    throw new UsageError(
+      `${where}: the qemu-guest adapter watches a real driver: "role" must be "driver", got ${describe(data.role)}`,
+    );
+  }
+  if (!isRecord(data.options)) {
+    throw new UsageError(`${where}: "options" must be an object with "guest", got ${describe(data.options)}`);
+  }
+  const o = data.options;
+  checkKeys(where, o, GUEST_KEYS, "options");
+  const guest: Omit<GuestTargetOptions, "name"> = {
+    guest: oneOf(where, "options.guest", o.guest, GUESTS),
+    transport: oneOf(where, "options.transport", o.transport ?? "mmio", ["mmio"] as const),
+    deviceType: oneOf(where, "options.deviceType", o.deviceType ?? "blk", ["blk"] as const),
+  };
+  for (const key of ["device", "firmware", "binary"] as const) {
+    const v = o[key];
+    if (v === undefined) continue;
+    if (typeof v !== "string" || v === "" || /\s/.test(v)) {
+      throw new UsageError(`${where}: "options.${key}" must be a non-empty string without spaces, got ${describe(v)}`);
+    }
+    guest[key] = v;
+  }
+  if (o.extraArgs !== undefined) {
+    if (!Array.isArray(o.extraArgs) || o.extraArgs.some((a) => typeof a !== "string")) {
+      throw new UsageError(`${where}: "options.extraArgs" must be a list of strings, got ${describe(o.extraArgs)}`);
+    }
+    guest.extraArgs = o.extraArgs as string[];
+  }
+  if (o.workloads !== undefined) {
+    if (!Array.isArray(o.workloads) || o.workloads.length > 64) {
+      throw new UsageError(`${where}: "options.workloads" must be a list of at most 64, got ${describe(o.workloads)}`);
+    }
+    guest.workloads = o.workloads.map((w, i) => guestWorkload(where, i, w));
+  }
+  for (
+    const [key, min, max] of [["driveMiB", 1, 1024], ["bootTimeoutMs", 100, 600_000], [
+      "commandTimeoutMs",
+      100,
+      600_000,
+    ]] as const
+  ) {
+    const v = o[key];
+    if (v === undefined) continue;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+      throw new UsageError(`${where}: "options.${key}" must be an integer from ${min} to ${max}, got ${describe(v)}`);
+    }
+    guest[key] = v;
+  }
+  const spec: TargetSpec = { adapter: "qemu-guest", role: "driver", source: { kind: "qemu-guest", guest }, arg };
+  if (typeof data.name === "string") spec.name = data.name;
   if (file !== undefined) spec.file = file;
   return spec;
 }
@@ -523,6 +620,9 @@ export async function resolveTarget(spec: TargetSpec): Promise<LoadedTarget> {
     case "qemu":
       target = new QemuDeviceTarget({ name: spec.name ?? baseName(spec.file ?? spec.arg), ...src.qemu });
       break;
+    case "qemu-guest":
+      target = new GuestDriverTarget({ name: spec.name ?? baseName(spec.file ?? spec.arg), ...src.guest });
+      break;
   }
   if (target.role !== spec.role) {
     throw new UsageError(`${where}: the target is a ${target.role} but "role" is "${spec.role}"`);
@@ -547,5 +647,8 @@ export async function loadTarget(arg: string): Promise<LoadedTarget> {
 
 /** A driver target under another name (the same driver). */
 export function renameDriver(t: DriverTarget, name: string): DriverTarget {
-  return { role: "driver", info: { ...t.info, name }, attach: (d) => t.attach(d) };
+  const renamed: DriverTarget = { role: "driver", info: { ...t.info, name }, attach: (d) => t.attach(d) };
+  const watch = t.watch;
+  if (watch) renamed.watch = (r) => watch.call(t, r);
+  return renamed;
 }

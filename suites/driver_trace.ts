@@ -6,7 +6,8 @@
  */
 import fc from "fast-check";
 import type { DriverClauseContext } from "../harness/clause.ts";
-import { bit, BLK_F, type DeviceTypeName, F, mask } from "../harness/features.ts";
+import { bit, BLK_F, type DeviceTypeName, F, formatFeatures, mask } from "../harness/features.ts";
+import { checkProperty } from "../harness/property.ts";
 import type { Scenario, ScenarioTrace, TraceEvent } from "../harness/roles/harness_device.ts";
 export {
   accepted,
@@ -39,6 +40,28 @@ export function offeredSets(type: DeviceTypeName): fc.Arbitrary<bigint> {
   const pool = offerablePool(type) & ~bit(F.VERSION_1);
   const bits = Array.from({ length: 64 }, (_, i) => i).filter((b) => pool & bit(b));
   return fc.subarray(bits).map((bs) => mask(...bs) | bit(F.VERSION_1));
+}
+
+/**
+ * Checks the driver under random offered feature sets (a property), or, on a
+ * watched driver whose device the harness cannot vary, once on the run its
+ * own device gave, with the features that device offered.
+ */
+export async function acrossOffers(
+  ctx: DriverClauseContext,
+  check: (t: ScenarioTrace, offered: bigint) => void | Promise<void>,
+  extra: Scenario = {},
+): Promise<void> {
+  if (ctx.scenarios.watched) {
+    const t = await ctx.scenarios.baseline();
+    return await check(t, t.offered);
+  }
+  await checkProperty(
+    ctx,
+    offeredSets(ctx.deviceType),
+    async (offered) => await check(await withOffered(ctx, offered, extra), offered),
+    (o) => `offered ${formatFeatures(o, ctx.deviceType)}`,
+  );
 }
 
 /** Runs a scenario with an offered feature set. */

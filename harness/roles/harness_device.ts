@@ -8,6 +8,7 @@
  * @module
  */
 import type {
+  AccessSpace,
   DriverTarget,
   HarnessDeviceEndpoint,
   PciFunctionAccess,
@@ -15,7 +16,7 @@ import type {
   Workload,
   WorkloadResult,
 } from "../adapter.ts";
-import { callWithDeadline } from "../deadline.ts";
+import { callWithDeadline, untilAborted } from "../deadline.ts";
 import type { DeviceTypeName, TransportKind } from "../features.ts";
 import { ArrayMemory, inRange, readU16 } from "../memory.ts";
 import type { RegisterSpace, Width } from "../registers.ts";
@@ -38,16 +39,12 @@ import { RngFunction } from "../models/device/rng.ts";
 import { ringFeatures } from "../virtqueue/queue.ts";
 import { RingMonitor, type RingViolation, type RingViolationKind } from "./ring_monitor.ts";
 import { WatchedMemory } from "./watched_memory.ts";
+import { notApplicable } from "../verify.ts";
 
 /** Guest memory the harness device gives a driver: base and size. */
 export const GUEST_RAM = { base: 0x4000_0000, size: 4 << 20 } as const;
 
-/**
- * Where an access landed: the MMIO window (v2 or legacy), PCI configuration
- * space, or one of the PCI virtio structures (common, notify, ISR, device
- * configuration) or another BAR range (e.g. the MSI-X table).
- */
-export type AccessSpace = "mmio" | "pci-config" | "common" | "notify" | "isr" | "device" | "bar";
+export type { AccessSpace } from "../adapter.ts";
 
 /** One event of a scenario trace. */
 export type TraceEvent =
@@ -319,7 +316,7 @@ function pciStructureAt(dev: PciDevice, addr: number): { space: AccessSpace; off
 }
 
 /** A PCI access in transport-neutral terms (undefined: no MMIO counterpart). */
-function pciCanonical(
+export function pciCanonical(
   where: { space: AccessSpace; offset: number },
   kind: "read" | "write",
   value: number,
@@ -383,16 +380,23 @@ export function recordedPci(dev: PciDevice, rec: DeviceRecorder): PciFunctionAcc
 }
 
 /**
+ * A legacy (version 1) MMIO access in transport-neutral terms: QueuePFN is
+ * QueueReady (a page number enables the queue, 0 stops it); GuestPageSize
+ * and QueueAlign have no counterpart.
+ */
+export function legacyCanonical(o: number, v: number): CanonicalAccess | undefined {
+  if (o === MmioLegacy.QueuePFN) return { offset: Mmio.QueueReady, value: v === 0 ? 0 : 1 };
+  if (o === MmioLegacy.GuestPageSize || o === MmioLegacy.QueueAlign) return undefined;
+  return { offset: o, value: v >>> 0 };
+}
+
+/**
  * A legacy (version 1) MMIO register file through a {@link DeviceRecorder}:
  * QueuePFN is recorded as QueueReady (a page number enables the queue, 0
  * stops it); GuestPageSize and QueueAlign have no counterpart.
  */
 export function recordedLegacyMmio(device: RegisterSpace, rec: DeviceRecorder): RegisterSpace {
-  const canonical = (o: number, v: number): CanonicalAccess | undefined => {
-    if (o === MmioLegacy.QueuePFN) return { offset: Mmio.QueueReady, value: v === 0 ? 0 : 1 };
-    if (o === MmioLegacy.GuestPageSize || o === MmioLegacy.QueueAlign) return undefined;
-    return { offset: o, value: v >>> 0 };
-  };
+  const canonical = legacyCanonical;
   return {
     read: (o, w) => rec.read("mmio", o, w, () => device.read(o, w), (v) => canonical(o, v)),
     write: (o, w, v) => rec.write("mmio", o, w, v, () => device.write(o, w, v), canonical(o, v)),
@@ -428,6 +432,16 @@ export class ScenarioRunner {
     this.#shared = shared ?? {};
   }
 
+  /**
+   * True when the driver runs beside its own device and the harness only
+   * watches it: every scenario is that device's one run (see
+   * `WatchedScenarioRunner`), so a clause judges that run instead of varying
+   * the device.
+   */
+  get watched(): boolean {
+    return this.target.watch !== undefined;
+  }
+
   /** A runner for one clause: the same target and baseline, stopped by the clause's `signal`. */
   forClause(signal: AbortSignal): ScenarioRunner {
     return new ScenarioRunner(this.target, this.deviceType, this.deadlineMs, this.transport, signal, this.#shared);
@@ -438,15 +452,7 @@ export class ScenarioRunner {
     // Run without the clause's signal: the trace is shared by every clause.
     this.#shared.baseline ??= new ScenarioRunner(this.target, this.deviceType, this.deadlineMs, this.transport)
       .run({});
-    const signal = this.signal;
-    const shared = this.#shared.baseline;
-    if (!signal) return shared;
-    return new Promise((resolve, reject) => {
-      if (signal.aborted) return reject(signal.reason);
-      const onAbort = () => reject(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-      shared.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-    });
+    return untilAborted(this.#shared.baseline, this.signal);
   }
 
   /**
@@ -491,6 +497,9 @@ export class ScenarioRunner {
   }
 
   async run(s: Scenario): Promise<ScenarioTrace> {
+    if (this.target.watch) {
+      notApplicable("the driver runs beside its own device: the harness cannot present one to it");
+    }
     const deadline = s.deadlineMs ?? this.deadlineMs;
     const memory = new ArrayMemory(GUEST_RAM.base, GUEST_RAM.size);
     const fn = deviceFunctionFor(this.deviceType, {

@@ -5,7 +5,7 @@
  */
 import fc from "fast-check";
 import { defineDriverClause, type DriverClauseContext } from "../../harness/clause.ts";
-import { bit, F, formatFeatures } from "../../harness/features.ts";
+import { bit, F } from "../../harness/features.ts";
 import { REFERENCE_CORE_FEATURES } from "../../harness/models/device/core.ts";
 import { checkProperty } from "../../harness/property.ts";
 import {
@@ -19,9 +19,9 @@ import { Mmio } from "../../harness/transport/mmio_layout.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 import {
   accesses,
+  acrossOffers,
   fmtAccess,
   fmtRing,
-  offeredSets,
   ringViolationsOf,
   statusWrites,
   wroteStatus,
@@ -75,11 +75,10 @@ export const followsSequence = defineDriverClause({
     "device features and write its own, FEATURES_OK, re-read the status, device-specific set-up, DRIVER_OK.",
   action: "Presents devices offering random feature sets and checks the order of these steps in the register trace.",
   async run(ctx) {
-    await checkProperty(ctx, offeredSets(ctx.deviceType), async (offered) => {
-      const t = await ctx.scenarios.run({ knobs: { offered }, workloads: [] });
+    await acrossOffers(ctx, (t) => {
       const problem = initOrderProblem(t);
       expectThat(problem === undefined, "the steps of spec 3.1.1 in order", () => problem!);
-    }, (o) => `offered ${formatFeatures(o, ctx.deviceType)}`);
+    }, { workloads: [] });
   },
 });
 
@@ -93,8 +92,7 @@ export const noConfigWriteBeforeFeaturesOk = defineDriverClause({
   action: "Lets the driver probe devices offering random feature sets and looks for configuration writes while " +
     "FEATURES_OK was clear.",
   async run(ctx) {
-    await checkProperty(ctx, offeredSets(ctx.deviceType), async (offered) => {
-      const t = await ctx.scenarios.run({ knobs: { offered }, workloads: [] });
+    await acrossOffers(ctx, (t) => {
       const early = accesses(t).filter((e) =>
         e.kind === "write" && e.offset >= Mmio.Config && !(e.status & Status.FEATURES_OK)
       );
@@ -103,7 +101,7 @@ export const noConfigWriteBeforeFeaturesOk = defineDriverClause({
         early,
         (e) => `${fmtAccess(e)} at status ${formatStatus(e.status)}`,
       );
-    }, (o) => `offered ${formatFeatures(o, ctx.deviceType)}`);
+    }, { workloads: [] });
   },
 });
 

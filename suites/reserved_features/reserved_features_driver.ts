@@ -19,7 +19,13 @@ async function acceptedWith(
   ctx: DriverClauseContext,
   feature: number,
 ): Promise<{ offered: bigint; got: bigint; bound: boolean }> {
-  const base = (await ctx.scenarios.baseline()).offered;
+  const baseline = await ctx.scenarios.baseline();
+  const base = baseline.offered;
+  if (ctx.scenarios.watched) {
+    // The real device's offer is what it is: judge the run when it offered the feature.
+    if (!(base & bit(feature))) notApplicable(`the device did not offer feature bit ${feature}`);
+    return { offered: base, got: accepted(baseline), bound: baseline.probe.bound };
+  }
   const offered = base | bit(feature);
   const t = await withOffered(ctx, offered, { workloads: [] });
   return { offered, got: accepted(t), bound: t.probe.bound };

@@ -123,6 +123,29 @@ function listenLoopback(): Deno.TcpListener {
   }
 }
 
+/**
+ * Spawns QEMU with piped stdio, under `setpriv --pdeathsig KILL` when that is
+ * allowed and present, and registers it with its private directory so that
+ * {@link killAllQemu} reaches it; {@link forgetQemu} once it has exited.
+ *
+ * @example
+ * ```ts ignore
+ * const child = spawnTrackedQemu("qemu-system-aarch64", ["-M", "virt"], dir);
+ * await child.status;
+ * forgetQemu(child);
+ * ```
+ */
+export function spawnTrackedQemu(binary: string, args: string[], dir: string): Deno.ChildProcess {
+  const child = spawnQemu(binary, args);
+  RUNNING.set(child, dir);
+  return child;
+}
+
+/** Removes a QEMU that has exited from the registry of {@link killAllQemu}. */
+export function forgetQemu(child: Deno.ChildProcess): void {
+  RUNNING.delete(child);
+}
+
 /** Spawns QEMU, under `setpriv --pdeathsig KILL` when that is allowed and present. */
 function spawnQemu(binary: string, args: string[]): Deno.ChildProcess {
   const io = { stdin: "piped", stdout: "piped", stderr: "piped" } as const;

@@ -1,0 +1,43 @@
+/** Target files of the qemu-guest adapter: what `harness/target_file.ts` accepts and refuses. */
+import { assertEquals, assertThrows } from "@std/assert";
+import { parseTargetText, UsageError } from "../../target_file.ts";
+
+const file = (options: unknown, role = "driver") => JSON.stringify({ adapter: "qemu-guest", role, name: "g", options });
+
+Deno.test("qemu-guest target files: a valid file becomes a qemu-guest source", () => {
+  const spec = parseTargetText(
+    file({ guest: "u-boot", workloads: [{ kind: "blk-write", sector: 2, sectors: 1, fill: 90 }] }),
+    "x.jsonc",
+  );
+  assertEquals(spec.adapter, "qemu-guest");
+  assertEquals(spec.role, "driver");
+  assertEquals(spec.source, {
+    kind: "qemu-guest",
+    guest: {
+      guest: "u-boot",
+      transport: "mmio",
+      deviceType: "blk",
+      workloads: [{ kind: "blk-write", sector: 2, sectors: 1, fill: 90 }],
+    },
+  });
+});
+
+Deno.test("qemu-guest target files: problems are one sentence each", () => {
+  const cases: [string, string][] = [
+    [file({ guest: "u-boot" }, "device"), `"role" must be "driver", got "device"`],
+    [file({}), `"options.guest" must be`],
+    [file({ guest: "grub" }), `"options.guest" must be`],
+    [file({ guest: "u-boot", transport: "ccw" }), `"options.transport" must be`],
+    [file({ guest: "u-boot", firmware: "a b" }), `"options.firmware" must be a non-empty string without spaces`],
+    [file({ guest: "u-boot", workloads: [{ kind: "rng-read" }] }), `"options.workloads[0].kind" must be`],
+    [file({ guest: "u-boot", workloads: [{ kind: "blk-read", sector: -1, sectors: 1 }] }), `.sector" must be`],
+    [file({ guest: "u-boot", workloads: [{ kind: "blk-write", sector: 0, sectors: 1 }] }), `.fill" must be`],
+    [file({ guest: "u-boot", bootTimeoutMs: 5 }), `"options.bootTimeoutMs" must be an integer`],
+    [file({ guest: "u-boot", model: "reference" }), `unknown key "model"`],
+  ];
+  for (const [text, want] of cases) {
+    const e = assertThrows(() => parseTargetText(text, "x.jsonc"), UsageError);
+    if (!e.message.includes(want)) throw new Error(`expected "${want}" in: ${e.message}`);
+    if (!e.message.startsWith("target file x.jsonc: ")) throw new Error(e.message);
+  }
+});

@@ -1,0 +1,55 @@
+import { assertEquals } from "@std/assert";
+import { parseTraceLine, TraceFilter } from "./qemu_trace.ts";
+
+const line = (kind: string, addr: number, value: string, size: number, region = "virtio-mmio") =>
+  `memory_region_ops_${kind} cpu 0 mr 0x55a531d3b340 addr 0x${
+    addr.toString(16)
+  } value ${value} size ${size} name '${region}'`;
+
+Deno.test("parseTraceLine: accesses with the value masked to the access size, interrupts, anything else ignored", () => {
+  assertEquals(parseTraceLine(line("read", 0xa003e10, "0x10130006e54", 4)), {
+    kind: "read",
+    addr: 0xa003e10,
+    value: 0x30006e54,
+    size: 4,
+    region: "virtio-mmio",
+  });
+  assertEquals(parseTraceLine(line("write", 0xa003e70, "0x1ff", 1))?.kind, "write");
+  assertEquals((parseTraceLine(line("write", 0xa003e70, "0x1ff", 1)) as { value: number }).value, 0xff);
+  assertEquals(parseTraceLine(`12@1733.5:${line("read", 0xa003e00, "0x74726976", 4)}`)?.kind, "read");
+  assertEquals(parseTraceLine("virtio_mmio_setting_irq virtio_mmio setting IRQ 1"), { kind: "irq", level: true });
+  assertEquals(parseTraceLine("virtio_mmio_setting_irq virtio_mmio setting IRQ 0"), { kind: "irq", level: false });
+  assertEquals(parseTraceLine(line("read", 0x9000018, "0x90", 8, "pl011")), undefined);
+  assertEquals(parseTraceLine("qemu-system-aarch64: warning: something"), undefined);
+  assertEquals(parseTraceLine(""), undefined);
+});
+
+Deno.test("TraceFilter keeps the device's window and the markers, in stream order", () => {
+  const f = new TraceFilter({
+    mmio: { base: 0xa003e00, size: 0x200 },
+    marker: 0xa0000fc,
+    phases: [{ phase: "probe" }, { phase: "workload", index: 0 }, { phase: "end" }],
+  });
+  const lines = [
+    line("read", 0xa000000, "0x74726976", 4), // another slot
+    line("read", 0xa003e00, "0x74726976", 4),
+    line("read", 0x9000018, "0x90", 4, "pl011"),
+    line("write", 0xa003e70, "0x1", 4),
+    line("read", 0xa0000fc, "0x0", 4), // marker: workload 0
+    line("write", 0xa003e50, "0x0", 4),
+    line("read", 0xa0000fc, "0x0", 4), // marker: end
+    line("read", 0xa0000fc, "0x0", 4), // a marker past the last phase is dropped
+    "virtio_mmio_setting_irq virtio_mmio setting IRQ 1",
+  ];
+  for (const l of lines) f.push(l);
+  assertEquals(f.lines, lines.length);
+  assertEquals(f.steps, [
+    { kind: "phase", phase: "probe" },
+    { kind: "read", space: "mmio", offset: 0, width: 4, value: 0x74726976 },
+    { kind: "write", space: "mmio", offset: 0x70, width: 4, value: 1 },
+    { kind: "phase", phase: "workload", index: 0 },
+    { kind: "write", space: "mmio", offset: 0x50, width: 4, value: 0 },
+    { kind: "phase", phase: "end" },
+    { kind: "irq", level: true },
+  ]);
+});

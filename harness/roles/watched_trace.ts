@@ -1,0 +1,229 @@
+/**
+ * A real driver watched beside its own device: the steps a watching adapter
+ * saw ({@link WatchedRun}) become the same scenario trace the harness device
+ * records for in-process drivers, so the driver clauses judge both alike.
+ *
+ * The trace's context (device status, selected queue, whether it was ready,
+ * before each access) comes from a shadow of the harness's reference device
+ * that every write the driver made is replayed into, with the features the
+ * real device offered; reads keep the values the real device returned, and
+ * FEATURES_OK is accepted exactly when the real device's next status read
+ * showed it. The shadow never serves a request.
+ *
+ * @module
+ */
+import type { DriverTarget, WatchedRun, WatchedStep } from "../adapter.ts";
+import { untilAborted } from "../deadline.ts";
+import type { DeviceTypeName, TransportKind } from "../features.ts";
+import { ArrayMemory } from "../memory.ts";
+import type { RegisterSpace } from "../registers.ts";
+import { Status } from "../status.ts";
+import { Mmio } from "../transport/mmio_layout.ts";
+import { DeviceCore } from "../models/device/core.ts";
+import { MmioDevice } from "../models/device/mmio_device.ts";
+import { MmioLegacyDevice } from "../models/device/mmio_legacy_device.ts";
+import { notApplicable } from "../verify.ts";
+import {
+  type CanonicalAccess,
+  deviceFunctionFor,
+  DeviceRecorder,
+  legacyCanonical,
+  pciCanonical,
+  type Scenario,
+  ScenarioRunner,
+  type ScenarioTrace,
+} from "./harness_device.ts";
+import { RingMonitor } from "./ring_monitor.ts";
+
+/** The largest queue size the spec allows: the shadow takes whatever size the real device allowed. */
+const MAX_QUEUE_SIZE = 32768;
+
+/** A reference device that follows a real one: FEATURES_OK as the real device decided, no request served. */
+class ShadowCore extends DeviceCore {
+  /** Whether the next FEATURES_OK write is accepted (set from the real device's next status read). */
+  acceptNext = true;
+  protected override acceptFeatures(): boolean {
+    return this.acceptNext;
+  }
+  protected override kick(): void {
+    // The real device serves the requests; the shadow only keeps the driver's view of the registers.
+  }
+}
+
+type AccessStep = Extract<WatchedStep, { kind: "read" | "write" }>;
+
+/** An access in transport-neutral terms on `transport` (undefined: no MMIO counterpart). */
+function canonicalOf(transport: TransportKind, step: AccessStep): CanonicalAccess | undefined {
+  if (step.space === "mmio") {
+    return transport === "mmio-legacy" ? legacyCanonical(step.offset, step.value) : {
+      offset: step.offset,
+      value: step.value >>> 0,
+    };
+  }
+  return pciCanonical(step, step.kind, step.value);
+}
+
+/** The features the device offered, as the driver read them (word by word, through the select register). */
+export function offeredInRun(run: WatchedRun, transport: TransportKind): bigint {
+  let sel = 0;
+  let offered = 0n;
+  for (const step of run.steps) {
+    if (step.kind !== "read" && step.kind !== "write") continue;
+    const c = canonicalOf(transport, step);
+    if (!c) continue;
+    if (step.kind === "write" && c.offset === Mmio.DeviceFeaturesSel) sel = c.value;
+    if (step.kind === "read" && c.offset === Mmio.DeviceFeatures && sel >= 0 && sel < 2) {
+      offered |= BigInt(c.value >>> 0) << BigInt(32 * sel);
+    }
+  }
+  return offered;
+}
+
+/** Whether the real device showed FEATURES_OK in the first status read after step `i` (true when none follows). */
+function acceptedAfter(steps: readonly WatchedStep[], i: number, transport: TransportKind): boolean {
+  for (let j = i + 1; j < steps.length; j++) {
+    const s = steps[j]!;
+    if (s.kind !== "read" && s.kind !== "write") continue;
+    const c = canonicalOf(transport, s);
+    if (c?.offset !== Mmio.Status) continue;
+    if (s.kind === "write") return true;
+    return (c.value & Status.FEATURES_OK) !== 0;
+  }
+  return true;
+}
+
+/**
+ * The scenario trace of a watched run: every step in order, in the same
+ * transport-neutral terms as a harness device's trace.
+ *
+ * @example
+ * ```ts ignore
+ * const t = traceOfWatchedRun(run, "blk", "mmio");
+ * console.log(statusWrites(t).map((e) => e.value));
+ * ```
+ */
+export function traceOfWatchedRun(
+  run: WatchedRun,
+  deviceType: DeviceTypeName,
+  transport: TransportKind,
+): Promise<ScenarioTrace> {
+  return replay(run, deviceType, transport);
+}
+
+async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: TransportKind): Promise<ScenarioTrace> {
+  const offered = offeredInRun(run, transport);
+  const fn = deviceFunctionFor(deviceType, { queueSizeMax: MAX_QUEUE_SIZE });
+  const memory = new ArrayMemory(0, 0);
+  const core = new ShadowCore(fn, {
+    memory,
+    transport: transport === "mmio-legacy" ? "mmio-legacy" : "mmio",
+    knobs: { offered, holdRequests: true },
+  });
+  const shadow: RegisterSpace = transport === "mmio-legacy" ? new MmioLegacyDevice(core) : new MmioDevice(core);
+  const rec = new DeviceRecorder(core);
+  const steps = run.steps;
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i]!;
+    switch (step.kind) {
+      case "phase":
+        rec.push(step.index === undefined ? { kind: "phase", phase: step.phase } : { ...step });
+        break;
+      case "irq":
+        rec.irq(step.level);
+        break;
+      case "read":
+        await rec.read(
+          step.space,
+          step.offset,
+          step.width,
+          () => Promise.resolve(step.value),
+          () => canonicalOf(transport, step),
+        );
+        break;
+      case "write": {
+        const c = canonicalOf(transport, step);
+        if (c?.offset === Mmio.Status && (c.value & Status.FEATURES_OK) && !(core.status & Status.FEATURES_OK)) {
+          core.acceptNext = acceptedAfter(steps, i, transport);
+        }
+        // The shadow takes the write in its own terms (raw on legacy MMIO, canonical elsewhere).
+        const target = transport === "mmio-legacy" ? { offset: step.offset, value: step.value } : c;
+        await rec.write(step.space, step.offset, step.width, step.value, async () => {
+          if (target) await shadow.write(target.offset, step.width, target.value).catch(() => {});
+        }, c);
+        break;
+      }
+    }
+  }
+  return {
+    events: rec.events,
+    probe: run.probe,
+    results: run.results,
+    core,
+    fn,
+    offered,
+    memory,
+    monitor: new RingMonitor(memory),
+  };
+}
+
+/** What a watched run cannot vary, by scenario field: the reason a clause asking for it is `n/a`. */
+const FIXED: readonly [keyof Scenario, string][] = [
+  ["knobs", "device behaviour chosen by the harness (offered features, refusals, held requests, notifications)"],
+  ["identity", "other identification registers"],
+  ["pciLayout", "another PCI layout"],
+  ["configure", "hooks into the device"],
+  ["blkSectors", "another disk size"],
+  ["queueSizeMax", "another maximum queue size"],
+  ["probes", "repeated probes"],
+];
+
+/**
+ * Scenarios of a watched driver target: the target runs once per transport
+ * (its baseline), and every scenario the real device can give (the default
+ * one, with or without workloads) is judged on that run; a scenario that
+ * needs the device to behave otherwise is `n/a` with the reason.
+ *
+ * @example
+ * ```ts ignore
+ * const scenarios = new WatchedScenarioRunner(target, "blk", "mmio");
+ * const t = await scenarios.baseline();
+ * ```
+ */
+export class WatchedScenarioRunner extends ScenarioRunner {
+  readonly #watchShared: { baseline?: Promise<ScenarioTrace> };
+  constructor(
+    target: DriverTarget,
+    deviceType: DeviceTypeName,
+    transport: TransportKind,
+    signal?: AbortSignal,
+    shared?: { baseline?: Promise<ScenarioTrace> },
+  ) {
+    super(target, deviceType, 2000, transport, signal);
+    this.#watchShared = shared ?? {};
+  }
+
+  override forClause(signal: AbortSignal): ScenarioRunner {
+    return new WatchedScenarioRunner(this.target, this.deviceType, this.transport, signal, this.#watchShared);
+  }
+
+  override baseline(): Promise<ScenarioTrace> {
+    const watch = this.target.watch;
+    if (!watch) return Promise.reject(new Error("A watched scenario runner needs a target that can be watched"));
+    // Run without the clause's signal: the trace is shared by every clause.
+    this.#watchShared.baseline ??= watch.call(this.target, { transport: this.transport })
+      .then((run) => traceOfWatchedRun(run, this.deviceType, this.transport));
+    return untilAborted(this.#watchShared.baseline, this.signal);
+  }
+
+  override run(s: Scenario): Promise<ScenarioTrace> {
+    const fixed = FIXED.filter(([k]) => s[k] !== undefined && !(k === "probes" && s.probes === 1));
+    if (fixed.length > 0) {
+      notApplicable(
+        `the driver runs beside its own device, which the harness cannot give ${
+          fixed.map(([, what]) => what).join(", ")
+        }`,
+      );
+    }
+    return this.baseline();
+  }
+}
