@@ -47,6 +47,7 @@ export const GATE_TARGETS: readonly string[] = [
   "qemu-console-mmio",
   "qemu-console-pci",
   "uboot-blk-mmio",
+  "uboot-blk-pci",
 ];
 
 /** Verdicts an expectation may name (a pass or n/a needs no entry). */

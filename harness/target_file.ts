@@ -296,7 +296,7 @@ function validateGuestSpec(data: Record<string, unknown>, where: string, arg: st
   checkKeys(where, o, GUEST_KEYS, "options");
   const guest: Omit<GuestTargetOptions, "name"> = {
     guest: oneOf(where, "options.guest", o.guest, GUESTS),
-    transport: oneOf(where, "options.transport", o.transport ?? "mmio", ["mmio"] as const),
+    transport: oneOf(where, "options.transport", o.transport ?? "mmio", ["mmio", "pci"] as const),
     deviceType: oneOf(where, "options.deviceType", o.deviceType ?? "blk", ["blk"] as const),
   };
   for (const key of ["device", "firmware", "binary"] as const) {

@@ -182,19 +182,6 @@ export class GuestProcess {
     await this.#writer.write(new TextEncoder().encode(text));
   }
 
-  /**
-   * Waits up to `ms` for QEMU to exit on its own and for its trace to be
-   * read to the end; kills it otherwise. Returns whether it exited on its own.
-   */
-  async finish(ms: number): Promise<boolean> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<false>((r) => timer = setTimeout(() => r(false), ms));
-    const own = await Promise.race([this.exited.then(() => true), timeout]);
-    clearTimeout(timer);
-    await this.close();
-    return own;
-  }
-
   /** Kills QEMU if it still runs, waits for its streams, removes its directory. Idempotent. */
   async close(): Promise<void> {
     if (!this.#exited) {

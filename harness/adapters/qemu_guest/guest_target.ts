@@ -1,5 +1,5 @@
 /**
- * The `qemu-guest` adapter: a real driver (today U-Boot's virtio drivers)
+ * The `qemu-guest` adapter: a real driver (U-Boot's virtio-blk driver, over MMIO on arm64 `virt` and over PCI on x86 `pc`)
  * boots in a QEMU guest beside QEMU's own device model, and the harness
  * watches it at the transport through QEMU's trace, typing the workloads on
  * the guest's serial console. The target is a watched driver target
@@ -46,15 +46,18 @@ export interface GuestTargetOptions {
   name: string;
   /** The guest software that holds the driver under test. */
   guest: GuestKind;
-  /** The transport of the device (today `mmio`: QEMU's arm64 `virt` machine). */
+  /** The transport of the device: `mmio` (QEMU's arm64 `virt` machine) or `pci` (x86_64 `pc`, modern only). */
   transport: TransportKind;
   /** The device type QEMU presents (today `blk`). */
   deviceType: DeviceTypeName;
-  /** The `-device` argument (default `virtio-blk-device,drive=drive0`); extra properties vary the device. */
+  /**
+   * The `-device` argument (default `virtio-blk-device,drive=drive0` on MMIO,
+   * `virtio-blk-pci,drive=drive0,disable-legacy=on,addr=5.0` on PCI); extra properties vary the device.
+   */
   device?: string;
-  /** The firmware image (default Debian's `/usr/lib/u-boot/qemu_arm64/u-boot.bin`). */
+  /** The firmware image (default Debian's U-Boot for the transport's machine, from `u-boot-qemu`). */
   firmware?: string;
-  /** The QEMU binary (default `qemu-system-aarch64`). */
+  /** The QEMU binary (default `qemu-system-aarch64` on MMIO, `qemu-system-x86_64` on PCI). */
   binary?: string;
   /** The disk image's size in MiB (default 1); sector n starts with the text `virtio-conformance sector n`. */
   driveMiB?: number;
@@ -70,24 +73,72 @@ export interface GuestTargetOptions {
 
 /** QEMU arm64 `virt`: the first `-device` lands in the last of 32 virtio-mmio slots. */
 export const VIRT_MMIO = { base: 0x0a00_3e00, size: 0x200 } as const;
-/** The phase marker: ConfigGeneration of the first virtio-mmio slot, which holds no device. */
+/** The MMIO phase marker: ConfigGeneration of the first virtio-mmio slot, which holds no device. */
 export const UBOOT_MARKER = 0x0a00_00fc;
-/** Where U-Boot's workloads put their data (guest RAM starts at 0x40000000). */
-const BUFFER = 0x4020_0000;
-const DEFAULT_FIRMWARE = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
+/** The PCI phase marker: the last dword of the function's configuration header, which no driver needs. */
+export const PCI_MARKER = 0xfc;
+/** Where the PCI device sits (bus 0, device 5, function 0). */
+const PCI_SLOT = 5;
+
+/** How a transport's guest is set up: machine, firmware, device, where its accesses land, how phases are marked. */
+interface Platform {
+  binary: string;
+  machine: string[];
+  firmware: string;
+  device: string;
+  /** Where U-Boot's workloads put their data (in guest RAM). */
+  buffer: number;
+  window: Omit<TraceWindow, "phases">;
+  /** The U-Boot command that makes the marker access. */
+  marker: string;
+}
+
+/** The QEMU region names of a device type's virtio-pci structures end with this. */
+const PCI_REGION_NAMES: Partial<Record<DeviceTypeName, string>> = { blk: "virtio-blk" };
+
+function platform(transport: TransportKind, device: string | undefined): Platform {
+  if (transport === "pci") {
+    const dev = device ?? `virtio-blk-pci,drive=drive0,disable-legacy=on,addr=${PCI_SLOT}.0`;
+    const slot = /(?:^|,)addr=(?:0x)?([0-9a-f]+)/i.exec(dev)?.[1];
+    const n = slot === undefined ? PCI_SLOT : parseInt(slot, 16);
+    const two = n.toString(16).padStart(2, "0");
+    return {
+      // U-Boot finds no virtio device on q35; on the i440FX machine it does.
+      binary: "qemu-system-x86_64",
+      machine: ["-M", "pc"],
+      firmware: "/usr/lib/u-boot/qemu-x86_64/u-boot.rom",
+      device: dev,
+      buffer: 0x0100_0000,
+      window: {
+        pci: { device: dev.split(",")[0]!, address: `00:${two}.0`, regions: PCI_REGION_NAMES.blk! },
+        marker: { pciConfig: PCI_MARKER },
+      },
+      marker: `pci display.l 00.${two}.00 0x${PCI_MARKER.toString(16)} 1`,
+    };
+  }
+  return {
+    binary: "qemu-system-aarch64",
+    machine: ["-M", "virt", "-cpu", "cortex-a57", "-global", "virtio-mmio.force-legacy=false"],
+    firmware: "/usr/lib/u-boot/qemu_arm64/u-boot.bin",
+    device: device ?? "virtio-blk-device,drive=drive0",
+    buffer: 0x4020_0000,
+    window: { mmio: VIRT_MMIO, marker: { address: UBOOT_MARKER } },
+    marker: `md.l 0x${UBOOT_MARKER.toString(16)} 1`,
+  };
+}
 
 const PROMPT = /\n=> $/;
 
 /** The U-Boot command of a workload and how its success shows on the console. */
-function ubootCommand(w: GuestWorkload): { command: string; ok: RegExp } {
+function ubootCommand(w: GuestWorkload, buffer: number): { command: string; ok: RegExp } {
   const h = (n: number) => `0x${n.toString(16)}`;
   switch (w.kind) {
     case "blk-read":
-      return { command: `virtio read ${h(BUFFER)} ${h(w.sector)} ${h(w.sectors)}`, ok: /\d+ blocks read: OK/ };
+      return { command: `virtio read ${h(buffer)} ${h(w.sector)} ${h(w.sectors)}`, ok: /\d+ blocks read: OK/ };
     case "blk-write":
       return {
-        command: `mw.b ${h(BUFFER)} ${h(w.fill & 0xff)} ${h(512 * w.sectors)}; ` +
-          `virtio write ${h(BUFFER)} ${h(w.sector)} ${h(w.sectors)}`,
+        command: `mw.b ${h(buffer)} ${h(w.fill & 0xff)} ${h(512 * w.sectors)}; ` +
+          `virtio write ${h(buffer)} ${h(w.sector)} ${h(w.sectors)}`,
         ok: /\d+ blocks written: OK/,
       };
   }
@@ -98,6 +149,16 @@ export function contractWorkload(w: GuestWorkload): Workload {
   return w.kind === "blk-read"
     ? w
     : { kind: "blk-write", sector: w.sector, data: new Uint8Array(512 * w.sectors).fill(w.fill) };
+}
+
+/** Polls `ok` every 10 ms for up to `ms`; whether it held. */
+async function until(ok: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
 }
 
 /** A disk image whose sector n starts with `virtio-conformance sector n`. */
@@ -121,11 +182,13 @@ function diskImage(mib: number): Uint8Array {
 export class GuestDriverTarget implements DriverTarget {
   readonly role = "driver" as const;
   readonly info: DriverTargetInfo;
+  readonly #platform: Platform;
   constructor(readonly options: GuestTargetOptions) {
     if (options.guest !== "u-boot") throw new TargetError(`The qemu-guest adapter cannot run guest ${options.guest}`);
-    if (options.transport !== "mmio") {
-      throw new TargetError(`The qemu-guest adapter runs U-Boot over mmio only, not ${options.transport}`);
+    if (options.transport !== "mmio" && options.transport !== "pci") {
+      throw new TargetError(`The qemu-guest adapter runs U-Boot over mmio or pci, not ${options.transport}`);
     }
+    this.#platform = platform(options.transport, options.device);
     this.info = {
       name: options.name,
       adapter: "qemu-guest",
@@ -138,7 +201,7 @@ export class GuestDriverTarget implements DriverTarget {
 
   /** The firmware image the guest boots. */
   get firmware(): string {
-    return this.options.firmware ?? DEFAULT_FIRMWARE;
+    return this.options.firmware ?? this.#platform.firmware;
   }
 
   get workloads(): GuestWorkload[] {
@@ -154,11 +217,9 @@ export class GuestDriverTarget implements DriverTarget {
   /** The QEMU command line, with the disk image at `disk`. */
   args(disk: string): string[] {
     const o = this.options;
+    const p = this.#platform;
     return [
-      "-M",
-      "virt",
-      "-cpu",
-      "cortex-a57",
+      ...p.machine,
       "-m",
       "256M",
       "-display",
@@ -167,20 +228,20 @@ export class GuestDriverTarget implements DriverTarget {
       "-serial",
       "stdio",
       "-no-reboot",
-      "-global",
-      "virtio-mmio.force-legacy=false",
       "-bios",
       this.firmware,
       "-drive",
       `if=none,id=drive0,file=${disk},format=raw`,
       "-device",
-      o.device ?? "virtio-blk-device,drive=drive0",
+      p.device,
       "-trace",
       "memory_region_ops_read",
       "-trace",
       "memory_region_ops_write",
-      "-trace",
-      "virtio_mmio_setting_irq",
+      ...(o.transport === "pci" ? ["-trace", "pci_cfg_read", "-trace", "pci_cfg_write"] : [
+        "-trace",
+        "virtio_mmio_setting_irq",
+      ]),
       ...(o.extraArgs ?? []),
     ];
   }
@@ -190,9 +251,9 @@ export class GuestDriverTarget implements DriverTarget {
       throw new TargetError(`${this.info.name} runs on ${this.options.transport}, not on ${request.transport}`);
     }
     const work = this.workloads;
+    const p = this.#platform;
     const window: TraceWindow = {
-      mmio: VIRT_MMIO,
-      marker: UBOOT_MARKER,
+      ...p.window,
       phases: [{ phase: "probe" }, ...work.map((_, index) => ({ phase: "workload" as const, index })), {
         phase: "end",
       }],
@@ -207,7 +268,7 @@ export class GuestDriverTarget implements DriverTarget {
       throw new TargetError(`Cannot prepare the guest's disk under ${DEFAULT_TEMP_ROOT}: ${(e as Error).message}`);
     }
     const guest = GuestProcess.start(
-      this.options.binary ?? "qemu-system-aarch64",
+      this.options.binary ?? p.binary,
       this.args(`${dir}/disk.raw`),
       dir,
       filter,
@@ -230,7 +291,7 @@ export class GuestDriverTarget implements DriverTarget {
         await guest.type(`${command}\r`);
         return await guest.waitFor(PROMPT, cmdMs, what, from, signal);
       };
-      const marker = `md.l 0x${UBOOT_MARKER.toString(16)} 1`;
+      const marker = p.marker;
       const scanned = await run("virtio scan; virtio info", "the end of 'virtio info'");
       const device = /Device \d+: ([^\r\n]*)/.exec(scanned);
       const probe: ProbeResult = device
@@ -238,14 +299,16 @@ export class GuestDriverTarget implements DriverTarget {
         : { bound: false, error: `U-Boot found no virtio block device: ${scanned.trim().slice(-200)}` };
       const results: WorkloadResult[] = [];
       for (const w of work) {
-        const { command, ok } = ubootCommand(w);
+        const { command, ok } = ubootCommand(w, p.buffer);
         const out = await run(`${marker}; ${command}`, `the end of '${command}'`);
         results.push(ok.test(out) ? { ok: true } : { ok: false, error: out.trim().split(/\r?\n/).slice(-2).join(" ") });
       }
       await run(marker, "the end marker");
-      await guest.type("poweroff\r");
-      const own = await guest.finish(5000);
-      if (!own) throw new TargetError(`The guest did not power off within 5000 ms: ${guest.describe()}`);
+      // The end marker's trace line may still be on its way through QEMU's stderr.
+      const end = (window.phases?.length ?? 1) - 1;
+      if (!await until(() => filter.reached(end), 2000)) {
+        throw new TargetError(`The guest's trace never showed the end marker (${marker}): ${guest.describe()}`);
+      }
       return { steps: filter.steps, probe, results, console: guest.console.slice(-4096) };
     } finally {
       await guest.close();

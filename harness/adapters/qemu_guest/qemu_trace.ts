@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { DriverPhase, WatchedStep } from "../../adapter.ts";
+import type { AccessSpace, DriverPhase, WatchedStep } from "../../adapter.ts";
 import type { Width } from "../../registers.ts";
 
 /** One guest access as QEMU's `memory_region_ops_*` events report it. */
@@ -27,12 +27,29 @@ export interface TraceAccess {
   region: string;
 }
 
-/** One trace event the harness understands. */
-export type TraceRecord = TraceAccess | { kind: "irq"; level: boolean };
+/** A PCI configuration access as QEMU's `pci_cfg_read` / `pci_cfg_write` events report it (no size). */
+export interface TraceConfigAccess {
+  kind: "config-read" | "config-write";
+  /** The device model's name, e.g. `virtio-blk-pci`. */
+  device: string;
+  /** Bus, device and function as QEMU prints them, e.g. `00:05.0`. */
+  address: string;
+  offset: number;
+  value: number;
+}
 
-const ACCESS =
-  /^(?:\d+@[\d.]+:)?memory_region_ops_(read|write) .*?addr (0x[0-9a-f]+) value (0x[0-9a-f]+) size (\d+) name '([^']*)'/;
-const MMIO_IRQ = /^(?:\d+@[\d.]+:)?virtio_mmio_setting_irq virtio_mmio setting IRQ (\d+)/;
+/** One trace event the harness understands. */
+export type TraceRecord = TraceAccess | TraceConfigAccess | { kind: "irq"; level: boolean };
+
+const PREFIX = String.raw`^(?:\d+@[\d.]+:)?`;
+const ACCESS = new RegExp(
+  PREFIX +
+    String.raw`memory_region_ops_(read|write) .*?addr (0x[0-9a-f]+) value (0x[0-9a-f]+) size (\d+) name '([^']*)'`,
+);
+const CONFIG = new RegExp(
+  PREFIX + String.raw`pci_cfg_(read|write) (\S+) ([0-9a-f]+:[0-9a-f]+\.[0-7]) @(0x[0-9a-f]+) (?:->|<-) (0x[0-9a-f]+)`,
+);
+const MMIO_IRQ = new RegExp(PREFIX + String.raw`virtio_mmio_setting_irq virtio_mmio setting IRQ (\d+)`);
 
 /**
  * Parses one trace line; undefined for any other event or a malformed line.
@@ -55,17 +72,54 @@ export function parseTraceLine(line: string): TraceRecord | undefined {
     const value = Number(BigInt(a[3]!) & ((1n << BigInt(8 * size)) - 1n));
     return { kind: a[1] === "read" ? "read" : "write", addr, value, size, region: a[5]! };
   }
+  const c = CONFIG.exec(line);
+  if (c) {
+    const offset = Number(c[4]);
+    if (offset > 0xfff) return undefined;
+    return {
+      kind: c[1] === "read" ? "config-read" : "config-write",
+      device: c[2]!,
+      address: c[3]!,
+      offset,
+      value: Number(BigInt(c[5]!) & 0xffff_ffffn),
+    };
+  }
   const irq = MMIO_IRQ.exec(line);
   if (irq) return { kind: "irq", level: irq[1] !== "0" };
   return undefined;
 }
 
+/** The regions through which a guest reaches PCI configuration space (they carry the access size). */
+const CONFIG_DATA_REGIONS = ["pci-conf-data", "pcie-mmcfg-mmio"];
+
+/** The virtio structure a QEMU virtio-pci region name stands for. */
+const PCI_REGIONS: readonly [string, AccessSpace][] = [
+  ["virtio-pci-common-", "common"],
+  ["virtio-pci-isr-", "isr"],
+  ["virtio-pci-device-", "device"],
+  ["virtio-pci-notify-", "notify"],
+];
+
+/** Where phase markers are. */
+export type TraceMarker =
+  /** A read of this guest-physical address (a `virtio-mmio` region outside the device's window). */
+  | { address: number }
+  /** A read of this offset of the device's PCI configuration space (an offset the driver has no use for). */
+  | { pciConfig: number };
+
 /** Which accesses belong to the device under test, and where the phase markers are. */
 export interface TraceWindow {
   /** The device's MMIO window: `[base, base + size)` of region `virtio-mmio`. */
   mmio?: { base: number; size: number };
-  /** A read of this address (in a `virtio-mmio` region outside the device's window) starts the next phase. */
-  marker?: number;
+  /**
+   * The device's PCI function: QEMU's model name (`virtio-blk-pci`) and address (`00:05.0`) as the
+   * configuration events print them, and the name its structures' regions end with (`virtio-blk`). An
+   * access's offset in its structure is taken from the address's low 12 bits: QEMU places each structure
+   * at a 4 KiB boundary of its BAR, none longer than 4 KiB.
+   */
+  pci?: { device: string; address: string; regions: string };
+  /** Where each next phase starts. */
+  marker?: TraceMarker;
   /** The phases the guest script marks, in order (the first starts at power-on). */
   phases?: { phase: DriverPhase; index?: number }[];
 }
@@ -85,29 +139,79 @@ export class TraceFilter {
   /** Lines seen in all, kept or not. */
   lines = 0;
   #phase = 0;
+  /** A configuration read waiting for the size its data-region read reports just after it. */
+  #pendingRead: Extract<WatchedStep, { kind: "read" | "write" }> | undefined;
+  /** The size of the last configuration data-region write (reported just before its `pci_cfg_write`). */
+  #lastWriteSize: Width | undefined;
   constructor(readonly scope: TraceWindow, readonly limit = 200_000) {
     const first = scope.phases?.[0];
     if (first) this.steps.push(phaseStep(first));
     this.#phase = 1;
   }
 
+  /** Whether the phase of index `i` of {@link TraceWindow.phases} has started. */
+  reached(i: number): boolean {
+    return this.#phase > i;
+  }
+
   /** Takes one line; returns true when it was a step of the device. */
   push(line: string): boolean {
     this.lines++;
     // Most lines are someone else's (a UART poll): reject them before the regular expression.
-    if (!line.includes("virtio")) return false;
+    if (!line.includes("virtio") && !(this.scope.pci && CONFIG_DATA_REGIONS.some((r) => line.includes(r)))) {
+      return false;
+    }
     const r = parseTraceLine(line);
     if (!r) return false;
     if (r.kind === "irq") return this.#add({ kind: "irq", level: r.level });
+    if ("device" in r) return this.#config(r);
     const w = this.scope;
-    if (w.marker !== undefined && r.kind === "read" && r.addr === w.marker) {
-      const next = w.phases?.[this.#phase++];
-      return next ? this.#add(phaseStep(next)) : false;
+    if (CONFIG_DATA_REGIONS.includes(r.region)) {
+      const pending: { width: Width } | undefined = this.#pendingRead;
+      if (r.kind === "read" && pending) pending.width = r.size;
+      if (r.kind === "write") this.#lastWriteSize = r.size;
+      this.#pendingRead = undefined;
+      return false;
     }
+    const m = w.marker;
+    if (m && "address" in m && r.kind === "read" && r.addr === m.address) return this.#nextPhase();
     if (w.mmio && r.region === "virtio-mmio" && r.addr >= w.mmio.base && r.addr < w.mmio.base + w.mmio.size) {
       return this.#add({ kind: r.kind, space: "mmio", offset: r.addr - w.mmio.base, width: r.size, value: r.value });
     }
+    if (w.pci) {
+      const region = PCI_REGIONS.find(([prefix]) => r.region === prefix + w.pci!.regions);
+      if (region) {
+        return this.#add({ kind: r.kind, space: region[1], offset: r.addr & 0xfff, width: r.size, value: r.value });
+      }
+    }
     return false;
+  }
+
+  #config(r: TraceConfigAccess): boolean {
+    const pci = this.scope.pci;
+    if (!pci || r.device !== pci.device || r.address !== pci.address) return false;
+    const m = this.scope.marker;
+    if (m && "pciConfig" in m && r.kind === "config-read" && r.offset === m.pciConfig) return this.#nextPhase();
+    if (r.kind === "config-write") {
+      const width = this.#lastWriteSize ?? naturalWidth(r.offset);
+      this.#lastWriteSize = undefined;
+      return this.#add({ kind: "write", space: "pci-config", offset: r.offset, width, value: mask(r.value, width) });
+    }
+    // The size comes in the data-region line that follows; until then assume the offset's natural width.
+    const step: Extract<WatchedStep, { kind: "read" | "write" }> = {
+      kind: "read",
+      space: "pci-config",
+      offset: r.offset,
+      width: naturalWidth(r.offset),
+      value: r.value,
+    };
+    this.#pendingRead = step;
+    return this.#add(step);
+  }
+
+  #nextPhase(): boolean {
+    const next = this.scope.phases?.[this.#phase++];
+    return next ? this.#add(phaseStep(next)) : false;
   }
 
   #add(step: WatchedStep): boolean {
@@ -115,6 +219,14 @@ export class TraceFilter {
     this.steps.push(step);
     return true;
   }
+}
+
+function naturalWidth(offset: number): Width {
+  return offset % 4 === 0 ? 4 : offset % 2 === 0 ? 2 : 1;
+}
+
+function mask(value: number, width: Width): number {
+  return width === 4 ? value >>> 0 : value & ((1 << (8 * width)) - 1);
 }
 
 function phaseStep(p: { phase: DriverPhase; index?: number }): WatchedStep {

@@ -27,7 +27,7 @@ Deno.test("parseTraceLine: accesses with the value masked to the access size, in
 Deno.test("TraceFilter keeps the device's window and the markers, in stream order", () => {
   const f = new TraceFilter({
     mmio: { base: 0xa003e00, size: 0x200 },
-    marker: 0xa0000fc,
+    marker: { address: 0xa0000fc },
     phases: [{ phase: "probe" }, { phase: "workload", index: 0 }, { phase: "end" }],
   });
   const lines = [
