@@ -48,6 +48,8 @@ export const GATE_TARGETS: readonly string[] = [
   "qemu-console-pci",
   "uboot-blk-mmio",
   "uboot-blk-pci",
+  "linux-blk-pci",
+  "linux-rng-pci",
 ];
 
 /** Verdicts an expectation may name (a pass or n/a needs no entry). */

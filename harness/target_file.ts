@@ -252,6 +252,9 @@ export function validateTargetSpec(data: unknown, where: string, arg: string, fi
 
 const GUEST_KEYS = [
   "guest",
+  "kernel",
+  "modules",
+  "busybox",
   "transport",
   "deviceType",
   "device",
@@ -268,8 +271,9 @@ const GUEST_KEYS = [
 function guestWorkload(where: string, i: number, w: unknown): GuestWorkload {
   const at = `options.workloads[${i}]`;
   if (!isRecord(w)) throw new UsageError(`${where}: "${at}" must be an object, got ${describe(w)}`);
-  const kind = oneOf(where, `${at}.kind`, w.kind, ["blk-read", "blk-write"] as const);
-  checkKeys(where, w, kind === "blk-read" ? ["kind", "sector", "sectors"] : ["kind", "sector", "sectors", "fill"], at);
+  const kind = oneOf(where, `${at}.kind`, w.kind, ["blk-read", "blk-write", "rng-read"] as const);
+  const keys = { "blk-read": ["sector", "sectors"], "blk-write": ["sector", "sectors", "fill"], "rng-read": ["bytes"] };
+  checkKeys(where, w, ["kind", ...keys[kind]], at);
   const int = (key: string, min: number, max: number): number => {
     const v = w[key];
     if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
@@ -277,6 +281,7 @@ function guestWorkload(where: string, i: number, w: unknown): GuestWorkload {
     }
     return v;
   };
+  if (kind === "rng-read") return { kind, bytes: int("bytes", 1, 4096) };
   const sector = int("sector", 0, 0xffff_ffff);
   const sectors = int("sectors", 1, 128);
   return kind === "blk-read" ? { kind, sector, sectors } : { kind, sector, sectors, fill: int("fill", 0, 255) };
@@ -294,12 +299,25 @@ function validateGuestSpec(data: Record<string, unknown>, where: string, arg: st
   }
   const o = data.options;
   checkKeys(where, o, GUEST_KEYS, "options");
+  const kind = oneOf(where, "options.guest", o.guest, GUESTS);
+  const linux = kind === "linux";
   const guest: Omit<GuestTargetOptions, "name"> = {
-    guest: oneOf(where, "options.guest", o.guest, GUESTS),
-    transport: oneOf(where, "options.transport", o.transport ?? "mmio", ["mmio", "pci"] as const),
-    deviceType: oneOf(where, "options.deviceType", o.deviceType ?? "blk", ["blk"] as const),
+    guest: kind,
+    transport: oneOf(
+      where,
+      "options.transport",
+      o.transport ?? (linux ? "pci" : "mmio"),
+      linux ? ["pci"] : [
+        "mmio",
+        "pci",
+      ],
+    ),
+    deviceType: oneOf(where, "options.deviceType", o.deviceType ?? "blk", linux ? ["blk", "rng"] : ["blk"]),
   };
-  for (const key of ["device", "firmware", "binary"] as const) {
+  const onlyFor = linux ? ["firmware"] : ["kernel", "modules", "busybox"];
+  const wrong = onlyFor.find((k) => o[k] !== undefined);
+  if (wrong) throw new UsageError(`${where}: "options.${wrong}" does not apply to guest "${kind}"`);
+  for (const key of ["device", "firmware", "binary", "kernel", "modules", "busybox"] as const) {
     const v = o[key];
     if (v === undefined) continue;
     if (typeof v !== "string" || v === "" || /\s/.test(v)) {
@@ -318,6 +336,13 @@ function validateGuestSpec(data: Record<string, unknown>, where: string, arg: st
       throw new UsageError(`${where}: "options.workloads" must be a list of at most 64, got ${describe(o.workloads)}`);
     }
     guest.workloads = o.workloads.map((w, i) => guestWorkload(where, i, w));
+    const foreign = guest.workloads.findIndex((w) => !w.kind.startsWith(guest.deviceType));
+    if (foreign >= 0) {
+      throw new UsageError(
+        `${where}: "options.workloads[${foreign}]" is a ${guest.workloads[foreign]!.kind} workload, ` +
+          `not one for a ${guest.deviceType} device`,
+      );
+    }
   }
   for (
     const [key, min, max] of [["driveMiB", 1, 1024], ["bootTimeoutMs", 100, 600_000], [

@@ -145,10 +145,12 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
         if (c?.offset === Mmio.Status && (c.value & Status.FEATURES_OK) && !(core.status & Status.FEATURES_OK)) {
           core.acceptNext = acceptedAfter(steps, i, transport);
         }
-        // The shadow takes the write in its own terms (raw on legacy MMIO, canonical elsewhere).
+        // The shadow takes the write in its own terms (raw on legacy MMIO, canonical elsewhere): its
+        // registers are 32-bit words (PCI's 8- and 16-bit fields included), its configuration space as written.
         const target = transport === "mmio-legacy" ? { offset: step.offset, value: step.value } : c;
+        const width = target && target.offset < Mmio.Config ? 4 : step.width;
         await rec.write(step.space, step.offset, step.width, step.value, async () => {
-          if (target) await shadow.write(target.offset, step.width, target.value).catch(() => {});
+          if (target) await shadow.write(target.offset, width, target.value).catch(() => {});
         }, c);
         break;
       }

@@ -4,13 +4,12 @@
  * @module
  */
 import { defineDriverClause } from "../../harness/clause.ts";
-import { bit, formatFeatures } from "../../harness/features.ts";
+import { bit } from "../../harness/features.ts";
 import { le } from "../../harness/memory.ts";
-import { checkProperty } from "../../harness/property.ts";
 import { configLayoutOf } from "../../harness/device_types.ts";
 import { Mmio } from "../../harness/transport/mmio_layout.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
-import { accesses, fmtAccess, offeredSets } from "../driver_trace.ts";
+import { accesses, acrossOffers, fmtAccess } from "../driver_trace.ts";
 
 const DRIVER = "drivernormative:Basic Facilities of a Virtio Device / Device Configuration Space";
 
@@ -100,8 +99,7 @@ export const checksFeatureBeforeField = defineDriverClause({
   applies: { deviceTypes: ["blk"] },
   async run(ctx) {
     const layout = configLayoutOf(ctx.deviceType);
-    await checkProperty(ctx, offeredSets(ctx.deviceType), async (offered) => {
-      const t = await ctx.scenarios.run({ knobs: { offered } });
+    await acrossOffers(ctx, (t, offered) => {
       const absent = accesses(t).filter((e) => {
         if (e.offset < Mmio.Config) return false;
         const off = e.offset - Mmio.Config;
@@ -112,7 +110,7 @@ export const checksFeatureBeforeField = defineDriverClause({
         const f = layout.find((x) => e.offset - Mmio.Config >= x.offset && e.offset - Mmio.Config < x.offset + x.size);
         return `${fmtAccess(e)} (${f?.name})`;
       });
-    }, (o) => `offered ${formatFeatures(o, ctx.deviceType)}`);
+    });
   },
 });
 

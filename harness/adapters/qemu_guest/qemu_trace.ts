@@ -120,8 +120,13 @@ export interface TraceWindow {
   pci?: { device: string; address: string; regions: string };
   /** Where each next phase starts. */
   marker?: TraceMarker;
-  /** The phases the guest script marks, in order (the first starts at power-on). */
+  /** The phases the guest script marks, in order (the first starts at power-on, unless `firstAtMarker`). */
   phases?: { phase: DriverPhase; index?: number }[];
+  /**
+   * The first phase starts at the first marker, and every step before it is dropped: another driver (the
+   * firmware probing a bootable disk) used the device before the one under test.
+   */
+  firstAtMarker?: boolean;
 }
 
 /**
@@ -145,8 +150,10 @@ export class TraceFilter {
   #lastWriteSize: Width | undefined;
   constructor(readonly scope: TraceWindow, readonly limit = 200_000) {
     const first = scope.phases?.[0];
-    if (first) this.steps.push(phaseStep(first));
-    this.#phase = 1;
+    if (first && !scope.firstAtMarker) {
+      this.steps.push(phaseStep(first));
+      this.#phase = 1;
+    }
   }
 
   /** Whether the phase of index `i` of {@link TraceWindow.phases} has started. */
@@ -216,6 +223,7 @@ export class TraceFilter {
 
   #add(step: WatchedStep): boolean {
     if (this.steps.length >= this.limit) return false;
+    if (this.scope.firstAtMarker && this.#phase === 0) return false;
     this.steps.push(step);
     return true;
   }

@@ -1,0 +1,154 @@
+/**
+ * A Linux guest whose virtio drivers are under test: the kernel (a distribution
+ * build whose virtio drivers are modules, e.g. Debian's cloud kernel) boots an
+ * initramfs built here, whose `/init` loads the modules in dependency order,
+ * runs the workloads, unbinds the device (the driver's remove) and powers off.
+ * Before each phase it reads the PCI function's configuration offset 0xfc
+ * through sysfs: the phase markers of the trace. Results come back as `@@`
+ * lines on the serial console.
+ *
+ * @module
+ */
+import type { DeviceTypeName } from "../../features.ts";
+import { type CpioEntry, cpioNewc } from "./cpio.ts";
+
+/** Workloads a Linux guest runs (a write fills its sectors with one byte). */
+export type LinuxWorkload =
+  | { kind: "blk-read"; sector: number; sectors: number }
+  | { kind: "blk-write"; sector: number; sectors: number; fill: number }
+  | { kind: "rng-read"; bytes: number };
+
+/** Where the kernel, its modules and busybox are. */
+export interface LinuxParts {
+  /** The kernel image (bzImage). */
+  kernel: string;
+  /** A folder holding the virtio modules (`*.ko`, searched recursively by name). */
+  modules: string;
+  /** A static busybox. */
+  busybox: string;
+}
+
+/** The modules a device type's driver needs over PCI, in load order. */
+const MODULES: Record<"blk" | "rng", string[]> = {
+  blk: ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci", "virtio_blk"],
+  rng: ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci", "virtio-rng"],
+};
+
+/** The device types a Linux guest drives here. */
+export const LINUX_DEVICE_TYPES: readonly DeviceTypeName[] = ["blk", "rng"];
+
+/** The shell command of one workload. */
+function command(w: LinuxWorkload): string {
+  switch (w.kind) {
+    case "blk-read":
+      return `dd if=/dev/vda of=/dev/null bs=512 skip=${w.sector} count=${w.sectors} iflag=direct`;
+    case "blk-write": {
+      const octal = (w.fill & 0xff).toString(8).padStart(3, "0");
+      return `dd if=/dev/zero bs=512 count=${w.sectors} 2>/dev/null | tr '\\000' '\\${octal}' | ` +
+        `dd of=/dev/vda bs=512 seek=${w.sector} count=${w.sectors} oflag=direct`;
+    }
+    case "rng-read":
+      return `dd if=/dev/hwrng of=/dev/null bs=${w.bytes} count=1`;
+  }
+}
+
+/**
+ * The `/init` script: modules, bind check, workloads, unbind, power off, each
+ * phase preceded by the marker read of `pciAddress`'s configuration offset 0xfc.
+ */
+export function linuxInit(deviceType: "blk" | "rng", pciAddress: string, workloads: readonly LinuxWorkload[]): string {
+  const dev = `/sys/bus/pci/devices/${pciAddress}`;
+  const lines = [
+    "#!/bin/busybox sh",
+    "/bin/busybox --install -s /bin",
+    "export PATH=/bin",
+    "mkdir -p /proc /sys /dev /tmp",
+    "mount -t proc proc /proc",
+    "mount -t sysfs sysfs /sys",
+    "mount -t devtmpfs devtmpfs /dev",
+    `mark() { dd if=${dev}/config of=/dev/null bs=4 skip=63 count=1 2>/dev/null; }`,
+    'echo "@@ init"',
+    "mark",
+    ...MODULES[deviceType].map((m) => `insmod /lib/modules/${m}.ko || echo "@@ insmod ${m} failed"`),
+    // Bound once the virtio device under the PCI function has a driver.
+    "i=0",
+    `while [ ! -e ${dev}/virtio0/driver ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done`,
+    deviceType === "blk"
+      ? `while [ ! -b /dev/vda ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done`
+      : `echo virtio_rng.0 > /sys/class/misc/hw_random/rng_current 2>/dev/null`,
+    `if [ -e ${dev}/virtio0/driver ]; then echo "@@ probe ok"; else echo "@@ probe fail"; fi`,
+    ...workloads.flatMap((w, i) => ["mark", command(w), `echo "@@ work ${i} $?"`]),
+    "mark",
+    `echo ${pciAddress} > /sys/bus/pci/drivers/virtio-pci/unbind`,
+    'echo "@@ remove $?"',
+    "mark",
+    'echo "@@ end"',
+    "poweroff -f",
+    "",
+  ];
+  return lines.join("\n");
+}
+
+/** Finds `name.ko` under `dir`. */
+async function findModule(dir: string, name: string): Promise<string | undefined> {
+  const want = [`${name}.ko`, `${name.replaceAll("-", "_")}.ko`];
+  for await (const e of Deno.readDir(dir)) {
+    const path = `${dir}/${e.name}`;
+    if (e.isFile && want.includes(e.name)) return path;
+    if (e.isDirectory) {
+      const found = await findModule(path, name);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+/** The initramfs: busybox, the modules the device type needs, `/init`. */
+export async function linuxInitramfs(parts: LinuxParts, deviceType: "blk" | "rng", init: string): Promise<Uint8Array> {
+  const entries: CpioEntry[] = [
+    { kind: "dir", path: "bin" },
+    { kind: "dir", path: "lib" },
+    { kind: "dir", path: "lib/modules" },
+    { kind: "file", path: "bin/busybox", data: await Deno.readFile(parts.busybox), mode: 0o755 },
+  ];
+  for (const m of MODULES[deviceType]) {
+    const path = await findModule(parts.modules, m);
+    if (!path) throw new Error(`module ${m}.ko is not under ${parts.modules}`);
+    entries.push({ kind: "file", path: `lib/modules/${m}.ko`, data: await Deno.readFile(path) });
+  }
+  entries.push({ kind: "file", path: "init", data: new TextEncoder().encode(init), mode: 0o755 });
+  return cpioNewc(entries);
+}
+
+/** What the guest reported: whether the driver bound, each workload's exit status, whether it got to the end. */
+export interface LinuxReport {
+  bound: boolean;
+  /** Exit status of each workload (undefined: it never reported). */
+  work: (number | undefined)[];
+  removed: number | undefined;
+  ended: boolean;
+  /** Problems the script reported (a module that did not load). */
+  problems: string[];
+}
+
+/** Reads the `@@` lines of the console. */
+export function parseLinuxReport(console: string, workloads: number): LinuxReport {
+  const report: LinuxReport = {
+    bound: false,
+    work: Array(workloads).fill(undefined),
+    removed: undefined,
+    ended: false,
+    problems: [],
+  };
+  for (const raw of console.split("\n")) {
+    const line = raw.trim();
+    if (!line.startsWith("@@ ")) continue;
+    const [, what, a, b] = line.split(/\s+/);
+    if (what === "probe") report.bound = a === "ok";
+    else if (what === "work" && a !== undefined && Number(a) < workloads) report.work[Number(a)] = Number(b);
+    else if (what === "remove") report.removed = Number(a);
+    else if (what === "end") report.ended = true;
+    else if (what === "insmod") report.problems.push(`insmod ${a} failed`);
+  }
+  return report;
+}
