@@ -50,6 +50,10 @@ export const GATE_TARGETS: readonly string[] = [
   "uboot-blk-pci",
   "linux-blk-pci",
   "linux-rng-pci",
+  "uboot-blk-mmio-packed",
+  "uboot-blk-pci-small-queue",
+  "linux-blk-pci-packed",
+  "linux-blk-pci-plain",
 ];
 
 /** Verdicts an expectation may name (a pass or n/a needs no entry). */

@@ -121,6 +121,11 @@ export interface ScenarioTrace {
   memory: ArrayMemory;
   /** The ring monitor of the scenario: its violations are in `events`; per-queue counts in `summary()`. */
   monitor: RingMonitor;
+  /**
+   * A watched PCI driver: the device's configuration space as the driver read it (4 KiB; bytes it never read
+   * are 0), so its capability list can be walked as the driver saw it.
+   */
+  configSpace?: Uint8Array;
 }
 
 /** The default workload for a device type. */

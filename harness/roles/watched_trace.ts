@@ -33,7 +33,30 @@ import {
   ScenarioRunner,
   type ScenarioTrace,
 } from "./harness_device.ts";
-import { RingMonitor } from "./ring_monitor.ts";
+import { RING_VIOLATION_STATEMENTS, RingMonitor, type RingViolationKind } from "./ring_monitor.ts";
+import { queueAlignment, ringFeatures } from "../virtqueue/queue.ts";
+import { hex } from "../registers.ts";
+
+/**
+ * The ring statements a watched run has the whole evidence for: those judged from the register accesses alone
+ * (where the driver placed each queue). The rings' contents in guest memory are not watched yet.
+ */
+export const WATCHED_RING_STATEMENTS: ReadonlySet<string> = new Set([
+  RING_VIOLATION_STATEMENTS["misaligned-area"],
+  RING_VIOLATION_STATEMENTS["packed-misaligned-area"],
+]);
+
+/** The alignment violation of a queue the driver enabled, from the addresses it wrote (none when aligned). */
+function misalignment(core: DeviceCore, q: number): { kind: RingViolationKind; detail: string } | undefined {
+  const s = core.queues[q];
+  if (!s) return undefined;
+  const format = ringFeatures(core.negotiated).format;
+  const align = queueAlignment(format);
+  const bad = (["desc", "driver", "device"] as const).filter((part) => s[part] % align[part] !== 0)
+    .map((part) => `${part} area ${hex(s[part])} (alignment ${align[part]})`);
+  if (bad.length === 0) return undefined;
+  return { kind: format === "packed" ? "packed-misaligned-area" : "misaligned-area", detail: bad.join(", ") };
+}
 
 /** The largest queue size the spec allows: the shadow takes whatever size the real device allowed. */
 const MAX_QUEUE_SIZE = 32768;
@@ -77,6 +100,16 @@ export function offeredInRun(run: WatchedRun, transport: TransportKind): bigint 
     }
   }
   return offered;
+}
+
+/** The configuration space as the driver read it: every configuration read's bytes in place, the rest 0. */
+export function configSpaceInRun(run: WatchedRun): Uint8Array {
+  const image = new Uint8Array(4096);
+  for (const s of run.steps) {
+    if (s.kind !== "read" || s.space !== "pci-config" || s.offset + s.width > image.length) continue;
+    for (let i = 0; i < s.width; i++) image[s.offset + i] = (s.value >>> (8 * i)) & 0xff;
+  }
+  return image;
 }
 
 /** Whether the real device showed FEATURES_OK in the first status read after step `i` (true when none follows). */
@@ -149,9 +182,14 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
         // registers are 32-bit words (PCI's 8- and 16-bit fields included), its configuration space as written.
         const target = transport === "mmio-legacy" ? { offset: step.offset, value: step.value } : c;
         const width = target && target.offset < Mmio.Config ? 4 : step.width;
+        const sel = rec.queueSel;
         await rec.write(step.space, step.offset, step.width, step.value, async () => {
           if (target) await shadow.write(target.offset, width, target.value).catch(() => {});
         }, c);
+        if (c?.offset === Mmio.QueueReady && c.value === 1 && core.queues[sel]?.ready) {
+          const m = misalignment(core, sel);
+          if (m) rec.recordViolation({ ...m, statement: RING_VIOLATION_STATEMENTS[m.kind], queue: sel });
+        }
         break;
       }
     }
@@ -165,6 +203,7 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
     offered,
     memory,
     monitor: new RingMonitor(memory),
+    ...(transport === "pci" ? { configSpace: configSpaceInRun(run) } : {}),
   };
 }
 

@@ -9,7 +9,8 @@
  */
 import type { HarnessDeviceEndpoint } from "../../harness/adapter.ts";
 import type { DriverClauseContext } from "../../harness/clause.ts";
-import type { Width } from "../../harness/registers.ts";
+import type { RegisterSpace, Width } from "../../harness/registers.ts";
+import { notApplicable } from "../../harness/verify.ts";
 import type { DeviceCore } from "../../harness/models/device/core.ts";
 import { defaultPciLayout, PciDevice, type PciLayout } from "../../harness/models/device/pci_device.ts";
 import {
@@ -21,7 +22,7 @@ import {
   type ScenarioTrace,
 } from "../../harness/roles/harness_device.ts";
 import { accesses } from "../../harness/roles/trace.ts";
-import { type CapWalk, walkCapabilities } from "../../harness/transport/pci_caps.ts";
+import { type CapWalk, minCapLen, walkCapabilities } from "../../harness/transport/pci_caps.ts";
 import { CapField, CommonCfg, VirtioPciCap } from "../../harness/transport/pci_layout.ts";
 
 /** One memory access of the driver as the bus saw it. */
@@ -47,8 +48,11 @@ export interface PciVariation {
 
 /** A PCI scenario's trace plus the bus tap and the capability list as the device lays it out. */
 export interface PciScenarioTrace extends ScenarioTrace {
+  /** Accesses to the function's BARs by address (empty for a watched driver, whose accesses are in `events`). */
   bus: BusAccess[];
-  device: PciDevice;
+  /** The harness's PCI device (undefined for a watched driver beside its own device). */
+  device: PciDevice | undefined;
+  /** The capability list: the device's, or for a watched driver the one its configuration reads show. */
   caps: CapWalk;
 }
 
@@ -141,9 +145,34 @@ export class PciScenarioRunner extends ScenarioRunner {
   }
 }
 
-/** Runs a PCI scenario (layout options, workloads, …) with an optional variation. */
-export function runPci(ctx: DriverClauseContext, s: Scenario, variation: PciVariation = {}): Promise<PciScenarioTrace> {
-  return new PciScenarioRunner(ctx, variation).runPci(s);
+/**
+ * Runs a PCI scenario (layout options, workloads, …) with an optional variation. A watched driver's own device
+ * gives only its default scenario: its run, with the capability list its configuration reads show.
+ */
+export async function runPci(
+  ctx: DriverClauseContext,
+  s: Scenario,
+  variation: PciVariation = {},
+): Promise<PciScenarioTrace> {
+  if (!ctx.scenarios.watched) return await new PciScenarioRunner(ctx, variation).runPci(s);
+  if (Object.keys(variation).length > 0) {
+    notApplicable(
+      "the driver runs beside its own device, which the harness cannot give a slow reset or longer structures",
+    );
+  }
+  const t = Object.keys(s).length > 0 ? await ctx.scenarios.run(s) : await ctx.scenarios.baseline();
+  const image = t.configSpace ?? new Uint8Array(4096);
+  const config: RegisterSpace = {
+    read: (o, w) => Promise.resolve(o + w <= image.length ? readLe(image, o, w) : 0),
+    write: () => Promise.reject(new Error("the configuration space of a watched run is read-only")),
+  };
+  return { ...t, bus: [], device: undefined, caps: await walkCapabilities(config) };
+}
+
+function readLe(bytes: Uint8Array, offset: number, width: Width): number {
+  let v = 0;
+  for (let i = width - 1; i >= 0; i--) v = v * 256 + bytes[offset + i]!;
+  return v;
 }
 
 /** Accesses of a trace that landed in one raw space. */
@@ -165,7 +194,12 @@ export function touches(e: AccessEvent, from: number, to: number): boolean {
 
 /** Configuration-space range `[at, at + cap_len)` of each virtio capability, with its type. */
 export function virtioCapRanges(caps: CapWalk): { at: number; end: number; cfgType: number }[] {
-  return caps.virtio.map((c) => ({ at: c.at, end: c.at + c.capLen, cfgType: c.cfgType }));
+  // At least the structure's specified size: a watched driver may never have read cap_len (Linux does not).
+  return caps.virtio.map((c) => ({
+    at: c.at,
+    end: c.at + Math.max(c.capLen, minCapLen(c.cfgType)),
+    cfgType: c.cfgType,
+  }));
 }
 
 /** The PCI configuration access capability's fields, by configuration-space offset. */

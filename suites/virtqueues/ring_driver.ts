@@ -15,6 +15,7 @@ import type { DeviceKnobs } from "../../harness/models/device/core.ts";
 import { REFERENCE_CORE_FEATURES } from "../../harness/models/device/core.ts";
 import type { RngFunction } from "../../harness/models/device/rng.ts";
 import { deviceFunctionFor, type Scenario, type ScenarioTrace } from "../../harness/roles/harness_device.ts";
+import { WATCHED_RING_STATEMENTS } from "../../harness/roles/watched_trace.ts";
 import type { Level } from "../../harness/spec_data.ts";
 import { Mmio, mmioName } from "../../harness/transport/mmio_layout.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
@@ -141,6 +142,15 @@ function monitorClause(c: {
     action: c.action,
     applies: { deviceTypes: ["rng", "blk"] },
     async run(ctx) {
+      if (ctx.scenarios.watched) {
+        // A real driver beside its own device: only what its register accesses show is judged yet.
+        if (!WATCHED_RING_STATEMENTS.has(key)) notApplicable("the rings of a watched driver are not read yet");
+        const t = await ctx.scenarios.baseline();
+        if (!t.probe.bound || !negotiatedAll(t, c.needs ?? {})) {
+          notApplicable("the driver did not negotiate the ring configuration this statement is about");
+        }
+        return expectNone(`no ring access breaking ${c.title}`, ringViolationsOf(t, key), fmtRing);
+      }
       let counted = 0;
       const found: string[] = [];
       for (const s of c.scenarios) {
