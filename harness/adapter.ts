@@ -209,12 +209,15 @@ export type DriverPhase = "probe" | "workload" | "remove" | "end";
  * One step of a real driver as a watching adapter saw it, in the order it
  * happened: a register access (offset inside its space, value as read or
  * written, masked to the width), a change of the device's interrupt line,
- * or the start of a phase of the run.
+ * the start of a phase of the run, or a snapshot of guest memory taken while
+ * the driver was idle (`data` in base64; consecutive `memory` steps make one
+ * snapshot, normally the areas of every queue the driver enabled).
  */
 export type WatchedStep =
   | { kind: "read" | "write"; space: AccessSpace; offset: number; width: Width; value: number }
   | { kind: "irq"; level: boolean }
-  | { kind: "phase"; phase: DriverPhase; index?: number };
+  | { kind: "phase"; phase: DriverPhase; index?: number }
+  | { kind: "memory"; address: number; data: string };
 
 /** What the harness asks of one watched run. */
 export interface WatchRequest {
@@ -222,6 +225,12 @@ export interface WatchRequest {
   transport: TransportKind;
   /** Stops the run early (the clause's deadline passed, or the user interrupted). */
   signal?: AbortSignal;
+  /**
+   * Which guest memory to copy into the run (as `memory` steps) each time the driver is idle, given the steps so
+   * far: the harness names the areas of the queues the driver enabled. An adapter that cannot read guest memory
+   * ignores it.
+   */
+  snapshotAreas?: (steps: readonly WatchedStep[]) => Promise<{ address: number; length: number }[]>;
 }
 
 /** Everything a watched driver did in one run, from power-on to the end of its last workload. */

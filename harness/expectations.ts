@@ -54,6 +54,10 @@ export const GATE_TARGETS: readonly string[] = [
   "uboot-blk-pci-small-queue",
   "linux-blk-pci-packed",
   "linux-blk-pci-plain",
+  "uboot-net-mmio",
+  "uboot-net-pci",
+  "linux-net-pci",
+  "linux-console-pci",
 ];
 
 /** Verdicts an expectation may name (a pass or n/a needs no entry). */

@@ -36,7 +36,9 @@ import {
   GUESTS,
   type GuestTargetOptions,
   type GuestWorkload,
+  UBOOT_DEVICE_TYPES,
 } from "./adapters/qemu_guest/guest_target.ts";
+import { LINUX_DEVICE_TYPES } from "./adapters/qemu_guest/linux_guest.ts";
 import { allMutants, referenceDriver } from "./builtins.ts";
 import { DEVICE_IDS, type DeviceTypeName, type TransportKind } from "./features.ts";
 import { referenceDeviceTarget } from "./models/device/reference.ts";
@@ -271,8 +273,19 @@ const GUEST_KEYS = [
 function guestWorkload(where: string, i: number, w: unknown): GuestWorkload {
   const at = `options.workloads[${i}]`;
   if (!isRecord(w)) throw new UsageError(`${where}: "${at}" must be an object, got ${describe(w)}`);
-  const kind = oneOf(where, `${at}.kind`, w.kind, ["blk-read", "blk-write", "rng-read"] as const);
-  const keys = { "blk-read": ["sector", "sectors"], "blk-write": ["sector", "sectors", "fill"], "rng-read": ["bytes"] };
+  const kind = oneOf(
+    where,
+    `${at}.kind`,
+    w.kind,
+    ["blk-read", "blk-write", "rng-read", "net-ping", "console-write"] as const,
+  );
+  const keys = {
+    "blk-read": ["sector", "sectors"],
+    "blk-write": ["sector", "sectors", "fill"],
+    "rng-read": ["bytes"],
+    "net-ping": [],
+    "console-write": [],
+  };
   checkKeys(where, w, ["kind", ...keys[kind]], at);
   const int = (key: string, min: number, max: number): number => {
     const v = w[key];
@@ -282,6 +295,7 @@ function guestWorkload(where: string, i: number, w: unknown): GuestWorkload {
     return v;
   };
   if (kind === "rng-read") return { kind, bytes: int("bytes", 1, 4096) };
+  if (kind === "net-ping" || kind === "console-write") return { kind };
   const sector = int("sector", 0, 0xffff_ffff);
   const sectors = int("sectors", 1, 128);
   return kind === "blk-read" ? { kind, sector, sectors } : { kind, sector, sectors, fill: int("fill", 0, 255) };
@@ -312,7 +326,12 @@ function validateGuestSpec(data: Record<string, unknown>, where: string, arg: st
         "pci",
       ],
     ),
-    deviceType: oneOf(where, "options.deviceType", o.deviceType ?? "blk", linux ? ["blk", "rng"] : ["blk"]),
+    deviceType: oneOf(
+      where,
+      "options.deviceType",
+      o.deviceType ?? "blk",
+      linux ? LINUX_DEVICE_TYPES : UBOOT_DEVICE_TYPES,
+    ),
   };
   const onlyFor = linux ? ["firmware"] : ["kernel", "modules", "busybox"];
   const wrong = onlyFor.find((k) => o[k] !== undefined);

@@ -126,6 +126,8 @@ export interface ScenarioTrace {
    * are 0), so its capability list can be walked as the driver saw it.
    */
   configSpace?: Uint8Array;
+  /** A watched driver: how many snapshots of its rings the run holds (their findings are `ring` events). */
+  ringSnapshots?: number;
 }
 
 /** The default workload for a device type. */

@@ -14,7 +14,9 @@
  */
 import type { DriverTarget, WatchedRun, WatchedStep } from "../adapter.ts";
 import { untilAborted } from "../deadline.ts";
-import type { DeviceTypeName, TransportKind } from "../features.ts";
+import { DEVICE_IDS, type DeviceTypeName, type TransportKind } from "../features.ts";
+import { configLayoutOf } from "../device_types.ts";
+import type { ConfigField, DeviceFunction, HandleResult } from "../models/device/device_function.ts";
 import { ArrayMemory } from "../memory.ts";
 import type { RegisterSpace } from "../registers.ts";
 import { Status } from "../status.ts";
@@ -25,7 +27,6 @@ import { MmioLegacyDevice } from "../models/device/mmio_legacy_device.ts";
 import { notApplicable } from "../verify.ts";
 import {
   type CanonicalAccess,
-  deviceFunctionFor,
   DeviceRecorder,
   legacyCanonical,
   pciCanonical,
@@ -34,6 +35,7 @@ import {
   type ScenarioTrace,
 } from "./harness_device.ts";
 import { RING_VIOLATION_STATEMENTS, RingMonitor, type RingViolationKind } from "./ring_monitor.ts";
+import { checkSplitSnapshot, SNAPSHOT_KINDS } from "./ring_snapshot.ts";
 import { queueAlignment, ringFeatures } from "../virtqueue/queue.ts";
 import { hex } from "../registers.ts";
 
@@ -45,6 +47,11 @@ export const WATCHED_RING_STATEMENTS: ReadonlySet<string> = new Set([
   RING_VIOLATION_STATEMENTS["misaligned-area"],
   RING_VIOLATION_STATEMENTS["packed-misaligned-area"],
 ]);
+
+/** The ring statements a watched run with snapshots of its split rings judges too (see `ring_snapshot.ts`). */
+export const SNAPSHOT_RING_STATEMENTS: ReadonlySet<string> = new Set(
+  SNAPSHOT_KINDS.map((k) => RING_VIOLATION_STATEMENTS[k]),
+);
 
 /** The alignment violation of a queue the driver enabled, from the addresses it wrote (none when aligned). */
 function misalignment(core: DeviceCore, q: number): { kind: RingViolationKind; detail: string } | undefined {
@@ -60,6 +67,31 @@ function misalignment(core: DeviceCore, q: number): { kind: RingViolationKind; d
 
 /** The largest queue size the spec allows: the shadow takes whatever size the real device allowed. */
 const MAX_QUEUE_SIZE = 32768;
+/** Queues the shadow keeps state for: more than any driver here selects (a queue index past them is not followed). */
+const SHADOW_QUEUES = 64;
+
+/**
+ * The device type behind the shadow: any type, its configuration layout from the spec, queue state for
+ * {@link SHADOW_QUEUES} queues of any size; it serves nothing (the real device does).
+ */
+class ShadowFunction implements DeviceFunction {
+  readonly deviceId: number;
+  readonly features = 0n;
+  readonly queueCount = SHADOW_QUEUES;
+  readonly config = new Uint8Array(256);
+  readonly configLayout: readonly ConfigField[];
+  constructor(readonly type: DeviceTypeName) {
+    this.deviceId = DEVICE_IDS[type];
+    this.configLayout = configLayoutOf(type);
+  }
+  queueSizeMax(): number {
+    return MAX_QUEUE_SIZE;
+  }
+  handle(): Promise<HandleResult> {
+    return Promise.resolve({ kind: "used", written: 0 });
+  }
+  reset(): void {}
+}
 
 /** A reference device that follows a real one: FEATURES_OK as the real device decided, no request served. */
 class ShadowCore extends DeviceCore {
@@ -100,6 +132,51 @@ export function offeredInRun(run: WatchedRun, transport: TransportKind): bigint 
     }
   }
   return offered;
+}
+
+function decodeBase64(text: string): Uint8Array {
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** The split-ring violations a snapshot (areas by address) shows for every queue the shadow has enabled. */
+function snapshotViolations(core: DeviceCore, areas: Map<number, Uint8Array>) {
+  const read = (addr: number, length: number) => {
+    for (const [base, bytes] of areas) {
+      if (addr >= base && addr + length <= base + bytes.length) {
+        return bytes.subarray(addr - base, addr - base + length);
+      }
+    }
+    return undefined;
+  };
+  const features = ringFeatures(core.negotiated);
+  if (features.format !== "split") return [];
+  return core.queues.flatMap((s, q) =>
+    s.ready
+      ? checkSplitSnapshot({ q, size: s.size, desc: s.desc, driver: s.driver, device: s.device, features }, read)
+      : []
+  );
+}
+
+/**
+ * The guest memory areas of every split queue a (partial) run has enabled so far: what a watching adapter
+ * reads from guest RAM for a snapshot.
+ */
+export async function queueAreas(
+  steps: readonly WatchedStep[],
+  deviceType: DeviceTypeName,
+  transport: TransportKind,
+): Promise<{ address: number; length: number }[]> {
+  const run: WatchedRun = { steps: [...steps], probe: { bound: true }, results: [], console: "" };
+  const t = await traceOfWatchedRun(run, deviceType, transport);
+  if (ringFeatures(t.core.negotiated).format !== "split") return [];
+  return t.core.queues.flatMap((s) =>
+    s.ready && s.size > 0 && s.size <= 32768
+      ? [{ address: s.desc, length: 16 * s.size }, { address: s.driver, length: 6 + 2 * s.size }]
+      : []
+  );
 }
 
 /** The configuration space as the driver read it: every configuration read's bytes in place, the rest 0. */
@@ -145,7 +222,7 @@ export function traceOfWatchedRun(
 
 async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: TransportKind): Promise<ScenarioTrace> {
   const offered = offeredInRun(run, transport);
-  const fn = deviceFunctionFor(deviceType, { queueSizeMax: MAX_QUEUE_SIZE });
+  const fn = new ShadowFunction(deviceType);
   const memory = new ArrayMemory(0, 0);
   const core = new ShadowCore(fn, {
     memory,
@@ -155,9 +232,25 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
   const shadow: RegisterSpace = transport === "mmio-legacy" ? new MmioLegacyDevice(core) : new MmioDevice(core);
   const rec = new DeviceRecorder(core);
   const steps = run.steps;
+  const snapshot = new Map<number, Uint8Array>();
+  const reported = new Set<string>();
+  let snapshots = 0;
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i]!;
     switch (step.kind) {
+      case "memory": {
+        snapshot.set(step.address, decodeBase64(step.data));
+        if (steps[i + 1]?.kind === "memory") break;
+        // The last area of a snapshot: judge every enabled split queue on it, each finding once.
+        snapshots++;
+        for (const v of snapshotViolations(core, snapshot)) {
+          const key = `${v.kind}:${v.queue}:${v.detail}`;
+          if (!reported.has(key)) rec.recordViolation(v);
+          reported.add(key);
+        }
+        snapshot.clear();
+        break;
+      }
       case "phase":
         rec.push(step.index === undefined ? { kind: "phase", phase: step.phase } : { ...step });
         break;
@@ -204,6 +297,7 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
     memory,
     monitor: new RingMonitor(memory),
     ...(transport === "pci" ? { configSpace: configSpaceInRun(run) } : {}),
+    ...(snapshots > 0 ? { ringSnapshots: snapshots } : {}),
   };
 }
 
@@ -251,7 +345,8 @@ export class WatchedScenarioRunner extends ScenarioRunner {
     const watch = this.target.watch;
     if (!watch) return Promise.reject(new Error("A watched scenario runner needs a target that can be watched"));
     // Run without the clause's signal: the trace is shared by every clause.
-    this.#watchShared.baseline ??= watch.call(this.target, { transport: this.transport })
+    const snapshotAreas = (steps: readonly WatchedStep[]) => queueAreas(steps, this.deviceType, this.transport);
+    this.#watchShared.baseline ??= watch.call(this.target, { transport: this.transport, snapshotAreas })
       .then((run) => traceOfWatchedRun(run, this.deviceType, this.transport));
     return untilAborted(this.#watchShared.baseline, this.signal);
   }

@@ -187,9 +187,10 @@ export const noNotifyBeforeDriverOk = defineDriverClause({
 /** A scenario where two requests stay exposed (the device never uses them) when the driver is removed. */
 function heldRequests(ctx: DriverClauseContext, splitOnly = false): Promise<ScenarioTrace> {
   const work = defaultWorkloads(ctx.deviceType);
-  const offered = deviceFunctionFor(ctx.deviceType).features | (REFERENCE_CORE_FEATURES & ~bit(F.RING_PACKED));
+  // Only a device the harness presents has a reference function (a watched driver's scenario is n/a first).
+  const offered = () => deviceFunctionFor(ctx.deviceType).features | (REFERENCE_CORE_FEATURES & ~bit(F.RING_PACKED));
   return ctx.scenarios.run({
-    knobs: { holdRequests: true, ...(splitOnly ? { offered } : {}) },
+    knobs: { holdRequests: true, ...(splitOnly ? { offered: offered() } : {}) },
     deadlineMs: 150,
     workloads: [...work, ...work],
   });

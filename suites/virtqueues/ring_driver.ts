@@ -15,7 +15,7 @@ import type { DeviceKnobs } from "../../harness/models/device/core.ts";
 import { REFERENCE_CORE_FEATURES } from "../../harness/models/device/core.ts";
 import type { RngFunction } from "../../harness/models/device/rng.ts";
 import { deviceFunctionFor, type Scenario, type ScenarioTrace } from "../../harness/roles/harness_device.ts";
-import { WATCHED_RING_STATEMENTS } from "../../harness/roles/watched_trace.ts";
+import { SNAPSHOT_RING_STATEMENTS, WATCHED_RING_STATEMENTS } from "../../harness/roles/watched_trace.ts";
 import type { Level } from "../../harness/spec_data.ts";
 import { Mmio, mmioName } from "../../harness/transport/mmio_layout.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
@@ -104,6 +104,9 @@ async function runRing(
   });
 }
 
+/** The device types the harness presents in ring scenarios (a watched driver's own device may be any). */
+const PRESENTED: readonly DeviceTypeName[] = ["rng", "blk"];
+
 /** Which ring layouts and features a clause needs the driver to have negotiated for its scenarios to count. */
 interface Needs {
   features?: number[];
@@ -140,12 +143,21 @@ function monitorClause(c: {
     title: c.title,
     requirement: c.requirement,
     action: c.action,
-    applies: { deviceTypes: ["rng", "blk"] },
     async run(ctx) {
+      if (!ctx.scenarios.watched && !PRESENTED.includes(ctx.deviceType)) {
+        notApplicable(`the harness cannot present a ${ctx.deviceType} device for ring scenarios yet`);
+      }
       if (ctx.scenarios.watched) {
         // A real driver beside its own device: only what its register accesses show is judged yet.
-        if (!WATCHED_RING_STATEMENTS.has(key)) notApplicable("the rings of a watched driver are not read yet");
         const t = await ctx.scenarios.baseline();
+        const judged = WATCHED_RING_STATEMENTS.has(key) || (t.ringSnapshots && SNAPSHOT_RING_STATEMENTS.has(key));
+        if (!judged) {
+          notApplicable(
+            t.ringSnapshots
+              ? "a snapshot of an idle driver's rings cannot show this statement (it is about the order of its writes)"
+              : "the rings of this watched run were not read",
+          );
+        }
         if (!t.probe.bound || !negotiatedAll(t, c.needs ?? {})) {
           notApplicable("the driver did not negotiate the ring configuration this statement is about");
         }

@@ -30,13 +30,16 @@ import { DEFAULT_TEMP_ROOT } from "../qemu/qemu_process.ts";
 import { GuestProcess } from "./guest_process.ts";
 import { TraceFilter, type TraceWindow } from "./qemu_trace.ts";
 import {
-  LINUX_DEVICE_TYPES,
+  linuxDrives,
   linuxInit,
   linuxInitramfs,
   type LinuxParts,
   type LinuxWorkload,
   parseLinuxReport,
 } from "./linux_guest.ts";
+
+/** The device types U-Boot drives here. */
+export const UBOOT_DEVICE_TYPES: readonly DeviceTypeName[] = ["blk", "net"];
 
 /** Guests this adapter can drive. */
 export const GUESTS = ["u-boot", "linux"] as const;
@@ -103,13 +106,20 @@ interface Platform {
   device: string;
   /** Where U-Boot's workloads put their data (in guest RAM). */
   buffer: number;
+  /** The guest-physical address of the first byte of RAM. */
+  ramBase: number;
   window: Omit<TraceWindow, "phases">;
   /** The U-Boot command that makes the marker access. */
   marker: string;
 }
 
 /** The QEMU region names of a device type's virtio-pci structures end with this. */
-const PCI_REGION_NAMES: Partial<Record<DeviceTypeName, string>> = { blk: "virtio-blk", rng: "virtio-rng" };
+const PCI_REGION_NAMES: Partial<Record<DeviceTypeName, string>> = {
+  blk: "virtio-blk",
+  rng: "virtio-rng",
+  net: "virtio-net",
+  console: "virtio-serial",
+};
 
 /**
  * QEMU's PCI device of a type, modern only, in slot {@link PCI_SLOT}, with `ioeventfd=off`: with an ioeventfd
@@ -118,6 +128,15 @@ const PCI_REGION_NAMES: Partial<Record<DeviceTypeName, string>> = { blk: "virtio
 const PCI_DEVICES: Partial<Record<DeviceTypeName, string>> = {
   blk: `virtio-blk-pci,drive=drive0,disable-legacy=on,ioeventfd=off,addr=${PCI_SLOT}.0`,
   rng: `virtio-rng-pci,disable-legacy=on,ioeventfd=off,addr=${PCI_SLOT}.0`,
+  // No option ROM: the firmware would otherwise run iPXE's driver on the device first.
+  net: `virtio-net-pci,netdev=n0,disable-legacy=on,ioeventfd=off,romfile=,addr=${PCI_SLOT}.0`,
+  console: `virtio-serial-pci,disable-legacy=on,ioeventfd=off,addr=${PCI_SLOT}.0`,
+};
+
+/** QEMU's MMIO device of a type. */
+const MMIO_DEVICES: Partial<Record<DeviceTypeName, string>> = {
+  blk: "virtio-blk-device,drive=drive0",
+  net: "virtio-net-device,netdev=n0",
 };
 
 function platform(o: GuestTargetOptions): Platform {
@@ -134,6 +153,7 @@ function platform(o: GuestTargetOptions): Platform {
       firmware: "/usr/lib/u-boot/qemu-x86_64/u-boot.rom",
       device: dev,
       buffer: 0x0100_0000,
+      ramBase: 0,
       window: {
         pci: { device: dev.split(",")[0]!, address: `00:${two}.0`, regions: PCI_REGION_NAMES[deviceType] ?? "" },
         marker: { pciConfig: PCI_MARKER },
@@ -147,8 +167,9 @@ function platform(o: GuestTargetOptions): Platform {
     binary: "qemu-system-aarch64",
     machine: ["-M", "virt", "-cpu", "cortex-a57", "-global", "virtio-mmio.force-legacy=false"],
     firmware: "/usr/lib/u-boot/qemu_arm64/u-boot.bin",
-    device: device ?? "virtio-blk-device,drive=drive0",
+    device: device ?? MMIO_DEVICES[deviceType] ?? `${deviceType}?`,
     buffer: 0x4020_0000,
+    ramBase: 0x4000_0000,
     window: { mmio: VIRT_MMIO, marker: { address: UBOOT_MARKER } },
     marker: `md.l 0x${UBOOT_MARKER.toString(16)} 1`,
   };
@@ -162,6 +183,13 @@ function ubootCommand(w: GuestWorkload, buffer: number): { command: string; ok: 
   switch (w.kind) {
     case "rng-read":
       throw new TargetError("U-Boot has no virtio-rng driver: rng-read is a Linux workload");
+    case "console-write":
+      throw new TargetError("U-Boot has no virtio-console driver: console-write is a Linux workload");
+    case "net-ping":
+      return {
+        command: "setenv ipaddr 10.0.2.15; setenv netmask 255.255.255.0; ping 10.0.2.2",
+        ok: /host 10\.0\.2\.2 is alive/,
+      };
     case "blk-read":
       return { command: `virtio read ${h(buffer)} ${h(w.sector)} ${h(w.sectors)}`, ok: /\d+ blocks read: OK/ };
     case "blk-write":
@@ -171,6 +199,11 @@ function ubootCommand(w: GuestWorkload, buffer: number): { command: string; ok: 
         ok: /\d+ blocks written: OK/,
       };
   }
+}
+
+/** The guest RAM file beside the disk image in the run's private directory. */
+function ram_path(disk: string): string {
+  return disk.replace(/[^/]*$/, "ram");
 }
 
 /** Polls `ok` every 10 ms for up to `ms`; whether it held. */
@@ -215,9 +248,11 @@ export class GuestDriverTarget implements DriverTarget {
         `The qemu-guest adapter runs ${options.guest} over ${transports.join(" or ")}, not ${options.transport}`,
       );
     }
-    const types: readonly DeviceTypeName[] = options.guest === "linux" ? LINUX_DEVICE_TYPES : ["blk"];
-    if (!types.includes(options.deviceType)) {
-      throw new TargetError(`The qemu-guest adapter drives ${types.join(", ")} with ${options.guest}`);
+    const drives = options.guest === "linux"
+      ? linuxDrives(options.deviceType)
+      : UBOOT_DEVICE_TYPES.includes(options.deviceType);
+    if (!drives) {
+      throw new TargetError(`The qemu-guest adapter cannot drive a ${options.deviceType} device with ${options.guest}`);
     }
     this.#platform = platform(options);
     this.info = {
@@ -226,7 +261,12 @@ export class GuestDriverTarget implements DriverTarget {
       contractVersion: ADAPTER_CONTRACT_VERSION,
       transports: [options.transport],
       deviceTypes: [options.deviceType],
-      workloads: [...new Set(this.workloads.map((w) => w.kind))],
+      // The contract's kinds (a ping has no contract form: the harness cannot make net requests yet).
+      workloads: [
+        ...new Set(
+          this.workloads.flatMap((w) => (w.kind === "net-ping" || w.kind === "console-write" ? [] : [w.kind])),
+        ),
+      ],
     };
   }
 
@@ -244,9 +284,16 @@ export class GuestDriverTarget implements DriverTarget {
 
   get workloads(): GuestWorkload[] {
     if (this.options.workloads) return this.options.workloads;
-    return this.options.deviceType === "rng"
-      ? [{ kind: "rng-read", bytes: 16 }]
-      : [{ kind: "blk-read", sector: 0, sectors: 1 }];
+    switch (this.options.deviceType) {
+      case "rng":
+        return [{ kind: "rng-read", bytes: 16 }];
+      case "net":
+        return [{ kind: "net-ping" }];
+      case "console":
+        return [{ kind: "console-write" }];
+      default:
+        return [{ kind: "blk-read", sector: 0, sectors: 1 }];
+    }
   }
 
   /** Linux: where the kernel, its modules and busybox are. */
@@ -271,11 +318,22 @@ export class GuestDriverTarget implements DriverTarget {
     const boot = o.guest === "linux"
       ? ["-kernel", this.linuxParts.kernel, "-initrd", initrd ?? "", "-append", "console=ttyS0 quiet panic=-1"]
       : ["-bios", this.firmware];
-    const drive = o.deviceType === "blk" ? ["-drive", `if=none,id=drive0,file=${disk},format=raw`] : [];
+    const backend = o.deviceType === "blk"
+      ? ["-drive", `if=none,id=drive0,file=${disk},format=raw`]
+      : o.deviceType === "net"
+      ? ["-netdev", "user,id=n0,restrict=on"]
+      : [];
+    const mib = o.guest === "linux" ? 512 : 256;
+    // Guest RAM in a file the harness reads the rings from (shared, so it sees the guest's writes).
+    const ram = ram_path(disk);
     return [
       ...p.machine,
       "-m",
-      o.guest === "linux" ? "512M" : "256M",
+      `${mib}M`,
+      "-object",
+      `memory-backend-file,id=mem,size=${mib}M,mem-path=${ram},share=on`,
+      "-machine",
+      "memory-backend=mem",
       "-display",
       "none",
       "-nodefaults",
@@ -283,9 +341,11 @@ export class GuestDriverTarget implements DriverTarget {
       "stdio",
       "-no-reboot",
       ...boot,
-      ...drive,
+      ...backend,
       "-device",
       p.device,
+      // A console port on the serial device's bus (after the device that makes the bus).
+      ...(o.deviceType === "console" ? ["-chardev", "null,id=c0", "-device", "virtconsole,chardev=c0"] : []),
       "-trace",
       "memory_region_ops_read",
       "-trace",
@@ -327,7 +387,8 @@ export class GuestDriverTarget implements DriverTarget {
       try {
         initrd = `${dir}/initrd.cpio`;
         const address = `0000:${window.pci!.address}`;
-        const type = this.options.deviceType as "blk" | "rng";
+        const type = this.options.deviceType;
+        if (!linuxDrives(type)) throw new Error(`Linux does not drive ${type} here`);
         await Deno.writeFile(initrd, await linuxInitramfs(this.linuxParts, type, linuxInit(type, address, work)));
       } catch (e) {
         await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -343,9 +404,16 @@ export class GuestDriverTarget implements DriverTarget {
       filter,
     );
     try {
+      // Once phase `phase` has started in the trace (the guest idles after the marker), read its rings.
+      const snapshot = async (phase: number) => {
+        if (!await until(() => filter.reached(phase), 2000)) {
+          throw new TargetError(`The guest's trace never showed the marker of phase ${phase}: ${guest.describe()}`);
+        }
+        if (request.snapshotAreas) await this.#snapshot(filter, `${dir}/ram`, request.snapshotAreas);
+      };
       const { probe, results } = linux
-        ? await this.#runLinux(guest, request.signal)
-        : await this.#runUboot(guest, request.signal);
+        ? await this.#runLinux(guest, snapshot, request.signal)
+        : await this.#runUboot(guest, snapshot, request.signal);
       // The end marker's trace line may still be on its way through QEMU's stderr.
       const end = (window.phases?.length ?? 1) - 1;
       if (!await until(() => filter.reached(end), 2000)) {
@@ -357,10 +425,63 @@ export class GuestDriverTarget implements DriverTarget {
     }
   }
 
-  /** Linux runs its script alone: wait for the end (bounded), then read the report. */
-  async #runLinux(guest: GuestProcess, signal?: AbortSignal): Promise<Pick<WatchedRun, "probe" | "results">> {
+  /** Reads the areas of every split queue the driver enabled so far from guest RAM, as `memory` steps. */
+  async #snapshot(
+    filter: TraceFilter,
+    ram: string,
+    which: NonNullable<WatchRequest["snapshotAreas"]>,
+  ): Promise<void> {
+    const areas = await which(filter.steps);
+    if (areas.length === 0) return;
+    const file = await Deno.open(ram, { read: true });
+    try {
+      for (const a of areas) {
+        const bytes = new Uint8Array(a.length);
+        await file.seek(a.address - this.#platform.ramBase, Deno.SeekMode.Start);
+        let got = 0;
+        while (got < bytes.length) {
+          const n = await file.read(bytes.subarray(got));
+          if (n === null) break;
+          got += n;
+        }
+        if (got < bytes.length) continue; // outside guest RAM: the alignment and placement clauses say so
+        filter.insert({ kind: "memory", address: a.address, data: encodeBase64(bytes) });
+      }
+    } finally {
+      file.close();
+    }
+  }
+
+  /** Linux runs its script, pausing after each marker for a snapshot; then the report is read. */
+  async #runLinux(
+    guest: GuestProcess,
+    snapshot: (phase: number) => Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<Pick<WatchedRun, "probe" | "results">> {
     const ms = this.options.bootTimeoutMs ?? 60_000;
-    await guest.waitFor(/@@ end/, ms, "the end of the Linux guest's script ('@@ end')", 0, signal);
+    const deadline = Date.now() + ms;
+    let from = 0;
+    for (let pause = 1; pause <= this.workloads.length + 1; pause++) {
+      const left = Math.max(1, deadline - Date.now());
+      const text = await guest.waitFor(
+        new RegExp(`@@ pause ${pause}\\b|@@ end`),
+        left,
+        `pause ${pause} of the Linux guest's script`,
+        from,
+        signal,
+      );
+      if (/@@ end/.test(text)) break;
+      from = guest.position;
+      await snapshot(pause);
+      await guest.type("\n");
+    }
+    await guest.waitFor(
+      /@@ end/,
+      Math.max(1, deadline - Date.now()),
+      "the end of the Linux guest's script ('@@ end')",
+      0,
+      signal,
+    );
     const report = parseLinuxReport(guest.console, this.workloads.length);
     const probe: ProbeResult = report.bound
       ? { bound: true }
@@ -374,8 +495,12 @@ export class GuestDriverTarget implements DriverTarget {
     return { probe, results };
   }
 
-  /** U-Boot is driven at its prompt: scan, then each workload behind a marker, then the end marker. */
-  async #runUboot(guest: GuestProcess, signal?: AbortSignal): Promise<Pick<WatchedRun, "probe" | "results">> {
+  /** U-Boot is driven at its prompt: scan, then each workload, each command followed by a marker and a snapshot. */
+  async #runUboot(
+    guest: GuestProcess,
+    snapshot: (phase: number) => Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<Pick<WatchedRun, "probe" | "results">> {
     const p = this.#platform;
     const cmdMs = this.options.commandTimeoutMs ?? 10_000;
     const bootMs = this.options.bootTimeoutMs ?? 20_000;
@@ -388,18 +513,30 @@ export class GuestDriverTarget implements DriverTarget {
       await guest.type(`${command}\r`);
       return await guest.waitFor(PROMPT, cmdMs, what, from, signal);
     };
-    const scanned = await run("virtio scan; virtio info", "the end of 'virtio info'");
-    const device = /Device \d+: ([^\r\n]*)/.exec(scanned);
-    const probe: ProbeResult = device
-      ? { bound: true }
-      : { bound: false, error: `U-Boot found no virtio block device: ${scanned.trim().slice(-200)}` };
+    const scanned = await run(`virtio scan; virtio info; ${p.marker}`, "the end of 'virtio info'");
+    await snapshot(1);
     const results: WorkloadResult[] = [];
-    for (const w of this.workloads) {
+    for (const [i, w] of this.workloads.entries()) {
       const { command, ok } = ubootCommand(w, p.buffer);
-      const out = await run(`${p.marker}; ${command}`, `the end of '${command}'`);
+      const out = await run(`${command}; ${p.marker}`, `the end of '${command}'`);
+      await snapshot(i + 2);
       results.push(ok.test(out) ? { ok: true } : { ok: false, error: out.trim().split(/\r?\n/).slice(-2).join(" ") });
     }
-    await run(p.marker, "the end marker");
+    // A block device shows in 'virtio info'; a network device once U-Boot used it ("eth0: virtio-net#31" at boot on
+    // arm64, "Using virtio-net#0 device" at the first network command on x86).
+    const found = this.options.deviceType === "net"
+      ? /eth\d+: virtio-net|Using virtio-net/.test(guest.console)
+      : /Device \d+: ([^\r\n]*)/.test(scanned);
+    const probe: ProbeResult = found ? { bound: true } : {
+      bound: false,
+      error: `U-Boot found no virtio ${this.options.deviceType} device: ${scanned.trim().slice(-200)}`,
+    };
     return { probe, results };
   }
+}
+
+function encodeBase64(bytes: Uint8Array): string {
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
 }

@@ -6,6 +6,7 @@ import { haltFirmware } from "../qemu/halt_firmware.ts";
 import { GuestDriverTarget } from "./guest_target.ts";
 
 const have = await installed("qemu-system-aarch64");
+const uboot = await Deno.stat("/usr/lib/u-boot/qemu_arm64/u-boot.bin").then(() => true, () => false);
 
 async function guestDirs(): Promise<string[]> {
   const out: string[] = [];
@@ -57,5 +58,24 @@ Deno.test({
     setTimeout(() => ac.abort(new Error("stop now")), 200);
     await assertRejects(() => target.watch({ transport: "mmio", signal: ac.signal }), Error, "stop now");
     assert(runningQemu() === 0, "a QEMU outlived the run");
+  },
+});
+
+Deno.test({
+  name: "qemu-guest: two runs at once do not collide, and each gives the whole record",
+  ignore: !have || !uboot,
+  async fn() {
+    const target = new GuestDriverTarget({ name: "twice", guest: "u-boot", transport: "mmio", deviceType: "blk" });
+    const before = await guestDirs();
+    const [a, b] = await Promise.all([target.watch({ transport: "mmio" }), target.watch({ transport: "mmio" })]);
+    for (const run of [a, b]) {
+      assert(run.probe.bound, `not bound: ${run.probe.error}`);
+      assert(run.results.every((r) => r.ok), JSON.stringify(run.results));
+      assert(run.steps.some((s) => s.kind === "phase" && s.phase === "end"), "no end marker in the record");
+    }
+    const accesses = (r: typeof a) => r.steps.filter((s) => s.kind === "read" || s.kind === "write").length;
+    assert(accesses(a) === accesses(b), `the two records differ: ${accesses(a)} and ${accesses(b)} accesses`);
+    assert(runningQemu() === 0, "a QEMU outlived the runs");
+    assert((await guestDirs()).length <= before.length, "a guest's directory was left behind");
   },
 });

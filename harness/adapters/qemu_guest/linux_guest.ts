@@ -16,7 +16,11 @@ import { type CpioEntry, cpioNewc } from "./cpio.ts";
 export type LinuxWorkload =
   | { kind: "blk-read"; sector: number; sectors: number }
   | { kind: "blk-write"; sector: number; sectors: number; fill: number }
-  | { kind: "rng-read"; bytes: number };
+  | { kind: "rng-read"; bytes: number }
+  /** Brings the interface up at 10.0.2.15/24 and pings QEMU's user-network gateway, 10.0.2.2. */
+  | { kind: "net-ping" }
+  /** Writes a line to the first console port (`/dev/hvc0`). */
+  | { kind: "console-write" };
 
 /** Where the kernel, its modules and busybox are. */
 export interface LinuxParts {
@@ -28,14 +32,25 @@ export interface LinuxParts {
   busybox: string;
 }
 
+/** The device types a Linux guest drives here. */
+export const LINUX_DEVICE_TYPES = ["blk", "rng", "net", "console"] as const;
+/** A device type a Linux guest drives here. */
+export type LinuxDeviceType = typeof LINUX_DEVICE_TYPES[number];
+
+const VIRTIO_PCI = ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci"];
+
 /** The modules a device type's driver needs over PCI, in load order. */
-const MODULES: Record<"blk" | "rng", string[]> = {
-  blk: ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci", "virtio_blk"],
-  rng: ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci", "virtio-rng"],
+const MODULES: Record<LinuxDeviceType, string[]> = {
+  blk: [...VIRTIO_PCI, "virtio_blk"],
+  rng: [...VIRTIO_PCI, "virtio-rng"],
+  net: ["failover", "net_failover", ...VIRTIO_PCI, "virtio_net"],
+  console: [...VIRTIO_PCI, "virtio_console"],
 };
 
-/** The device types a Linux guest drives here. */
-export const LINUX_DEVICE_TYPES: readonly DeviceTypeName[] = ["blk", "rng"];
+/** Whether Linux drives `type` here. */
+export function linuxDrives(type: DeviceTypeName): type is LinuxDeviceType {
+  return (LINUX_DEVICE_TYPES as readonly string[]).includes(type);
+}
 
 /** The shell command of one workload. */
 function command(w: LinuxWorkload): string {
@@ -49,6 +64,10 @@ function command(w: LinuxWorkload): string {
     }
     case "rng-read":
       return `dd if=/dev/hwrng of=/dev/null bs=${w.bytes} count=1`;
+    case "net-ping":
+      return "ip addr add 10.0.2.15/24 dev eth0 2>/dev/null; ip link set eth0 up && ping -c 1 -W 3 10.0.2.2";
+    case "console-write":
+      return "echo virtio-conformance > /dev/hvc0";
   }
 }
 
@@ -56,7 +75,11 @@ function command(w: LinuxWorkload): string {
  * The `/init` script: modules, bind check, workloads, unbind, power off, each
  * phase preceded by the marker read of `pciAddress`'s configuration offset 0xfc.
  */
-export function linuxInit(deviceType: "blk" | "rng", pciAddress: string, workloads: readonly LinuxWorkload[]): string {
+export function linuxInit(
+  deviceType: LinuxDeviceType,
+  pciAddress: string,
+  workloads: readonly LinuxWorkload[],
+): string {
   const dev = `/sys/bus/pci/devices/${pciAddress}`;
   const lines = [
     "#!/bin/busybox sh",
@@ -67,18 +90,24 @@ export function linuxInit(deviceType: "blk" | "rng", pciAddress: string, workloa
     "mount -t sysfs sysfs /sys",
     "mount -t devtmpfs devtmpfs /dev",
     `mark() { dd if=${dev}/config of=/dev/null bs=4 skip=63 count=1 2>/dev/null; }`,
+    // After a marker the guest waits for a line on its console: the harness reads the idle driver's rings first.
+    'pause() { echo "@@ pause $1"; read -r _; }',
     'echo "@@ init"',
     "mark",
     ...MODULES[deviceType].map((m) => `insmod /lib/modules/${m}.ko || echo "@@ insmod ${m} failed"`),
     // Bound once the virtio device under the PCI function has a driver.
     "i=0",
     `while [ ! -e ${dev}/virtio0/driver ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done`,
-    deviceType === "blk"
-      ? `while [ ! -b /dev/vda ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done`
-      : `echo virtio_rng.0 > /sys/class/misc/hw_random/rng_current 2>/dev/null`,
+    {
+      blk: `while [ ! -b /dev/vda ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done`,
+      rng: `echo virtio_rng.0 > /sys/class/misc/hw_random/rng_current 2>/dev/null`,
+      net: `while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done`,
+      console: `while [ ! -c /dev/hvc0 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done`,
+    }[deviceType],
     `if [ -e ${dev}/virtio0/driver ]; then echo "@@ probe ok"; else echo "@@ probe fail"; fi`,
-    ...workloads.flatMap((w, i) => ["mark", command(w), `echo "@@ work ${i} $?"`]),
+    ...workloads.flatMap((w, i) => ["mark", `pause ${i + 1}`, command(w), `echo "@@ work ${i} $?"`]),
     "mark",
+    `pause ${workloads.length + 1}`,
     `echo ${pciAddress} > /sys/bus/pci/drivers/virtio-pci/unbind`,
     'echo "@@ remove $?"',
     "mark",
@@ -104,7 +133,11 @@ async function findModule(dir: string, name: string): Promise<string | undefined
 }
 
 /** The initramfs: busybox, the modules the device type needs, `/init`. */
-export async function linuxInitramfs(parts: LinuxParts, deviceType: "blk" | "rng", init: string): Promise<Uint8Array> {
+export async function linuxInitramfs(
+  parts: LinuxParts,
+  deviceType: LinuxDeviceType,
+  init: string,
+): Promise<Uint8Array> {
   const entries: CpioEntry[] = [
     { kind: "dir", path: "bin" },
     { kind: "dir", path: "lib" },

@@ -156,6 +156,11 @@ export class TraceFilter {
     }
   }
 
+  /** Adds a step the adapter made itself (a memory snapshot) at the current end of the stream. */
+  insert(step: WatchedStep): void {
+    this.#add(step);
+  }
+
   /** Whether the phase of index `i` of {@link TraceWindow.phases} has started. */
   reached(i: number): boolean {
     return this.#phase > i;

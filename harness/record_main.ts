@@ -3,15 +3,15 @@
  * clauses can judge without QEMU (`recorded_target.ts`):
  *
  * ```sh
- * deno run --allow-read=.,/usr/lib/u-boot --allow-write=reports,fixtures/watched --allow-run=qemu-system-aarch64,qemu-system-x86_64,setpriv \
- *   harness/adapters/qemu_guest/record_main.ts fixtures/targets/uboot-blk-mmio.jsonc fixtures/watched/uboot-blk-mmio.json
+ * deno task record fixtures/targets/uboot-blk-mmio.jsonc fixtures/watched/uboot-blk-mmio.json
  * ```
  *
  * @module
  */
-import { loadTarget } from "../../target_file.ts";
-import { GuestDriverTarget } from "./guest_target.ts";
-import type { RecordedRun } from "./recorded_target.ts";
+import { loadTarget } from "./target_file.ts";
+import { GuestDriverTarget } from "./adapters/qemu_guest/guest_target.ts";
+import type { RecordedRun } from "./adapters/qemu_guest/recorded_target.ts";
+import { queueAreas } from "./roles/watched_trace.ts";
 
 const [targetFile, out] = Deno.args;
 if (!targetFile || !out) {
@@ -24,7 +24,10 @@ if (!(target instanceof GuestDriverTarget)) {
   Deno.exit(2);
 }
 const o = target.options;
-const run = await target.watch({ transport: o.transport });
+const run = await target.watch({
+  transport: o.transport,
+  snapshotAreas: (steps) => queueAreas(steps, o.deviceType, o.transport),
+});
 const recorded: RecordedRun & { "//": string } = {
   "//": `${o.guest} driving QEMU's ${o.deviceType} device over ${o.transport}, recorded from ${targetFile} ` +
     `(workloads ${JSON.stringify(target.workloads)})`,
