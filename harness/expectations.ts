@@ -58,6 +58,9 @@ export const GATE_TARGETS: readonly string[] = [
   "uboot-net-pci",
   "linux-net-pci",
   "linux-console-pci",
+  "linux-blk-mmio",
+  "linux-rng-mmio",
+  "linux-net-mmio",
 ];
 
 /** Verdicts an expectation may name (a pass or n/a needs no entry). */

@@ -321,10 +321,7 @@ function validateGuestSpec(data: Record<string, unknown>, where: string, arg: st
       where,
       "options.transport",
       o.transport ?? (linux ? "pci" : "mmio"),
-      linux ? ["pci"] : [
-        "mmio",
-        "pci",
-      ],
+      ["mmio", "pci"] as const,
     ),
     deviceType: oneOf(
       where,

@@ -137,6 +137,8 @@ const PCI_DEVICES: Partial<Record<DeviceTypeName, string>> = {
 const MMIO_DEVICES: Partial<Record<DeviceTypeName, string>> = {
   blk: "virtio-blk-device,drive=drive0",
   net: "virtio-net-device,netdev=n0",
+  rng: "virtio-rng-device",
+  console: "virtio-serial-device",
 };
 
 function platform(o: GuestTargetOptions): Platform {
@@ -170,7 +172,8 @@ function platform(o: GuestTargetOptions): Platform {
     device: device ?? MMIO_DEVICES[deviceType] ?? `${deviceType}?`,
     buffer: 0x4020_0000,
     ramBase: 0x4000_0000,
-    window: { mmio: VIRT_MMIO, marker: { address: UBOOT_MARKER } },
+    // Linux boots straight from QEMU (-kernel): nothing drives the device before the first marker.
+    window: { mmio: VIRT_MMIO, marker: { address: UBOOT_MARKER }, firstAtMarker: o.guest === "linux" },
     marker: `md.l 0x${UBOOT_MARKER.toString(16)} 1`,
   };
 }
@@ -242,7 +245,7 @@ export class GuestDriverTarget implements DriverTarget {
     if (!GUESTS.includes(options.guest)) {
       throw new TargetError(`The qemu-guest adapter cannot run guest ${options.guest}`);
     }
-    const transports: TransportKind[] = options.guest === "linux" ? ["pci"] : ["mmio", "pci"];
+    const transports: TransportKind[] = ["mmio", "pci"];
     if (!transports.includes(options.transport)) {
       throw new TargetError(
         `The qemu-guest adapter runs ${options.guest} over ${transports.join(" or ")}, not ${options.transport}`,
@@ -296,12 +299,13 @@ export class GuestDriverTarget implements DriverTarget {
     }
   }
 
-  /** Linux: where the kernel, its modules and busybox are. */
+  /** Linux: where the kernel, its modules and busybox are (x86_64 for PCI, arm64 for MMIO by default). */
   get linuxParts(): LinuxParts {
+    const cache = this.options.transport === "mmio" ? ".cache/linux-arm64" : ".cache/linux";
     return {
-      kernel: this.options.kernel ?? ".cache/linux/vmlinuz",
-      modules: this.options.modules ?? ".cache/linux/modules",
-      busybox: this.options.busybox ?? ".cache/linux/busybox",
+      kernel: this.options.kernel ?? `${cache}/vmlinuz`,
+      modules: this.options.modules ?? `${cache}/modules`,
+      busybox: this.options.busybox ?? `${cache}/busybox`,
     };
   }
 
@@ -316,7 +320,14 @@ export class GuestDriverTarget implements DriverTarget {
     const o = this.options;
     const p = this.#platform;
     const boot = o.guest === "linux"
-      ? ["-kernel", this.linuxParts.kernel, "-initrd", initrd ?? "", "-append", "console=ttyS0 quiet panic=-1"]
+      ? [
+        "-kernel",
+        this.linuxParts.kernel,
+        "-initrd",
+        initrd ?? "",
+        "-append",
+        `console=${o.transport === "mmio" ? "ttyAMA0" : "ttyS0"} quiet panic=-1`,
+      ]
       : ["-bios", this.firmware];
     const backend = o.deviceType === "blk"
       ? ["-drive", `if=none,id=drive0,file=${disk},format=raw`]
@@ -386,10 +397,12 @@ export class GuestDriverTarget implements DriverTarget {
     if (linux) {
       try {
         initrd = `${dir}/initrd.cpio`;
-        const address = `0000:${window.pci!.address}`;
+        const at = window.pci ? { pci: `0000:${window.pci.address}` } : { mmio: UBOOT_MARKER };
         const type = this.options.deviceType;
         if (!linuxDrives(type)) throw new Error(`Linux does not drive ${type} here`);
-        await Deno.writeFile(initrd, await linuxInitramfs(this.linuxParts, type, linuxInit(type, address, work)));
+        const transport = this.options.transport === "mmio" ? "mmio" : "pci";
+        const init = linuxInit(type, at, work);
+        await Deno.writeFile(initrd, await linuxInitramfs(this.linuxParts, type, transport, init));
       } catch (e) {
         await Deno.remove(dir, { recursive: true }).catch(() => {});
         throw new TargetError(

@@ -33,7 +33,7 @@ Deno.test("qemu-guest target files: problems are one sentence each", () => {
     [file({ guest: "u-boot", workloads: [{ kind: "rng-read", bytes: 8 }] }), `not one for a blk device`],
     [file({ guest: "u-boot", kernel: "vmlinuz" }), `"options.kernel" does not apply to guest "u-boot"`],
     [file({ guest: "linux", firmware: "x.rom" }), `"options.firmware" does not apply to guest "linux"`],
-    [file({ guest: "linux", transport: "mmio" }), `"options.transport" must be`],
+    [file({ guest: "linux", transport: "ccw" }), `"options.transport" must be`],
     [file({ guest: "linux", deviceType: "gpu" }), `"options.deviceType" must be`],
     [file({ guest: "u-boot", deviceType: "rng" }), `"options.deviceType" must be`],
     [file({ guest: "u-boot", workloads: [{ kind: "blk-read", sector: -1, sectors: 1 }] }), `.sector" must be`],

@@ -38,14 +38,30 @@ export const LINUX_DEVICE_TYPES = ["blk", "rng", "net", "console"] as const;
 export type LinuxDeviceType = typeof LINUX_DEVICE_TYPES[number];
 
 const VIRTIO_PCI = ["virtio_ring", "virtio", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_pci"];
+const VIRTIO_MMIO = ["virtio_ring", "virtio", "virtio_mmio"];
 
-/** The modules a device type's driver needs over PCI, in load order. */
-const MODULES: Record<LinuxDeviceType, string[]> = {
-  blk: [...VIRTIO_PCI, "virtio_blk"],
-  rng: [...VIRTIO_PCI, "virtio-rng"],
-  net: ["failover", "net_failover", ...VIRTIO_PCI, "virtio_net"],
-  console: [...VIRTIO_PCI, "virtio_console"],
+/** The modules of a device type's driver, in load order, after the transport's. */
+const DRIVER_MODULES: Record<LinuxDeviceType, string[]> = {
+  blk: ["virtio_blk"],
+  rng: ["virtio-rng"],
+  net: ["failover", "net_failover", "virtio_net"],
+  console: ["virtio_console"],
 };
+
+/** The modules a device type's driver needs on `transport`, in load order. */
+function modules(deviceType: LinuxDeviceType, transport: LinuxTransport): string[] {
+  return [...(transport === "pci" ? VIRTIO_PCI : VIRTIO_MMIO), ...DRIVER_MODULES[deviceType]];
+}
+
+/** The transports a Linux guest runs on here: PCI on x86_64 `q35`, MMIO on arm64 `virt`. */
+export type LinuxTransport = "pci" | "mmio";
+
+/** Where the device under test is, as the guest script reaches it. */
+export type LinuxDeviceAt =
+  /** A PCI function (`0000:00:05.0`): phases are marked by a configuration read at 0xfc. */
+  | { pci: string }
+  /** A virtio-mmio device: phases are marked by a read of `marker` (in an empty slot, through /dev/mem). */
+  | { mmio: number };
 
 /** Whether Linux drives `type` here. */
 export function linuxDrives(type: DeviceTypeName): type is LinuxDeviceType {
@@ -77,10 +93,19 @@ function command(w: LinuxWorkload): string {
  */
 export function linuxInit(
   deviceType: LinuxDeviceType,
-  pciAddress: string,
+  at: LinuxDeviceAt,
   workloads: readonly LinuxWorkload[],
 ): string {
-  const dev = `/sys/bus/pci/devices/${pciAddress}`;
+  const transport: LinuxTransport = "pci" in at ? "pci" : "mmio";
+  // The virtio device under the transport (its driver link shows the bind).
+  const dev = "pci" in at ? `/sys/bus/pci/devices/${at.pci}/virtio0` : "/sys/bus/virtio/devices/virtio0";
+  const mark = "pci" in at
+    ? `mark() { dd if=/sys/bus/pci/devices/${at.pci}/config of=/dev/null bs=4 skip=63 count=1 2>/dev/null; }`
+    : `mark() { devmem 0x${at.mmio.toString(16)} 32 >/dev/null; }`;
+  // The driver's remove: unbinding the PCI transport (which removes the virtio device), or the virtio driver.
+  const unbind = "pci" in at
+    ? `echo ${at.pci} > /sys/bus/pci/drivers/virtio-pci/unbind`
+    : `echo virtio0 > "$(readlink -f ${dev}/driver)/unbind"`;
   const lines = [
     "#!/bin/busybox sh",
     "/bin/busybox --install -s /bin",
@@ -89,26 +114,26 @@ export function linuxInit(
     "mount -t proc proc /proc",
     "mount -t sysfs sysfs /sys",
     "mount -t devtmpfs devtmpfs /dev",
-    `mark() { dd if=${dev}/config of=/dev/null bs=4 skip=63 count=1 2>/dev/null; }`,
+    mark,
     // After a marker the guest waits for a line on its console: the harness reads the idle driver's rings first.
     'pause() { echo "@@ pause $1"; read -r _; }',
     'echo "@@ init"',
     "mark",
-    ...MODULES[deviceType].map((m) => `insmod /lib/modules/${m}.ko || echo "@@ insmod ${m} failed"`),
-    // Bound once the virtio device under the PCI function has a driver.
+    ...modules(deviceType, transport).map((m) => `insmod /lib/modules/${m}.ko || echo "@@ insmod ${m} failed"`),
+    // Bound once the virtio device has a driver.
     "i=0",
-    `while [ ! -e ${dev}/virtio0/driver ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done`,
+    `while [ ! -e ${dev}/driver ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done`,
     {
       blk: `while [ ! -b /dev/vda ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done`,
       rng: `echo virtio_rng.0 > /sys/class/misc/hw_random/rng_current 2>/dev/null`,
       net: `while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done`,
       console: `while [ ! -c /dev/hvc0 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done`,
     }[deviceType],
-    `if [ -e ${dev}/virtio0/driver ]; then echo "@@ probe ok"; else echo "@@ probe fail"; fi`,
+    `if [ -e ${dev}/driver ]; then echo "@@ probe ok"; else echo "@@ probe fail"; fi`,
     ...workloads.flatMap((w, i) => ["mark", `pause ${i + 1}`, command(w), `echo "@@ work ${i} $?"`]),
     "mark",
     `pause ${workloads.length + 1}`,
-    `echo ${pciAddress} > /sys/bus/pci/drivers/virtio-pci/unbind`,
+    unbind,
     'echo "@@ remove $?"',
     "mark",
     'echo "@@ end"',
@@ -136,6 +161,7 @@ async function findModule(dir: string, name: string): Promise<string | undefined
 export async function linuxInitramfs(
   parts: LinuxParts,
   deviceType: LinuxDeviceType,
+  transport: LinuxTransport,
   init: string,
 ): Promise<Uint8Array> {
   const entries: CpioEntry[] = [
@@ -144,7 +170,7 @@ export async function linuxInitramfs(
     { kind: "dir", path: "lib/modules" },
     { kind: "file", path: "bin/busybox", data: await Deno.readFile(parts.busybox), mode: 0o755 },
   ];
-  for (const m of MODULES[deviceType]) {
+  for (const m of modules(deviceType, transport)) {
     const path = await findModule(parts.modules, m);
     if (!path) throw new Error(`module ${m}.ko is not under ${parts.modules}`);
     entries.push({ kind: "file", path: `lib/modules/${m}.ko`, data: await Deno.readFile(path) });

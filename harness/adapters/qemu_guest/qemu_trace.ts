@@ -145,7 +145,7 @@ export class TraceFilter {
   lines = 0;
   #phase = 0;
   /** A configuration read waiting for the size its data-region read reports just after it. */
-  #pendingRead: Extract<WatchedStep, { kind: "read" | "write" }> | undefined;
+  #pendingRead: { step: Extract<WatchedStep, { kind: "read" | "write" }>; raw: number } | undefined;
   /** The size of the last configuration data-region write (reported just before its `pci_cfg_write`). */
   #lastWriteSize: Width | undefined;
   constructor(readonly scope: TraceWindow, readonly limit = 200_000) {
@@ -179,8 +179,11 @@ export class TraceFilter {
     if ("device" in r) return this.#config(r);
     const w = this.scope;
     if (CONFIG_DATA_REGIONS.includes(r.region)) {
-      const pending: { width: Width } | undefined = this.#pendingRead;
-      if (r.kind === "read" && pending) pending.width = r.size;
+      const pending = this.#pendingRead;
+      if (r.kind === "read" && pending) {
+        pending.step.width = r.size;
+        pending.step.value = mask(pending.raw, r.size);
+      }
       if (r.kind === "write") this.#lastWriteSize = r.size;
       this.#pendingRead = undefined;
       return false;
@@ -210,14 +213,15 @@ export class TraceFilter {
       return this.#add({ kind: "write", space: "pci-config", offset: r.offset, width, value: mask(r.value, width) });
     }
     // The size comes in the data-region line that follows; until then assume the offset's natural width.
+    const width = naturalWidth(r.offset);
     const step: Extract<WatchedStep, { kind: "read" | "write" }> = {
       kind: "read",
       space: "pci-config",
       offset: r.offset,
-      width: naturalWidth(r.offset),
-      value: r.value,
+      width,
+      value: mask(r.value, width),
     };
-    this.#pendingRead = step;
+    this.#pendingRead = { step, raw: r.value };
     return this.#add(step);
   }
 
