@@ -214,7 +214,18 @@ export type DriverPhase = "probe" | "workload" | "remove" | "end";
  * snapshot, normally the areas of every queue the driver enabled).
  */
 export type WatchedStep =
-  | { kind: "read" | "write"; space: AccessSpace; offset: number; width: Width; value: number }
+  | {
+    kind: "read" | "write";
+    space: AccessSpace;
+    offset: number;
+    width: Width;
+    value: number;
+    /**
+     * An access to another transport window of the same kind (another virtio-mmio slot, by index), not to the
+     * device under test: how the driver treats the devices it probes beside it (placeholders, DeviceID 0).
+     */
+    window?: number;
+  }
   | { kind: "irq"; level: boolean }
   | { kind: "phase"; phase: DriverPhase; index?: number }
   | { kind: "memory"; address: number; data: string };

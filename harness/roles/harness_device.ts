@@ -128,6 +128,20 @@ export interface ScenarioTrace {
   configSpace?: Uint8Array;
   /** A watched driver: how many snapshots of its rings the run holds (their findings are `ring` events). */
   ringSnapshots?: number;
+  /**
+   * A watched driver on MMIO: its accesses, in order, to the other virtio-mmio windows whose DeviceID read 0
+   * (placeholder devices it probed beside the device under test).
+   */
+  placeholders?: PlaceholderAccess[];
+}
+
+/** An access to a placeholder device's window (see {@link ScenarioTrace.placeholders}). */
+export interface PlaceholderAccess {
+  window: number;
+  kind: "read" | "write";
+  offset: number;
+  width: Width;
+  value: number;
 }
 
 /** The default workload for a device type. */

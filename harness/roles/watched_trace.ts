@@ -30,6 +30,7 @@ import {
   DeviceRecorder,
   legacyCanonical,
   pciCanonical,
+  type PlaceholderAccess,
   type Scenario,
   ScenarioRunner,
   type ScenarioTrace,
@@ -134,6 +135,14 @@ export function offeredInRun(run: WatchedRun, transport: TransportKind): bigint 
   return offered;
 }
 
+/** The accesses to windows whose DeviceID read 0 (a window the driver never identified is left out). */
+function placeholderAccesses(others: PlaceholderAccess[]): PlaceholderAccess[] {
+  const placeholders = new Set(
+    others.filter((a) => a.kind === "read" && a.offset === Mmio.DeviceID && a.value === 0).map((a) => a.window),
+  );
+  return others.filter((a) => placeholders.has(a.window));
+}
+
 function decodeBase64(text: string): Uint8Array {
   const bin = atob(text);
   const out = new Uint8Array(bin.length);
@@ -233,6 +242,7 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
   const rec = new DeviceRecorder(core);
   const steps = run.steps;
   const snapshot = new Map<number, Uint8Array>();
+  const others: PlaceholderAccess[] = [];
   const reported = new Set<string>();
   let snapshots = 0;
   for (let i = 0; i < steps.length; i++) {
@@ -258,6 +268,10 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
         rec.irq(step.level);
         break;
       case "read":
+        if (step.window !== undefined) {
+          others.push({ window: step.window, kind: "read", offset: step.offset, width: step.width, value: step.value });
+          break;
+        }
         await rec.read(
           step.space,
           step.offset,
@@ -267,6 +281,16 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
         );
         break;
       case "write": {
+        if (step.window !== undefined) {
+          others.push({
+            window: step.window,
+            kind: "write",
+            offset: step.offset,
+            width: step.width,
+            value: step.value,
+          });
+          break;
+        }
         const c = canonicalOf(transport, step);
         if (c?.offset === Mmio.Status && (c.value & Status.FEATURES_OK) && !(core.status & Status.FEATURES_OK)) {
           core.acceptNext = acceptedAfter(steps, i, transport);
@@ -298,6 +322,7 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
     monitor: new RingMonitor(memory),
     ...(transport === "pci" ? { configSpace: configSpaceInRun(run) } : {}),
     ...(snapshots > 0 ? { ringSnapshots: snapshots } : {}),
+    ...(others.length > 0 ? { placeholders: placeholderAccesses(others) } : {}),
   };
 }
 

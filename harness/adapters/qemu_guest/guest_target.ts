@@ -91,6 +91,8 @@ export interface GuestTargetOptions {
 
 /** QEMU arm64 `virt`: the first `-device` lands in the last of 32 virtio-mmio slots. */
 export const VIRT_MMIO = { base: 0x0a00_3e00, size: 0x200 } as const;
+/** QEMU arm64 `virt`: its 32 virtio-mmio slots (the others hold placeholder devices, DeviceID 0). */
+export const VIRT_MMIO_SLOTS = { base: 0x0a00_0000, size: 0x200, count: 32 } as const;
 /** The MMIO phase marker: ConfigGeneration of the first virtio-mmio slot, which holds no device. */
 export const UBOOT_MARKER = 0x0a00_00fc;
 /** The PCI phase marker: the last dword of the function's configuration header, which no driver needs. */
@@ -173,7 +175,12 @@ function platform(o: GuestTargetOptions): Platform {
     buffer: 0x4020_0000,
     ramBase: 0x4000_0000,
     // Linux boots straight from QEMU (-kernel): nothing drives the device before the first marker.
-    window: { mmio: VIRT_MMIO, marker: { address: UBOOT_MARKER }, firstAtMarker: o.guest === "linux" },
+    window: {
+      mmio: VIRT_MMIO,
+      mmioSlots: VIRT_MMIO_SLOTS,
+      marker: { address: UBOOT_MARKER },
+      firstAtMarker: o.guest === "linux",
+    },
     marker: `md.l 0x${UBOOT_MARKER.toString(16)} 1`,
   };
 }

@@ -112,6 +112,11 @@ export interface TraceWindow {
   /** The device's MMIO window: `[base, base + size)` of region `virtio-mmio`. */
   mmio?: { base: number; size: number };
   /**
+   * Every virtio-mmio window of the machine, `count` of `size` bytes from `base`: accesses to the others are kept
+   * with their window index (how the driver treats placeholder devices).
+   */
+  mmioSlots?: { base: number; size: number; count: number };
+  /**
    * The device's PCI function: QEMU's model name (`virtio-blk-pci`) and address (`00:05.0`) as the
    * configuration events print them, and the name its structures' regions end with (`virtio-blk`). An
    * access's offset in its structure is taken from the address's low 12 bits: QEMU places each structure
@@ -192,6 +197,12 @@ export class TraceFilter {
     if (m && "address" in m && r.kind === "read" && r.addr === m.address) return this.#nextPhase();
     if (w.mmio && r.region === "virtio-mmio" && r.addr >= w.mmio.base && r.addr < w.mmio.base + w.mmio.size) {
       return this.#add({ kind: r.kind, space: "mmio", offset: r.addr - w.mmio.base, width: r.size, value: r.value });
+    }
+    const slots = w.mmioSlots;
+    if (slots && r.region === "virtio-mmio" && r.addr >= slots.base && r.addr < slots.base + slots.count * slots.size) {
+      const window = Math.floor((r.addr - slots.base) / slots.size);
+      const offset = r.addr - slots.base - window * slots.size;
+      return this.#add({ kind: r.kind, space: "mmio", offset, width: r.size, value: r.value, window });
     }
     if (w.pci) {
       const region = PCI_REGIONS.find(([prefix]) => r.region === prefix + w.pci!.regions);

@@ -46,6 +46,7 @@ Deno.test("fuzz: the trace filter keeps only well-formed steps of the device, wh
         }
         : {
           mmio: { base: 0xa003e00, size: 0x200 },
+          mmioSlots: { base: 0xa000000, size: 0x200, count: 32 },
           marker: { address: 0xa0000fc },
           phases: [{ phase: "probe" }, { phase: "end" }],
         },
