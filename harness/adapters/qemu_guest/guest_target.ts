@@ -212,7 +212,7 @@ function ubootCommand(w: GuestWorkload, buffer: number): { command: string; ok: 
 }
 
 /** The guest RAM file beside the disk image in the run's private directory. */
-function ram_path(disk: string): string {
+function ramPathBeside(disk: string): string {
   return disk.replace(/[^/]*$/, "ram");
 }
 
@@ -343,7 +343,7 @@ export class GuestDriverTarget implements DriverTarget {
       : [];
     const mib = o.guest === "linux" ? 512 : 256;
     // Guest RAM in a file the harness reads the rings from (shared, so it sees the guest's writes).
-    const ram = ram_path(disk);
+    const ram = ramPathBeside(disk);
     return [
       ...p.machine,
       "-m",
