@@ -191,6 +191,24 @@ export interface RingViolation {
   head?: number;
 }
 
+/**
+ * The queue areas not on the alignment their ring format requires (split: desc 16, driver 2, device 4; packed: 16,
+ * 4, 4), one phrase each: the evidence of 2.7.1#1 and 2.8.11#1.
+ *
+ * @example
+ * ```ts ignore
+ * misalignedAreas("split", { desc: 0x1008, driver: 0x2000, device: 0x3000 }); // ["desc area 0x1008 (alignment 16)"]
+ * ```
+ */
+export function misalignedAreas(
+  format: RingFeatures["format"],
+  addrs: Pick<QueueAddresses, "desc" | "driver" | "device">,
+): string[] {
+  const align = queueAlignment(format);
+  return (["desc", "driver", "device"] as const).filter((part) => addrs[part] % align[part] !== 0)
+    .map((part) => `${part} area ${hex(addrs[part])} (alignment ${align[part]})`);
+}
+
 /** Counts for one queue over a whole scenario (every enable of it). */
 export interface RingQueueSummary {
   /** Buffers the driver made available. */
@@ -406,12 +424,10 @@ export class RingMonitor implements MemoryWatcher {
       const areas = packed
         ? { desc: 16 * size, driver: 4, device: 4 }
         : { desc: 16 * size, driver: 6 + 2 * size, device: 6 + 8 * size };
-      const align = queueAlignment(features.format);
-      const misaligned: string[] = [];
+      const misaligned = misalignedAreas(features.format, addrs);
       const outside: string[] = [];
       for (const part of ["desc", "driver", "device"] as const) {
         const addr = addrs[part];
-        if (addr % align[part] !== 0) misaligned.push(`${part} area ${hex(addr)} (alignment ${align[part]})`);
         if (!this.#raw.has(addr, areas[part])) outside.push(`${part} area ${hex(addr)}+${areas[part]}`);
       }
       if (misaligned.length > 0) {

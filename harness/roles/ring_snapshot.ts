@@ -18,7 +18,7 @@
  *
  * @module
  */
-import type { RingFeatures } from "../virtqueue/queue.ts";
+import { queueAreaSizes, type RingFeatures } from "../virtqueue/queue.ts";
 import { hex } from "../registers.ts";
 import { RING_VIOLATION_STATEMENTS, type RingViolation, type RingViolationKind } from "./ring_monitor.ts";
 
@@ -66,8 +66,9 @@ const u32 = (b: Uint8Array, o: number) => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]!
 export function checkSplitSnapshot(queue: SnapshotQueue, read: SnapshotReader): RingViolation[] {
   const { q, size, features } = queue;
   if (!Number.isInteger(size) || size < 1 || size > 32768) return [];
-  const table = read(queue.desc, 16 * size);
-  const avail = read(queue.driver, 4 + 2 * size);
+  const areas = queueAreaSizes("split", size);
+  const table = read(queue.desc, areas.desc);
+  const avail = read(queue.driver, areas.driver);
   if (!table || !avail) return [];
   const out: RingViolation[] = [];
   const report = (kind: RingViolationKind, detail: string, head?: number) =>

@@ -22,7 +22,7 @@ function rings(descs: [number, number, number][], heads: number[], flags = 0) {
     dv.setUint16(16 * i + 12, f, true);
     dv.setUint16(16 * i + 14, next, true);
   });
-  const avail = new Uint8Array(4 + 2 * SIZE);
+  const avail = new Uint8Array(6 + 2 * SIZE);
   const av = new DataView(avail.buffer);
   av.setUint16(0, flags, true);
   av.setUint16(2, heads.length, true);

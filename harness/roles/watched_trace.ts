@@ -35,10 +35,9 @@ import {
   ScenarioRunner,
   type ScenarioTrace,
 } from "./harness_device.ts";
-import { RING_VIOLATION_STATEMENTS, RingMonitor, type RingViolationKind } from "./ring_monitor.ts";
+import { misalignedAreas, RING_VIOLATION_STATEMENTS, RingMonitor, type RingViolationKind } from "./ring_monitor.ts";
 import { checkSplitSnapshot, SNAPSHOT_KINDS } from "./ring_snapshot.ts";
-import { queueAlignment, ringFeatures } from "../virtqueue/queue.ts";
-import { hex } from "../registers.ts";
+import { queueAreaSizes, ringFeatures } from "../virtqueue/queue.ts";
 
 /**
  * The ring statements a watched run has the whole evidence for: those judged from the register accesses alone
@@ -59,9 +58,7 @@ function misalignment(core: DeviceCore, q: number): { kind: RingViolationKind; d
   const s = core.queues[q];
   if (!s) return undefined;
   const format = ringFeatures(core.negotiated).format;
-  const align = queueAlignment(format);
-  const bad = (["desc", "driver", "device"] as const).filter((part) => s[part] % align[part] !== 0)
-    .map((part) => `${part} area ${hex(s[part])} (alignment ${align[part]})`);
+  const bad = misalignedAreas(format, s);
   if (bad.length === 0) return undefined;
   return { kind: format === "packed" ? "packed-misaligned-area" : "misaligned-area", detail: bad.join(", ") };
 }
@@ -124,7 +121,7 @@ export function offeredInRun(run: WatchedRun, transport: TransportKind): bigint 
   let sel = 0;
   let offered = 0n;
   for (const step of run.steps) {
-    if (step.kind !== "read" && step.kind !== "write") continue;
+    if ((step.kind !== "read" && step.kind !== "write") || step.window !== undefined) continue;
     const c = canonicalOf(transport, step);
     if (!c) continue;
     if (step.kind === "write" && c.offset === Mmio.DeviceFeaturesSel) sel = c.value;
@@ -181,15 +178,15 @@ export async function queueAreas(
   const run: WatchedRun = { steps: [...steps], probe: { bound: true }, results: [], console: "" };
   const t = await traceOfWatchedRun(run, deviceType, transport);
   if (ringFeatures(t.core.negotiated).format !== "split") return [];
-  return t.core.queues.flatMap((s) =>
-    s.ready && s.size > 0 && s.size <= 32768
-      ? [{ address: s.desc, length: 16 * s.size }, { address: s.driver, length: 6 + 2 * s.size }]
-      : []
-  );
+  return t.core.queues.flatMap((s) => {
+    if (!s.ready || s.size < 1 || s.size > MAX_QUEUE_SIZE) return [];
+    const sizes = queueAreaSizes("split", s.size);
+    return [{ address: s.desc, length: sizes.desc }, { address: s.driver, length: sizes.driver }];
+  });
 }
 
 /** The configuration space as the driver read it: every configuration read's bytes in place, the rest 0. */
-export function configSpaceInRun(run: WatchedRun): Uint8Array {
+function configSpaceInRun(run: WatchedRun): Uint8Array {
   const image = new Uint8Array(4096);
   for (const s of run.steps) {
     if (s.kind !== "read" || s.space !== "pci-config" || s.offset + s.width > image.length) continue;
@@ -202,7 +199,7 @@ export function configSpaceInRun(run: WatchedRun): Uint8Array {
 function acceptedAfter(steps: readonly WatchedStep[], i: number, transport: TransportKind): boolean {
   for (let j = i + 1; j < steps.length; j++) {
     const s = steps[j]!;
-    if (s.kind !== "read" && s.kind !== "write") continue;
+    if ((s.kind !== "read" && s.kind !== "write") || s.window !== undefined) continue;
     const c = canonicalOf(transport, s);
     if (c?.offset !== Mmio.Status) continue;
     if (s.kind === "write") return true;

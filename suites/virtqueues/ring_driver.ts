@@ -154,7 +154,8 @@ function monitorClause(c: {
         if (!judged) {
           notApplicable(
             t.ringSnapshots
-              ? "a snapshot of an idle driver's rings cannot show this statement (it is about the order of its writes)"
+              ? "a snapshot of an idle driver's rings cannot show this statement (the order of its ring writes, the " +
+                "device's notification settings or packed rings)"
               : "the rings of this watched run were not read",
           );
         }
