@@ -243,7 +243,8 @@ function driverRuns(
     return [{ target: t, targetArg: loaded.targetArg, present: want }];
   }
   if (loaded.present) return [{ target: t, targetArg: loaded.targetArg, present: loaded.present }];
-  const types = t.info.deviceTypes.filter((d) => PRESENTABLE.includes(d));
+  // A watched driver runs beside its own device: any type it drives is judged, presented or not.
+  const types = t.info.deviceTypes.filter((d) => PRESENTABLE.includes(d) || t.watch !== undefined);
   if (types.length === 0) {
     throw new UsageError(
       `target ${t.info.name}: drives ${t.info.deviceTypes.join(", ")}, and the harness can present ${

@@ -61,6 +61,8 @@ export const GATE_TARGETS: readonly string[] = [
   "linux-blk-mmio",
   "linux-rng-mmio",
   "linux-net-mmio",
+  "seabios-blk-pci",
+  "ipxe-net-pci",
 ];
 
 /** Verdicts an expectation may name (a pass or n/a needs no entry). */

@@ -39,6 +39,7 @@ import {
   UBOOT_DEVICE_TYPES,
 } from "./adapters/qemu_guest/guest_target.ts";
 import { LINUX_DEVICE_TYPES } from "./adapters/qemu_guest/linux_guest.ts";
+import { FIRMWARE_DEVICE_TYPES } from "./adapters/qemu_guest/boot_sector.ts";
 import { allMutants, referenceDriver } from "./builtins.ts";
 import { DEVICE_IDS, type DeviceTypeName, type TransportKind } from "./features.ts";
 import { referenceDeviceTarget } from "./models/device/reference.ts";
@@ -320,14 +321,14 @@ function validateGuestSpec(data: Record<string, unknown>, where: string, arg: st
     transport: oneOf(
       where,
       "options.transport",
-      o.transport ?? (linux ? "pci" : "mmio"),
-      ["mmio", "pci"] as const,
+      o.transport ?? (kind === "u-boot" ? "mmio" : "pci"),
+      kind === "seabios" ? ["pci"] as const : ["mmio", "pci"] as const,
     ),
     deviceType: oneOf(
       where,
       "options.deviceType",
       o.deviceType ?? "blk",
-      linux ? LINUX_DEVICE_TYPES : UBOOT_DEVICE_TYPES,
+      linux ? LINUX_DEVICE_TYPES : kind === "seabios" ? FIRMWARE_DEVICE_TYPES : UBOOT_DEVICE_TYPES,
     ),
   };
   const onlyFor = linux ? ["firmware"] : ["kernel", "modules", "busybox"];

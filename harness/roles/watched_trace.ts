@@ -21,6 +21,7 @@ import { ArrayMemory } from "../memory.ts";
 import type { RegisterSpace } from "../registers.ts";
 import { Status } from "../status.ts";
 import { Mmio } from "../transport/mmio_layout.ts";
+import { CommonCfg } from "../transport/pci_layout.ts";
 import { DeviceCore } from "../models/device/core.ts";
 import { MmioDevice } from "../models/device/mmio_device.ts";
 import { MmioLegacyDevice } from "../models/device/mmio_legacy_device.ts";
@@ -276,6 +277,14 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
           () => Promise.resolve(step.value),
           () => canonicalOf(transport, step),
         );
+        // PCI: queue_size holds the device's size until the driver writes its own, and a driver may keep it
+        // (SeaBIOS does): the shadow takes the size the real device showed (not recorded as a driver write).
+        if (
+          transport === "pci" && step.space === "common" && step.offset === CommonCfg.queue_size &&
+          !core.queues[rec.queueSel]?.ready
+        ) {
+          await shadow.write(Mmio.QueueSize, 4, step.value & 0xffff).catch(() => {});
+        }
         break;
       case "write": {
         if (step.window !== undefined) {

@@ -30,19 +30,30 @@ import {
 const INIT = "drivernormative:General Initialization And Device Operation / Device Initialization";
 const CLEANUP = "drivernormative:General Initialization And Device Operation / Device Cleanup";
 
-/** The milestones of spec 3.1.1 in order, each found as the first matching access after the previous one. */
-const MILESTONES: { name: string; match: (e: AccessEvent) => boolean }[] = [
+/**
+ * The milestones of spec 3.1.1 in order, each found as the first matching access after the previous one. DRIVER
+ * may be set by the same status write as ACKNOWLEDGE (`withPrevious`): one write of both bits does steps 2 and 3
+ * in order (SeaBIOS does so); DRIVER without ACKNOWLEDGE, or before it, is still out of order.
+ */
+const MILESTONES: { name: string; match: (e: AccessEvent) => boolean; withPrevious?: boolean; bit?: number }[] = [
   { name: "reset (status 0)", match: (e) => e.kind === "write" && e.offset === Mmio.Status && e.value === 0 },
   {
     name: "ACKNOWLEDGE",
     match: (e) => e.kind === "write" && e.offset === Mmio.Status && (e.value & Status.ACKNOWLEDGE) !== 0,
+    bit: Status.ACKNOWLEDGE,
   },
-  { name: "DRIVER", match: (e) => e.kind === "write" && e.offset === Mmio.Status && (e.value & Status.DRIVER) !== 0 },
+  {
+    name: "DRIVER",
+    match: (e) => e.kind === "write" && e.offset === Mmio.Status && (e.value & Status.DRIVER) !== 0,
+    withPrevious: true,
+    bit: Status.DRIVER,
+  },
   { name: "device features read", match: (e) => e.kind === "read" && e.offset === Mmio.DeviceFeatures },
   { name: "driver features written", match: (e) => e.kind === "write" && e.offset === Mmio.DriverFeatures },
   {
     name: "FEATURES_OK",
     match: (e) => e.kind === "write" && e.offset === Mmio.Status && (e.value & Status.FEATURES_OK) !== 0,
+    bit: Status.FEATURES_OK,
   },
   { name: "status re-read", match: (e) => e.kind === "read" && e.offset === Mmio.Status },
   { name: "queue enabled", match: (e) => e.kind === "write" && e.offset === Mmio.QueueReady && e.value === 1 },
@@ -52,16 +63,26 @@ const MILESTONES: { name: string; match: (e: AccessEvent) => boolean }[] = [
   },
 ];
 
-/** Checks the initialization order in a trace; returns the first milestone out of order, if any. */
+/**
+ * Checks the initialization order in a trace; returns the first milestone out of order, if any. A status bit
+ * (ACKNOWLEDGE, DRIVER, FEATURES_OK) set after the reset but before the step it follows is out of order even when a
+ * later write sets it again in order; DRIVER_OK set at any time before its turn is too.
+ */
 export function initOrderProblem(t: ScenarioTrace): string | undefined {
   const acc = accesses(t);
   let from = 0;
+  let afterReset = 0;
+  let previous = "";
   for (const m of MILESTONES) {
+    if (m.withPrevious) from = Math.max(0, from - 1);
     const at = acc.findIndex((e, i) => i >= from && m.match(e));
-    const early = acc.findIndex((e, i) => i < from && m.match(e) && !(m.name.startsWith("reset")));
     if (at < 0) return `${m.name} never happened after the previous step`;
-    if (m.name === "DRIVER_OK" && early >= 0) return `DRIVER_OK written early: ${fmtAccess(acc[early]!)}`;
+    const earlyFrom = m.name === "DRIVER_OK" ? 0 : m.bit !== undefined ? afterReset : from;
+    const early = acc.findIndex((e, i) => i >= earlyFrom && i < from && m.match(e));
+    if (early >= 0) return `${m.name} set before ${previous}: ${fmtAccess(acc[early]!)}`;
+    if (m.name.startsWith("reset")) afterReset = at + 1;
     from = at + 1;
+    previous = m.name;
   }
   return undefined;
 }

@@ -1,8 +1,7 @@
 /**
- * The `qemu-guest` adapter: a real driver (U-Boot's virtio-blk driver, over MMIO on arm64 `virt` and over PCI on x86 `pc`)
- * boots in a QEMU guest beside QEMU's own device model, and the harness
- * watches it at the transport through QEMU's trace, typing the workloads on
- * the guest's serial console. The target is a watched driver target
+ * The `qemu-guest` adapter: a real driver (U-Boot's, over MMIO on arm64 `virt` and over PCI on x86 `pc`; Linux's;
+ * the PC firmware's, SeaBIOS booting from the disk) boots in a QEMU guest beside QEMU's own device model, and the
+ * harness watches it at the transport through QEMU's trace, typing the workloads on the guest's serial console. The target is a watched driver target
  * ({@link DriverTarget.watch}): each call boots the guest from power-on,
  * runs the probe and every declared workload, and returns every step the
  * driver took at the device's registers, its interrupt line and the phase
@@ -27,6 +26,7 @@ import {
 } from "../../adapter.ts";
 import type { DeviceTypeName, TransportKind } from "../../features.ts";
 import { DEFAULT_TEMP_ROOT } from "../qemu/qemu_process.ts";
+import { bootSector, FIRMWARE_DEVICE_TYPES, parseBootSectorReport } from "./boot_sector.ts";
 import { GuestProcess } from "./guest_process.ts";
 import { TraceFilter, type TraceWindow } from "./qemu_trace.ts";
 import {
@@ -42,7 +42,7 @@ import {
 export const UBOOT_DEVICE_TYPES: readonly DeviceTypeName[] = ["blk", "net"];
 
 /** Guests this adapter can drive. */
-export const GUESTS = ["u-boot", "linux"] as const;
+export const GUESTS = ["u-boot", "linux", "seabios"] as const;
 /** A guest this adapter can drive. */
 export type GuestKind = typeof GUESTS[number];
 
@@ -57,7 +57,10 @@ export interface GuestTargetOptions {
   name: string;
   /** The guest software that holds the driver under test. */
   guest: GuestKind;
-  /** The transport of the device: `mmio` (QEMU's arm64 `virt` machine) or `pci` (x86_64 `pc`, modern only). */
+  /**
+   * The transport of the device: `mmio` (QEMU's arm64 `virt` machine) or `pci` (x86_64 `pc`, or `q35` for Linux;
+   * modern only). SeaBIOS: `pci` only.
+   */
   transport: TransportKind;
   /** The device type QEMU presents (today `blk`). */
   deviceType: DeviceTypeName;
@@ -67,7 +70,10 @@ export interface GuestTargetOptions {
    * device. Keep `ioeventfd=off`: notifications taken by an ioeventfd never reach QEMU's trace.
    */
   device?: string;
-  /** U-Boot: the firmware image (default Debian's U-Boot for the transport's machine, from `u-boot-qemu`). */
+  /**
+   * U-Boot: the firmware image (default Debian's U-Boot for the transport's machine, from `u-boot-qemu`);
+   * SeaBIOS: a BIOS image (default QEMU's own, SeaBIOS).
+   */
   firmware?: string;
   /** Linux: the kernel image (default `.cache/linux/vmlinuz`, see `.ci/fetch-linux`). */
   kernel?: string;
@@ -135,6 +141,12 @@ const PCI_DEVICES: Partial<Record<DeviceTypeName, string>> = {
   console: `virtio-serial-pci,disable-legacy=on,ioeventfd=off,addr=${PCI_SLOT}.0`,
 };
 
+/**
+ * The network device a PC firmware boots from: QEMU's default option ROM stays (Debian's `ipxe-qemu`, iPXE's
+ * virtio-net driver, the driver under test) and the firmware boots from it first.
+ */
+const IPXE_NET = `virtio-net-pci,netdev=n0,disable-legacy=on,ioeventfd=off,bootindex=0,addr=${PCI_SLOT}.0`;
+
 /** QEMU's MMIO device of a type. */
 const MMIO_DEVICES: Partial<Record<DeviceTypeName, string>> = {
   blk: "virtio-blk-device,drive=drive0",
@@ -146,7 +158,8 @@ const MMIO_DEVICES: Partial<Record<DeviceTypeName, string>> = {
 function platform(o: GuestTargetOptions): Platform {
   const { transport, device, deviceType } = o;
   if (transport === "pci") {
-    const dev = device ?? PCI_DEVICES[deviceType] ?? `${deviceType}?`;
+    const dev = device ?? (o.guest === "seabios" && deviceType === "net" ? IPXE_NET : PCI_DEVICES[deviceType]) ??
+      `${deviceType}?`;
     const slot = /(?:^|,)addr=(?:0x)?([0-9a-f]+)/i.exec(dev)?.[1];
     const n = slot === undefined ? PCI_SLOT : parseInt(slot, 16);
     const two = n.toString(16).padStart(2, "0");
@@ -154,14 +167,15 @@ function platform(o: GuestTargetOptions): Platform {
       // U-Boot finds no virtio device on q35; on the i440FX machine it does.
       binary: "qemu-system-x86_64",
       machine: o.guest === "linux" ? ["-accel", "tcg", "-M", "q35"] : ["-M", "pc"],
-      firmware: "/usr/lib/u-boot/qemu-x86_64/u-boot.rom",
+      firmware: o.guest === "seabios" ? "" : "/usr/lib/u-boot/qemu-x86_64/u-boot.rom",
       device: dev,
       buffer: 0x0100_0000,
       ramBase: 0,
       window: {
         pci: { device: dev.split(",")[0]!, address: `00:${two}.0`, regions: PCI_REGION_NAMES[deviceType] ?? "" },
         marker: { pciConfig: PCI_MARKER },
-        // Linux: the firmware (SeaBIOS) probes a bootable disk before the kernel starts.
+        // Linux: the firmware (SeaBIOS) probes a bootable disk before the kernel starts. SeaBIOS is the driver
+        // under test itself: its accesses from power-on count.
         firstAtMarker: o.guest === "linux",
       },
       marker: `pci display.l 00.${two}.00 0x${PCI_MARKER.toString(16)} 1`,
@@ -252,7 +266,7 @@ export class GuestDriverTarget implements DriverTarget {
     if (!GUESTS.includes(options.guest)) {
       throw new TargetError(`The qemu-guest adapter cannot run guest ${options.guest}`);
     }
-    const transports: TransportKind[] = ["mmio", "pci"];
+    const transports: TransportKind[] = options.guest === "seabios" ? ["pci"] : ["mmio", "pci"];
     if (!transports.includes(options.transport)) {
       throw new TargetError(
         `The qemu-guest adapter runs ${options.guest} over ${transports.join(" or ")}, not ${options.transport}`,
@@ -260,11 +274,13 @@ export class GuestDriverTarget implements DriverTarget {
     }
     const drives = options.guest === "linux"
       ? linuxDrives(options.deviceType)
-      : UBOOT_DEVICE_TYPES.includes(options.deviceType);
+      : (options.guest === "seabios" ? FIRMWARE_DEVICE_TYPES : UBOOT_DEVICE_TYPES).includes(options.deviceType);
     if (!drives) {
       throw new TargetError(`The qemu-guest adapter cannot drive a ${options.deviceType} device with ${options.guest}`);
     }
     this.#platform = platform(options);
+    // A firmware guest's workloads must fit its boot sector: said now, not at the first run.
+    if (options.guest === "seabios") bootSector(this.#pciSlot, this.workloads);
     this.info = {
       name: options.name,
       adapter: "qemu-guest",
@@ -282,6 +298,7 @@ export class GuestDriverTarget implements DriverTarget {
 
   /** The files the guest needs on this machine (firmware, or kernel, modules and busybox), for a check first. */
   get needs(): string[] {
+    if (this.options.guest === "seabios") return this.options.firmware ? [this.options.firmware] : [];
     if (this.options.guest !== "linux") return [this.firmware];
     const l = this.linuxParts;
     return [l.kernel, l.modules, l.busybox];
@@ -294,6 +311,8 @@ export class GuestDriverTarget implements DriverTarget {
 
   get workloads(): GuestWorkload[] {
     if (this.options.workloads) return this.options.workloads;
+    // A firmware booting from the network: the probe is the whole run (DHCP, then the boot program by TFTP).
+    if (this.options.guest === "seabios" && this.options.deviceType === "net") return [];
     switch (this.options.deviceType) {
       case "rng":
         return [{ kind: "rng-read", bytes: 16 }];
@@ -304,6 +323,11 @@ export class GuestDriverTarget implements DriverTarget {
       default:
         return [{ kind: "blk-read", sector: 0, sectors: 1 }];
     }
+  }
+
+  /** The PCI slot the device sits in (bus 0). */
+  get #pciSlot(): number {
+    return parseInt(this.#platform.window.pci?.address.slice(3, 5) ?? "0", 16);
   }
 
   /** Linux: where the kernel, its modules and busybox are (x86_64 for PCI, arm64 for MMIO by default). */
@@ -335,11 +359,15 @@ export class GuestDriverTarget implements DriverTarget {
         "-append",
         `console=${o.transport === "mmio" ? "ttyAMA0" : "ttyS0"} quiet panic=-1`,
       ]
+      : o.guest === "seabios"
+      ? (o.firmware ? ["-bios", o.firmware] : [])
       : ["-bios", this.firmware];
+    // A firmware booting from the network fetches the boot program from QEMU's TFTP server in the run's directory.
+    const tftp = o.guest === "seabios" ? `,tftp=${disk.replace(/\/[^/]*$/, "")},bootfile=boot.bin` : "";
     const backend = o.deviceType === "blk"
       ? ["-drive", `if=none,id=drive0,file=${disk},format=raw`]
       : o.deviceType === "net"
-      ? ["-netdev", "user,id=n0,restrict=on"]
+      ? ["-netdev", `user,id=n0,restrict=on${tftp}`]
       : [];
     const mib = o.guest === "linux" ? 512 : 256;
     // Guest RAM in a file the harness reads the rings from (shared, so it sees the guest's writes).
@@ -397,7 +425,12 @@ export class GuestDriverTarget implements DriverTarget {
     try {
       await Deno.mkdir(DEFAULT_TEMP_ROOT, { recursive: true });
       dir = await Deno.makeTempDir({ dir: DEFAULT_TEMP_ROOT, prefix: "guest-" });
-      await Deno.writeFile(`${dir}/disk.raw`, diskImage(this.options.driveMiB ?? 1));
+      const disk = diskImage(this.options.driveMiB ?? 1);
+      if (this.options.guest === "seabios") disk.set(bootSector(this.#pciSlot, work));
+      await Deno.writeFile(`${dir}/disk.raw`, disk);
+      if (this.options.guest === "seabios" && this.options.deviceType === "net") {
+        await Deno.writeFile(`${dir}/boot.bin`, bootSector(this.#pciSlot, work));
+      }
     } catch (e) {
       throw new TargetError(`Cannot prepare the guest's disk under ${DEFAULT_TEMP_ROOT}: ${(e as Error).message}`);
     }
@@ -433,11 +466,19 @@ export class GuestDriverTarget implements DriverTarget {
       };
       const { probe, results } = linux
         ? await this.#runLinux(guest, snapshot, request.signal)
+        : this.options.guest === "seabios"
+        ? await this.#runBootSector(guest, snapshot, request.signal)
         : await this.#runUboot(guest, snapshot, request.signal);
       // The end marker's trace line may still be on its way through QEMU's stderr.
       const end = (window.phases?.length ?? 1) - 1;
       if (!await until(() => filter.reached(end), 2000)) {
         throw new TargetError(`The guest's trace never showed the end marker: ${guest.describe()}`);
+      }
+      if (filter.overLimit > 0) {
+        throw new TargetError(
+          `The driver made more than ${filter.limit} accesses (${filter.overLimit} more not kept): the run is too long ` +
+            "to judge; give it fewer workloads",
+        );
       }
       return { steps: filter.steps, probe, results, console: guest.console.slice(-4096) };
     } finally {
@@ -513,6 +554,40 @@ export class GuestDriverTarget implements DriverTarget {
       }
     );
     return { probe, results };
+  }
+
+  /**
+   * A firmware boots the disk's boot sector through its driver (the probe), which runs the workloads through the
+   * firmware's disk services, pausing after each marker for a snapshot.
+   */
+  async #runBootSector(
+    guest: GuestProcess,
+    snapshot: (phase: number) => Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<Pick<WatchedRun, "probe" | "results">> {
+    const deadline = Date.now() + (this.options.bootTimeoutMs ?? 20_000);
+    const left = () => Math.max(1, deadline - Date.now());
+    const n = this.workloads.length;
+    for (let pause = 1; pause <= n + 1; pause++) {
+      const hex = pause.toString(16).toUpperCase().padStart(2, "0");
+      const what = pause === 1
+        ? "the boot sector's first line (the firmware never booted from the virtio device?)"
+        : `pause ${pause} of the boot sector`;
+      await guest.waitFor(new RegExp(`@@ pause ${hex}\\r?\\n`), left(), what, 0, signal);
+      await snapshot(pause);
+      await guest.type("x");
+    }
+    await guest.waitFor(/@@ end/, left(), "the end of the boot sector ('@@ end')", 0, signal);
+    const status = parseBootSectorReport(guest.console);
+    const results: WorkloadResult[] = this.workloads.map((_, i) => {
+      const s = status[i];
+      return s === 0 ? { ok: true } : {
+        ok: false,
+        error: s === undefined ? `workload ${i} never reported` : `the BIOS disk call of workload ${i} returned ${s}`,
+      };
+    });
+    // The firmware read the boot sector through its driver, or the sector would not have run.
+    return { probe: { bound: true }, results };
   }
 
   /** U-Boot is driven at its prompt: scan, then each workload, each command followed by a marker and a snapshot. */

@@ -22,6 +22,11 @@ Deno.test("qemu-guest target files: a valid file becomes a qemu-guest source", (
   });
 });
 
+Deno.test("qemu-guest target files: SeaBIOS defaults to a blk device over PCI", () => {
+  const spec = parseTargetText(file({ guest: "seabios" }), "x.jsonc");
+  assertEquals(spec.source, { kind: "qemu-guest", guest: { guest: "seabios", transport: "pci", deviceType: "blk" } });
+});
+
 Deno.test("qemu-guest target files: problems are one sentence each", () => {
   const cases: [string, string][] = [
     [file({ guest: "u-boot" }, "device"), `"role" must be "driver", got "device"`],
@@ -40,6 +45,9 @@ Deno.test("qemu-guest target files: problems are one sentence each", () => {
     [file({ guest: "u-boot", workloads: [{ kind: "blk-write", sector: 0, sectors: 1 }] }), `.fill" must be`],
     [file({ guest: "u-boot", bootTimeoutMs: 5 }), `"options.bootTimeoutMs" must be an integer`],
     [file({ guest: "u-boot", model: "reference" }), `unknown key "model"`],
+    [file({ guest: "seabios", transport: "mmio" }), `"options.transport" must be one of "pci"`],
+    [file({ guest: "seabios", deviceType: "rng" }), `"options.deviceType" must be`],
+    [file({ guest: "seabios", kernel: "vmlinuz" }), `"options.kernel" does not apply to guest "seabios"`],
   ];
   for (const [text, want] of cases) {
     const e = assertThrows(() => parseTargetText(text, "x.jsonc"), UsageError);

@@ -148,6 +148,10 @@ export class TraceFilter {
   readonly steps: WatchedStep[] = [];
   /** Lines seen in all, kept or not. */
   lines = 0;
+  /** Reads not kept because they repeat the read just before them (see {@link sameRead}). */
+  repeatedReads = 0;
+  /** Steps not kept because {@link limit} steps were kept already: a run with any is incomplete. */
+  overLimit = 0;
   #phase = 0;
   /** A configuration read waiting for the size its data-region read reports just after it. */
   #pendingRead: { step: Extract<WatchedStep, { kind: "read" | "write" }>; raw: number } | undefined;
@@ -242,11 +246,29 @@ export class TraceFilter {
   }
 
   #add(step: WatchedStep): boolean {
-    if (this.steps.length >= this.limit) return false;
     if (this.scope.firstAtMarker && this.#phase === 0) return false;
+    if (sameRead(this.steps.at(-1), step)) {
+      this.repeatedReads++;
+      return true;
+    }
+    if (this.steps.length >= this.limit) {
+      this.overLimit++;
+      return false;
+    }
     this.steps.push(step);
     return true;
   }
+}
+
+/**
+ * Whether `step` reads what the step just before it read, from the same register, with nothing between: a polling
+ * loop (iPXE reads the ISR status hundreds of thousands of times while it waits). Such a read changes nothing a clause
+ * judges and is kept once. Configuration-space reads are never merged (their width is fixed by the line after them).
+ */
+function sameRead(last: WatchedStep | undefined, step: WatchedStep): boolean {
+  return last?.kind === "read" && step.kind === "read" && step.space !== "pci-config" && last.space === step.space &&
+    last.offset === step.offset && last.width === step.width && last.value === step.value &&
+    last.window === step.window;
 }
 
 function naturalWidth(offset: number): Width {

@@ -53,3 +53,15 @@ Deno.test("TraceFilter keeps the device's window and the markers, in stream orde
     { kind: "irq", level: true },
   ]);
 });
+
+Deno.test("TraceFilter: a polling loop's identical reads are kept once, and the limit is counted", () => {
+  const isr = (value: number) =>
+    `memory_region_ops_read cpu 0 mr 0x1 addr 0xfebfd000 value 0x${value.toString(16)} size 1 ` +
+    `name 'virtio-pci-isr-virtio-net'`;
+  const f = new TraceFilter({ pci: { device: "virtio-net-pci", address: "00:05.0", regions: "virtio-net" } }, 3);
+  for (const v of [0, 0, 0, 1, 0, 0]) f.push(isr(v));
+  assertEquals(f.steps.map((s) => s.kind === "read" ? s.value : -1), [0, 1, 0]);
+  assertEquals([f.repeatedReads, f.overLimit], [3, 0]);
+  f.push(isr(1));
+  assertEquals([f.steps.length, f.overLimit], [3, 1]);
+});
