@@ -29,6 +29,7 @@ export const ADAPTER_CONTRACT_VERSION = 3;
 
 /** The implementation under test failed in a way that is not a verdict (crash, hang, garbage). */
 export class TargetError extends Error {
+  /** The error's name. */
   override name = "TargetError";
 }
 
@@ -40,6 +41,7 @@ export class TargetError extends Error {
  * says so (QEMU: killed by SIGABRT), never for a harness-side kill or timeout.
  */
 export class DeviceCrashed extends TargetError {
+  /** The error's name. */
   override name = "DeviceCrashed";
 }
 
@@ -82,6 +84,7 @@ export interface PciFunctionAccess {
 
 /** Static facts a device target reports. */
 export interface DeviceTargetInfo {
+  /** The target's name, as reports show it. */
   name: string;
   /** The transport the target is opened on by default. */
   transport: TransportKind;
@@ -89,13 +92,17 @@ export interface DeviceTargetInfo {
   transports?: TransportKind[];
   /** The device type the target presents, when known before probing. */
   deviceType?: DeviceTypeName;
+  /** The adapter that drives the target (`in-process`, `qemu`, `qemu-guest`, …). */
   adapter: string;
+  /** The contract version the adapter implements ({@link ADAPTER_CONTRACT_VERSION}). */
   contractVersion: number;
 }
 
 /** A live connection to a device under test; the harness plays the driver. */
 export interface DeviceSession {
+  /** What the target is. */
   readonly info: DeviceTargetInfo;
+  /** What the session can do beyond the basic contract. */
   readonly capabilities: Capabilities;
   /** The transport this session speaks. */
   readonly transport: TransportKind;
@@ -122,12 +129,15 @@ export interface DeviceSession {
   triggerConfigChange?(): Promise<void>;
   /** Brings the implementation back to power-on state (a new process if need be). */
   restart(): Promise<void>;
+  /** Ends the session and frees what it holds; calling it again does nothing. */
   close(): Promise<void>;
 }
 
 /** A device under test. */
 export interface DeviceTarget {
+  /** The implementation under test is a device. */
   readonly role: "device";
+  /** What the target is. */
   readonly info: DeviceTargetInfo;
   /** Opens a session on `transport` (default `info.transport`; one of `info.transports`). */
   open(transport?: TransportKind): Promise<DeviceSession>;
@@ -179,13 +189,17 @@ export interface DriverSession {
   workload(work: Workload, deadlineMs: number): Promise<WorkloadResult>;
   /** Detaches the driver (module unload / device removal); bounded by `deadlineMs`. */
   remove(deadlineMs: number): Promise<void>;
+  /** Ends the session and frees what it holds; calling it again does nothing. */
   close(): Promise<void>;
 }
 
 /** Static facts a driver target reports. */
 export interface DriverTargetInfo {
+  /** The target's name, as reports show it. */
   name: string;
+  /** The adapter that drives the target (`in-process`, `qemu`, `qemu-guest`, …). */
   adapter: string;
+  /** The contract version the adapter implements ({@link ADAPTER_CONTRACT_VERSION}). */
   contractVersion: number;
   /** Transports the driver can be attached over. */
   transports: TransportKind[];
@@ -246,6 +260,7 @@ export interface WatchRequest {
 
 /** Everything a watched driver did in one run, from power-on to the end of its last workload. */
 export interface WatchedRun {
+  /** Every step the driver took, in order. */
   steps: WatchedStep[];
   /** Whether the driver bound to the device (found it and finished initialization, as the guest reports). */
   probe: ProbeResult;
@@ -264,7 +279,9 @@ export interface WatchedRun {
  * it does is `n/a` there.
  */
 export interface DriverTarget {
+  /** The implementation under test is a driver. */
   readonly role: "driver";
+  /** What the target is. */
   readonly info: DriverTargetInfo;
   /** Attaches the driver to a device the harness presents (rejects on a watched target). */
   attach(device: HarnessDeviceEndpoint): Promise<DriverSession>;

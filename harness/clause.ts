@@ -60,9 +60,13 @@ export interface RunSettings {
 
 /** Context of a clause whose obligation is the device's (the harness plays the driver). */
 export interface DeviceClauseContext extends RunSettings {
+  /** The session on the device under test. */
   session: DeviceSession;
+  /** The transport the harness driver uses on it. */
   transport: DriverTransport;
+  /** The harness driver, in the clause's hands. */
   driver: HarnessDriver;
+  /** The device type the device presents. */
   deviceType: DeviceTypeName;
   /** Device features, read once before the clause ran. */
   offered: bigint;
@@ -70,13 +74,16 @@ export interface DeviceClauseContext extends RunSettings {
 
 /** Context of a clause whose obligation is the driver's (the harness plays the device). */
 export interface DriverClauseContext extends RunSettings {
+  /** The driver under test. */
   target: DriverTarget;
   /** The device type the harness presents. */
   deviceType: DeviceTypeName;
+  /** Runs the driver against harness devices set up as a scenario asks. */
   scenarios: ScenarioRunner;
 }
 
-interface ClauseCommon {
+/** What every clause declares: the statement it checks, in the suite's words, and where it applies. */
+export interface ClauseCommon {
   /** Requirement block label, e.g. `devicenormative:Basic Facilities of a Virtio Device / Device Reset`. */
   label: string;
   /** 1-based ordinal of the statement inside the block. */
@@ -89,18 +96,31 @@ interface ClauseCommon {
   requirement: string;
   /** What the harness does to check it. */
   action: string;
+  /** Where the clause applies (transports, device types, roles); everywhere when absent. */
   applies?: Applicability;
 }
 
 /** A clause checking a device obligation. */
 export interface DeviceClause extends ClauseCommon {
+  /** Whose obligation the clause checks: the device's. */
   obligation: "device";
+  /**
+   * Runs the clause's check; a verifier's exception is its verdict. Called by the runner only.
+   *
+   * @ignore
+   */
   run(ctx: DeviceClauseContext): Promise<void>;
 }
 
 /** A clause checking a driver obligation. */
 export interface DriverClause extends ClauseCommon {
+  /** Whose obligation the clause checks: the driver's. */
   obligation: "driver";
+  /**
+   * Runs the clause's check; a verifier's exception is its verdict. Called by the runner only.
+   *
+   * @ignore
+   */
   run(ctx: DriverClauseContext): Promise<void>;
 }
 

@@ -26,9 +26,10 @@ import { checkWritable, JsonLines } from "../reports/files.ts";
 import { buildReport, jsonLinesPath, writeJsonReport, writeJsonReportSync } from "../reports/json.ts";
 import { writeJunitReport, writeJunitReportSync } from "../reports/junit.ts";
 import { killAllQemu } from "./adapters/qemu/qemu_process.ts";
+import denoConfig from "../deno.json" with { type: "json" };
 
-/** Version of this suite (the JSON report's `meta.suiteVersion`). */
-export const SUITE_VERSION = "0.1.0";
+/** Version of this suite (the JSON report's `meta.suiteVersion`): the package version in `deno.json`. */
+export const SUITE_VERSION: string = denoConfig.version;
 
 /** The seed when `--seed` is not given. */
 export const DEFAULT_SEED = 0x5eed;

@@ -6,6 +6,7 @@
 
 /** A failed guest-memory access: out of range, or the target could not serve it. */
 export class MemoryAccessError extends Error {
+  /** The error's name. */
   override name = "MemoryAccessError";
 }
 
@@ -15,7 +16,9 @@ export interface GuestMemory {
   readonly base: number;
   /** Size in bytes of the valid range starting at `base`. */
   readonly size: number;
+  /** Reads `length` bytes at guest-physical address `addr`. */
   read(addr: number, length: number): Promise<Uint8Array>;
+  /** Writes `data` at guest-physical address `addr`. */
   write(addr: number, data: Uint8Array): Promise<void>;
 }
 
@@ -44,6 +47,7 @@ export function inRange(mem: { base: number; size: number }, addr: number, lengt
  * ```
  */
 export class ArrayMemory implements GuestMemory {
+  /** The memory's bytes, offset 0 at the base address. */
   readonly bytes: Uint8Array;
   /** `bytes`: the backing store (e.g. over a `SharedArrayBuffer`), `size` bytes long; fresh zeroes by default. */
   constructor(readonly base: number, readonly size: number, bytes?: Uint8Array) {
@@ -62,10 +66,12 @@ export class ArrayMemory implements GuestMemory {
     }
     return addr - this.base;
   }
+  /** Reads `length` bytes at guest-physical address `addr`. */
   read(addr: number, length: number): Promise<Uint8Array> {
     const off = this.#check(addr, length);
     return Promise.resolve(this.bytes.slice(off, off + length));
   }
+  /** Writes `data` at guest-physical address `addr`. */
   write(addr: number, data: Uint8Array): Promise<void> {
     const off = this.#check(addr, data.length);
     this.bytes.set(data, off);

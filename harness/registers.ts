@@ -10,7 +10,9 @@ export type Width = 1 | 2 | 4;
 
 /** A register file addressed by byte offset. */
 export interface RegisterSpace {
+  /** Reads `width` bytes at `offset`. */
   read(offset: number, width: Width): Promise<number>;
+  /** Writes `value`, `width` bytes wide, at `offset`. */
   write(offset: number, width: Width, value: number): Promise<void>;
 }
 

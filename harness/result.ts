@@ -32,22 +32,31 @@ export interface ClauseResult {
   label: string;
   /** 1-based ordinal of the statement in the block. */
   statement: number;
+  /** The spec section the clause's label names. */
   section: string;
   /** Whose obligation: `device` or `driver`. */
   role: Role;
+  /** The requirement's keyword (MUST, SHOULD, …). */
   level: Level;
+  /** The transport the clause ran on. */
   transport: TransportKind;
   /** Name of the target the result came from. */
   target: string;
   /** Device type presented or tested. */
   deviceType: string;
+  /** The clause's short title. */
   title: string;
+  /** The requirement, in the suite's words. */
   requirement: string;
+  /** The outcome. */
   verdict: Verdict;
+  /** How long the clause took. */
   durationMs: number;
   /** One line: why the verdict (empty for a plain pass). */
   message: string;
+  /** What the clause expected (a fail or warn). */
   expected?: string;
+  /** What it saw instead. */
   actual?: string;
   /** Seed the clause ran with. */
   seed: number;
@@ -59,37 +68,53 @@ export interface ClauseResult {
 
 /** A statement answered by a waiver instead of a clause. */
 export interface WaiverEntry {
+  /** The waived statement's requirement label. */
   label: string;
+  /** Its 1-based ordinal in the block. */
   statement: number;
+  /** Its spec section. */
   section: string;
+  /** Why no clause checks it. */
   reason: string;
 }
 
 /** Coverage of one area and role. */
 export interface CoverageRow {
+  /** The spec area (a chapter or section). */
   area: string;
+  /** Whose obligations the row counts. */
   role: Role;
   /** MUST / MUST NOT statements in scope. */
   mandatory: number;
+  /** Of those, statements a clause checks. */
   mandatoryCovered: number;
   /** SHOULD / SHOULD NOT statements in scope. */
   advisory: number;
+  /** Of those, statements a clause checks. */
   advisoryCovered: number;
+  /** Statements answered by a waiver. */
   waived: number;
 }
 
 /** Metadata of a run. */
 export interface RunMeta {
+  /** The suite's version. */
   suiteVersion: string;
+  /** The spec version the clauses cite. */
   specVersion: string;
   /** Target names, in run order. */
   targets: string[];
+  /** The seed of every random choice. */
   seed: number;
+  /** Cases per property. */
   runs: number;
+  /** Whether SHOULD statements were judged. */
   strict: boolean;
+  /** The clause filter the run was limited to, if any. */
   filter?: string;
   /** ISO date-time of the start. */
   start: string;
+  /** How long the run took. */
   durationMs: number;
   /**
    * False when the run did not finish: the report holds the results obtained
@@ -102,11 +127,17 @@ export interface RunMeta {
 
 /** A whole run. */
 export interface RunReport {
+  /** The report format's version ({@link REPORT_SCHEMA_VERSION}). */
   schemaVersion: number;
+  /** How the run was made. */
   meta: RunMeta;
+  /** How many results of each verdict. */
   summary: Record<Verdict, number>;
+  /** One result per clause and transport. */
   results: ClauseResult[];
+  /** The statements the suite waives, with why. */
   waivers: WaiverEntry[];
+  /** Which statements a clause covers, when asked for. */
   coverage?: CoverageRow[];
 }
 

@@ -45,8 +45,11 @@ import { NotApplicable, Violation } from "./verify.ts";
 
 /** Options of one target run. */
 export interface RunOptions {
+  /** The seed of every random choice (property cases). */
   seed: number;
+  /** Cases per property. */
   runs: number;
+  /** Whether SHOULD statements are judged (a breach is a warning). */
   strict: boolean;
   /** Label, section or clause-id prefix. */
   filter?: string;

@@ -8,7 +8,9 @@
 
 /** A requirement was broken: what the harness expected and what it saw. */
 export class Violation extends Error {
+  /** The error's name. */
   override name = "Violation";
+  /** A violation: what was expected, what was seen, and more detail if any. */
   constructor(readonly expected: string, readonly actual: string, readonly detail?: string) {
     super(`Expected ${expected}; actual: ${actual}${detail ? ` (${detail})` : ""}`);
   }
@@ -16,6 +18,7 @@ export class Violation extends Error {
 
 /** The clause does not apply to this target, found out while running (e.g. a feature not offered). */
 export class NotApplicable extends Error {
+  /** The error's name. */
   override name = "NotApplicable";
 }
 

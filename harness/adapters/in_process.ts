@@ -27,6 +27,7 @@ export interface InProcessDevice {
   registers: RegisterSpace;
   /** On PCI: the function and its bus. */
   pci?: PciFunctionAccess;
+  /** Calls `listener` with the interrupt line's level whenever it changes. */
   onInterrupt(listener: (level: boolean) => void): void;
   /** Resolves when the device's background work is done. */
   idle?(): Promise<void>;
@@ -50,7 +51,9 @@ export const IN_PROCESS_RAM = { base: 0x4000_0000, size: 4 << 20 } as const;
  * ```
  */
 export class InProcessDeviceTarget implements DeviceTarget {
+  /** The implementation under test is a device. */
   readonly role = "device" as const;
+  /** What the target is. */
   readonly info: DeviceTargetInfo;
   /** `transports`: what the factory can present (default MMIO v2 only); the first is the default. */
   constructor(
@@ -194,8 +197,11 @@ export type InProcessDriverFactory = (device: HarnessDeviceEndpoint) => DriverSe
  * ```
  */
 export class InProcessDriverTarget implements DriverTarget {
+  /** The implementation under test is a driver. */
   readonly role = "driver" as const;
+  /** What the target is. */
   readonly info: DriverTargetInfo;
+  /** A driver target from its description and the factory that attaches the driver to the harness device. */
   constructor(info: Omit<DriverTargetInfo, "adapter" | "contractVersion">, readonly factory: InProcessDriverFactory) {
     this.info = { ...info, adapter: "in-process", contractVersion: ADAPTER_CONTRACT_VERSION };
   }

@@ -69,7 +69,7 @@ export const MIN_NEGATIVE_WINDOW_MS = 20;
  */
 export class HarnessDriver {
   readonly alloc: BumpAllocator;
-  readonly queues = new Map<number, DriverQueue>();
+  readonly queues: Map<number, DriverQueue> = new Map();
   /** Features in force after the last successful FEATURES_OK (0 before). */
   negotiated = 0n;
   /** Default deadline of a wait, in milliseconds. */

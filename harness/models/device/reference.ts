@@ -77,6 +77,21 @@ function presentOn(transport: TransportKind, core: DeviceCore, parts: DevicePart
   }
 }
 
+/**
+ * The reference device of `type` as an in-process device factory (the public form of
+ * {@link referenceDeviceFactory}, with no parts replaced).
+ *
+ * @example
+ * ```ts
+ * import { ArrayMemory } from "../../memory.ts";
+ * const dev = referenceDevice("blk")(new ArrayMemory(0x4000_0000, 1 << 20), "mmio");
+ * console.log(await dev.registers.read(0x008, 4)); // 2
+ * ```
+ */
+export function referenceDevice(type: DeviceTypeName): InProcessDeviceFactory {
+  return referenceDeviceFactory(type);
+}
+
 /** Transports the reference devices are presented on, default first. */
 export const REFERENCE_TRANSPORTS: readonly TransportKind[] = ["mmio", "pci", "mmio-legacy"];
 

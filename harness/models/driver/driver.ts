@@ -200,7 +200,9 @@ export class ReferenceDriver implements DriverSession {
   protected driverStatus = 0;
   /** The device type found at probe. */
   protected deviceType: DrivenType | undefined;
+  /** The features the device offered (after identification). */
   protected offered = 0n;
+  /** The features both sides agreed on. */
   protected negotiated = 0n;
   /** Initialization finished (DRIVER_OK set) and the device was not reset since. */
   protected bound = false;
@@ -227,6 +229,7 @@ export class ReferenceDriver implements DriverSession {
   #irqWanted = false;
   #irqTask: Promise<void> | undefined;
 
+  /** A driver over the harness device's endpoint. */
   constructor(protected readonly endpoint: HarnessDeviceEndpoint) {
     this.regs = endpoint.registers;
     if (endpoint.transport === "mmio") this.#transport = new MmioDriverTransport(endpoint.registers);
@@ -1052,6 +1055,21 @@ export class ReferenceDriver implements DriverSession {
 
 /** A driver class the in-process adapter can attach (the reference driver or a variant). */
 export type DriverClass = new (endpoint: HarnessDeviceEndpoint) => ReferenceDriver;
+
+/**
+ * The reference driver as an in-process driver factory: a session on the harness device's endpoint.
+ *
+ * @example
+ * ```ts ignore
+ * const target = new InProcessDriverTarget(
+ *   { name: "mine", transports: ["mmio"], deviceTypes: ["rng"], workloads: ["rng-read"] },
+ *   referenceDriverSession,
+ * );
+ * ```
+ */
+export function referenceDriverSession(endpoint: HarnessDeviceEndpoint): DriverSession {
+  return new ReferenceDriver(endpoint);
+}
 
 /**
  * An in-process driver target running `Driver` (the reference driver by default).
