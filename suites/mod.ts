@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type Clause, clauseId, type Waiver } from "../harness/clause.ts";
+import type { Clause, Waiver } from "../harness/clause.ts";
 import { CONFIG_SPACE_DEVICE_CLAUSES } from "./basic_facilities/config_space.ts";
 import { CONFIG_SPACE_DRIVER_CLAUSES } from "./basic_facilities/config_space_driver.ts";
 import { DEVICE_RESET_CLAUSES } from "./basic_facilities/device_reset.ts";
@@ -30,53 +30,6 @@ import { PCI_CAPS_DEVICE_CLAUSES } from "./transport_pci/caps_device.ts";
 import { PCI_COMMON_CFG_DEVICE_CLAUSES } from "./transport_pci/common_cfg_device.ts";
 import { PCI_ISR_DEVICE_CLAUSES } from "./transport_pci/notify_isr_device.ts";
 import { PCI_MSIX_DEVICE_CLAUSES } from "./transport_pci/msix_device.ts";
-
-/**
- * Clauses that also hold on the legacy interface (`mmio-legacy`), by id:
- * they rest on no VERSION_1-only mechanism (FEATURES_OK, 64-bit features,
- * packed rings, queue reset, configuration generation, v2 registers). Every
- * other clause is `n/a` there.
- */
-export const LEGACY_CLAUSE_IDS: ReadonlySet<string> = new Set([
-  // device obligations
-  "2.1.2#1",
-  "2.4.1#1",
-  "2.4.1#2",
-  "2.7.4.1#1",
-  "2.7.5.1#1",
-  "2.7.5.1#4",
-  "2.7.5.3.2#1",
-  "2.7.5.3.2#2",
-  "2.7.7.2#1",
-  "2.7.7.2#3",
-  "2.7.7.2#4",
-  "2.7.7.2#5",
-  "2.7.8.2#1",
-  "2.7.8.2#2",
-  "2.7.10.2#1",
-  "2.7.10.2#3",
-  "2.7.10.2#5",
-  // driver obligations
-  "2.1.1#2",
-  "2.2.1#1",
-  "2.7.4.2#1",
-  "2.7.5.3.1#2",
-  "2.7.5.3.1#3",
-  "2.7.5.3.1#4",
-  "2.7.6.1#1",
-  "2.7.7.1#1",
-  "2.7.8.3#1",
-  "2.7.10.1#2",
-  "2.7.10.1#4",
-  "2.7.13.3.1#1",
-  "3.1.1#7",
-  "3.3.1#1",
-  "3.3.1#2",
-]);
-
-function alsoLegacy(c: Clause): Clause {
-  return LEGACY_CLAUSE_IDS.has(clauseId(c)) ? { ...c, applies: { ...c.applies, legacy: true } } : c;
-}
 
 /** All clauses, in spec order. */
 export const CLAUSES: readonly Clause[] = [
@@ -105,7 +58,7 @@ export const CLAUSES: readonly Clause[] = [
   ...PCI_COMMON_CFG_DEVICE_CLAUSES,
   ...PCI_ISR_DEVICE_CLAUSES,
   ...PCI_MSIX_DEVICE_CLAUSES,
-].map(alsoLegacy);
+];
 
 /** Statements answered by a written waiver instead of a clause. */
 export const WAIVERS: readonly Waiver[] = ALL_WAIVERS;

@@ -28,6 +28,7 @@ export const resetClearsStatus = defineDeviceClause({
   statement: 1,
   level: "MUST",
   title: "status reads 0 after a reset",
+  applies: { legacy: true },
   requirement: "Once the driver resets the device, the device presents a device status of 0.",
   action: "Writes random sequences of status values (any bits, including FAILED and DRIVER_OK), sometimes " +
     "after a full initialization with a request in flight, then resets and reads the status back.",
@@ -66,6 +67,7 @@ export const quietAfterReset = defineDeviceClause({
   statement: 2,
   level: "MUST NOT",
   title: "no queue access or notification after reset",
+  applies: { legacy: true },
   requirement: "After completing a reset (status reads 0) the device neither touches its virtqueues nor sends " +
     "notifications until the driver initializes it again.",
   action: "Initializes to DRIVER_OK, makes a request available without notifying, resets, waits for status 0, " +

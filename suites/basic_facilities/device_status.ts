@@ -18,6 +18,7 @@ export const noUseBeforeDriverOk = defineDeviceClause({
   statement: 1,
   level: "MUST NOT",
   title: "no buffer used and no used-buffer notification before DRIVER_OK",
+  applies: { legacy: true },
   requirement: "Until the driver sets DRIVER_OK, the device neither consumes available buffers nor sends " +
     "used-buffer notifications.",
   action: "Negotiates features, sets up the queues, makes 1–4 requests available and notifies 0–3 times, all " +

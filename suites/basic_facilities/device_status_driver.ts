@@ -47,6 +47,7 @@ export const neverClearsBit = defineDriverClause({
   statement: 2,
   level: "MUST NOT",
   title: "no status bit cleared",
+  applies: { legacy: true },
   requirement: "Apart from the reset (writing 0), every status the driver writes keeps all bits already set.",
   action: "Runs the driver against devices offering random feature sets, some refusing FEATURES_OK, and checks " +
     "every non-zero status write against the status before it.",

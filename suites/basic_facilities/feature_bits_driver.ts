@@ -45,6 +45,7 @@ export const acceptsOnlyOffered = defineDriverClause({
   statement: 1,
   level: "MUST NOT",
   title: "no feature accepted that the device did not offer",
+  applies: { legacy: true },
   requirement: "The driver accepts only features the device offered.",
   action: "Presents devices offering random feature subsets and compares the driver's accepted set with the offer.",
   async run(ctx) {

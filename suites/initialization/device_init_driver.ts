@@ -194,6 +194,7 @@ export const noNotifyBeforeDriverOk = defineDriverClause({
   statement: 7,
   level: "MUST NOT",
   title: "no available-buffer notification before DRIVER_OK",
+  applies: { legacy: true },
   requirement: "The driver sends no available-buffer notification before it has set DRIVER_OK.",
   action: "Lets the driver probe and work, then looks for QueueNotify writes while DRIVER_OK was clear.",
   async run(ctx) {
@@ -222,6 +223,7 @@ export const exposedBuffersUntouched = defineDriverClause({
   statement: 1,
   level: "MUST NOT",
   title: "exposed buffers left alone while the queue is live",
+  applies: { legacy: true },
   requirement: "While a queue is live, the driver does not change the descriptors of buffers it made available " +
     "and the device has not used yet.",
   action: "Presents a device that never completes requests (on its default rings, then split rings only), asks " +
@@ -241,6 +243,7 @@ export const resetBeforeReclaim = defineDriverClause({
   statement: 2,
   level: "MUST",
   title: "device reset before exposed buffers are reclaimed",
+  applies: { legacy: true },
   requirement: "Before the driver takes back buffers the device has not used, it makes the queue not live by " +
     "resetting the device.",
   action: "Presents a device that never completes requests, asks for work, removes the driver and checks that " +

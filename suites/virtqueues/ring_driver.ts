@@ -134,6 +134,8 @@ function monitorClause(c: {
   needs?: Needs;
   /** The statement whose monitor reports show this one broken (default: this clause's own). */
   reports?: string;
+  /** The statement holds on the legacy interface too (`applies.legacy`). */
+  legacy?: true;
 }): DriverClause {
   const key = c.reports ?? `${c.label}#${c.statement}`;
   return defineDriverClause({
@@ -143,6 +145,7 @@ function monitorClause(c: {
     title: c.title,
     requirement: c.requirement,
     action: c.action,
+    ...(c.legacy ? { applies: { legacy: true } } : {}),
     async run(ctx) {
       if (!ctx.scenarios.watched && !PRESENTED.includes(ctx.deviceType)) {
         notApplicable(`the harness cannot present a ${ctx.deviceType} device for ring scenarios yet`);
@@ -207,6 +210,7 @@ export const writableAfterReadable = monitorClause({
   statement: 1,
   level: "MUST",
   title: "device-writable descriptors after device-readable ones",
+  legacy: true,
   requirement: "In every chain the driver places all device-readable descriptors before any device-writable one.",
   action: "Walks every chain the driver publishes on a split ring (indirect tables included).",
   scenarios: SPLIT_OFFERS,
@@ -252,6 +256,7 @@ export const noNestedIndirect = monitorClause({
   statement: 2,
   level: "MUST NOT",
   title: "no INDIRECT inside an indirect table",
+  legacy: true,
   requirement: "Entries of an indirect table never carry INDIRECT themselves.",
   action: "Offers INDIRECT_DESC on split rings and checks every indirect table the driver publishes.",
   scenarios: [{ offer: "split-all" }, { offer: "split-indirect-in-order" }],
@@ -263,6 +268,7 @@ export const chainWithinQueueSize = monitorClause({
   statement: 3,
   level: "MUST NOT",
   title: "no chain longer than the queue size",
+  legacy: true,
   requirement: "A chain never has more descriptors than the queue has entries (so it cannot loop), and every " +
     "index it names lies inside the queue.",
   action: "Walks every published split chain with a queue of 4 entries.",
@@ -275,6 +281,7 @@ export const indirectNotWithNext = monitorClause({
   statement: 4,
   level: "MUST NOT",
   title: "INDIRECT and NEXT never together",
+  legacy: true,
   requirement: "No descriptor carries both INDIRECT and NEXT.",
   action: "Offers INDIRECT_DESC on split rings and checks the flags of every published descriptor.",
   scenarios: [{ offer: "split-all" }, { offer: "split-indirect-in-order" }],
@@ -298,6 +305,7 @@ export const availIdxForward = monitorClause({
   statement: 1,
   level: "MUST NOT",
   title: "available idx never decreases",
+  legacy: true,
   requirement: "The driver only ever moves the available idx forward (modulo 2^16), and never more than a queue " +
     "ahead of what the device has used.",
   action: "Watches every write of the available idx on split rings.",
@@ -310,6 +318,7 @@ export const availFlagsZeroOrOne = monitorClause({
   statement: 1,
   level: "MUST",
   title: "available-ring flags 0 or 1 without EVENT_IDX",
+  legacy: true,
   requirement: "Without VIRTIO_F_EVENT_IDX the driver writes only 0 or 1 into the available ring's flags.",
   action: "Offers split rings without EVENT_IDX and watches every write of the available-ring flags.",
   scenarios: [{ offer: "split-plain" }, { offer: "split-indirect-in-order" }],
@@ -371,7 +380,7 @@ export const onlyLenBytesTrusted = defineDriverClause({
   requirement: "The driver relies on no byte of a device-writable buffer past the used element's len.",
   action: "Presents an entropy device that fills only 5 bytes of each request (len 5) and asks for 16–56 bytes; " +
     "the driver must return at most the 5 bytes the device wrote, unchanged.",
-  applies: { deviceTypes: ["rng"] },
+  applies: { deviceTypes: ["rng"], legacy: true },
   async run(ctx) {
     const t = await ctx.scenarios.run({
       workloads: [{ kind: "rng-read", bytes: 16 }, { kind: "rng-read", bytes: 56 }],
@@ -402,6 +411,7 @@ export const availEventIgnoredWithoutEventIdx = monitorClause({
   statement: 2,
   level: "MUST",
   title: "avail_event ignored without EVENT_IDX",
+  legacy: true,
   requirement: "Without VIRTIO_F_EVENT_IDX the driver pays no attention to avail_event: it notifies whenever the " +
     "used ring's flags are 0.",
   action: "Without EVENT_IDX, presents a device that writes an avail_event that would suppress notifications " +
@@ -432,6 +442,7 @@ export const notifyWhenFlagsZero = monitorClause({
   statement: 4,
   level: "MUST",
   title: "notification when the device's flags are 0",
+  legacy: true,
   requirement: "Without VIRTIO_F_EVENT_IDX, after making buffers available while the used ring's flags are 0, " +
     "the driver sends an available-buffer notification.",
   action: "Offers split rings without EVENT_IDX and checks each publication is followed by a notification.",
@@ -486,6 +497,7 @@ export const idxAfterEntries = monitorClause({
   statement: 1,
   level: "MUST",
   title: "ring entries complete before the idx update",
+  legacy: true,
   requirement: "Everything a publication covers (the ring entry and its descriptors) is written before the " +
     "driver updates the available idx.",
   action: "Records the order of the driver's writes to the available ring, its slots and its descriptors.",

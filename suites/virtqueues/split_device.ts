@@ -138,7 +138,7 @@ export const arrangementIndependent = defineDeviceClause({
   action: "Makes random batches of rng and blk requests available, each cut at random places into 1–6 " +
     "descriptors (indirect when negotiated), and checks each is used, blk requests end with status OK and blk " +
     "reads return what earlier writes stored. Direct descriptors ending in an indirect one are 2.7.5.3.2#2's.",
-  applies: TYPES,
+  applies: { ...TYPES, legacy: true },
   async run(ctx) {
     await checkProperty(ctx, workloads(ctx), async (w) => {
       const r = await runRound(ctx, w);
@@ -161,7 +161,7 @@ export const noWriteToReadable = defineDeviceClause({
   requirement: "The device never writes into a buffer the driver marked device-readable.",
   action: "Serves random requests whose device-readable buffers hold known bytes; checks the bytes are unchanged " +
     "after use and (with a memory trace) that no device write touched them.",
-  applies: TYPES,
+  applies: { ...TYPES, legacy: true },
   async run(ctx) {
     await checkProperty(ctx, workloads(ctx), async (w) => {
       const r = await runRound(ctx, w);
@@ -218,7 +218,7 @@ export const noWriteToDescriptors = defineDeviceClause({
   requirement: "The device never writes a descriptor table entry, in the ring's table or in an indirect table.",
   action: "Serves random requests (indirect when negotiated), snapshotting the descriptor table and every " +
     "indirect table before publishing; compares after use and checks the memory trace for writes to them.",
-  applies: TYPES,
+  applies: { ...TYPES, legacy: true },
   async run(ctx) {
     await checkProperty(ctx, workloads(ctx), async (w) => {
       await initRing(ctx, acceptWith(...w.features));
@@ -275,7 +275,7 @@ export const indirectWriteFlagIgnored = defineDeviceClause({
     "table's own entries say which buffers are writable.",
   action: "Negotiates INDIRECT_DESC and makes requests available through indirect tables whose ring descriptor " +
     "also carries WRITE; checks they are served correctly and device-readable bytes stay unchanged.",
-  applies: { ...TYPES, offered: [F.INDIRECT_DESC] },
+  applies: { ...TYPES, offered: [F.INDIRECT_DESC], legacy: true },
   async run(ctx) {
     const opts = { features: fc.constant<number[]>([F.INDIRECT_DESC]), indirect: "force-write-flag" as const };
     await checkProperty(ctx, workloads(ctx, opts), async (w) => {
@@ -302,7 +302,7 @@ export const directThenIndirect = defineDeviceClause({
     "naming an indirect table.",
   action: "Negotiates INDIRECT_DESC and makes requests available whose first 0–2 pieces are ring descriptors " +
     "chained to a final indirect descriptor; checks every request is served correctly.",
-  applies: { ...TYPES, offered: [F.INDIRECT_DESC] },
+  applies: { ...TYPES, offered: [F.INDIRECT_DESC], legacy: true },
   async run(ctx) {
     const opts = { features: fc.constant<number[]>([F.INDIRECT_DESC]), indirect: "force-mixed" as const };
     await checkProperty(ctx, workloads(ctx, opts), async (w) => {
@@ -319,7 +319,7 @@ export const lenBeforeIdx = defineDeviceClause({
   requirement: "The device fills in a used element (id and len) before it publishes the used idx that covers it.",
   action: "Serves random requests and reads the device's memory trace: every used-ring slot a used idx update " +
     "covers must have been written before that update.",
-  applies: { ...TYPES, capabilities: ["memoryTrace"] },
+  applies: { ...TYPES, capabilities: ["memoryTrace"], legacy: true },
   async run(ctx) {
     await checkProperty(ctx, workloads(ctx), async (w) => {
       const r = await runRound(ctx, w);
@@ -354,7 +354,7 @@ export const writesAtLeastLen = defineDeviceClause({
     "its first device-writable byte, and len never exceeds the device-writable space.",
   action: "Fills device-writable buffers with a canary pattern, serves random requests, and checks len against the " +
     "writable space and that no 8-byte window below len still holds the canary.",
-  applies: TYPES,
+  applies: { ...TYPES, legacy: true },
   async run(ctx) {
     await checkProperty(ctx, workloads(ctx), async (w) => {
       const r = await runRound(ctx, w);
@@ -491,7 +491,7 @@ export const usedEventIgnoredWithoutEventIdx = defineDeviceClause({
     "whatever used_event holds.",
   action: "Without EVENT_IDX, writes random used_event values (including ones that would suppress) with flags 0, " +
     "serves batches and checks every batch brings a used-buffer notification.",
-  applies: TYPES,
+  applies: { ...TYPES, legacy: true },
   async run(ctx) {
     const arb = notifySteps.map((s) => s.map((x) => ({ ...x, flags: 0 })));
     await checkProperty(ctx, arb, async (steps) => {
@@ -528,7 +528,7 @@ export const notifyWhenFlagsZero = defineDeviceClause({
     "a used-buffer notification.",
   action: "Without EVENT_IDX, alternates flags 0 and 1 across random batches and checks each batch served under " +
     "flags 0 is followed by a notification.",
-  applies: TYPES,
+  applies: { ...TYPES, legacy: true },
   async run(ctx) {
     await checkProperty(ctx, notifySteps, async (steps) => {
       const out = await notificationRun(ctx, false, steps);
@@ -549,7 +549,7 @@ export const flagsIgnoredWithEventIdx = defineDeviceClause({
   requirement: "With VIRTIO_F_EVENT_IDX the device ignores the low bit of the driver's flags: flags 1 does not " +
     "suppress a notification used_event asks for.",
   action: "With EVENT_IDX, sets flags 1 and used_event inside each batch, and checks each batch is notified.",
-  applies: { ...TYPES, offered: [F.EVENT_IDX] },
+  applies: { ...TYPES, offered: [F.EVENT_IDX], legacy: true },
   async run(ctx) {
     const arb = notifySteps.map((s) =>
       s.map((x) => ({ ...x, flags: 1, eventAhead: ((x.eventAhead % x.size) + x.size) % x.size }))
@@ -574,7 +574,7 @@ export const notifyAtUsedEvent = defineDeviceClause({
     "it sends a used-buffer notification.",
   action: "With EVENT_IDX, sets used_event at random positions before, inside and after each batch and checks " +
     "every batch whose slots include used_event is notified.",
-  applies: { ...TYPES, offered: [F.EVENT_IDX] },
+  applies: { ...TYPES, offered: [F.EVENT_IDX], legacy: true },
   async run(ctx) {
     await checkProperty(ctx, notifySteps, async (steps) => {
       const out = await notificationRun(ctx, true, steps);
@@ -627,7 +627,7 @@ export const deviceFlagsZeroOrOne = defineDeviceClause({
   requirement: "Without VIRTIO_F_EVENT_IDX, the only values the device writes into the used ring's flags are 0 " +
     "and 1.",
   action: "Without EVENT_IDX, serves random batches and reads the used-ring flags after each.",
-  applies: TYPES,
+  applies: { ...TYPES, legacy: true },
   async run(ctx) {
     const arb = workloads(ctx, {
       features: fc.subarray([F.INDIRECT_DESC]).map((f) => f.filter((b) => (ctx.offered >> BigInt(b)) & 1n)),
@@ -646,7 +646,7 @@ export const deviceFlagsZeroWithEventIdx = defineDeviceClause({
   title: "used-ring flags 0 under EVENT_IDX",
   requirement: "With VIRTIO_F_EVENT_IDX the device keeps the used ring's flags at 0 (it uses avail_event instead).",
   action: "With EVENT_IDX, serves random batches and reads the used-ring flags after each.",
-  applies: { ...TYPES, offered: [F.EVENT_IDX] },
+  applies: { ...TYPES, offered: [F.EVENT_IDX], legacy: true },
   async run(ctx) {
     await checkProperty(ctx, workloads(ctx, { features: fc.constant<number[]>([F.EVENT_IDX]) }), async (w) => {
       const seen = await sampleDeviceFlags(ctx, w);
@@ -664,7 +664,7 @@ export const survivesSpuriousNotifications = defineDeviceClause({
     "correctly and does not enter an error state.",
   action: "Sends 1–8 notifications with nothing new (before and after requests, to live and unused queues), then " +
     "serves random requests; checks they are used correctly, nothing extra is used, and DEVICE_NEEDS_RESET stays clear.",
-  applies: TYPES,
+  applies: { ...TYPES, legacy: true },
   async run(ctx) {
     const arb = fc.record({
       w: workloads(ctx),
