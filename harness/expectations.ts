@@ -63,6 +63,7 @@ export const GATE_TARGETS: readonly string[] = [
   "linux-net-mmio",
   "seabios-blk-pci",
   "ipxe-net-pci",
+  "ovmf-blk-pci",
 ];
 
 /** Verdicts an expectation may name (a pass or n/a needs no entry). */

@@ -37,6 +37,7 @@ import {
   type GuestTargetOptions,
   type GuestWorkload,
   UBOOT_DEVICE_TYPES,
+  UEFI_DEVICE_TYPES,
 } from "./adapters/qemu_guest/guest_target.ts";
 import { LINUX_DEVICE_TYPES } from "./adapters/qemu_guest/linux_guest.ts";
 import { FIRMWARE_DEVICE_TYPES } from "./adapters/qemu_guest/boot_sector.ts";
@@ -278,7 +279,7 @@ function guestWorkload(where: string, i: number, w: unknown): GuestWorkload {
     where,
     `${at}.kind`,
     w.kind,
-    ["blk-read", "blk-write", "rng-read", "net-ping", "console-write"] as const,
+    ["blk-read", "blk-write", "rng-read", "net-ping", "console-write", "blk-resize", "net-link"] as const,
   );
   const keys = {
     "blk-read": ["sector", "sectors"],
@@ -286,6 +287,8 @@ function guestWorkload(where: string, i: number, w: unknown): GuestWorkload {
     "rng-read": ["bytes"],
     "net-ping": [],
     "console-write": [],
+    "blk-resize": ["mib"],
+    "net-link": ["up"],
   };
   checkKeys(where, w, ["kind", ...keys[kind]], at);
   const int = (key: string, min: number, max: number): number => {
@@ -296,6 +299,13 @@ function guestWorkload(where: string, i: number, w: unknown): GuestWorkload {
     return v;
   };
   if (kind === "rng-read") return { kind, bytes: int("bytes", 1, 4096) };
+  if (kind === "blk-resize") return { kind, mib: int("mib", 1, 1024) };
+  if (kind === "net-link") {
+    if (typeof w.up !== "boolean") {
+      throw new UsageError(`${where}: "${at}.up" must be true or false, got ${describe(w.up)}`);
+    }
+    return { kind, up: w.up };
+  }
   if (kind === "net-ping" || kind === "console-write") return { kind };
   const sector = int("sector", 0, 0xffff_ffff);
   const sectors = int("sectors", 1, 128);
@@ -322,13 +332,19 @@ function validateGuestSpec(data: Record<string, unknown>, where: string, arg: st
       where,
       "options.transport",
       o.transport ?? (kind === "u-boot" ? "mmio" : "pci"),
-      kind === "seabios" ? ["pci"] as const : ["mmio", "pci"] as const,
+      kind === "seabios" || kind === "ovmf" ? ["pci"] as const : ["mmio", "pci"] as const,
     ),
     deviceType: oneOf(
       where,
       "options.deviceType",
       o.deviceType ?? "blk",
-      linux ? LINUX_DEVICE_TYPES : kind === "seabios" ? FIRMWARE_DEVICE_TYPES : UBOOT_DEVICE_TYPES,
+      linux
+        ? LINUX_DEVICE_TYPES
+        : kind === "seabios"
+        ? FIRMWARE_DEVICE_TYPES
+        : kind === "ovmf"
+        ? UEFI_DEVICE_TYPES
+        : UBOOT_DEVICE_TYPES,
     ),
   };
   const onlyFor = linux ? ["firmware"] : ["kernel", "modules", "busybox"];

@@ -29,7 +29,10 @@ import { DEFAULT_TEMP_ROOT } from "../qemu/qemu_process.ts";
 import { bootSector, FIRMWARE_DEVICE_TYPES, parseBootSectorReport } from "./boot_sector.ts";
 import { GuestProcess } from "./guest_process.ts";
 import { TraceFilter, type TraceWindow } from "./qemu_trace.ts";
+import { QmpClient } from "../qemu/qmp_client.ts";
 import {
+  type DeviceAction,
+  isDeviceAction,
   linuxDrives,
   linuxInit,
   linuxInitramfs,
@@ -40,9 +43,11 @@ import {
 
 /** The device types U-Boot drives here. */
 export const UBOOT_DEVICE_TYPES: readonly DeviceTypeName[] = ["blk", "net"];
+/** The device types EDK2's OVMF drives here (its virtio-blk driver, used from the UEFI shell). */
+export const UEFI_DEVICE_TYPES: readonly DeviceTypeName[] = ["blk"];
 
 /** Guests this adapter can drive. */
-export const GUESTS = ["u-boot", "linux", "seabios"] as const;
+export const GUESTS = ["u-boot", "linux", "seabios", "ovmf"] as const;
 /** A guest this adapter can drive. */
 export type GuestKind = typeof GUESTS[number];
 
@@ -166,8 +171,12 @@ function platform(o: GuestTargetOptions): Platform {
     return {
       // U-Boot finds no virtio device on q35; on the i440FX machine it does.
       binary: "qemu-system-x86_64",
-      machine: o.guest === "linux" ? ["-accel", "tcg", "-M", "q35"] : ["-M", "pc"],
-      firmware: o.guest === "seabios" ? "" : "/usr/lib/u-boot/qemu-x86_64/u-boot.rom",
+      machine: o.guest === "linux" || o.guest === "ovmf" ? ["-accel", "tcg", "-M", "q35"] : ["-M", "pc"],
+      firmware: o.guest === "seabios"
+        ? ""
+        : o.guest === "ovmf"
+        ? "/usr/share/ovmf/OVMF.fd"
+        : "/usr/lib/u-boot/qemu-x86_64/u-boot.rom",
       device: dev,
       buffer: 0x0100_0000,
       ramBase: 0,
@@ -178,7 +187,9 @@ function platform(o: GuestTargetOptions): Platform {
         // under test itself: its accesses from power-on count.
         firstAtMarker: o.guest === "linux",
       },
-      marker: `pci display.l 00.${two}.00 0x${PCI_MARKER.toString(16)} 1`,
+      marker: o.guest === "ovmf"
+        ? `mm 0x${((n << 16) | PCI_MARKER).toString(16).padStart(8, "0")} -pci -w 4 -n`
+        : `pci display.l 00.${two}.00 0x${PCI_MARKER.toString(16)} 1`,
     };
   }
   return {
@@ -200,6 +211,29 @@ function platform(o: GuestTargetOptions): Platform {
 }
 
 const PROMPT = /\n=> $/;
+/** The UEFI shell's prompt (between colour escapes). */
+// deno-lint-ignore no-control-regex
+const UEFI_PROMPT = /Shell> (?:\x1b\[[0-9;]*m)*$/;
+
+/** Text without terminal escape sequences. */
+function plain(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+}
+
+/** The UEFI shell command of a workload and how its success shows. */
+function uefiCommand(w: GuestWorkload): { command: string; ok: RegExp } {
+  if (w.kind !== "blk-read") {
+    throw new TargetError(`The UEFI shell reads blocks only (dblk): ${w.kind} is not an OVMF workload`);
+  }
+  if (w.sectors > 16) {
+    throw new TargetError(`The UEFI shell's dblk reads at most 16 blocks here: a workload asks for ${w.sectors}`);
+  }
+  return {
+    command: `dblk blk0 ${w.sector.toString(16)} ${w.sectors.toString(16)}`,
+    ok: /LBA 0*[0-9A-F]+ Size 0*[0-9A-F]+ bytes/,
+  };
+}
 
 /** The U-Boot command of a workload and how its success shows on the console. */
 function ubootCommand(w: GuestWorkload, buffer: number): { command: string; ok: RegExp } {
@@ -209,6 +243,9 @@ function ubootCommand(w: GuestWorkload, buffer: number): { command: string; ok: 
       throw new TargetError("U-Boot has no virtio-rng driver: rng-read is a Linux workload");
     case "console-write":
       throw new TargetError("U-Boot has no virtio-console driver: console-write is a Linux workload");
+    case "blk-resize":
+    case "net-link":
+      throw new TargetError(`U-Boot does not follow configuration changes: ${w.kind} is a Linux workload`);
     case "net-ping":
       return {
         command: "setenv ipaddr 10.0.2.15; setenv netmask 255.255.255.0; ping 10.0.2.2",
@@ -266,7 +303,9 @@ export class GuestDriverTarget implements DriverTarget {
     if (!GUESTS.includes(options.guest)) {
       throw new TargetError(`The qemu-guest adapter cannot run guest ${options.guest}`);
     }
-    const transports: TransportKind[] = options.guest === "seabios" ? ["pci"] : ["mmio", "pci"];
+    const transports: TransportKind[] = options.guest === "seabios" || options.guest === "ovmf"
+      ? ["pci"]
+      : ["mmio", "pci"];
     if (!transports.includes(options.transport)) {
       throw new TargetError(
         `The qemu-guest adapter runs ${options.guest} over ${transports.join(" or ")}, not ${options.transport}`,
@@ -274,13 +313,18 @@ export class GuestDriverTarget implements DriverTarget {
     }
     const drives = options.guest === "linux"
       ? linuxDrives(options.deviceType)
-      : (options.guest === "seabios" ? FIRMWARE_DEVICE_TYPES : UBOOT_DEVICE_TYPES).includes(options.deviceType);
+      : (options.guest === "seabios"
+        ? FIRMWARE_DEVICE_TYPES
+        : options.guest === "ovmf"
+        ? UEFI_DEVICE_TYPES
+        : UBOOT_DEVICE_TYPES).includes(options.deviceType);
     if (!drives) {
       throw new TargetError(`The qemu-guest adapter cannot drive a ${options.deviceType} device with ${options.guest}`);
     }
     this.#platform = platform(options);
     // A firmware guest's workloads must fit its boot sector: said now, not at the first run.
     if (options.guest === "seabios") bootSector(this.#pciSlot, this.workloads);
+    if (options.guest === "ovmf") this.workloads.forEach((w) => uefiCommand(w));
     this.info = {
       name: options.name,
       adapter: "qemu-guest",
@@ -290,7 +334,9 @@ export class GuestDriverTarget implements DriverTarget {
       // The contract's kinds (a ping has no contract form: the harness cannot make net requests yet).
       workloads: [
         ...new Set(
-          this.workloads.flatMap((w) => (w.kind === "net-ping" || w.kind === "console-write" ? [] : [w.kind])),
+          this.workloads.flatMap((w) =>
+            w.kind === "net-ping" || w.kind === "console-write" || isDeviceAction(w) ? [] : [w.kind]
+          ),
         ),
       ],
     };
@@ -450,13 +496,33 @@ export class GuestDriverTarget implements DriverTarget {
         );
       }
     }
+    // The device acts through QMP (QEMU connects to the harness on loopback) when a workload asks for it.
+    let listener: Deno.TcpListener | undefined;
+    if (linux && work.some(isDeviceAction)) {
+      try {
+        listener = Deno.listen({ hostname: "127.0.0.1", port: 0, transport: "tcp" });
+      } catch (e) {
+        await Deno.remove(dir, { recursive: true }).catch(() => {});
+        throw new TargetError(`Cannot listen for QEMU's QMP connection on 127.0.0.1: ${(e as Error).message}`);
+      }
+    }
+    const qmpArgs = listener
+      ? [
+        "-chardev",
+        `socket,id=qmp0,host=127.0.0.1,port=${(listener.addr as Deno.NetAddr).port}`,
+        "-mon",
+        "chardev=qmp0,mode=control",
+      ]
+      : [];
     const guest = GuestProcess.start(
       this.options.binary ?? this.#platform.binary,
-      this.args(`${dir}/disk.raw`, initrd),
+      [...this.args(`${dir}/disk.raw`, initrd), ...qmpArgs],
       dir,
       filter,
     );
+    let qmp: QmpClient | undefined;
     try {
+      if (listener) qmp = await this.#connectQmp(listener, guest);
       // Once phase `phase` has started in the trace (the guest idles after the marker), read its rings.
       const snapshot = async (phase: number) => {
         if (!await until(() => filter.reached(phase), 2000)) {
@@ -464,10 +530,13 @@ export class GuestDriverTarget implements DriverTarget {
         }
         if (request.snapshotAreas) await this.#snapshot(filter, `${dir}/ram`, request.snapshotAreas);
       };
+      const act = (w: DeviceAction) => this.#act(qmp, w);
       const { probe, results } = linux
-        ? await this.#runLinux(guest, snapshot, request.signal)
+        ? await this.#runLinux(guest, snapshot, act, request.signal)
         : this.options.guest === "seabios"
         ? await this.#runBootSector(guest, snapshot, request.signal)
+        : this.options.guest === "ovmf"
+        ? await this.#runUefiShell(guest, snapshot, request.signal)
         : await this.#runUboot(guest, snapshot, request.signal);
       // The end marker's trace line may still be on its way through QEMU's stderr.
       const end = (window.phases?.length ?? 1) - 1;
@@ -482,7 +551,54 @@ export class GuestDriverTarget implements DriverTarget {
       }
       return { steps: filter.steps, probe, results, console: guest.console.slice(-4096) };
     } finally {
+      await qmp?.close().catch(() => {});
+      try {
+        listener?.close();
+      } catch {
+        // already closed
+      }
       await guest.close();
+    }
+  }
+
+  /** Accepts QEMU's QMP connection (10 s at most, or until the guest ends) and enters command mode. */
+  async #connectQmp(listener: Deno.TcpListener, guest: GuestProcess): Promise<QmpClient> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const accept = listener.accept();
+    accept.catch(() => {});
+    try {
+      const conn = await Promise.race([
+        accept,
+        guest.exited.then(() => {
+          throw new TargetError(`QEMU ended before its QMP connection: ${guest.describe()}`);
+        }),
+        new Promise<never>((_, reject) =>
+          timer = setTimeout(
+            () => reject(new TargetError(`QEMU did not connect to QMP within 10000 ms: ${guest.describe()}`)),
+            10_000,
+          )
+        ),
+      ]);
+      const qmp = new QmpClient(conn);
+      await qmp.handshake(5000).catch((e) => {
+        throw new TargetError(`QMP handshake failed: ${(e as Error).message}`);
+      });
+      return qmp;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Makes QEMU's device act (QMP), while the guest waits at the marker before the workload that watches for it. */
+  async #act(qmp: QmpClient | undefined, w: DeviceAction): Promise<void> {
+    if (!qmp) throw new TargetError(`${w.kind} needs QEMU's QMP connection, which this run does not have`);
+    const [command, args] = w.kind === "blk-resize"
+      ? ["block_resize", { device: "drive0", size: w.mib * 1024 * 1024 }] as const
+      : ["set_link", { name: "n0", up: w.up }] as const;
+    try {
+      await qmp.execute(command, args, 5000);
+    } catch (e) {
+      throw new TargetError(`QEMU refused ${command} ${JSON.stringify(args)}: ${(e as Error).message}`);
     }
   }
 
@@ -517,6 +633,7 @@ export class GuestDriverTarget implements DriverTarget {
   async #runLinux(
     guest: GuestProcess,
     snapshot: (phase: number) => Promise<void>,
+    act: (w: DeviceAction) => Promise<void>,
     signal?: AbortSignal,
   ): Promise<Pick<WatchedRun, "probe" | "results">> {
     const ms = this.options.bootTimeoutMs ?? 60_000;
@@ -534,6 +651,9 @@ export class GuestDriverTarget implements DriverTarget {
       if (/@@ end/.test(text)) break;
       from = guest.position;
       await snapshot(pause);
+      // Workload `pause - 1` runs once the guest goes on: a device action happens first, the guest then watches for it.
+      const next = this.workloads[pause - 1];
+      if (next && isDeviceAction(next)) await act(next);
       await guest.type("\n");
     }
     await guest.waitFor(
@@ -588,6 +708,50 @@ export class GuestDriverTarget implements DriverTarget {
     });
     // The firmware read the boot sector through its driver, or the sector would not have run.
     return { probe: { bound: true }, results };
+  }
+
+  /**
+   * OVMF boots to its UEFI shell (its drivers connect every device on the way: the probe), where each workload is a
+   * shell command followed by a marker and a snapshot.
+   */
+  async #runUefiShell(
+    guest: GuestProcess,
+    snapshot: (phase: number) => Promise<void>,
+    signal?: AbortSignal,
+  ): Promise<Pick<WatchedRun, "probe" | "results">> {
+    const cmdMs = this.options.commandTimeoutMs ?? 10_000;
+    const bootMs = this.options.bootTimeoutMs ?? 40_000;
+    // The shell counts down before running startup.nsh; any key skips the wait.
+    await guest.waitFor(/Press ESC in \d+ seconds|Shell> /, bootMs, "the UEFI shell", 0, signal);
+    let from = guest.position;
+    if (!/Shell> /.test(guest.console)) {
+      await guest.type(" ");
+      await guest.waitFor(UEFI_PROMPT, cmdMs, "the UEFI shell prompt", from, signal);
+    }
+    const run = async (command: string, what: string): Promise<string> => {
+      from = guest.position;
+      await guest.type(`${command}\r`);
+      return await guest.waitFor(UEFI_PROMPT, cmdMs, what, from, signal);
+    };
+    const marker = this.#platform.marker;
+    await run(marker, "the shell's first marker");
+    await snapshot(1);
+    const results: WorkloadResult[] = [];
+    for (const [i, w] of this.workloads.entries()) {
+      const { command, ok } = uefiCommand(w);
+      const out = await run(command, `the end of '${command}'`);
+      await run(marker, `the marker after '${command}'`);
+      await snapshot(i + 2);
+      results.push(
+        ok.test(out) ? { ok: true } : { ok: false, error: plain(out).trim().split(/\r?\n/).slice(-2).join(" ") },
+      );
+    }
+    // The shell's mapping table at start lists the disk when OVMF's driver bound it.
+    const found = /BLK0: Alias/.test(plain(guest.console));
+    const probe: ProbeResult = found
+      ? { bound: true }
+      : { bound: false, error: "the UEFI shell's mapping table lists no block device (BLK0)" };
+    return { probe, results };
   }
 
   /** U-Boot is driven at its prompt: scan, then each workload, each command followed by a marker and a snapshot. */

@@ -1,9 +1,9 @@
 /** The qemu-guest adapter against guests that misbehave: bounded errors, nothing left behind. */
-import { assert, assertRejects } from "@std/assert";
+import { assert, assertRejects, assertThrows } from "@std/assert";
 import { TargetError } from "../../adapter.ts";
 import { installed, runningQemu } from "../qemu/qemu_process.ts";
 import { haltFirmware } from "../qemu/halt_firmware.ts";
-import { GuestDriverTarget } from "./guest_target.ts";
+import { GuestDriverTarget, type GuestWorkload } from "./guest_target.ts";
 
 const have = await installed("qemu-system-aarch64");
 const uboot = await Deno.stat("/usr/lib/u-boot/qemu_arm64/u-boot.bin").then(() => true, () => false);
@@ -78,4 +78,20 @@ Deno.test({
     assert(runningQemu() === 0, "a QEMU outlived the runs");
     assert((await guestDirs()).length <= before.length, "a guest's directory was left behind");
   },
+});
+
+Deno.test("qemu-guest: a firmware guest refuses, when built, the workloads it cannot run", () => {
+  const make = (guest: "seabios" | "ovmf", workloads: GuestWorkload[]) => () =>
+    new GuestDriverTarget({ name: "fw", guest, transport: "pci", deviceType: "blk", workloads });
+  assertThrows(make("ovmf", [{ kind: "blk-write", sector: 1, sectors: 1, fill: 1 }]), TargetError, "reads blocks only");
+  assertThrows(make("ovmf", [{ kind: "blk-read", sector: 1, sectors: 17 }]), TargetError, "at most 16 blocks");
+  assertThrows(make("seabios", [{ kind: "blk-read", sector: 1, sectors: 65 }]), TargetError, "1 to 64 sectors");
+  assertThrows(
+    () => new GuestDriverTarget({ name: "fw", guest: "ovmf", transport: "mmio", deviceType: "blk" }),
+    TargetError,
+    "runs ovmf over pci",
+  );
+  const ok = new GuestDriverTarget({ name: "fw", guest: "ovmf", transport: "pci", deviceType: "blk" });
+  assert(ok.args("/tmp/x/disk.raw").join(" ").includes("-bios /usr/share/ovmf/OVMF.fd -drive"));
+  assert(ok.args("/tmp/x/disk.raw").join(" ").includes("-M q35"));
 });

@@ -20,7 +20,25 @@ export type LinuxWorkload =
   /** Brings the interface up at 10.0.2.15/24 and pings QEMU's user-network gateway, 10.0.2.2. */
   | { kind: "net-ping" }
   /** Writes a line to the first console port (`/dev/hvc0`). */
-  | { kind: "console-write" };
+  | { kind: "console-write" }
+  /**
+   * The device acts: QEMU resizes the disk to `mib` MiB (QMP `block_resize`), a configuration change the driver
+   * must notice; the guest waits (5 s at most) until the disk's size shows it.
+   */
+  | { kind: "blk-resize"; mib: number }
+  /**
+   * The device acts: QEMU takes the link down or up (QMP `set_link`), a configuration change (the status field)
+   * the driver must notice; the guest waits (5 s at most) until the interface's carrier shows it.
+   */
+  | { kind: "net-link"; up: boolean };
+
+/** Workloads in which QEMU's device acts (through QMP) rather than the driver. */
+export type DeviceAction = Extract<LinuxWorkload, { kind: "blk-resize" | "net-link" }>;
+
+/** Whether a workload is the device's action. */
+export function isDeviceAction(w: LinuxWorkload): w is DeviceAction {
+  return w.kind === "blk-resize" || w.kind === "net-link";
+}
 
 /** Where the kernel, its modules and busybox are. */
 export interface LinuxParts {
@@ -84,7 +102,16 @@ function command(w: LinuxWorkload): string {
       return "ip addr add 10.0.2.15/24 dev eth0 2>/dev/null; ip link set eth0 up && ping -c 1 -W 3 10.0.2.2";
     case "console-write":
       return "echo virtio-conformance > /dev/hvc0";
+    case "blk-resize":
+      return waitUntil(`[ "$(cat /sys/block/vda/size)" = "${w.mib * 2048}" ]`);
+    case "net-link":
+      return waitUntil(`[ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" = "${w.up ? 1 : 0}" ]`);
   }
+}
+
+/** A command that succeeds once `test` holds, checked every 50 ms for 5 s. */
+function waitUntil(test: string): string {
+  return `i=0; until ${test}; do [ $i -ge 100 ] && break; sleep 0.05; i=$((i+1)); done; ${test}`;
 }
 
 /**
