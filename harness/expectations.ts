@@ -64,6 +64,7 @@ export const GATE_TARGETS: readonly string[] = [
   "seabios-blk-pci",
   "ipxe-net-pci",
   "ovmf-blk-pci",
+  "linux-blk-pci-intx",
 ];
 
 /** Verdicts an expectation may name (a pass or n/a needs no entry). */
