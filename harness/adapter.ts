@@ -123,8 +123,11 @@ export interface DeviceSession {
    * and returns as soon as `until` (if given) holds; never waits longer.
    */
   settle(ms: number, until?: () => Promise<boolean>): Promise<void>;
-  /** Guest-memory accesses of the device since the last call (memoryTrace capability). */
-  takeMemoryTrace?(): { kind: "read" | "write"; addr: number; length: number }[];
+  /**
+   * Guest-memory accesses of the device since the last call (memoryTrace capability), in order; an adapter that can
+   * may put `interrupt` entries among them where the device raised its interrupt line (`addr` -1, `length` 0).
+   */
+  takeMemoryTrace?(): { kind: "read" | "write" | "interrupt"; addr: number; length: number }[];
   /** Changes the device configuration from the host side (configChange capability). */
   triggerConfigChange?(): Promise<void>;
   /** Brings the implementation back to power-on state (a new process if need be). */

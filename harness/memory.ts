@@ -24,8 +24,14 @@ export interface GuestMemory {
 
 /** One recorded access to guest memory. */
 export interface MemoryAccess {
-  kind: "read" | "write";
+  /**
+   * A read or write of guest memory, or `interrupt`: the device sent a notification (raised its interrupt line) at
+   * this point among its accesses (`addr` -1, `length` 0, so it overlaps no memory).
+   */
+  kind: "read" | "write" | "interrupt";
+  /** The first guest-physical address accessed. */
   addr: number;
+  /** How many bytes. */
   length: number;
 }
 
@@ -91,8 +97,12 @@ export class TracedMemory implements GuestMemory {
   get size(): number {
     return this.inner.size;
   }
-  #record(kind: "read" | "write", addr: number, length: number): void {
+  #record(kind: MemoryAccess["kind"], addr: number, length: number): void {
     if (this.recording && this.accesses.length < this.limit) this.accesses.push({ kind, addr, length });
+  }
+  /** Records a notification (the device raised its interrupt line) in order with the memory accesses. */
+  markInterrupt(): void {
+    this.#record("interrupt", -1, 0);
   }
   read(addr: number, length: number): Promise<Uint8Array> {
     this.#record("read", addr, length);

@@ -116,7 +116,10 @@ class InProcessDeviceSession implements DeviceSession {
     } catch (e) {
       throw new TargetError(`The in-process device factory failed: ${e instanceof Error ? e.message : String(e)}`);
     }
-    this.#device.onInterrupt((l) => this.#level = l);
+    this.#device.onInterrupt((l) => {
+      this.#level = l;
+      if (l) this.#traced.markInterrupt();
+    });
   }
   get registers(): RegisterSpace {
     const dev = () => this.#device;

@@ -59,7 +59,8 @@ export const eventLatchedUntilAck = defineDeviceClause({
   requirement: "Each event stays visible as its bit in InterruptStatus from the moment it happens until the " +
     "driver acknowledges that bit through InterruptACK.",
   action: "Completes a request, reads InterruptStatus 1–4 times (the used-buffer bit must stay set and the line " +
-    "high), acknowledges it and checks the bit and the line drop.",
+    "high), acknowledges it and checks the bit and the line drop. Where the adapter can change the configuration, " +
+    "then makes both events pending, acknowledges one of them and checks the other stays set with the line high.",
   applies: { ...MMIO, capabilities: ["interrupts"] },
   async run(ctx) {
     await checkProperty(ctx, fc.integer({ min: 1, max: 4 }), async (reads) => {
@@ -85,7 +86,33 @@ export const eventLatchedUntilAck = defineDeviceClause({
         "used-buffer bit clear after InterruptACK",
         () => `InterruptStatus ${hex(after)}`,
       );
-    }, (reads) => `${reads} read(s) of InterruptStatus before InterruptACK`);
+      if (!ctx.session.capabilities.configChange || !ctx.session.triggerConfigChange) return;
+      // Two events pending: acknowledging one leaves the other (odd read counts acknowledge the used buffer first).
+      await ctx.driver.sampleRequest(0);
+      await ctx.driver.kick(0);
+      expectThat((await ctx.driver.waitUsed(0, 1)).length === 1, "the second request to be used", () => "none");
+      await ctx.session.triggerConfigChange();
+      await ctx.driver.quiet(5);
+      const both = MmioInterrupt.USED_BUFFER | MmioInterrupt.CONFIG_CHANGE;
+      const pending = await ctx.transport.interruptStatus();
+      expectThat((pending & both) === both, "both event bits set", () => `InterruptStatus ${hex(pending)}`);
+      const first = reads % 2 ? MmioInterrupt.USED_BUFFER : MmioInterrupt.CONFIG_CHANGE;
+      const other = both & ~first;
+      await ctx.transport.ackInterrupt(first);
+      await ctx.driver.quiet(5);
+      const left = await ctx.transport.interruptStatus();
+      const level = await ctx.session.interruptLevel();
+      expectThat(
+        (left & first) === 0 && (left & other) !== 0 && level,
+        `only bit ${hex(first)} cleared by InterruptACK ${hex(first)}, bit ${hex(other)} still set, line high`,
+        () => `InterruptStatus ${hex(left)}, line ${level ? "high" : "low"}`,
+      );
+      await ctx.transport.ackInterrupt(other);
+    }, (reads) =>
+      `${reads} read(s) of InterruptStatus before InterruptACK` +
+      (ctx.session.capabilities.configChange
+        ? `, then ${reads % 2 ? "used buffer" : "configuration"} acked first`
+        : ""));
   },
 });
 

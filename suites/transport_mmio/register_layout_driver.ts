@@ -390,6 +390,20 @@ function unacknowledged(t: ScenarioTrace): AccessEvent[] {
   });
 }
 
+/** InterruptACK writes with event bits that no InterruptStatus read since the previous InterruptACK showed. */
+function blindAcks(t: ScenarioTrace): AccessEvent[] {
+  let seen = 0;
+  const out: AccessEvent[] = [];
+  for (const e of accesses(t)) {
+    if (e.kind === "read" && e.offset === Mmio.InterruptStatus) seen |= e.value & 3;
+    if (e.kind === "write" && e.offset === Mmio.InterruptACK) {
+      if ((e.value & 3 & ~seen) !== 0) out.push(e);
+      seen = 0;
+    }
+  }
+  return out;
+}
+
 export const acknowledgesHandled = defineDriverClause({
   label: LAYOUT,
   statement: 19,
@@ -398,13 +412,15 @@ export const acknowledgesHandled = defineDriverClause({
   title: "handled interrupts acknowledged through InterruptACK",
   requirement: "After handling an interrupt the driver writes the bits of the events it handled to InterruptACK.",
   action: "Has the driver do work that completes with interrupts and checks that every event bit it read from " +
-    "InterruptStatus is written to InterruptACK before it reads InterruptStatus again.",
+    "InterruptStatus is written to InterruptACK before it reads InterruptStatus again, and that it acknowledges " +
+    "no event it has not read (an event acknowledged unseen is lost).",
   async run(ctx) {
     const t = await ctx.scenarios.baseline();
     if (!accesses(t).some((e) => e.offset === Mmio.InterruptStatus)) {
       notApplicable("the driver never read InterruptStatus");
     }
     expectNone("each event read from InterruptStatus acknowledged", unacknowledged(t), fmtAccess);
+    expectNone("InterruptACK naming only events read from InterruptStatus since the last one", blindAcks(t), fmtAccess);
   },
 });
 

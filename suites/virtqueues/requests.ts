@@ -282,19 +282,28 @@ export async function writtenBytes(ctx: DeviceClauseContext, p: PlacedRequest): 
 /**
  * Offsets below `len` where an 8-byte window (or the whole of a shorter
  * `len` of at least 4 bytes) still holds the canary: bytes the device
- * claims to have written but did not. Windows restart per buffer.
+ * claims to have written but did not. Windows restart per buffer, and the
+ * last 4 bytes of each buffer's part below `len` are one more window (a
+ * device that leaves the end of what it claims unwritten). Data never matches 4 canary bytes in a row: the disk pattern
+ * steps by 7, the canary by 0x9d, and random bytes match with odds 2^-32.
  */
 export function unwrittenWindows(p: PlacedRequest, bytes: Uint8Array, len: number): number[] {
   const out: number[] = [];
   let base = 0;
+  const holdsCanary = (from: number, n: number) => {
+    for (let k = 0; k < n; k++) if (bytes[base + from + k] !== canary(from + k)) return false;
+    return true;
+  };
   for (const w of p.writable) {
     const end = Math.min(w.len, len - base);
     const win = end >= 8 ? 8 : end >= 4 ? end : 0;
     for (let i = 0; win > 0 && i + win <= end; i += win) {
-      let same = true;
-      for (let k = 0; k < win && same; k++) same = bytes[base + i + k] === canary(i + k);
-      if (same) out.push(base + i);
+      if (holdsCanary(i, win)) out.push(base + i);
     }
+    // The last window ends at `end` only when `end` is a multiple of it; a window that did and held the canary said so.
+    const lastWindowEnd = win > 0 ? end - (end % win) : 0;
+    const reported = lastWindowEnd === end && out.at(-1) === base + end - win;
+    if (end > 4 && !reported && holdsCanary(end - 4, 4)) out.push(base + end - 4);
     base += w.len;
     if (base >= len) break;
   }

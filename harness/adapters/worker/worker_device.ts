@@ -222,7 +222,7 @@ class WorkerDeviceSession implements DeviceSession {
     }
   }
 
-  takeMemoryTrace(): { kind: "read" | "write"; addr: number; length: number }[] {
+  takeMemoryTrace(): MemoryAccess[] {
     return this.#trace.splice(0);
   }
 

@@ -79,6 +79,7 @@ function build(buffer: SharedArrayBuffer): OpenReply {
     throw err;
   }
   device.onInterrupt((level) => {
+    if (level) traced?.markInterrupt();
     if (gen === generation) post({ kind: "irq", generation: gen, level });
   });
   const pci = device.pci;
