@@ -7,6 +7,10 @@
  * Only what such a snapshot shows soundly is judged:
  * - the available ring's flags (a value the driver kept while the queue was
  *   live);
+ * - where the used ring is in the snapshot too: the available idx at most the
+ *   queue size ahead of the used idx (an idle driver's buffers are all used,
+ *   so one further ahead moved its idx back, or exposed more than the ring
+ *   holds);
  * - the chains behind the available ring's last entries (at most the queue
  *   size of them, all published since the queue was enabled), newest first,
  *   each walked through its NEXT links; a chain that touches a descriptor a
@@ -41,6 +45,7 @@ export interface SnapshotQueue {
 
 /** The ring violation kinds a snapshot can show (the statements they name are judged on watched drivers). */
 export const SNAPSHOT_KINDS: readonly RingViolationKind[] = [
+  "avail-idx-overrun",
   "avail-flags-invalid",
   "avail-flags-nonzero-event-idx",
   "readable-after-writable",
@@ -85,6 +90,18 @@ export function checkSplitSnapshot(queue: SnapshotQueue, read: SnapshotReader): 
     report("avail-flags-nonzero-event-idx", `available ring flags ${hex(flags)} with VIRTIO_F_EVENT_IDX`);
   }
   const idx = u16(avail, 2);
+  const used = read(queue.device, 4);
+  if (used) {
+    const usedIdx = u16(used, 2);
+    const ahead = (idx - usedIdx) & 0xffff;
+    if (ahead > size) {
+      report(
+        "avail-idx-overrun",
+        `available idx ${idx} is ${ahead} entries ahead of used idx ${usedIdx} in a queue of ${size} (the idx went ` +
+          "back, or more buffers were exposed than the ring holds)",
+      );
+    }
+  }
   const window = Math.min(size, idx);
   const claimed = new Set<number>();
   for (let k = 1; k <= window; k++) {

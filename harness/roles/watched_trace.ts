@@ -182,7 +182,11 @@ export async function queueAreas(
   return t.core.queues.flatMap((s) => {
     if (!s.ready || s.size < 1 || s.size > MAX_QUEUE_SIZE) return [];
     const sizes = queueAreaSizes("split", s.size);
-    return [{ address: s.desc, length: sizes.desc }, { address: s.driver, length: sizes.driver }];
+    return [
+      { address: s.desc, length: sizes.desc },
+      { address: s.driver, length: sizes.driver },
+      { address: s.device, length: sizes.device },
+    ];
   });
 }
 
