@@ -56,6 +56,7 @@ export const FLOORS: readonly Floor[] = [
       "harness/coverage_main.ts",
       "harness/expectations_main.ts",
       "harness/record_main.ts",
+      "harness/determinism_main.ts",
       "harness/json_fuzz_support.ts",
       "harness/layers.ts",
       "reports/",
