@@ -23,11 +23,16 @@ function isNotCapable(e: unknown): boolean {
   return e instanceof Deno.errors.PermissionDenied || (e instanceof Error && e.name === "NotCapable");
 }
 
+/** Console text without terminal escape sequences (colours, cursor moves). */
+export function withoutEscapes(s: string): string {
+  // deno-lint-ignore no-control-regex
+  return s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+}
+
 /** Printable text of the last `n` characters of `s`, one line. */
 function tail(s: string, n = 600): string {
   // deno-lint-ignore no-control-regex
-  return s.slice(-n).replace(/\x1b\[[0-9;]*[A-Za-z]/g, "").replace(/[\r\n]+/g, " | ").replace(/[\x00-\x1f]/g, "")
-    .trim();
+  return withoutEscapes(s.slice(-n)).replace(/[\r\n]+/g, " | ").replace(/[\x00-\x1f]/g, "").trim();
 }
 
 /**
@@ -180,6 +185,16 @@ export class GuestProcess {
   /** Types `text` on the serial console. */
   async type(text: string): Promise<void> {
     await this.#writer.write(new TextEncoder().encode(text));
+  }
+
+  /**
+   * Types `command` and Enter at a prompt and waits (`ms` at most) until `prompt` shows again; returns what the
+   * console printed since the command was typed.
+   */
+  async command(command: string, prompt: RegExp, ms: number, what: string, signal?: AbortSignal): Promise<string> {
+    const from = this.position;
+    await this.type(`${command}\r`);
+    return await this.waitFor(prompt, ms, what, from, signal);
   }
 
   /** Kills QEMU if it still runs, waits for its streams, removes its directory. Idempotent. */

@@ -27,7 +27,7 @@ import {
 import type { DeviceTypeName, TransportKind } from "../../features.ts";
 import { DEFAULT_TEMP_ROOT } from "../qemu/qemu_process.ts";
 import { bootSector, FIRMWARE_DEVICE_TYPES, parseBootSectorReport } from "./boot_sector.ts";
-import { GuestProcess } from "./guest_process.ts";
+import { GuestProcess, withoutEscapes } from "./guest_process.ts";
 import { TraceFilter, type TraceWindow } from "./qemu_trace.ts";
 import { QmpClient } from "../qemu/qmp_client.ts";
 import {
@@ -215,10 +215,11 @@ const PROMPT = /\n=> $/;
 // deno-lint-ignore no-control-regex
 const UEFI_PROMPT = /Shell> (?:\x1b\[[0-9;]*m)*$/;
 
-/** Text without terminal escape sequences. */
-function plain(text: string): string {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+/** A console workload's result: `ok` matched its output, or its last two lines say what went wrong. */
+function consoleResult(ok: RegExp, out: string): WorkloadResult {
+  return ok.test(out)
+    ? { ok: true }
+    : { ok: false, error: withoutEscapes(out).trim().split(/\r?\n/).slice(-2).join(" ") };
 }
 
 /** The UEFI shell command of a workload and how its success shows. */
@@ -723,16 +724,12 @@ export class GuestDriverTarget implements DriverTarget {
     const bootMs = this.options.bootTimeoutMs ?? 40_000;
     // The shell counts down before running startup.nsh; any key skips the wait.
     await guest.waitFor(/Press ESC in \d+ seconds|Shell> /, bootMs, "the UEFI shell", 0, signal);
-    let from = guest.position;
     if (!/Shell> /.test(guest.console)) {
+      const from = guest.position;
       await guest.type(" ");
       await guest.waitFor(UEFI_PROMPT, cmdMs, "the UEFI shell prompt", from, signal);
     }
-    const run = async (command: string, what: string): Promise<string> => {
-      from = guest.position;
-      await guest.type(`${command}\r`);
-      return await guest.waitFor(UEFI_PROMPT, cmdMs, what, from, signal);
-    };
+    const run = (command: string, what: string) => guest.command(command, UEFI_PROMPT, cmdMs, what, signal);
     const marker = this.#platform.marker;
     await run(marker, "the shell's first marker");
     await snapshot(1);
@@ -742,12 +739,10 @@ export class GuestDriverTarget implements DriverTarget {
       const out = await run(command, `the end of '${command}'`);
       await run(marker, `the marker after '${command}'`);
       await snapshot(i + 2);
-      results.push(
-        ok.test(out) ? { ok: true } : { ok: false, error: plain(out).trim().split(/\r?\n/).slice(-2).join(" ") },
-      );
+      results.push(consoleResult(ok, out));
     }
     // The shell's mapping table at start lists the disk when OVMF's driver bound it.
-    const found = /BLK0: Alias/.test(plain(guest.console));
+    const found = /BLK0: Alias/.test(withoutEscapes(guest.console));
     const probe: ProbeResult = found
       ? { bound: true }
       : { bound: false, error: "the UEFI shell's mapping table lists no block device (BLK0)" };
@@ -764,14 +759,10 @@ export class GuestDriverTarget implements DriverTarget {
     const cmdMs = this.options.commandTimeoutMs ?? 10_000;
     const bootMs = this.options.bootTimeoutMs ?? 20_000;
     await guest.waitFor(/Hit any key to stop autoboot/, bootMs, "U-Boot's autoboot countdown", 0, signal);
-    let from = guest.position;
+    const from = guest.position;
     await guest.type(" ");
     await guest.waitFor(PROMPT, cmdMs, "the U-Boot prompt", from, signal);
-    const run = async (command: string, what: string): Promise<string> => {
-      from = guest.position;
-      await guest.type(`${command}\r`);
-      return await guest.waitFor(PROMPT, cmdMs, what, from, signal);
-    };
+    const run = (command: string, what: string) => guest.command(command, PROMPT, cmdMs, what, signal);
     const scanned = await run(`virtio scan; virtio info; ${p.marker}`, "the end of 'virtio info'");
     await snapshot(1);
     const results: WorkloadResult[] = [];
@@ -779,7 +770,7 @@ export class GuestDriverTarget implements DriverTarget {
       const { command, ok } = ubootCommand(w, p.buffer);
       const out = await run(`${command}; ${p.marker}`, `the end of '${command}'`);
       await snapshot(i + 2);
-      results.push(ok.test(out) ? { ok: true } : { ok: false, error: out.trim().split(/\r?\n/).slice(-2).join(" ") });
+      results.push(consoleResult(ok, out));
     }
     // A block device shows in 'virtio info'; a network device once U-Boot used it ("eth0: virtio-net#31" at boot on
     // arm64, "Using virtio-net#0 device" at the first network command on x86).
