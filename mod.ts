@@ -39,6 +39,8 @@ export {
   type HarnessDeviceEndpoint,
   type PciFunctionAccess,
   type ProbeResult,
+  type RingAccessStep,
+  type RingWatchStep,
   type Target,
   TargetError,
   type WatchedRun,

@@ -226,9 +226,10 @@ export type DriverPhase = "probe" | "workload" | "remove" | "end";
  * One step of a real driver as a watching adapter saw it, in the order it
  * happened: a register access (offset inside its space, value as read or
  * written, masked to the width), a change of the device's interrupt line,
- * the start of a phase of the run, or a snapshot of guest memory taken while
+ * the start of a phase of the run, a snapshot of guest memory taken while
  * the driver was idle (`data` in base64; consecutive `memory` steps make one
- * snapshot, normally the areas of every queue the driver enabled).
+ * snapshot, normally the areas of every queue the driver enabled), or, where
+ * the adapter can watch guest memory, the driver's accesses to its rings.
  */
 export type WatchedStep =
   | {
@@ -245,7 +246,47 @@ export type WatchedStep =
   }
   | { kind: "irq"; level: boolean }
   | { kind: "phase"; phase: DriverPhase; index?: number }
-  | { kind: "memory"; address: number; data: string };
+  | { kind: "memory"; address: number; data: string }
+  | RingWatchStep
+  | RingAccessStep;
+
+/**
+ * The adapter watches the driver's accesses to its rings in guest memory from here on (a debugger's watchpoints):
+ * `areas` holds the bytes of every area of each live queue now (guest-physical addresses, base64). An empty list
+ * ends the watch (`reason` says why: the driver reset the device, or the adapter could not go on); what the driver
+ * did to its rings after that is not in the run.
+ */
+export interface RingWatchStep {
+  /** The kind of step. */
+  kind: "ring-watch";
+  /** The bytes of every area of each live queue when the watch began (none: the watch ended here). */
+  areas: { address: number; data: string }[];
+  /** Why the watch ended or never began. */
+  reason?: string;
+  /** The watch ended before the run did for a reason of the adapter's (not the driver's reset): it is incomplete. */
+  lost?: boolean;
+}
+
+/**
+ * One access of the driver to a watched ring area, where it happened among the register accesses: `length` bytes
+ * at guest-physical `address`, with the bytes a write left (`data`, base64). `memory` holds what changed in the
+ * watched areas (the device's used entries) and in the indirect tables the driver published since the step before,
+ * applied before this access.
+ */
+export interface RingAccessStep {
+  /** The kind of step. */
+  kind: "ring";
+  /** Whether the driver read or wrote. */
+  access: "read" | "write";
+  /** Guest-physical address of the first byte accessed. */
+  address: number;
+  /** Bytes accessed (0: the adapter could not tell; the step is ignored). */
+  length: number;
+  /** A write: the bytes it left, base64. */
+  data?: string;
+  /** What else changed in guest memory since the step before (guest-physical address, bytes in base64). */
+  memory?: { address: number; data: string }[];
+}
 
 /** What the harness asks of one watched run. */
 export interface WatchRequest {

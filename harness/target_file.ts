@@ -269,6 +269,7 @@ const GUEST_KEYS = [
   "extraArgs",
   "bootTimeoutMs",
   "commandTimeoutMs",
+  "watchRings",
 ];
 
 /** Validates one workload of a `qemu-guest` target. */
@@ -390,6 +391,12 @@ function validateGuestSpec(data: Record<string, unknown>, where: string, arg: st
       throw new UsageError(`${where}: "options.${key}" must be an integer from ${min} to ${max}, got ${describe(v)}`);
     }
     guest[key] = v;
+  }
+  if (o.watchRings !== undefined) {
+    if (typeof o.watchRings !== "boolean") {
+      throw new UsageError(`${where}: "options.watchRings" must be true or false, got ${describe(o.watchRings)}`);
+    }
+    guest.watchRings = o.watchRings;
   }
   const spec: TargetSpec = { adapter: "qemu-guest", role: "driver", source: { kind: "qemu-guest", guest }, arg };
   if (typeof data.name === "string") spec.name = data.name;

@@ -413,9 +413,11 @@ export class RingMonitor implements MemoryWatcher {
   /**
    * A queue enabled by the driver. `usedFlags` is the used ring's flags word
    * read just before the enabling write (the device may write it as soon as
-   * the queue is live); without it the monitor reads it now.
+   * the queue is live); without it the monitor reads it now. `late`: the
+   * queue went live earlier and the monitor starts on it now (a watch that
+   * began while the driver ran), so the checks of an enable are skipped.
    */
-  enableQueue(q: number, features: RingFeatures, addrs: QueueAddresses, usedFlags?: number): void {
+  enableQueue(q: number, features: RingFeatures, addrs: QueueAddresses, usedFlags?: number, late = false): void {
     this.#safe(() => {
       this.#forget(q, true);
       const size = addrs.size;
@@ -430,7 +432,7 @@ export class RingMonitor implements MemoryWatcher {
         const addr = addrs[part];
         if (!this.#raw.has(addr, areas[part])) outside.push(`${part} area ${hex(addr)}+${areas[part]}`);
       }
-      if (misaligned.length > 0) {
+      if (misaligned.length > 0 && !late) {
         this.#report(q, packed ? "packed-misaligned-area" : "misaligned-area", misaligned.join(", "));
       }
       if (outside.length > 0) {
@@ -480,10 +482,10 @@ export class RingMonitor implements MemoryWatcher {
           nextKey: 0,
         };
         const flags = usedFlags ?? r.u16(addrs.device);
-        if (flags !== 0) {
+        if (flags !== 0 && !late) {
           this.#report(q, "used-flags-not-zero", `used ring flags ${hex(flags)} at ${hex(addrs.device)}`);
         }
-        this.#checkAvailFlags(st, st.availFlags, "at enable");
+        if (!late) this.#checkAvailFlags(st, st.availFlags, "at enable");
       }
       this.#queues.set(q, st);
       this.#watched?.setRanges(`q${q}:rings`, [

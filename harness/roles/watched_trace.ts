@@ -49,6 +49,16 @@ export const WATCHED_RING_STATEMENTS: ReadonlySet<string> = new Set([
   RING_VIOLATION_STATEMENTS["packed-misaligned-area"],
 ]);
 
+/**
+ * The ring statements a run whose split-ring accesses were watched judges (every split-ring kind the monitor
+ * knows, but the used-ring flags at enable: the watch begins after the queues went live).
+ */
+export const RING_ACCESS_STATEMENTS: ReadonlySet<string> = new Set(
+  (Object.keys(RING_VIOLATION_STATEMENTS) as RingViolationKind[])
+    .filter((k) => !k.startsWith("packed-") && k !== "used-flags-not-zero")
+    .map((k) => RING_VIOLATION_STATEMENTS[k]),
+);
+
 /** The ring statements a watched run with snapshots of its split rings judges too (see `ring_snapshot.ts`). */
 export const SNAPSHOT_RING_STATEMENTS: ReadonlySet<string> = new Set(
   SNAPSHOT_KINDS.map((k) => RING_VIOLATION_STATEMENTS[k]),
@@ -231,6 +241,41 @@ export function traceOfWatchedRun(
   return replay(run, deviceType, transport);
 }
 
+/**
+ * Guest memory enough for a run's watched rings: from the lowest to the highest address its `ring-watch` and
+ * `ring` steps name (pages never written cost nothing). Undefined when the run watched no rings.
+ */
+function ringMirror(steps: readonly WatchedStep[]): ArrayMemory | undefined {
+  let lo = Infinity;
+  let hi = -Infinity;
+  const span = (address: number, length: number) => {
+    if (!Number.isSafeInteger(address) || address < 0 || length <= 0) return;
+    lo = Math.min(lo, address);
+    hi = Math.max(hi, address + length);
+  };
+  const sizeOf = (data: string) => Math.floor((data.length * 3) / 4);
+  for (const s of steps) {
+    if (s.kind === "ring-watch") { for (const a of s.areas) span(a.address, sizeOf(a.data)); }
+    if (s.kind === "ring") {
+      span(s.address, s.length);
+      for (const m of s.memory ?? []) span(m.address, sizeOf(m.data));
+    }
+  }
+  if (!(hi > lo) || hi - lo > MIRROR_LIMIT) return undefined;
+  const base = lo - (lo % 4096);
+  return new ArrayMemory(base, Math.ceil((hi - base) / 4096) * 4096);
+}
+
+/** Largest span of guest memory a replay mirrors (bytes). */
+const MIRROR_LIMIT = 2 ** 31;
+
+/** Copies base64 `data` into `mem` at `address`, as far as it lies inside. */
+function place(mem: ArrayMemory, address: number, data: Uint8Array): void {
+  const off = address - mem.base;
+  if (off < 0 || off + data.length > mem.size) return;
+  mem.bytes.set(data, off);
+}
+
 async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: TransportKind): Promise<ScenarioTrace> {
   const offered = offeredInRun(run, transport);
   const fn = new ShadowFunction(deviceType);
@@ -241,7 +286,17 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
     knobs: { offered, holdRequests: true },
   });
   const shadow: RegisterSpace = transport === "mmio-legacy" ? new MmioLegacyDevice(core) : new MmioDevice(core);
-  const rec = new DeviceRecorder(core);
+  // Watched rings: a ring monitor over a mirror of guest memory, told of every register access (through the
+  // recorder) and every ring access, in the order the run holds them.
+  const mirror = ringMirror(run.steps);
+  const monitor = mirror
+    ? new RingMonitor(mirror, {
+      onViolation: (v) => rec.recordViolation(v),
+      live: () => (core.status & Status.DRIVER_OK) !== 0,
+    })
+    : undefined;
+  const rec = new DeviceRecorder(core, monitor);
+  let watched: "no" | "yes" | "lost" = "no";
   const steps = run.steps;
   const snapshot = new Map<number, Uint8Array>();
   const others: PlaceholderAccess[] = [];
@@ -264,8 +319,47 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
         break;
       }
       case "phase":
+        monitor?.checkpoint();
         rec.push(step.index === undefined ? { kind: "phase", phase: step.phase } : { ...step });
         break;
+      case "ring-watch": {
+        if (!monitor || !mirror) break;
+        if (step.areas.length === 0) {
+          if (watched === "yes" && step.lost) watched = "lost";
+          break;
+        }
+        for (const a of step.areas) place(mirror, a.address, decodeBase64(a.data));
+        watched = "yes";
+        const features = ringFeatures(core.negotiated);
+        if (features.format !== "split") break;
+        for (const [q, s] of core.queues.entries()) {
+          if (!s.ready) continue;
+          monitor.enableQueue(
+            q,
+            features,
+            { size: s.size, desc: s.desc, driver: s.driver, device: s.device },
+            undefined,
+            true,
+          );
+        }
+        break;
+      }
+      case "ring": {
+        if (!monitor || !mirror || watched !== "yes" || step.length <= 0) break;
+        for (const m of step.memory ?? []) place(mirror, m.address, decodeBase64(m.data));
+        if (step.access === "read") {
+          monitor.onRead(step.address, step.length);
+          break;
+        }
+        const data = decodeBase64(step.data ?? "");
+        const off = step.address - mirror.base;
+        if (data.length === 0 || off < 0 || off + data.length > mirror.size) break;
+        monitor.beforeWrite(step.address, data.length);
+        const before = mirror.bytes.slice(off, off + data.length);
+        mirror.bytes.set(data, off);
+        monitor.onWrite(step.address, data, before);
+        break;
+      }
       case "irq":
         rec.irq(step.level);
         break;
@@ -321,6 +415,7 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
       }
     }
   }
+  monitor?.checkpoint();
   return {
     events: rec.events,
     probe: run.probe,
@@ -329,7 +424,8 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
     fn,
     offered,
     memory,
-    monitor: new RingMonitor(memory),
+    monitor: monitor ?? new RingMonitor(memory),
+    ...(watched === "yes" ? { ringsWatched: true } : {}),
     ...(transport === "pci" ? { configSpace: configSpaceInRun(run) } : {}),
     ...(snapshots > 0 ? { ringSnapshots: snapshots } : {}),
     ...(others.length > 0 ? { placeholders: placeholderAccesses(others) } : {}),

@@ -15,7 +15,11 @@ import type { DeviceKnobs } from "../../harness/models/device/core.ts";
 import { REFERENCE_CORE_FEATURES } from "../../harness/models/device/core.ts";
 import type { RngFunction } from "../../harness/models/device/rng.ts";
 import { deviceFunctionFor, type Scenario, type ScenarioTrace } from "../../harness/roles/harness_device.ts";
-import { SNAPSHOT_RING_STATEMENTS, WATCHED_RING_STATEMENTS } from "../../harness/roles/watched_trace.ts";
+import {
+  RING_ACCESS_STATEMENTS,
+  SNAPSHOT_RING_STATEMENTS,
+  WATCHED_RING_STATEMENTS,
+} from "../../harness/roles/watched_trace.ts";
 import type { Level } from "../../harness/spec_data.ts";
 import { Mmio, mmioName } from "../../harness/transport/mmio_layout.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
@@ -153,7 +157,8 @@ function monitorClause(c: {
       if (ctx.scenarios.watched) {
         // A real driver beside its own device: only what its register accesses show is judged yet.
         const t = await ctx.scenarios.baseline();
-        const judged = WATCHED_RING_STATEMENTS.has(key) || (t.ringSnapshots && SNAPSHOT_RING_STATEMENTS.has(key));
+        const judged = WATCHED_RING_STATEMENTS.has(key) || (t.ringSnapshots && SNAPSHOT_RING_STATEMENTS.has(key)) ||
+          (t.ringsWatched && RING_ACCESS_STATEMENTS.has(key));
         if (!judged) {
           notApplicable(
             t.ringSnapshots

@@ -30,6 +30,8 @@ import { bootSector, FIRMWARE_DEVICE_TYPES, parseBootSectorReport } from "./boot
 import { GuestProcess, withoutEscapes } from "./guest_process.ts";
 import { TraceFilter, type TraceWindow } from "./qemu_trace.ts";
 import { QmpClient } from "../qemu/qmp_client.ts";
+import { RING_MAPPINGS, RingWatch, type WatchedQueue } from "./ring_watch.ts";
+import { GdbClient } from "./gdb_client.ts";
 import {
   type DeviceAction,
   isDeviceAction,
@@ -98,6 +100,13 @@ export interface GuestTargetOptions {
   bootTimeoutMs?: number;
   /** Deadline of each console command (default 10000 ms). */
   commandTimeoutMs?: number;
+  /**
+   * Watch the driver's accesses to its split rings through QEMU's gdbstub once its queues are live (default false; x86
+   * guests only, see {@link GuestDriverTarget.watchRings}):
+   * the ring clauses judge the order of its ring writes then. Linux boots with `nokaslr` so that its direct map of
+   * RAM is where the harness looks for it.
+   */
+  watchRings?: boolean;
 }
 
 /** QEMU arm64 `virt`: the first `-device` lands in the last of 32 virtio-mmio slots. */
@@ -121,6 +130,8 @@ interface Platform {
   buffer: number;
   /** The guest-physical address of the first byte of RAM. */
   ramBase: number;
+  /** Where a driver may map guest RAM (offsets from guest-physical to virtual addresses), tried in order. */
+  mappings: readonly bigint[];
   window: Omit<TraceWindow, "phases">;
   /** The U-Boot command that makes the marker access. */
   marker: string;
@@ -180,6 +191,7 @@ function platform(o: GuestTargetOptions): Platform {
       device: dev,
       buffer: 0x0100_0000,
       ramBase: 0,
+      mappings: [RING_MAPPINGS.identity, RING_MAPPINGS.linuxX86, RING_MAPPINGS.linuxX86La57],
       window: {
         pci: { device: dev.split(",")[0]!, address: `00:${two}.0`, regions: PCI_REGION_NAMES[deviceType] ?? "" },
         marker: { pciConfig: PCI_MARKER },
@@ -199,6 +211,7 @@ function platform(o: GuestTargetOptions): Platform {
     device: device ?? MMIO_DEVICES[deviceType] ?? `${deviceType}?`,
     buffer: 0x4020_0000,
     ramBase: 0x4000_0000,
+    mappings: [RING_MAPPINGS.identity, RING_MAPPINGS.linuxArm64],
     // Linux boots straight from QEMU (-kernel): nothing drives the device before the first marker.
     window: {
       mmio: VIRT_MMIO,
@@ -404,7 +417,7 @@ export class GuestDriverTarget implements DriverTarget {
         "-initrd",
         initrd ?? "",
         "-append",
-        `console=${o.transport === "mmio" ? "ttyAMA0" : "ttyS0"} quiet panic=-1`,
+        `console=${o.transport === "mmio" ? "ttyAMA0" : "ttyS0"} quiet panic=-1${this.watchRings ? " nokaslr" : ""}`,
       ]
       : o.guest === "seabios"
       ? (o.firmware ? ["-bios", o.firmware] : [])
@@ -447,8 +460,18 @@ export class GuestDriverTarget implements DriverTarget {
         "-trace",
         "virtio_mmio_setting_irq",
       ]),
+      ...(this.watchRings ? ["-trace", "gdbstub_hit_watchpoint"] : []),
       ...(o.extraArgs ?? []),
     ];
+  }
+
+  /**
+   * Whether this target watches the driver's rings (see {@link GuestTargetOptions.watchRings}): on x86 only. QEMU's
+   * arm64 watchpoints stop before the access, and the guest would need single-stepping past each one, which the
+   * harness does not do yet.
+   */
+  get watchRings(): boolean {
+    return (this.options.watchRings ?? false) && this.options.transport === "pci";
   }
 
   async watch(request: WatchRequest): Promise<WatchedRun> {
@@ -515,21 +538,40 @@ export class GuestDriverTarget implements DriverTarget {
         "chardev=qmp0,mode=control",
       ]
       : [];
+    // The rings are watched through QEMU's gdbstub, listening on a loopback port the system just gave the harness.
+    const gdbPort = this.watchRings ? freePort() : undefined;
+    const gdbArgs = gdbPort ? ["-gdb", `tcp:127.0.0.1:${gdbPort}`] : [];
     const guest = GuestProcess.start(
       this.options.binary ?? this.#platform.binary,
-      [...this.args(`${dir}/disk.raw`, initrd), ...qmpArgs],
+      [...this.args(`${dir}/disk.raw`, initrd), ...qmpArgs, ...gdbArgs],
       dir,
       filter,
     );
     let qmp: QmpClient | undefined;
+    let gdb: GdbClient | undefined;
+    let rings: RingWatch | undefined;
+    let watching = false;
     try {
       if (listener) qmp = await this.#connectQmp(listener, guest);
-      // Once phase `phase` has started in the trace (the guest idles after the marker), read its rings.
+      // Once phase `phase` has started in the trace (the guest idles after the marker), read its rings; at the
+      // first such pause with live split queues, start watching them.
       const snapshot = async (phase: number) => {
         if (!await until(() => filter.reached(phase), 2000)) {
           throw new TargetError(`The guest's trace never showed the marker of phase ${phase}: ${guest.describe()}`);
         }
-        if (request.snapshotAreas) await this.#snapshot(filter, `${dir}/ram`, request.snapshotAreas);
+        if (!request.snapshotAreas) return;
+        const areas = await this.#snapshot(filter, `${dir}/ram`, request.snapshotAreas);
+        if (this.watchRings && !watching && areas.length >= 3) {
+          watching = true;
+          gdb = gdbPort ? await connectGdb(gdbPort, filter) : undefined;
+          rings = gdb && await RingWatch.start({
+            gdb,
+            ram: `${dir}/ram`,
+            ramBase: this.#platform.ramBase,
+            mappings: this.#platform.mappings,
+            filter,
+          }, queuesOf(areas));
+        }
       };
       const act = (w: DeviceAction) => this.#act(qmp, w);
       const { probe, results } = linux
@@ -539,6 +581,7 @@ export class GuestDriverTarget implements DriverTarget {
         : this.options.guest === "ovmf"
         ? await this.#runUefiShell(guest, snapshot, request.signal)
         : await this.#runUboot(guest, snapshot, request.signal);
+      await rings?.finish();
       // The end marker's trace line may still be on its way through QEMU's stderr.
       const end = (window.phases?.length ?? 1) - 1;
       if (!await until(() => filter.reached(end), 2000)) {
@@ -552,6 +595,8 @@ export class GuestDriverTarget implements DriverTarget {
       }
       return { steps: filter.steps, probe, results, console: guest.console.slice(-4096) };
     } finally {
+      await rings?.finish().catch(() => {});
+      gdb?.close();
       await qmp?.close().catch(() => {});
       try {
         listener?.close();
@@ -608,9 +653,9 @@ export class GuestDriverTarget implements DriverTarget {
     filter: TraceFilter,
     ram: string,
     which: NonNullable<WatchRequest["snapshotAreas"]>,
-  ): Promise<void> {
+  ): Promise<{ address: number; length: number }[]> {
     const areas = await which(filter.steps);
-    if (areas.length === 0) return;
+    if (areas.length === 0) return areas;
     const file = await Deno.open(ram, { read: true });
     try {
       for (const a of areas) {
@@ -628,6 +673,7 @@ export class GuestDriverTarget implements DriverTarget {
     } finally {
       file.close();
     }
+    return areas;
   }
 
   /** Linux runs its script, pausing after each marker for a snapshot; then the report is read. */
@@ -783,6 +829,52 @@ export class GuestDriverTarget implements DriverTarget {
     };
     return { probe, results };
   }
+}
+
+/** A loopback port free a moment ago (QEMU's gdbstub listens on it; the harness connects when it watches). */
+function freePort(): number | undefined {
+  try {
+    const l = Deno.listen({ hostname: "127.0.0.1", port: 0, transport: "tcp" });
+    const port = (l.addr as Deno.NetAddr).port;
+    l.close();
+    return port;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Connects to QEMU's gdbstub (QEMU stops the guest when a debugger connects); undefined, with a `ring-watch` step
+ * saying why, when it cannot.
+ */
+async function connectGdb(port: number, filter: TraceFilter): Promise<GdbClient | undefined> {
+  let gdb: GdbClient | undefined;
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port, transport: "tcp" });
+    // Every stop is a short exchange: no waiting to fill a segment.
+    conn.setNoDelay(true);
+    gdb = new GdbClient(conn);
+    await gdb.handshake(5000);
+    return gdb;
+  } catch (e) {
+    gdb?.close();
+    filter.insert({ kind: "ring-watch", areas: [], reason: `QEMU's gdbstub on port ${port}: ${(e as Error).message}` });
+    return undefined;
+  }
+}
+
+/** The split queues whose areas (descriptor table, available ring, used ring, in threes) a snapshot read. */
+function queuesOf(areas: { address: number; length: number }[]): WatchedQueue[] {
+  const out: WatchedQueue[] = [];
+  for (let i = 0; i + 2 < areas.length; i += 3) {
+    out.push({
+      size: areas[i]!.length / 16,
+      desc: areas[i]!.address,
+      driver: areas[i + 1]!.address,
+      device: areas[i + 2]!.address,
+    });
+  }
+  return out;
 }
 
 function encodeBase64(bytes: Uint8Array): string {

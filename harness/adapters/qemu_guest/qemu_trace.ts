@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { AccessSpace, DriverPhase, WatchedStep } from "../../adapter.ts";
+import type { AccessSpace, DriverPhase, RingAccessStep, WatchedStep } from "../../adapter.ts";
 import type { Width } from "../../registers.ts";
 
 /** One guest access as QEMU's `memory_region_ops_*` events report it. */
@@ -88,6 +88,9 @@ export function parseTraceLine(line: string): TraceRecord | undefined {
   if (irq) return { kind: "irq", level: irq[1] !== "0" };
   return undefined;
 }
+
+/** `gdbstub_hit_watchpoint Watchpoint hit, type="r" cpu=0, vaddr=0x…`: "" is a write, "r" a read, "a" either. */
+const WATCH_HIT = /Watchpoint hit, type="([ra]?)"/;
 
 /** The regions through which a guest reaches PCI configuration space (they carry the access size). */
 const CONFIG_DATA_REGIONS = ["pci-conf-data", "pcie-mmcfg-mmio"];
@@ -175,9 +178,25 @@ export class TraceFilter {
     return this.#phase > i;
   }
 
+  /**
+   * A ring step per `gdbstub_hit_watchpoint` line, in order (the adapter that set the watchpoints fills each in when
+   * it handles the matching stop): the line comes after every access the stopped CPU made before the hit.
+   */
+  readonly hits: RingAccessStep[] = [];
+  /** Called after each hit line is taken. */
+  onHit: (() => void) | undefined;
+
   /** Takes one line; returns true when it was a step of the device. */
   push(line: string): boolean {
     this.lines++;
+    if (line.includes("gdbstub_hit_watchpoint")) {
+      const type = WATCH_HIT.exec(line)?.[1];
+      const step: RingAccessStep = { kind: "ring", access: type === "r" ? "read" : "write", address: 0, length: 0 };
+      this.hits.push(step);
+      const kept = this.#add(step);
+      this.onHit?.();
+      return kept;
+    }
     // Most lines are someone else's (a UART poll): reject them before the regular expression.
     if (!line.includes("virtio") && !(this.scope.pci && CONFIG_DATA_REGIONS.some((r) => line.includes(r)))) {
       return false;
