@@ -595,8 +595,10 @@ export class RingMonitor implements MemoryWatcher {
       const end = addr + length;
       for (const st of this.#queues.values()) {
         if (st.lost) continue;
+        // The field that decides a notification: avail_event under EVENT_IDX, the used flags without it (a driver
+        // without EVENT_IDX may keep its own data where avail_event would be; with it, the flags are ignored).
         const fields = st.format === "split"
-          ? [[st.a.device, 2], [st.a.device + 4 + 8 * st.size, 2]] as const
+          ? [st.f.eventIdx ? [st.a.device + 4 + 8 * st.size, 2] : [st.a.device, 2]] as const
           : [[st.a.device, 4]] as const;
         if (!fields.some(([start, len]) => addr < start + len && end > start)) continue;
         // A read that also takes the used idx or used elements is harvesting, not a notification decision.

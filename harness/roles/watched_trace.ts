@@ -286,8 +286,9 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
     knobs: { offered, holdRequests: true },
   });
   const shadow: RegisterSpace = transport === "mmio-legacy" ? new MmioLegacyDevice(core) : new MmioDevice(core);
-  // Watched rings: a ring monitor over a mirror of guest memory, told of every register access (through the
-  // recorder) and every ring access, in the order the run holds them.
+  // Watched rings: a ring monitor over a mirror of guest memory, told of the notifications and resets and of every
+  // ring access, in the order the run holds them. It takes the queues the watch holds when the watch begins (not at
+  // their enable, which it did not see).
   const mirror = ringMirror(run.steps);
   const monitor = mirror
     ? new RingMonitor(mirror, {
@@ -295,7 +296,7 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
       live: () => (core.status & Status.DRIVER_OK) !== 0,
     })
     : undefined;
-  const rec = new DeviceRecorder(core, monitor);
+  const rec = new DeviceRecorder(core);
   let watched: "no" | "yes" | "lost" = "no";
   const steps = run.steps;
   const snapshot = new Map<number, Uint8Array>();
@@ -332,8 +333,10 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
         watched = "yes";
         const features = ringFeatures(core.negotiated);
         if (features.format !== "split") break;
+        // The queues whose areas the watch holds (an adapter may watch some of the live queues only).
+        const held = new Set(step.areas.map((a) => a.address));
         for (const [q, s] of core.queues.entries()) {
-          if (!s.ready) continue;
+          if (!s.ready || !held.has(s.desc)) continue;
           monitor.enableQueue(
             q,
             features,
@@ -407,6 +410,7 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
         await rec.write(step.space, step.offset, step.width, step.value, async () => {
           if (target) await shadow.write(target.offset, width, target.value).catch(() => {});
         }, c);
+        if (monitor && c) tellMonitor(monitor, c, sel);
         if (c?.offset === Mmio.QueueReady && c.value === 1 && core.queues[sel]?.ready) {
           const m = misalignment(core, sel);
           if (m) rec.recordViolation({ ...m, statement: RING_VIOLATION_STATEMENTS[m.kind], queue: sel });
@@ -430,6 +434,14 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
     ...(snapshots > 0 ? { ringSnapshots: snapshots } : {}),
     ...(others.length > 0 ? { placeholders: placeholderAccesses(others) } : {}),
   };
+}
+
+/** What a register write means to the ring monitor of a watched run (enables come from the watch instead). */
+function tellMonitor(m: RingMonitor, c: CanonicalAccess, sel: number): void {
+  if (c.offset === Mmio.Status && c.value === 0) m.reset();
+  else if ((c.offset === Mmio.QueueReady && c.value === 0) || (c.offset === Mmio.QueueReset && c.value === 1)) {
+    m.disableQueue(sel);
+  } else if (c.offset === Mmio.QueueNotify) m.notify(c.value >>> 0);
 }
 
 /** What a watched run cannot vary, by scenario field: the reason a clause asking for it is `n/a`. */

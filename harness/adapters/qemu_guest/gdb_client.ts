@@ -140,6 +140,13 @@ export class GdbClient {
     return await this.#stop(timeoutMs, "the interrupt");
   }
 
+  /** Executes one instruction of a stopped guest (`s`) and resolves with the stop that follows it. */
+  async step(timeoutMs: number): Promise<GdbStop> {
+    await this.#send(framePacket("s"));
+    this.#running = true;
+    return await this.#stop(timeoutMs, "a single step");
+  }
+
   /** Asks a running guest to stop (the interrupt byte) without waiting: {@link nextStop} receives the stop. */
   async requestStop(): Promise<void> {
     await this.#send("\x03");

@@ -101,10 +101,10 @@ export interface GuestTargetOptions {
   /** Deadline of each console command (default 10000 ms). */
   commandTimeoutMs?: number;
   /**
-   * Watch the driver's accesses to its split rings through QEMU's gdbstub once its queues are live (default false; x86
-   * guests only, see {@link GuestDriverTarget.watchRings}):
+   * Watch the driver's accesses to its split rings through QEMU's gdbstub once its queues are live (default false):
    * the ring clauses judge the order of its ring writes then. Linux boots with `nokaslr` so that its direct map of
-   * RAM is where the harness looks for it.
+   * RAM is where the harness looks for it. Each access stops the guest a moment (a Linux run takes about a second
+   * longer).
    */
   watchRings?: boolean;
 }
@@ -132,6 +132,8 @@ interface Platform {
   ramBase: number;
   /** Where a driver may map guest RAM (offsets from guest-physical to virtual addresses), tried in order. */
   mappings: readonly bigint[];
+  /** QEMU's watchpoints stop the guest before the access (arm64), not after it (x86). */
+  watchStopsBefore: boolean;
   window: Omit<TraceWindow, "phases">;
   /** The U-Boot command that makes the marker access. */
   marker: string;
@@ -192,6 +194,7 @@ function platform(o: GuestTargetOptions): Platform {
       buffer: 0x0100_0000,
       ramBase: 0,
       mappings: [RING_MAPPINGS.identity, RING_MAPPINGS.linuxX86, RING_MAPPINGS.linuxX86La57],
+      watchStopsBefore: false,
       window: {
         pci: { device: dev.split(",")[0]!, address: `00:${two}.0`, regions: PCI_REGION_NAMES[deviceType] ?? "" },
         marker: { pciConfig: PCI_MARKER },
@@ -212,6 +215,7 @@ function platform(o: GuestTargetOptions): Platform {
     buffer: 0x4020_0000,
     ramBase: 0x4000_0000,
     mappings: [RING_MAPPINGS.identity, RING_MAPPINGS.linuxArm64],
+    watchStopsBefore: true,
     // Linux boots straight from QEMU (-kernel): nothing drives the device before the first marker.
     window: {
       mmio: VIRT_MMIO,
@@ -465,13 +469,9 @@ export class GuestDriverTarget implements DriverTarget {
     ];
   }
 
-  /**
-   * Whether this target watches the driver's rings (see {@link GuestTargetOptions.watchRings}): on x86 only. QEMU's
-   * arm64 watchpoints stop before the access, and the guest would need single-stepping past each one, which the
-   * harness does not do yet.
-   */
+  /** Whether this target watches the driver's rings (see {@link GuestTargetOptions.watchRings}). */
   get watchRings(): boolean {
-    return (this.options.watchRings ?? false) && this.options.transport === "pci";
+    return this.options.watchRings ?? false;
   }
 
   async watch(request: WatchRequest): Promise<WatchedRun> {
@@ -562,15 +562,22 @@ export class GuestDriverTarget implements DriverTarget {
         if (!request.snapshotAreas) return;
         const areas = await this.#snapshot(filter, `${dir}/ram`, request.snapshotAreas);
         if (this.watchRings && !watching && areas.length >= 3) {
-          watching = true;
-          gdb = gdbPort ? await connectGdb(gdbPort, filter) : undefined;
-          rings = gdb && await RingWatch.start({
+          gdb ??= gdbPort ? await connectGdb(gdbPort, filter) : undefined;
+          const started = gdb && await RingWatch.start({
             gdb,
             ram: `${dir}/ram`,
             ramBase: this.#platform.ramBase,
             mappings: this.#platform.mappings,
+            stopsBefore: this.#platform.watchStopsBefore,
             filter,
           }, queuesOf(areas));
+          // Rings still empty: the next pause tries again, on a new connection (QEMU stops the guest for it).
+          watching = started !== "later";
+          if (started instanceof RingWatch) rings = started;
+          if (started === "later") {
+            gdb?.close();
+            gdb = undefined;
+          }
         }
       };
       const act = (w: DeviceAction) => this.#act(qmp, w);

@@ -131,6 +131,11 @@ export interface RingWatchOptions {
   filter: TraceFilter;
   /** Deadline of each debugger exchange (default 5000 ms). */
   timeoutMs?: number;
+  /**
+   * The guest stops before the access a watchpoint caught (QEMU on arm64), not after it (x86): the harness then
+   * lifts the watchpoint, steps over the instruction and sets it again before reading what the access did.
+   */
+  stopsBefore?: boolean;
 }
 
 /**
@@ -175,58 +180,80 @@ export class RingWatch {
   }
 
   /**
-   * Stops the guest, finds the mapping, sets the watchpoints, records the rings as
+   * Stops the guest, finds the mapping (of the queues in index order, as many as 8192 watchpoints allow), sets the watchpoints, records the rings as
    * they are (a `ring-watch` step) and resumes the guest. Undefined when the rings cannot be watched (a `ring-watch`
-   * step with no areas says why); the guest runs on either way.
+   * step with no areas says why); "later" when the rings hold nothing yet to find the mapping by (try again at the
+   * next pause). The guest runs on in every case.
    */
-  static async start(o: RingWatchOptions, queues: WatchedQueue[]): Promise<RingWatch | undefined> {
+  static async start(o: RingWatchOptions, queues: WatchedQueue[]): Promise<RingWatch | "later" | undefined> {
     const ms = o.timeoutMs ?? 5000;
-    const refuse = (reason: string) => {
+    const gdb = o.gdb;
+    // Whatever happens, the guest runs on: a refused watch leaves it detached.
+    const refuse = async (reason: string) => {
+      if (!gdb.running) await gdb.detach(ms).catch(() => {});
       o.filter.insert({ kind: "ring-watch", areas: [], reason });
       return undefined;
     };
-    if (queues.length === 0) return undefined;
-    const regions = queues.reduce((n, q) => n + watchRegions(q).length, 0);
-    if (regions > WATCH_LIMIT) return refuse(`the queues would need ${regions} watchpoints (at most ${WATCH_LIMIT})`);
-    const gdb = o.gdb;
+    // The queues in index order, as many as the watchpoint budget allows.
+    const watched: WatchedQueue[] = [];
+    let budget = WATCH_LIMIT;
+    for (const q of queues) {
+      const need = watchRegions(q).length;
+      if (need > budget) break;
+      budget -= need;
+      watched.push(q);
+    }
+    if (watched.length === 0) {
+      return await refuse(`the first queue would need more than ${WATCH_LIMIT} watchpoints`);
+    }
     let file: Deno.FsFile | undefined;
     try {
       if (gdb.running) await gdb.interrupt(ms);
       file = await Deno.open(o.ram, { read: true });
-      const offset = await RingWatch.#mapping(o, gdb, file, queues[0]!, ms);
-      if (offset === undefined) {
-        await gdb.detach(ms);
-        gdb.close();
+      const offset = await RingWatch.#mapping(o, gdb, file, watched, ms);
+      if (offset === "later") {
         file.close();
-        return refuse(
+        await gdb.detach(ms);
+        return "later";
+      }
+      if (offset === undefined) {
+        file.close();
+        return await refuse(
           `the driver's view of its rings matched none of the mappings tried (${
             o.mappings.map((m) => `0x${m.toString(16)}`).join(", ")
           })`,
         );
       }
-      const watch = new RingWatch(o, gdb, file, queues, offset);
+      const watch = new RingWatch(o, gdb, file, watched, offset);
       await watch.#arm(ms);
       return watch;
     } catch (e) {
-      await gdb.detach(ms).catch(() => {});
-      gdb.close();
       file?.close();
-      return refuse(`the debugger failed: ${(e as Error).message}`);
+      return await refuse(`the debugger failed: ${(e as Error).message}`);
     }
   }
 
-  /** The first mapping under which the debugger reads the queue's areas exactly as the RAM file holds them. */
+  /**
+   * The first mapping under which the debugger reads a queue's areas exactly as the RAM file holds them (the first
+   * queue whose areas hold anything but zeros); "later" when every ring is still all zeros (nothing to tell mappings
+   * apart by).
+   */
   static async #mapping(
     o: RingWatchOptions,
     gdb: GdbClient,
     file: Deno.FsFile,
-    q: WatchedQueue,
+    queues: WatchedQueue[],
     ms: number,
-  ): Promise<bigint | undefined> {
-    const areas = areasOf(q).map((a) => ({ ...a, length: Math.min(a.length, 512) }));
+  ): Promise<bigint | "later" | undefined> {
+    let areas: { address: number; length: number }[] = [];
     const real: Uint8Array[] = [];
-    for (const a of areas) real.push(await readRam(file, o.ramBase, a.address, a.length)); // one seek at a time
-    if (real.every((b) => b.every((x) => x === 0))) return undefined;
+    for (const q of queues) {
+      areas = areasOf(q).map((a) => ({ ...a, length: Math.min(a.length, 512) }));
+      real.length = 0;
+      for (const a of areas) real.push(await readRam(file, o.ramBase, a.address, a.length)); // one seek at a time
+      if (real.some((b) => b.some((x) => x !== 0))) break;
+    }
+    if (real.every((b) => b.every((x) => x === 0))) return "later";
     for (const m of o.mappings) {
       let same = true;
       for (const [i, a] of areas.entries()) {
@@ -297,7 +324,15 @@ export class RingWatch {
         const hit = await this.#hitLine(n, ms);
         if (this.#ended) return await this.#end(undefined);
         if (!hit) return await this.#end(`QEMU's trace never showed watchpoint hit ${n}`);
-        if (stop.watch) await this.#fill(hit, stop.watch.address - this.#offset, stop.watch.kind);
+        const hits: [RingAccessStep, GdbStop][] = [[hit, stop]];
+        if (this.#o.stopsBefore && stop.watch) {
+          const more = await this.#stepOver(stop, ms);
+          if (!more) return await this.#end(`QEMU's trace never showed the watchpoint hit after stop ${this.#stops}`);
+          hits.push(...more);
+        }
+        for (const [step, s] of hits) {
+          if (s.watch) await this.#fill(step, s.watch.address - this.#offset, s.watch.kind);
+        }
         if (this.#resetSeen()) return await this.#end(RESET);
         if (n >= STOP_LIMIT) return await this.#end(`the driver touched its rings more than ${STOP_LIMIT} times`);
         if (this.#ended) return await this.#end(undefined);
@@ -306,6 +341,29 @@ export class RingWatch {
         return await this.#end(`the debugger failed: ${(e as Error).message}`);
       }
     }
+  }
+
+  /**
+   * Steps the guest over the instruction stopped before its access, each watchpoint it meets lifted for the step
+   * and set again after: the other hits of that instruction (each has its trace line), in order.
+   */
+  async #stepOver(stop: GdbStop, ms: number): Promise<[RingAccessStep, GdbStop][] | undefined> {
+    const lifted: WatchRegion[] = [];
+    const more: [RingAccessStep, GdbStop][] = [];
+    let at = stop;
+    for (let guard = 0; guard < 8 && at.watch; guard++) {
+      const region = this.#regions.get(Number(at.watch.address - this.#offset));
+      if (!region) throw new Error(`the stop names no watchpoint the harness set (0x${at.watch.address.toString(16)})`);
+      await this.#gdb.unwatch(region.watch, BigInt(region.address) + this.#offset, region.length, ms);
+      lifted.push(region);
+      at = await this.#gdb.step(ms);
+      if (!at.watch) break;
+      const hit = await this.#hitLine(++this.#stops, ms);
+      if (!hit) return undefined;
+      more.push([hit, at]);
+    }
+    for (const r of lifted) await this.#gdb.watch(r.watch, BigInt(r.address) + this.#offset, r.length, ms);
+    return more;
   }
 
   /** The `ring` step of the n-th hit, once the trace has reached it (every access before the stop is in then). */
