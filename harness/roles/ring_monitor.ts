@@ -284,6 +284,11 @@ interface Window {
   atPublish: Suppression;
   /** Suppression state at the driver's latest read after the last publication. */
   readAfter: Suppression | undefined;
+  /**
+   * Other states the device's fields may have been in when the driver published or looked (a watched driver, whose
+   * rings are sampled while the device may write them): a decision that depends on which it saw is not judged.
+   */
+  alternatives: Suppression[];
 }
 
 interface QueueBase {
@@ -552,6 +557,19 @@ export class RingMonitor implements MemoryWatcher {
   }
 
   /**
+   * A watched driver: the device may have changed queue `q`'s suppression fields (used ring flags, avail_event) between
+   * two samples of its rings, so when the driver last published or looked they may have held `flags` and `event`
+   * instead. The open window takes that as one more possibility: a notification decision that depends on which value
+   * the driver saw is not judged.
+   */
+  suppressionMayHaveBeen(q: number, flags: number, event: number): void {
+    this.#safe(() => {
+      const w = this.#queues.get(q)?.window;
+      if (w) w.alternatives.push({ flags, event });
+    });
+  }
+
+  /**
    * A point where the driver has had every chance to notify (a phase
    * boundary, the end of a scenario): publications with no notification
    * since are settled now.
@@ -710,7 +728,7 @@ export class RingMonitor implements MemoryWatcher {
 
   /** Whether the window needed a notification: "yes"/"no" only when every view of the device's state agrees. */
   #splitNeed(st: SplitQueue, w: Window): "yes" | "no" | "unknown" {
-    const views = w.readAfter ? [w.atPublish, w.readAfter] : [w.atPublish];
+    const views = [w.atPublish, ...(w.readAfter ? [w.readAfter] : []), ...w.alternatives];
     const needs = views.map((s) =>
       st.f.eventIdx ? needEvent(s.event, w.endIdx, w.startIdx) : (s.flags & NO_NOTIFY) === 0
     );
@@ -727,8 +745,9 @@ export class RingMonitor implements MemoryWatcher {
       w.lastPublishSeq = seq;
       w.atPublish = atPublish;
       w.readAfter = undefined;
+      w.alternatives = [];
     } else {
-      st.window = { startIdx, endIdx, lastPublishSeq: seq, atPublish, readAfter: undefined };
+      st.window = { startIdx, endIdx, lastPublishSeq: seq, atPublish, readAfter: undefined, alternatives: [] };
     }
   }
 

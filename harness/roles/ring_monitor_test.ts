@@ -505,6 +505,28 @@ Deno.test("split: notifications without EVENT_IDX", async () => {
   assertKinds(reset, ["missed-notification"]);
 });
 
+Deno.test("split: a watched driver whose device may have changed avail_event between samples is not judged on it", async () => {
+  // At the publication and the read after it the ring says "notify" (avail_event 0); the device may have held 5
+  // ("do not") when the driver looked: the decision not to notify is not judged.
+  const unsure = new SplitRig({ eventIdx: true }).enable();
+  await unsure.suppress(0, 0);
+  await unsure.desc(0, {});
+  await unsure.publish(0);
+  unsure.monitor.suppressionMayHaveBeen(0, 0, 5);
+  await unsure.readSuppression();
+  unsure.monitor.checkpoint();
+  assertKinds(unsure, []);
+  // The same other value everywhere: still a missed notification.
+  const sure = new SplitRig({ eventIdx: true }).enable();
+  await sure.suppress(0, 0);
+  await sure.desc(0, {});
+  await sure.publish(0);
+  sure.monitor.suppressionMayHaveBeen(0, 0, 0);
+  await sure.readSuppression();
+  sure.monitor.checkpoint();
+  assertKinds(sure, ["missed-notification-event-idx"]);
+});
+
 Deno.test("split: notifications with EVENT_IDX", async () => {
   const missed = new SplitRig({ eventIdx: true }).enable();
   await missed.suppress(0, 0);

@@ -266,6 +266,26 @@ function ringMirror(steps: readonly WatchedStep[]): ArrayMemory | undefined {
   return new ArrayMemory(base, Math.ceil((hi - base) / 4096) * 4096);
 }
 
+/**
+ * The queues whose suppression fields (used flags, avail_event) `memory` changes, with the values they held before
+ * it (from the mirror).
+ */
+function suppressionChanges(
+  mirror: ArrayMemory,
+  held: readonly { q: number; flags: number; event: number }[],
+  memory: readonly { address: number; data: string }[],
+): { q: number; flags: number; event: number }[] {
+  const u16 = (addr: number) => {
+    const off = addr - mirror.base;
+    return off >= 0 && off + 2 <= mirror.size ? mirror.bytes[off]! | (mirror.bytes[off + 1]! << 8) : 0;
+  };
+  const touches = (m: { address: number; data: string }, addr: number) =>
+    m.address < addr + 2 && m.address + Math.floor((m.data.length * 3) / 4) > addr;
+  return held
+    .filter((h) => memory.some((m) => touches(m, h.flags) || touches(m, h.event)))
+    .map((h) => ({ q: h.q, flags: u16(h.flags), event: u16(h.event) }));
+}
+
 /** Largest span of guest memory a replay mirrors (bytes). */
 const MIRROR_LIMIT = 2 ** 31;
 
@@ -298,6 +318,8 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
     : undefined;
   const rec = new DeviceRecorder(core);
   let watched: "no" | "yes" | "lost" = "no";
+  /** The queues the watch holds, with where their device-written suppression fields are. */
+  let held: { q: number; flags: number; event: number }[] = [];
   const steps = run.steps;
   const snapshot = new Map<number, Uint8Array>();
   const others: PlaceholderAccess[] = [];
@@ -334,9 +356,11 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
         const features = ringFeatures(core.negotiated);
         if (features.format !== "split") break;
         // The queues whose areas the watch holds (an adapter may watch some of the live queues only).
-        const held = new Set(step.areas.map((a) => a.address));
+        const areas = new Set(step.areas.map((a) => a.address));
+        held = [];
         for (const [q, s] of core.queues.entries()) {
-          if (!s.ready || !held.has(s.desc)) continue;
+          if (!s.ready || !areas.has(s.desc)) continue;
+          held.push({ q, flags: s.device, event: s.device + 4 + 8 * s.size });
           monitor.enableQueue(
             q,
             features,
@@ -349,18 +373,21 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
       }
       case "ring": {
         if (!monitor || !mirror || watched !== "yes" || step.length <= 0) break;
+        // The device wrote its suppression fields since the last sample: before or after this access, unknown.
+        const changed = suppressionChanges(mirror, held, step.memory ?? []);
         for (const m of step.memory ?? []) place(mirror, m.address, decodeBase64(m.data));
         if (step.access === "read") {
           monitor.onRead(step.address, step.length);
-          break;
+        } else {
+          const data = decodeBase64(step.data ?? "");
+          const off = step.address - mirror.base;
+          if (data.length === 0 || off < 0 || off + data.length > mirror.size) break;
+          monitor.beforeWrite(step.address, data.length);
+          const before = mirror.bytes.slice(off, off + data.length);
+          mirror.bytes.set(data, off);
+          monitor.onWrite(step.address, data, before);
         }
-        const data = decodeBase64(step.data ?? "");
-        const off = step.address - mirror.base;
-        if (data.length === 0 || off < 0 || off + data.length > mirror.size) break;
-        monitor.beforeWrite(step.address, data.length);
-        const before = mirror.bytes.slice(off, off + data.length);
-        mirror.bytes.set(data, off);
-        monitor.onWrite(step.address, data, before);
+        for (const c of changed) monitor.suppressionMayHaveBeen(c.q, c.flags, c.event);
         break;
       }
       case "irq":

@@ -228,8 +228,20 @@ export const exposedBuffersUntouched = defineDriverClause({
     "and the device has not used yet.",
   action: "Presents a device that never completes requests (on its default rings, then split rings only), asks " +
     "for two requests (both time out), removes the driver and watches the exposed descriptors for changes, or " +
-    "reuse in a new chain, while the queue is live.",
+    "reuse in a new chain, while the queue is live (a real driver: its descriptor writes while its buffers were out).",
   async run(ctx) {
+    if (ctx.scenarios.watched) {
+      // A real driver beside its own device: judged on its descriptor writes while its buffers were out, when the
+      // adapter watched them.
+      const t = await ctx.scenarios.baseline();
+      if (!t.ringsWatched) notApplicable("the driver's ring writes were not watched as they happened");
+      if (!t.probe.bound) notApplicable("the driver did not bind");
+      return expectNone(
+        "exposed descriptors unchanged and not reused while the queue is live",
+        ringViolationsOf(t, `${CLEANUP}#1`),
+        fmtRing,
+      );
+    }
     const traces = [await heldRequests(ctx), await heldRequests(ctx, true)].filter((t) => t.probe.bound);
     if (traces.length === 0) notApplicable("the driver did not bind");
     // The ring monitor reports exposed descriptors changed or reused in a new chain under this statement.

@@ -219,7 +219,11 @@ export class GdbClient {
   async #send(text: string): Promise<void> {
     if (this.#failure) throw this.#failure;
     const bytes = new TextEncoder().encode(text);
-    for (let off = 0; off < bytes.length;) off += await this.#conn.write(bytes.subarray(off));
+    try {
+      for (let off = 0; off < bytes.length;) off += await this.#conn.write(bytes.subarray(off));
+    } catch (e) {
+      throw new GdbError(`Cannot write to the gdbstub: ${(e as Error).message}`);
+    }
   }
 
   #next(timeoutMs: number, what: string): Promise<string> {

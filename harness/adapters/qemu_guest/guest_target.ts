@@ -475,6 +475,16 @@ export class GuestDriverTarget implements DriverTarget {
   }
 
   async watch(request: WatchRequest): Promise<WatchedRun> {
+    try {
+      return await this.#watchOnce(request);
+    } catch (e) {
+      // The debugger's port was free when the harness picked it and taken before QEMU listened: once more.
+      if (!(e instanceof TargetError) || !/gdb.*(?:Address already in use|available port)/is.test(e.message)) throw e;
+      return await this.#watchOnce(request);
+    }
+  }
+
+  async #watchOnce(request: WatchRequest): Promise<WatchedRun> {
     if (request.transport !== this.options.transport) {
       throw new TargetError(`${this.info.name} runs on ${this.options.transport}, not on ${request.transport}`);
     }
