@@ -244,6 +244,27 @@ const NO_NOTIFY = 1;
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
+/**
+ * Where the driver of an idle packed ring will make its next descriptor available, read from the ring: the slots it
+ * wrote on its current lap carry AVAIL = its wrap counter, the others the previous lap's (or nothing yet). Undefined
+ * when some slot the driver wrote is not marked used (a buffer still out: the positions cannot be told then).
+ */
+function packedIdlePosition(r: Raw, desc: number, size: number): { pos: number; wrap: number } | undefined {
+  const availOf = (i: number) => (r.u16(desc + 16 * i + 14) & P_AVAIL) ? 1 : 0;
+  const first = availOf(0);
+  let pos = 0;
+  while (pos < size && availOf(pos) === first) pos++;
+  // Every slot on the same side: the lap just ended (or nothing was written yet, which reads as lap 0 ended).
+  const wrap = pos === size ? first ^ 1 : first;
+  if (pos === size) pos = 0;
+  for (let i = 0; i < size; i++) {
+    const f = r.u16(desc + 16 * i + 14);
+    const written = ((f & P_AVAIL) !== 0) !== ((f & P_USED) !== 0);
+    if (written) return undefined;
+  }
+  return { pos, wrap };
+}
+
 /** Raw little-endian reads of the guest memory; callers check ranges first. */
 class Raw {
   readonly view: DataView;
@@ -460,13 +481,17 @@ export class RingMonitor implements MemoryWatcher {
       };
       let st: QueueState;
       if (packed) {
+        // A late start: the driver's position comes from the ring (see packedIdlePosition); a ring with buffers
+        // still out cannot tell it, and is not monitored.
+        const at = late ? packedIdlePosition(this.#raw, addrs.desc, size) : { pos: 0, wrap: 1 };
+        if (!at) return;
         st = {
           ...base,
           format: "packed",
-          availPos: 0,
-          availWrap: 1,
-          usedPos: 0,
-          usedWrap: 1,
+          availPos: at.pos,
+          availWrap: at.wrap,
+          usedPos: at.pos,
+          usedWrap: at.wrap,
           inFlight: 0,
           exposed: new Map(),
           nextKey: 0,

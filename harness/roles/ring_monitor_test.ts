@@ -720,6 +720,33 @@ Deno.test("packed: a correct driver produces no violation over many laps", async
   assertEquals(rig.monitor.queueSummary(0), { published: 30, notifications: 30, used: 30 });
 });
 
+Deno.test("packed: taken up late, on an idle ring, from the driver's position; not with a buffer still out", async () => {
+  // A driver runs unwatched for a lap and a half (single-descriptor lists, each used at once), then the monitor
+  // starts on the idle ring and must follow from slot 2 of the second lap.
+  const rig = new PackedRig({}, 4);
+  for (let n = 0; n < 6; n++) {
+    await rig.add([{ flags: 0 }], n);
+    await rig.use(n);
+  }
+  rig.monitor.enableQueue(0, { ...PLAIN_SPLIT, format: "packed" }, rig.addrs, undefined, true);
+  assertEquals(rig.monitor.liveQueues(), [0]);
+  for (let n = 6; n < 14; n++) {
+    await rig.add([{ flags: 0 }], n);
+    rig.notify();
+    await rig.use(n);
+  }
+  rig.monitor.checkpoint();
+  assertKinds(rig, []);
+  assertEquals(rig.monitor.queueSummary(0).published, 8);
+  // One list still out when the monitor starts: it cannot tell the positions and leaves the queue alone.
+  const out = new PackedRig({}, 4);
+  await out.add([{ flags: 0 }], 0);
+  await out.use(0);
+  await out.add([{ flags: 0 }], 1);
+  out.monitor.enableQueue(0, { ...PLAIN_SPLIT, format: "packed" }, out.addrs, undefined, true);
+  assertEquals(out.monitor.liveQueues(), []);
+});
+
 Deno.test("packed: layout checks at enable", () => {
   const rig = new PackedRig({}, 4, { driver: BASE + 0x2002 }).enable();
   assertKinds(rig, ["packed-misaligned-area"]);

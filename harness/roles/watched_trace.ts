@@ -50,12 +50,12 @@ export const WATCHED_RING_STATEMENTS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * The ring statements a run whose split-ring accesses were watched judges (every split-ring kind the monitor
- * knows, but the used-ring flags at enable: the watch begins after the queues went live).
+ * The ring statements a run whose ring accesses were watched judges (every kind the monitor knows, but those of a
+ * queue's enable: the watch begins after the queues went live; placement is judged from the registers).
  */
 export const RING_ACCESS_STATEMENTS: ReadonlySet<string> = new Set(
   (Object.keys(RING_VIOLATION_STATEMENTS) as RingViolationKind[])
-    .filter((k) => !k.startsWith("packed-") && k !== "used-flags-not-zero")
+    .filter((k) => !["used-flags-not-zero", "packed-misaligned-area", "packed-area-outside-memory"].includes(k))
     .map((k) => RING_VIOLATION_STATEMENTS[k]),
 );
 
@@ -178,8 +178,9 @@ function snapshotViolations(core: DeviceCore, areas: Map<number, Uint8Array>) {
 }
 
 /**
- * The guest memory areas of every split queue a (partial) run has enabled so far: what a watching adapter
- * reads from guest RAM for a snapshot.
+ * The guest memory areas of every queue a (partial) run has enabled so far, three per queue (split: descriptor
+ * table, available ring, used ring; packed: descriptor ring and the driver's and the device's event suppression
+ * structures, 4 bytes each): what a watching adapter reads from guest RAM for a snapshot and watches.
  */
 export async function queueAreas(
   steps: readonly WatchedStep[],
@@ -188,10 +189,10 @@ export async function queueAreas(
 ): Promise<{ address: number; length: number }[]> {
   const run: WatchedRun = { steps: [...steps], probe: { bound: true }, results: [], console: "" };
   const t = await traceOfWatchedRun(run, deviceType, transport);
-  if (ringFeatures(t.core.negotiated).format !== "split") return [];
+  const format = ringFeatures(t.core.negotiated).format;
   return t.core.queues.flatMap((s) => {
     if (!s.ready || s.size < 1 || s.size > MAX_QUEUE_SIZE) return [];
-    const sizes = queueAreaSizes("split", s.size);
+    const sizes = queueAreaSizes(format, s.size);
     return [
       { address: s.desc, length: sizes.desc },
       { address: s.driver, length: sizes.driver },
@@ -352,15 +353,12 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
           break;
         }
         for (const a of step.areas) place(mirror, a.address, decodeBase64(a.data));
-        watched = "yes";
         const features = ringFeatures(core.negotiated);
-        if (features.format !== "split") break;
         // The queues whose areas the watch holds (an adapter may watch some of the live queues only).
         const areas = new Set(step.areas.map((a) => a.address));
         held = [];
         for (const [q, s] of core.queues.entries()) {
           if (!s.ready || !areas.has(s.desc)) continue;
-          held.push({ q, flags: s.device, event: s.device + 4 + 8 * s.size });
           monitor.enableQueue(
             q,
             features,
@@ -368,7 +366,16 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
             undefined,
             true,
           );
+          // A queue the monitor could not take up (a packed ring with buffers out) is not watched.
+          if (!monitor.liveQueues().includes(q)) continue;
+          held.push(
+            features.format === "packed"
+              ? { q, flags: s.device + 2, event: s.device }
+              : { q, flags: s.device, event: s.device + 4 + 8 * s.size },
+          );
         }
+        // Watched when the monitor took up at least one queue.
+        if (held.length > 0) watched = "yes";
         break;
       }
       case "ring": {

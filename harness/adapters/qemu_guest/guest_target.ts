@@ -880,10 +880,23 @@ async function connectGdb(port: number, filter: TraceFilter): Promise<GdbClient 
   }
 }
 
-/** The split queues whose areas (descriptor table, available ring, used ring, in threes) a snapshot read. */
+/**
+ * The queues whose areas a snapshot read, in threes (split: descriptor table, available ring, used ring; packed:
+ * descriptor ring and the two 4-byte event suppression structures).
+ */
 function queuesOf(areas: { address: number; length: number }[]): WatchedQueue[] {
   const out: WatchedQueue[] = [];
   for (let i = 0; i + 2 < areas.length; i += 3) {
+    if (areas[i + 1]!.length === 4 && areas[i + 2]!.length === 4) {
+      out.push({
+        size: areas[i]!.length / 16,
+        desc: areas[i]!.address,
+        driver: areas[i + 1]!.address,
+        device: areas[i + 2]!.address,
+        packed: true,
+      });
+      continue;
+    }
     out.push({
       size: areas[i]!.length / 16,
       desc: areas[i]!.address,

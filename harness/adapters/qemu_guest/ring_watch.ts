@@ -1,7 +1,9 @@
 /**
- * Watching a real driver's split rings in guest memory while it runs: QEMU's
+ * Watching a real driver's rings in guest memory while it runs: QEMU's
  * gdbstub sets a write watchpoint on each queue's descriptor table and
- * available ring and a read watchpoint on its used ring, so the guest stops at
+ * available ring and a read watchpoint on its used ring (packed: on each
+ * descriptor and the driver's event suppression structure, and a read
+ * watchpoint on the device's), so the guest stops at
  * every access the driver makes there. At each stop the harness reads the
  * rings from the guest's RAM file (the guest is stopped: the bytes are exact)
  * and fills in the `ring` step the trace holds for that stop (QEMU traces each
@@ -20,12 +22,14 @@ import type { RingAccessStep, WatchedStep } from "../../adapter.ts";
 import type { GdbClient, GdbStop } from "./gdb_client.ts";
 import type { TraceFilter } from "./qemu_trace.ts";
 
-/** A split queue being watched: its size and the guest-physical addresses of its areas. */
+/** A queue being watched: its size, ring layout and the guest-physical addresses of its areas. */
 export interface WatchedQueue {
   size: number;
   desc: number;
   driver: number;
   device: number;
+  /** A packed ring (`driver` and `device` are its event suppression structures). */
+  packed?: boolean;
 }
 
 /** Candidate offsets from guest-physical to the driver's virtual addresses, by platform. */
@@ -70,6 +74,13 @@ export interface WatchRegion {
  */
 export function watchRegions(q: WatchedQueue): WatchRegion[] {
   const out: WatchRegion[] = [];
+  if (q.packed) {
+    // Packed: each descriptor (the device writes used ones too: those come in with the next stop's memory), the
+    // driver's event suppression structure, and reads of the device's.
+    for (let i = 0; i < q.size; i++) out.push({ address: q.desc + 16 * i, length: 16, watch: "write" });
+    out.push({ address: q.driver, length: 4, watch: "write" }, { address: q.device, length: 4, watch: "read" });
+    return out;
+  }
   for (let i = 0; i < q.size; i++) out.push({ address: q.desc + 16 * i, length: 16, watch: "write" });
   for (let i = 0; i < q.size + 3; i++) out.push({ address: q.driver + 2 * i, length: 2, watch: "write" });
   // The used flags and idx are one watchpoint: a stop names the first watchpoint an access touched, so a read of
@@ -84,6 +95,12 @@ export function watchRegions(q: WatchedQueue): WatchRegion[] {
 
 /** The areas of a queue: descriptor table, available ring, used ring. */
 function areasOf(q: WatchedQueue): { address: number; length: number }[] {
+  if (q.packed) {
+    return [{ address: q.desc, length: 16 * q.size }, { address: q.driver, length: 4 }, {
+      address: q.device,
+      length: 4,
+    }];
+  }
   return [
     { address: q.desc, length: 16 * q.size },
     { address: q.driver, length: 6 + 2 * q.size },
@@ -420,9 +437,17 @@ export class RingWatch {
         this.#copies.set(a.address, now);
       }
     }
-    // A write to the available ring may publish chains: the indirect tables they name go in before it.
-    const q = this.#queues.find((x) => region.address >= x.driver && region.address < x.driver + 6 + 2 * x.size);
+    // A write to the available ring may publish chains: the indirect tables they name go in before it. On a packed
+    // ring, a descriptor written with INDIRECT names its table.
+    const q = this.#queues.find((x) =>
+      !x.packed && region.address >= x.driver && region.address < x.driver + 6 + 2 * x.size
+    );
     if (q && !read) memory.push(...await this.#tablesOf(q));
+    const p = this.#queues.find((x) => x.packed && region.address >= x.desc && region.address < x.desc + 16 * x.size);
+    if (p && !read) {
+      const table = await this.#packedTable(p, (region.address - p.desc) >> 4);
+      if (table) memory.push(table);
+    }
     step.access = read ? "read" : "write";
     step.address = region.address;
     step.length = region.length;
@@ -432,6 +457,24 @@ export class RingWatch {
       step.length = data.bytes.length;
     }
     if (memory.length > 0) step.memory = memory;
+  }
+
+  /** The indirect table packed descriptor `i` names, when it has INDIRECT and the table changed since last copied. */
+  async #packedTable(q: WatchedQueue, i: number): Promise<{ address: number; data: string } | undefined> {
+    const desc = this.#copies.get(q.desc)!;
+    const view = new DataView(desc.buffer, desc.byteOffset, desc.byteLength);
+    if (!(view.getUint16(16 * i + 14, true) & DESC_F_INDIRECT)) return undefined;
+    return await this.#tableAt(Number(view.getBigUint64(16 * i, true)), view.getUint32(16 * i + 8, true));
+  }
+
+  /** The indirect table at `address` (`length` bytes) when it is new or changed since last copied. */
+  async #tableAt(address: number, length: number): Promise<{ address: number; data: string } | undefined> {
+    if (length <= 0 || length > TABLE_MAX) return undefined;
+    const bytes = await readRam(this.#file, this.#o.ramBase, address, length).catch(() => undefined);
+    const last = this.#tables.get(address);
+    if (!bytes || (last && last.length === bytes.length && bytes.every((b, j) => b === last[j]))) return undefined;
+    this.#tables.set(address, bytes);
+    return { address, data: encodeBase64(bytes) };
   }
 
   /** The indirect tables named by the chains of every available slot, where they changed since last copied. */
@@ -450,16 +493,8 @@ export class RingWatch {
         seen.add(i);
         const flags = view.getUint16(16 * i + 12, true);
         if (flags & DESC_F_INDIRECT) {
-          const address = Number(view.getBigUint64(16 * i, true));
-          const length = view.getUint32(16 * i + 8, true);
-          if (length > 0 && length <= TABLE_MAX) {
-            const bytes = await readRam(this.#file, this.#o.ramBase, address, length).catch(() => undefined);
-            const last = this.#tables.get(address);
-            if (bytes && (!last || last.length !== bytes.length || bytes.some((b, j) => b !== last[j]))) {
-              this.#tables.set(address, bytes);
-              out.push({ address, data: encodeBase64(bytes) });
-            }
-          }
+          const table = await this.#tableAt(Number(view.getBigUint64(16 * i, true)), view.getUint32(16 * i + 8, true));
+          if (table) out.push(table);
         }
         if (!(flags & DESC_F_NEXT)) break;
         i = view.getUint16(16 * i + 14, true);
