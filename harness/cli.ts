@@ -25,7 +25,7 @@ import { ConsoleReporter } from "../reports/console.ts";
 import { checkWritable, JsonLines } from "../reports/files.ts";
 import { buildReport, jsonLinesPath, writeJsonReport, writeJsonReportSync } from "../reports/json.ts";
 import { writeJunitReport, writeJunitReportSync } from "../reports/junit.ts";
-import { killAllQemu } from "./adapters/qemu/qemu_process.ts";
+import { cleanupAdapters } from "./adapters/registry.ts";
 import denoConfig from "../deno.json" with { type: "json" };
 
 /** Version of this suite (the JSON report's `meta.suiteVersion`): the package version in `deno.json`. */
@@ -567,7 +567,7 @@ export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Pro
     const stopOn = (signal: "SIGINT" | "SIGTERM", code: number) => () => {
       if (abort.signal.aborted) return;
       abort.abort(new Error(`stopped by ${signal}`));
-      const killed = killAllQemu();
+      const killed = cleanupAdapters();
       try {
         lines.write({ kind: "end", complete: false, stopped: signal, results: results.length });
         lines.close();
@@ -578,7 +578,7 @@ export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Pro
       }
       io.stderr(
         `conform: stopped by ${signal}: ${results.length} results written to ${opts.json} (incomplete)` +
-          (killed ? `; ${killed} QEMU process(es) killed` : ""),
+          (killed ? `; ${killed} process(es) the adapters started stopped` : ""),
       );
       io.signals?.stopped?.(code);
       stop(code);

@@ -22,6 +22,7 @@ export const FLOORS: readonly Floor[] = [
       "harness/registers.ts",
       "harness/status.ts",
       "harness/text.ts",
+      "harness/options.ts",
       "harness/spec_data.ts",
       "harness/ring_labels.ts",
       "harness/verify.ts",

@@ -30,29 +30,17 @@ import type { DeviceTarget, DriverTarget, DriverTargetInfo, Target } from "./ada
 import { loadInWorker, WorkerDeviceTarget } from "./adapters/worker/worker_device.ts";
 import { WorkerDriverTarget } from "./adapters/worker/worker_driver.ts";
 import type { LoadReply } from "./adapters/worker/worker_protocol.ts";
-import { QemuDeviceTarget, type QemuTargetOptions } from "./adapters/qemu/qemu_target.ts";
-import {
-  GuestDriverTarget,
-  GUESTS,
-  type GuestTargetOptions,
-  type GuestWorkload,
-  UBOOT_DEVICE_TYPES,
-  UEFI_DEVICE_TYPES,
-} from "./adapters/qemu_guest/guest_target.ts";
-import { LINUX_DEVICE_TYPES } from "./adapters/qemu_guest/linux_guest.ts";
-import { FIRMWARE_DEVICE_TYPES } from "./adapters/qemu_guest/boot_sector.ts";
+import { ADAPTER_REGISTRY, adapterNamed } from "./adapters/registry.ts";
 import { allMutants, referenceDriver } from "./builtins.ts";
 import { DEVICE_IDS, type DeviceTypeName, type TransportKind } from "./features.ts";
 import { referenceDeviceTarget } from "./models/device/reference.ts";
 import { escapeControls } from "./text.ts";
+import { checkKeys, describeValue as describe, isRecord, oneOf, quoteList, UsageError } from "./options.ts";
 
-/** A problem with how the suite was invoked (exit code 2); the message is one sentence. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+export { UsageError } from "./options.ts";
 
-/** Adapters this version implements. */
-export const ADAPTERS: readonly string[] = ["in-process", "qemu", "qemu-guest"];
+/** Adapters this version implements: the in-process one (built here) and every one in the registry. */
+export const ADAPTERS: readonly string[] = ["in-process", ...ADAPTER_REGISTRY.map((a) => a.name)];
 
 /** Device types the bundled reference device models (device role). */
 export const REFERENCE_DEVICE_TYPES: readonly DeviceTypeName[] = ["rng", "blk"];
@@ -72,8 +60,8 @@ export type TargetSource =
   | { kind: "model"; model: "reference"; deviceType?: DeviceTypeName }
   | { kind: "mutant"; mutant: string }
   | { kind: "module"; module: string; export: string; deviceType?: DeviceTypeName; info: string }
-  | { kind: "qemu"; qemu: Omit<QemuTargetOptions, "name"> }
-  | { kind: "qemu-guest"; guest: Omit<GuestTargetOptions, "name"> };
+  /** An adapter of the registry, with the options its descriptor checked. */
+  | { kind: "adapter"; options: unknown };
 
 /** A validated target file (or built-in name). */
 export interface TargetSpec {
@@ -99,50 +87,11 @@ export interface LoadedTarget {
   targetArg: string;
 }
 
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "an array";
-  if (typeof v === "string") return JSON.stringify(v);
-  if (typeof v === "object") return "an object";
-  return String(v);
-}
-
-function quoteList(xs: readonly string[]): string {
-  return xs.map((x) => `"${x}"`).join(", ");
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 /** The error for an adapter this version does not implement. */
 export function unknownAdapter(name: string): UsageError {
   return new UsageError(
     `unknown adapter ${escapeControls(JSON.stringify(name))}: this version supports ${ADAPTERS.join(", ")}`,
   );
-}
-
-function oneOf<T extends string>(
-  where: string,
-  key: string,
-  v: unknown,
-  allowed: readonly T[],
-): T {
-  if (typeof v !== "string" || !allowed.includes(v as T)) {
-    const want = allowed.length === 2 ? `"${allowed[0]}" or "${allowed[1]}"` : `one of ${quoteList(allowed)}`;
-    throw new UsageError(`${where}: "${key}" must be ${want}, got ${describe(v)}`);
-  }
-  return v as T;
-}
-
-function checkKeys(where: string, obj: Record<string, unknown>, allowed: readonly string[], what: string): void {
-  for (const k of Object.keys(obj)) {
-    if (!allowed.includes(k)) {
-      throw new UsageError(
-        `${where}: unknown key ${escapeControls(JSON.stringify(k))} in ${what} (allowed: ${allowed.join(", ")})`,
-      );
-    }
-  }
 }
 
 /**
@@ -165,8 +114,20 @@ export function validateTargetSpec(data: unknown, where: string, arg: string, fi
   if (data.description !== undefined && typeof data.description !== "string") {
     throw new UsageError(`${where}: "description" must be a string, got ${describe(data.description)}`);
   }
-  if (data.adapter === "qemu") return validateQemuSpec(data, where, arg, file);
-  if (data.adapter === "qemu-guest") return validateGuestSpec(data, where, arg, file);
+  const descriptor = adapterNamed(data.adapter);
+  if (descriptor) {
+    const checked = descriptor.check(data.role, data.options, where);
+    const spec: TargetSpec = {
+      adapter: descriptor.name,
+      role: checked.role,
+      source: { kind: "adapter", options: checked.options },
+      arg,
+    };
+    if (typeof data.name === "string") spec.name = data.name;
+    if (checked.present) spec.present = checked.present;
+    if (file !== undefined) spec.file = file;
+    return spec;
+  }
   if (data.options === undefined) {
     throw new UsageError(`${where}: "options" is missing (it names a "model", a "mutant" or a "module")`);
   }
@@ -250,214 +211,6 @@ export function validateTargetSpec(data: unknown, where: string, arg: string, fi
   const spec: TargetSpec = { adapter: data.adapter, role, source, arg };
   if (typeof data.name === "string") spec.name = data.name;
   if (present) spec.present = present;
-  if (file !== undefined) spec.file = file;
-  return spec;
-}
-
-const GUEST_KEYS = [
-  "guest",
-  "kernel",
-  "modules",
-  "busybox",
-  "transport",
-  "deviceType",
-  "device",
-  "firmware",
-  "binary",
-  "driveMiB",
-  "workloads",
-  "extraArgs",
-  "bootTimeoutMs",
-  "commandTimeoutMs",
-  "watchRings",
-];
-
-/** Validates one workload of a `qemu-guest` target. */
-function guestWorkload(where: string, i: number, w: unknown): GuestWorkload {
-  const at = `options.workloads[${i}]`;
-  if (!isRecord(w)) throw new UsageError(`${where}: "${at}" must be an object, got ${describe(w)}`);
-  const kind = oneOf(
-    where,
-    `${at}.kind`,
-    w.kind,
-    ["blk-read", "blk-write", "rng-read", "net-ping", "console-write", "blk-resize", "net-link"] as const,
-  );
-  const keys = {
-    "blk-read": ["sector", "sectors"],
-    "blk-write": ["sector", "sectors", "fill"],
-    "rng-read": ["bytes"],
-    "net-ping": [],
-    "console-write": [],
-    "blk-resize": ["mib"],
-    "net-link": ["up"],
-  };
-  checkKeys(where, w, ["kind", ...keys[kind]], at);
-  const int = (key: string, min: number, max: number): number => {
-    const v = w[key];
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-      throw new UsageError(`${where}: "${at}.${key}" must be an integer from ${min} to ${max}, got ${describe(v)}`);
-    }
-    return v;
-  };
-  if (kind === "rng-read") return { kind, bytes: int("bytes", 1, 4096) };
-  if (kind === "blk-resize") return { kind, mib: int("mib", 1, 1024) };
-  if (kind === "net-link") {
-    if (typeof w.up !== "boolean") {
-      throw new UsageError(`${where}: "${at}.up" must be true or false, got ${describe(w.up)}`);
-    }
-    return { kind, up: w.up };
-  }
-  if (kind === "net-ping" || kind === "console-write") return { kind };
-  const sector = int("sector", 0, 0xffff_ffff);
-  const sectors = int("sectors", 1, 128);
-  return kind === "blk-read" ? { kind, sector, sectors } : { kind, sector, sectors, fill: int("fill", 0, 255) };
-}
-
-/** Validates a target file of the `qemu-guest` adapter (a real driver in a QEMU guest, watched). */
-function validateGuestSpec(data: Record<string, unknown>, where: string, arg: string, file?: string): TargetSpec {
-  if (data.role !== "driver") {
-    throw new UsageError(
-      `${where}: the qemu-guest adapter watches a real driver: "role" must be "driver", got ${describe(data.role)}`,
-    );
-  }
-  if (!isRecord(data.options)) {
-    throw new UsageError(`${where}: "options" must be an object with "guest", got ${describe(data.options)}`);
-  }
-  const o = data.options;
-  checkKeys(where, o, GUEST_KEYS, "options");
-  const kind = oneOf(where, "options.guest", o.guest, GUESTS);
-  const linux = kind === "linux";
-  const guest: Omit<GuestTargetOptions, "name"> = {
-    guest: kind,
-    transport: oneOf(
-      where,
-      "options.transport",
-      o.transport ?? (kind === "u-boot" ? "mmio" : "pci"),
-      kind === "seabios" || kind === "ovmf" ? ["pci"] as const : ["mmio", "pci"] as const,
-    ),
-    deviceType: oneOf(
-      where,
-      "options.deviceType",
-      o.deviceType ?? "blk",
-      linux
-        ? LINUX_DEVICE_TYPES
-        : kind === "seabios"
-        ? FIRMWARE_DEVICE_TYPES
-        : kind === "ovmf"
-        ? UEFI_DEVICE_TYPES
-        : UBOOT_DEVICE_TYPES,
-    ),
-  };
-  const onlyFor = linux ? ["firmware"] : ["kernel", "modules", "busybox"];
-  const wrong = onlyFor.find((k) => o[k] !== undefined);
-  if (wrong) throw new UsageError(`${where}: "options.${wrong}" does not apply to guest "${kind}"`);
-  for (const key of ["device", "firmware", "binary", "kernel", "modules", "busybox"] as const) {
-    const v = o[key];
-    if (v === undefined) continue;
-    if (typeof v !== "string" || v === "" || /\s/.test(v)) {
-      throw new UsageError(`${where}: "options.${key}" must be a non-empty string without spaces, got ${describe(v)}`);
-    }
-    guest[key] = v;
-  }
-  if (o.extraArgs !== undefined) {
-    if (!Array.isArray(o.extraArgs) || o.extraArgs.some((a) => typeof a !== "string")) {
-      throw new UsageError(`${where}: "options.extraArgs" must be a list of strings, got ${describe(o.extraArgs)}`);
-    }
-    guest.extraArgs = o.extraArgs as string[];
-  }
-  if (o.workloads !== undefined) {
-    if (!Array.isArray(o.workloads) || o.workloads.length > 64) {
-      throw new UsageError(`${where}: "options.workloads" must be a list of at most 64, got ${describe(o.workloads)}`);
-    }
-    guest.workloads = o.workloads.map((w, i) => guestWorkload(where, i, w));
-    const foreign = guest.workloads.findIndex((w) => !w.kind.startsWith(guest.deviceType));
-    if (foreign >= 0) {
-      throw new UsageError(
-        `${where}: "options.workloads[${foreign}]" is a ${guest.workloads[foreign]!.kind} workload, ` +
-          `not one for a ${guest.deviceType} device`,
-      );
-    }
-  }
-  for (
-    const [key, min, max] of [["driveMiB", 1, 1024], ["bootTimeoutMs", 100, 600_000], [
-      "commandTimeoutMs",
-      100,
-      600_000,
-    ]] as const
-  ) {
-    const v = o[key];
-    if (v === undefined) continue;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
-      throw new UsageError(`${where}: "options.${key}" must be an integer from ${min} to ${max}, got ${describe(v)}`);
-    }
-    guest[key] = v;
-  }
-  if (o.watchRings !== undefined) {
-    if (typeof o.watchRings !== "boolean") {
-      throw new UsageError(`${where}: "options.watchRings" must be true or false, got ${describe(o.watchRings)}`);
-    }
-    guest.watchRings = o.watchRings;
-  }
-  const spec: TargetSpec = { adapter: "qemu-guest", role: "driver", source: { kind: "qemu-guest", guest }, arg };
-  if (typeof data.name === "string") spec.name = data.name;
-  if (file !== undefined) spec.file = file;
-  return spec;
-}
-
-const QEMU_KEYS = ["transport", "device", "machine", "binary", "deviceType", "extraArgs", "memoryMiB", "driveMiB"];
-
-/** Validates a target file of the `qemu` adapter (after the common keys). */
-function validateQemuSpec(data: Record<string, unknown>, where: string, arg: string, file?: string): TargetSpec {
-  if (data.role !== "device") {
-    throw new UsageError(
-      `${where}: the qemu adapter runs QEMU's devices: "role" must be "device", got ${describe(data.role)}`,
-    );
-  }
-  if (!isRecord(data.options)) {
-    throw new UsageError(
-      `${where}: "options" must be an object with "transport" and "device", got ${describe(data.options)}`,
-    );
-  }
-  const o = data.options;
-  checkKeys(where, o, QEMU_KEYS, "options");
-  const transport = oneOf(where, "options.transport", o.transport, ["mmio", "mmio-legacy", "pci"] as const);
-  if (typeof o.device !== "string" || !/^[\w.-]+(,[^\s,]+)*$/.test(o.device)) {
-    throw new UsageError(
-      `${where}: "options.device" must be a -device argument such as "virtio-rng-device", got ${describe(o.device)}`,
-    );
-  }
-  const qemu: Omit<QemuTargetOptions, "name"> = { transport, device: o.device };
-  const machine = transport === "pci" ? "q35" : "virt";
-  if (o.machine !== undefined && o.machine !== machine) {
-    throw new UsageError(
-      `${where}: "options.machine" must be "${machine}" for transport "${transport}", got ${describe(o.machine)}`,
-    );
-  }
-  if (o.machine !== undefined) qemu.machine = machine;
-  if (o.binary !== undefined) {
-    if (typeof o.binary !== "string" || o.binary === "") {
-      throw new UsageError(`${where}: "options.binary" must be a QEMU executable, got ${describe(o.binary)}`);
-    }
-    qemu.binary = o.binary;
-  }
-  if (o.deviceType !== undefined) qemu.deviceType = oneOf(where, "options.deviceType", o.deviceType, DEVICE_TYPES);
-  if (o.extraArgs !== undefined) {
-    if (!Array.isArray(o.extraArgs) || o.extraArgs.some((a) => typeof a !== "string")) {
-      throw new UsageError(`${where}: "options.extraArgs" must be a list of strings, got ${describe(o.extraArgs)}`);
-    }
-    qemu.extraArgs = o.extraArgs as string[];
-  }
-  for (const key of ["memoryMiB", "driveMiB"] as const) {
-    const v = o[key];
-    if (v === undefined) continue;
-    const min = key === "memoryMiB" ? 32 : 1;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > 4096) {
-      throw new UsageError(`${where}: "options.${key}" must be an integer from ${min} to 4096, got ${describe(v)}`);
-    }
-    qemu[key] = v;
-  }
-  const spec: TargetSpec = { adapter: "qemu", role: "device", source: { kind: "qemu", qemu }, arg };
-  if (typeof data.name === "string") spec.name = data.name;
   if (file !== undefined) spec.file = file;
   return spec;
 }
@@ -682,12 +435,12 @@ export async function resolveTarget(spec: TargetSpec): Promise<LoadedTarget> {
     case "module":
       target = await loadModule(spec, src);
       break;
-    case "qemu":
-      target = new QemuDeviceTarget({ name: spec.name ?? baseName(spec.file ?? spec.arg), ...src.qemu });
+    case "adapter": {
+      const descriptor = adapterNamed(spec.adapter);
+      if (!descriptor) throw unknownAdapter(spec.adapter);
+      target = descriptor.create(spec.name ?? baseName(spec.file ?? spec.arg), src.options);
       break;
-    case "qemu-guest":
-      target = new GuestDriverTarget({ name: spec.name ?? baseName(spec.file ?? spec.arg), ...src.guest });
-      break;
+    }
   }
   if (target.role !== spec.role) {
     throw new UsageError(`${where}: the target is a ${target.role} but "role" is "${spec.role}"`);

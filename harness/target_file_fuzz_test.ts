@@ -58,7 +58,7 @@ function checkOutcome(r: ReturnType<typeof expectTypedSync<TargetSpec>>): void {
   const s = r.value;
   if (!ADAPTERS.includes(s.adapter)) throw new FuzzFailure(`accepted adapter ${JSON.stringify(s.adapter)}`);
   if (s.role !== "device" && s.role !== "driver") throw new FuzzFailure(`accepted role ${JSON.stringify(s.role)}`);
-  if (!["model", "mutant", "module", "qemu"].includes(s.source.kind)) {
+  if (!["model", "mutant", "module", "adapter"].includes(s.source.kind)) {
     throw new FuzzFailure(`accepted source ${JSON.stringify(s.source)}`);
   }
 }

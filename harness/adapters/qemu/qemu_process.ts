@@ -25,6 +25,9 @@ import { type ByteStream, QtestClient } from "./qtest_client.ts";
 /** Where temporary files go unless told otherwise (inside `--allow-write=reports`). */
 export const DEFAULT_TEMP_ROOT = "reports/tmp";
 
+/** The programs the QEMU adapters run: QEMU for each machine, and `setpriv` (QEMU dies with the harness). */
+export const QEMU_PROGRAMS: readonly string[] = ["qemu-system-aarch64", "qemu-system-x86_64", "setpriv"];
+
 /** The address the qtest listener binds (`--allow-net=127.0.0.1`). */
 export const QTEST_HOST = "127.0.0.1";
 

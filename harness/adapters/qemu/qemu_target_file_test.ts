@@ -4,15 +4,15 @@ import { parseTargetText, UsageError } from "../../target_file.ts";
 
 const file = (options: unknown, role = "device") => JSON.stringify({ adapter: "qemu", role, name: "q", options });
 
-Deno.test("qemu target files: a valid file becomes a qemu source", () => {
+Deno.test("qemu target files: a valid file becomes the qemu adapter's checked options", () => {
   const spec = parseTargetText(
     file({ transport: "pci", device: "virtio-blk-pci,disable-legacy=on", deviceType: "blk", driveMiB: 4 }),
     "x.jsonc",
   );
   assertEquals(spec.adapter, "qemu");
   assertEquals(spec.source, {
-    kind: "qemu",
-    qemu: { transport: "pci", device: "virtio-blk-pci,disable-legacy=on", deviceType: "blk", driveMiB: 4 },
+    kind: "adapter",
+    options: { transport: "pci", device: "virtio-blk-pci,disable-legacy=on", deviceType: "blk", driveMiB: 4 },
   });
 });
 

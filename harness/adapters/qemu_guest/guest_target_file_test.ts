@@ -4,7 +4,7 @@ import { parseTargetText, UsageError } from "../../target_file.ts";
 
 const file = (options: unknown, role = "driver") => JSON.stringify({ adapter: "qemu-guest", role, name: "g", options });
 
-Deno.test("qemu-guest target files: a valid file becomes a qemu-guest source", () => {
+Deno.test("qemu-guest target files: a valid file becomes the qemu-guest adapter's checked options", () => {
   const spec = parseTargetText(
     file({ guest: "u-boot", workloads: [{ kind: "blk-write", sector: 2, sectors: 1, fill: 90 }] }),
     "x.jsonc",
@@ -12,8 +12,8 @@ Deno.test("qemu-guest target files: a valid file becomes a qemu-guest source", (
   assertEquals(spec.adapter, "qemu-guest");
   assertEquals(spec.role, "driver");
   assertEquals(spec.source, {
-    kind: "qemu-guest",
-    guest: {
+    kind: "adapter",
+    options: {
       guest: "u-boot",
       transport: "mmio",
       deviceType: "blk",
@@ -24,7 +24,7 @@ Deno.test("qemu-guest target files: a valid file becomes a qemu-guest source", (
 
 Deno.test("qemu-guest target files: SeaBIOS defaults to a blk device over PCI", () => {
   const spec = parseTargetText(file({ guest: "seabios" }), "x.jsonc");
-  assertEquals(spec.source, { kind: "qemu-guest", guest: { guest: "seabios", transport: "pci", deviceType: "blk" } });
+  assertEquals(spec.source, { kind: "adapter", options: { guest: "seabios", transport: "pci", deviceType: "blk" } });
 });
 
 Deno.test("qemu-guest target files: problems are one sentence each", () => {

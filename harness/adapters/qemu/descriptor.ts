@@ -1,0 +1,86 @@
+/**
+ * The `qemu` adapter's descriptor: QEMU's device models driven over qtest
+ * (device role), checked from a target file's options.
+ *
+ * @module
+ */
+import type { AdapterDescriptor, CheckedOptions } from "../descriptor.ts";
+import { DEVICE_IDS, type DeviceTypeName } from "../../features.ts";
+import {
+  checkKeys,
+  describeValue as describe,
+  isRecord,
+  oneOf,
+  optionalInt,
+  optionalStrings,
+  UsageError,
+} from "../../options.ts";
+import { killAllQemu, QEMU_PROGRAMS } from "./qemu_process.ts";
+import { QemuDeviceTarget, type QemuTargetOptions } from "./qemu_target.ts";
+
+const DEVICE_TYPES = Object.keys(DEVICE_IDS) as DeviceTypeName[];
+
+const QEMU_KEYS = ["transport", "device", "machine", "binary", "deviceType", "extraArgs", "memoryMiB", "driveMiB"];
+
+/** Checks a target file of the `qemu` adapter (after the common keys). */
+function checkQemu(role: unknown, options: unknown, where: string): CheckedOptions {
+  if (role !== "device") {
+    throw new UsageError(
+      `${where}: the qemu adapter runs QEMU's devices: "role" must be "device", got ${describe(role)}`,
+    );
+  }
+  if (!isRecord(options)) {
+    throw new UsageError(
+      `${where}: "options" must be an object with "transport" and "device", got ${describe(options)}`,
+    );
+  }
+  const o = options;
+  checkKeys(where, o, QEMU_KEYS, "options");
+  const transport = oneOf(where, "options.transport", o.transport, ["mmio", "mmio-legacy", "pci"] as const);
+  if (typeof o.device !== "string" || !/^[\w.-]+(,[^\s,]+)*$/.test(o.device)) {
+    throw new UsageError(
+      `${where}: "options.device" must be a -device argument such as "virtio-rng-device", got ${describe(o.device)}`,
+    );
+  }
+  const qemu: Omit<QemuTargetOptions, "name"> = { transport, device: o.device };
+  const machine = transport === "pci" ? "q35" : "virt";
+  if (o.machine !== undefined && o.machine !== machine) {
+    throw new UsageError(
+      `${where}: "options.machine" must be "${machine}" for transport "${transport}", got ${describe(o.machine)}`,
+    );
+  }
+  if (o.machine !== undefined) qemu.machine = machine;
+  if (o.binary !== undefined) {
+    if (typeof o.binary !== "string" || o.binary === "") {
+      throw new UsageError(`${where}: "options.binary" must be a QEMU executable, got ${describe(o.binary)}`);
+    }
+    qemu.binary = o.binary;
+  }
+  if (o.deviceType !== undefined) qemu.deviceType = oneOf(where, "options.deviceType", o.deviceType, DEVICE_TYPES);
+  const extraArgs = optionalStrings(where, o, "extraArgs");
+  if (extraArgs) qemu.extraArgs = extraArgs;
+  for (const key of ["memoryMiB", "driveMiB"] as const) {
+    const v = optionalInt(where, o, key, key === "memoryMiB" ? 32 : 1, 4096);
+    if (v !== undefined) qemu[key] = v;
+  }
+  return { role: "device", options: qemu };
+}
+
+/**
+ * The `qemu` adapter.
+ *
+ * @example
+ * ```ts ignore
+ * const checked = QEMU_ADAPTER.check("device", { transport: "mmio", device: "virtio-rng-device" }, "target x");
+ * const target = QEMU_ADAPTER.create("x", checked.options);
+ * ```
+ */
+export const QEMU_ADAPTER: AdapterDescriptor = {
+  name: "qemu",
+  summary: "QEMU's device models, driven by the harness over qtest (device role)",
+  roles: ["device"],
+  programs: QEMU_PROGRAMS,
+  check: checkQemu,
+  create: (name, options) => new QemuDeviceTarget({ name, ...(options as Omit<QemuTargetOptions, "name">) }),
+  cleanup: killAllQemu,
+};
