@@ -25,6 +25,16 @@ import { type ByteStream, QtestClient } from "./qtest_client.ts";
 /** Where temporary files go unless told otherwise (inside `--allow-write=reports`). */
 export const DEFAULT_TEMP_ROOT = "reports/tmp";
 
+/** True when `binary --version` runs (needs only the --allow-run grant the adapters need anyway). */
+export async function programAvailable(binary: string): Promise<boolean> {
+  try {
+    const out = await new Deno.Command(binary, { args: ["--version"], stdout: "null", stderr: "null" }).output();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
 /** The programs the QEMU adapters run: QEMU for each machine, and `setpriv` (QEMU dies with the harness). */
 export const QEMU_PROGRAMS: readonly string[] = ["qemu-system-aarch64", "qemu-system-x86_64", "setpriv"];
 

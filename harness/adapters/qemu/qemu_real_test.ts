@@ -3,22 +3,13 @@
  * QEMU binaries are missing).
  */
 import { assert, assertEquals } from "@std/assert";
+import { programAvailable } from "./qemu_process.ts";
 import type { DeviceSession } from "../../adapter.ts";
 import { readU16, writeU16, writeU32, writeU64 } from "../../memory.ts";
 import { QemuDeviceTarget } from "./qemu_target.ts";
 
-/** True when `binary --version` runs (needs only the --allow-run grant the adapter needs anyway). */
-async function available(binary: string): Promise<boolean> {
-  try {
-    const out = await new Deno.Command(binary, { args: ["--version"], stdout: "null", stderr: "null" }).output();
-    return out.success;
-  } catch {
-    return false;
-  }
-}
-
-const ARM = await available("qemu-system-aarch64");
-const X86 = await available("qemu-system-x86_64");
+const ARM = await programAvailable("qemu-system-aarch64");
+const X86 = await programAvailable("qemu-system-x86_64");
 if (!ARM) {
   console.log(
     "qemu_real_test: qemu-system-aarch64 is missing (or not granted by --allow-run): the arm virt (MMIO) tests are skipped",
