@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import fc from "fast-check";
-import { DeviceCrashed, type DriverSession, TargetError } from "./adapter.ts";
+import { DeviceCrashed, type DeviceSession, type DeviceTarget, type DriverSession, TargetError } from "./adapter.ts";
 import { InProcessDeviceTarget, InProcessDriverTarget } from "./adapters/in_process.ts";
 import { defineDeviceClause, defineDriverClause, type DeviceClause } from "./clause.ts";
 import { sleep } from "./deadline.ts";
@@ -202,4 +202,44 @@ Deno.test("runner isolation: an implementation that crashes on its own fails the
   ], opts);
   assertEquals(results.map((r) => r.verdict), ["fail", "error"]);
   assertStringIncludes(results[0]!.message, "the implementation crashed");
+});
+
+Deno.test("runner isolation: a target that cannot be brought back is given up after 3 clauses in a row, with why", async () => {
+  // Opens once (the probe), then every restart and every relaunch fails.
+  const inner = wrappedTarget((r) => r);
+  let opens = 0;
+  const target: DeviceTarget = {
+    role: "device",
+    info: inner.info,
+    async open(t) {
+      if (++opens > 1) throw new TargetError(`relaunch ${opens} refused`);
+      const s = await inner.open(t);
+      const session: DeviceSession = {
+        info: s.info,
+        capabilities: s.capabilities,
+        transport: s.transport,
+        registers: s.registers,
+        pci: s.pci,
+        memory: s.memory,
+        interruptLevel: () => s.interruptLevel(),
+        settle: (ms, until) => s.settle(ms, until),
+        restart: () => Promise.reject(new TargetError("restart refused")),
+        close: () => s.close(),
+      };
+      return session;
+    },
+  };
+  const clauses = [1, 2, 3, 4, 5].map((n) => clause(n, () => Promise.resolve()));
+  const results = await runTarget(target, clauses, opts);
+  assertEquals(results.map((r) => r.verdict), ["error", "error", "error", "error", "error"]);
+  for (const r of results.slice(0, 3)) {
+    assertStringIncludes(r.message, "could not be brought back to power-on state");
+    assertStringIncludes(r.message, "refused");
+  }
+  for (const r of results.slice(3)) {
+    assertStringIncludes(r.message, "Not run: the target could not be brought back for 3 clauses in a row");
+  }
+  // The probe's open; the first clause restarts and relaunches twice, the next two relaunch three times each (the
+  // session was closed); none after the run gave up.
+  assertEquals(opens, 1 + 2 + 3 + 3);
 });
