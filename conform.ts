@@ -1,9 +1,9 @@
 /**
- * Entry point of `deno task conform`; see `harness/cli.ts` and the README.
+ * Entry point of `deno task conform`; see `harness/cli/cli.ts` and the README.
  *
  * @module
  */
-import { main } from "./harness/cli.ts";
+import { main } from "./harness/cli/cli.ts";
 
 if (import.meta.main) {
   // An implementation under test that throws from a timer or leaves a promise

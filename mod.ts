@@ -77,7 +77,7 @@ export {
 } from "./harness/verify.ts";
 
 // Running clauses and their results.
-export { type RunOptions, runTarget } from "./harness/runner.ts";
+export { type RunOptions, runTarget } from "./harness/core/runner.ts";
 export {
   type ClauseResult,
   type CoverageRow,
@@ -87,8 +87,8 @@ export {
   type Verdict,
   VERDICTS,
   type WaiverEntry,
-} from "./harness/result.ts";
+} from "./harness/core/result.ts";
 export { CLAUSES } from "./suites/mod.ts";
-export type { Applicability, Clause, ClauseCommon, DeviceClause, DriverClause } from "./harness/clause.ts";
-export { clauseId, clauseKey } from "./harness/clause.ts";
+export type { Applicability, Clause, ClauseCommon, DeviceClause, DriverClause } from "./harness/core/clause.ts";
+export { clauseId, clauseKey } from "./harness/core/clause.ts";
 export type { Level, Role } from "./harness/spec_data.ts";

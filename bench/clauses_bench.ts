@@ -7,8 +7,8 @@
  * @module
  */
 import { CLAUSES } from "../suites/mod.ts";
-import { referenceDriver } from "../harness/builtins.ts";
-import { runTarget, selectClauses } from "../harness/runner.ts";
+import { referenceDriver } from "../harness/cli/builtins.ts";
+import { runTarget, selectClauses } from "../harness/core/runner.ts";
 import { referenceDeviceTarget } from "../harness/models/device/reference.ts";
 import { Mmio } from "../harness/transport/mmio_layout.ts";
 import { ScenarioRunner } from "../harness/roles/harness_device.ts";

@@ -17,9 +17,9 @@
  */
 import { installed, QemuProcess } from "../harness/adapters/qemu/qemu_process.ts";
 import { VIRT_MMIO_BASE, VIRT_MMIO_SLOTS, VIRT_MMIO_STRIDE } from "../harness/adapters/qemu/qemu_target.ts";
-import { GATE_CLAUSE_TIMEOUT_MS, GATE_RUNS, GATE_SEED, GATE_SHRINK } from "../harness/expectations.ts";
-import { runTarget } from "../harness/runner.ts";
-import { loadTarget } from "../harness/target_file.ts";
+import { GATE_CLAUSE_TIMEOUT_MS, GATE_RUNS, GATE_SEED, GATE_SHRINK } from "../harness/core/expectations.ts";
+import { runTarget } from "../harness/core/runner.ts";
+import { loadTarget } from "../harness/cli/target_file.ts";
 import { CLAUSES } from "../suites/mod.ts";
 
 const ARM = "qemu-system-aarch64";

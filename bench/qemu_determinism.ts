@@ -13,8 +13,8 @@
  */
 import { parseArgs } from "@std/parse-args";
 import { CLAUSES } from "../suites/mod.ts";
-import { runTarget } from "../harness/runner.ts";
-import { loadTarget } from "../harness/target_file.ts";
+import { runTarget } from "../harness/core/runner.ts";
+import { loadTarget } from "../harness/cli/target_file.ts";
 import {
   GATE_CLAUSE_TIMEOUT_MS,
   GATE_RUNS,
@@ -22,8 +22,8 @@ import {
   GATE_SHRINK,
   GATE_TARGETS,
   resultKey,
-} from "../harness/expectations.ts";
-import type { Verdict } from "../harness/result.ts";
+} from "../harness/core/expectations.ts";
+import type { Verdict } from "../harness/core/result.ts";
 
 const ALL = GATE_TARGETS;
 

@@ -10,7 +10,7 @@
  * @module
  */
 import { Chalk, type ChalkInstance, supportsColor } from "chalk";
-import type { ClauseResult, Verdict } from "../harness/result.ts";
+import type { ClauseResult, Verdict } from "../harness/core/result.ts";
 
 /** Options of the console reporter. */
 export interface ConsoleReporterOptions {

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import type { ClauseResult } from "../harness/result.ts";
-import { summarize } from "../harness/result.ts";
+import type { ClauseResult } from "../harness/core/result.ts";
+import { summarize } from "../harness/core/result.ts";
 import { ciLine, ConsoleReporter, summaryLine } from "./console.ts";
 import { sampleResults } from "./sample_results_test_data.ts";
 

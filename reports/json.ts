@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { REPORT_SCHEMA_VERSION, type RunMeta, type RunReport, summarize } from "../harness/result.ts";
-import type { ClauseResult, CoverageRow, WaiverEntry } from "../harness/result.ts";
+import { REPORT_SCHEMA_VERSION, type RunMeta, type RunReport, summarize } from "../harness/core/result.ts";
+import type { ClauseResult, CoverageRow, WaiverEntry } from "../harness/core/result.ts";
 import { writeTextAtomic, writeTextAtomicSync } from "./files.ts";
 
 /** Builds a report from the results of a run. */

@@ -1,5 +1,5 @@
 import { assertEquals, assertRejects } from "@std/assert";
-import { REPORT_SCHEMA_VERSION } from "../harness/result.ts";
+import { REPORT_SCHEMA_VERSION } from "../harness/core/result.ts";
 import { buildReport, readJsonReport, reportJson, writeJsonReport } from "./json.ts";
 import { sampleReport, sampleResults } from "./sample_results_test_data.ts";
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ClauseResult, RunReport } from "../harness/result.ts";
+import type { ClauseResult, RunReport } from "../harness/core/result.ts";
 import { writeTextAtomic, writeTextAtomicSync } from "./files.ts";
 
 // Characters XML 1.0 does not allow at all (control characters other than tab, LF, CR; lone surrogates; U+FFFE/F).

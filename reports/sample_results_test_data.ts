@@ -3,8 +3,8 @@
  *
  * @module
  */
-import type { ClauseResult, RunReport } from "../harness/result.ts";
-import { REPORT_SCHEMA_VERSION, summarize } from "../harness/result.ts";
+import type { ClauseResult, RunReport } from "../harness/core/result.ts";
+import { REPORT_SCHEMA_VERSION, summarize } from "../harness/core/result.ts";
 
 const LABEL = "devicenormative:Basic Facilities of a Virtio Device / Device Reset";
 

@@ -5,9 +5,9 @@
  * @module
  */
 import fc from "fast-check";
-import type { DriverClauseContext } from "../harness/clause.ts";
+import type { DriverClauseContext } from "../harness/core/clause.ts";
 import { bit, BLK_F, type DeviceTypeName, F, formatFeatures, mask } from "../harness/features.ts";
-import { checkProperty } from "../harness/property.ts";
+import { checkProperty } from "../harness/core/property.ts";
 import type { Scenario, ScenarioTrace, TraceEvent } from "../harness/roles/harness_device.ts";
 export {
   accepted,

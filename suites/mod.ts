@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Clause, Waiver } from "../harness/clause.ts";
+import type { Clause, Waiver } from "../harness/core/clause.ts";
 import { CONFIG_SPACE_DEVICE_CLAUSES } from "./basic_facilities/config_space.ts";
 import { CONFIG_SPACE_DRIVER_CLAUSES } from "./basic_facilities/config_space_driver.ts";
 import { DEVICE_RESET_CLAUSES } from "./basic_facilities/device_reset.ts";

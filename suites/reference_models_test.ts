@@ -1,9 +1,9 @@
 import { assert, assertEquals } from "@std/assert";
-import { clauseKey, validateClause } from "../harness/clause.ts";
+import { clauseKey, validateClause } from "../harness/core/clause.ts";
 import { referenceDeviceTarget } from "../harness/models/device/reference.ts";
 import { referenceDriverTarget } from "../harness/models/driver/driver.ts";
-import { runTarget } from "../harness/runner.ts";
-import { uncoveredMandatory } from "../harness/coverage.ts";
+import { runTarget } from "../harness/core/runner.ts";
+import { uncoveredMandatory } from "../harness/core/coverage.ts";
 import { CLAUSES, WAIVERS } from "./mod.ts";
 
 const opts = { seed: 0x5eed, runs: 30, strict: true, targetArg: "test" };

@@ -5,12 +5,12 @@
  * is n/a with the reason) and a faulty one still fails.
  */
 import { assert, assertEquals } from "@std/assert";
-import { clauseId, clauseKey } from "../harness/clause.ts";
+import { clauseId, clauseKey } from "../harness/core/clause.ts";
 import type { DeviceTypeName } from "../harness/features.ts";
 import { BlkFunction } from "../harness/models/device/blk.ts";
 import { type DeviceParts, REFERENCE_TRANSPORTS, referenceDeviceTarget } from "../harness/models/device/reference.ts";
 import { RngFunction } from "../harness/models/device/rng.ts";
-import { runTarget } from "../harness/runner.ts";
+import { runTarget } from "../harness/core/runner.ts";
 import { MUTANTS } from "../fixtures/mutants/mod.ts";
 import { CLAUSES } from "./mod.ts";
 

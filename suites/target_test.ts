@@ -9,6 +9,6 @@
  *
  * @module
  */
-import { registerTargetTests } from "../harness/deno_test.ts";
+import { registerTargetTests } from "../harness/cli/deno_test.ts";
 
 await registerTargetTests(Deno.env.get("VIRTIO_TARGET"));

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { DeviceClauseContext } from "../harness/clause.ts";
+import type { DeviceClauseContext } from "../harness/core/clause.ts";
 import { Mmio } from "../harness/transport/mmio_layout.ts";
 import { type DriverQueue, queueAreas } from "../harness/virtqueue/queue.ts";
 import { expectNone, expectThat } from "../harness/verify.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Waiver } from "../harness/clause.ts";
+import type { Waiver } from "../harness/core/clause.ts";
 
 const FEATURES = "drivernormative:Basic Facilities of a Virtio Device / Feature Bits";
 const CONFIG = "drivernormative:Basic Facilities of a Virtio Device / Device Configuration Space";

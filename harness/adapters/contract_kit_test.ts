@@ -2,7 +2,7 @@ import { assert, assertEquals } from "@std/assert";
 import { programAvailable } from "./qemu/qemu_process.ts";
 import { type DeviceTarget, TargetError } from "../adapter.ts";
 import { referenceDeviceTarget } from "../models/device/reference.ts";
-import { loadTarget } from "../target_file.ts";
+import { loadTarget } from "../cli/target_file.ts";
 import { checkDeviceTargetContract } from "./contract_kit.ts";
 
 Deno.test("contract kit: the in-process adapter keeps every promise (reference rng and blk devices)", async () => {

@@ -1,8 +1,8 @@
 import { assert, assertEquals } from "@std/assert";
 import type { DriverTarget } from "../adapter.ts";
 import { GuestDriverTarget } from "../adapters/qemu_guest/guest_target.ts";
-import { referenceDriver } from "../builtins.ts";
-import { loadTarget } from "../target_file.ts";
+import { referenceDriver } from "../cli/builtins.ts";
+import { loadTarget } from "../cli/target_file.ts";
 import { checkDriverTargetContract } from "./driver_contract_kit.ts";
 
 async function reference(): Promise<DriverTarget> {

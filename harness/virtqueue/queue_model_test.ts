@@ -99,7 +99,7 @@ function replayCommand(test: string, seed: number, path: string, commandsPath: s
 }
 
 /**
- * Runs a property the way harness/property.ts does: fixed seed (or VIRTIO_SEED), replay path (VIRTIO_PATH), and on
+ * Runs a property the way harness/core/property.ts does: fixed seed (or VIRTIO_SEED), replay path (VIRTIO_PATH), and on
  * failure an error with the minimal case, the seed, the path and the replay command.
  */
 async function checkModel<T>(

@@ -3,12 +3,12 @@
  *
  * @module
  */
-import { defineDeviceClause } from "../../harness/clause.ts";
+import { defineDeviceClause } from "../../harness/core/clause.ts";
 import { bit } from "../../harness/features.ts";
 import { fieldAccessWidth } from "../../harness/models/device/device_function.ts";
 import { configLayoutOf } from "../../harness/device_types.ts";
 import { expectNone, notApplicable } from "../../harness/verify.ts";
-import type { DeviceClauseContext } from "../../harness/clause.ts";
+import type { DeviceClauseContext } from "../../harness/core/clause.ts";
 
 const DEVICE = "devicenormative:Basic Facilities of a Virtio Device / Device Configuration Space";
 

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { defineDriverClause } from "../../harness/clause.ts";
+import { defineDriverClause } from "../../harness/core/clause.ts";
 import { bit } from "../../harness/features.ts";
 import { le } from "../../harness/memory.ts";
 import { configLayoutOf } from "../../harness/device_types.ts";

@@ -4,10 +4,10 @@
  * @module
  */
 import fc from "fast-check";
-import { defineDeviceClause, defineDriverClause } from "../../harness/clause.ts";
+import { defineDeviceClause, defineDriverClause } from "../../harness/core/clause.ts";
 import { Mmio } from "../../harness/transport/mmio_layout.ts";
 import { accesses, fmtAccess } from "../driver_trace.ts";
-import { checkProperty } from "../../harness/property.ts";
+import { checkProperty } from "../../harness/core/property.ts";
 import { formatStatus, Status } from "../../harness/status.ts";
 import { expectEqual, expectNone } from "../../harness/verify.ts";
 import { expectQuietDevice } from "../verifiers.ts";

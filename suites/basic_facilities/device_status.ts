@@ -4,12 +4,12 @@
  * @module
  */
 import fc from "fast-check";
-import { defineDeviceClause } from "../../harness/clause.ts";
-import { checkProperty } from "../../harness/property.ts";
+import { defineDeviceClause } from "../../harness/core/clause.ts";
+import { checkProperty } from "../../harness/core/property.ts";
 import { formatStatus, Status } from "../../harness/status.ts";
 import { MmioInterrupt } from "../../harness/transport/mmio_layout.ts";
 import { expectThat, notApplicable } from "../../harness/verify.ts";
-import type { DeviceClauseContext } from "../../harness/clause.ts";
+import type { DeviceClauseContext } from "../../harness/core/clause.ts";
 
 const DEVICE = "devicenormative:Basic Facilities of a Virtio Device / Device Status Field";
 

@@ -4,8 +4,8 @@
  * @module
  */
 import fc from "fast-check";
-import { defineDriverClause } from "../../harness/clause.ts";
-import { checkProperty } from "../../harness/property.ts";
+import { defineDriverClause } from "../../harness/core/clause.ts";
+import { checkProperty } from "../../harness/core/property.ts";
 import { formatStatus, Status } from "../../harness/status.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 import { fmtAccess, offeredSets, statusWrites } from "../driver_trace.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 import fc from "fast-check";
-import { defineDeviceClause, type DeviceClauseContext } from "../../harness/clause.ts";
+import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core/clause.ts";
 import {
   bit,
   bitsOf,
@@ -17,7 +17,7 @@ import {
   hasDependencies,
   mask,
 } from "../../harness/features.ts";
-import { checkProperty } from "../../harness/property.ts";
+import { checkProperty } from "../../harness/core/property.ts";
 import { formatStatus, Status } from "../../harness/status.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 

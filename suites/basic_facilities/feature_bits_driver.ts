@@ -4,7 +4,7 @@
  * @module
  */
 import fc from "fast-check";
-import { defineDriverClause, type DriverClauseContext } from "../../harness/clause.ts";
+import { defineDriverClause, type DriverClauseContext } from "../../harness/core/clause.ts";
 import {
   bit,
   bitsOf,
@@ -16,7 +16,7 @@ import {
   hasDependencies,
   mask,
 } from "../../harness/features.ts";
-import { checkProperty } from "../../harness/property.ts";
+import { checkProperty } from "../../harness/core/property.ts";
 import { Status } from "../../harness/status.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 import { accepted, acrossOffers, offeredSets, statusWrites, withOffered, wroteStatus } from "../driver_trace.ts";

@@ -4,10 +4,10 @@
  * @module
  */
 import fc from "fast-check";
-import { defineDriverClause, type DriverClauseContext } from "../../harness/clause.ts";
+import { defineDriverClause, type DriverClauseContext } from "../../harness/core/clause.ts";
 import { bit, F } from "../../harness/features.ts";
 import { REFERENCE_CORE_FEATURES } from "../../harness/models/device/core.ts";
-import { checkProperty } from "../../harness/property.ts";
+import { checkProperty } from "../../harness/core/property.ts";
 import {
   type AccessEvent,
   defaultWorkloads,

@@ -4,9 +4,9 @@
  * @module
  */
 import fc from "fast-check";
-import { defineDeviceClause } from "../../harness/clause.ts";
+import { defineDeviceClause } from "../../harness/core/clause.ts";
 import { bit, F, formatFeatures } from "../../harness/features.ts";
-import { checkProperty } from "../../harness/property.ts";
+import { checkProperty } from "../../harness/core/property.ts";
 import { HARNESS_CORE_FEATURES } from "../../harness/roles/harness_driver.ts";
 import { formatStatus } from "../../harness/status.ts";
 import { expectThat } from "../../harness/verify.ts";

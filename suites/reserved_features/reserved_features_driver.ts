@@ -3,14 +3,14 @@
  *
  * @module
  */
-import { defineDriverClause } from "../../harness/clause.ts";
+import { defineDriverClause } from "../../harness/core/clause.ts";
 import { bit, F, formatFeatures } from "../../harness/features.ts";
 import { inRange, le } from "../../harness/memory.ts";
 import { GUEST_RAM } from "../../harness/roles/harness_device.ts";
 import { Mmio } from "../../harness/transport/mmio_layout.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 import { accepted, accesses, offerablePool, withOffered } from "../driver_trace.ts";
-import type { DriverClauseContext } from "../../harness/clause.ts";
+import type { DriverClauseContext } from "../../harness/core/clause.ts";
 
 const DRIVER = "drivernormative:Reserved Feature Bits";
 

@@ -5,11 +5,11 @@
  * @module
  */
 import fc from "fast-check";
-import { defineDriverClause, type DriverClauseContext } from "../../harness/clause.ts";
+import { defineDriverClause, type DriverClauseContext } from "../../harness/core/clause.ts";
 import { bit, F } from "../../harness/features.ts";
 import { fieldAccessWidth } from "../../harness/models/device/device_function.ts";
 import { configLayoutOf } from "../../harness/device_types.ts";
-import { checkProperty } from "../../harness/property.ts";
+import { checkProperty } from "../../harness/core/property.ts";
 import type { AccessEvent, ScenarioTrace } from "../../harness/roles/harness_device.ts";
 
 import {

@@ -8,9 +8,9 @@
  * @module
  */
 import fc from "fast-check";
-import { defineDeviceClause, type DeviceClauseContext } from "../../harness/clause.ts";
+import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core/clause.ts";
 import { bit, F } from "../../harness/features.ts";
-import { checkProperty } from "../../harness/property.ts";
+import { checkProperty } from "../../harness/core/property.ts";
 import { HARNESS_CORE_FEATURES } from "../../harness/roles/harness_driver.ts";
 import { minCapLen, type VirtioCapInfo } from "../../harness/transport/pci_caps.ts";
 import type { PciDriverTransport } from "../../harness/transport/pci_driver.ts";

@@ -6,8 +6,8 @@
  * @module
  */
 import fc from "fast-check";
-import { defineDriverClause, type DriverClauseContext } from "../../harness/clause.ts";
-import { checkProperty } from "../../harness/property.ts";
+import { defineDriverClause, type DriverClauseContext } from "../../harness/core/clause.ts";
+import { checkProperty } from "../../harness/core/property.ts";
 import type { AccessEvent } from "../../harness/roles/harness_device.ts";
 import { VirtioPciCap } from "../../harness/transport/pci_layout.ts";
 import { expectNone, notApplicable } from "../../harness/verify.ts";

@@ -5,9 +5,9 @@
  * @module
  */
 import fc from "fast-check";
-import { defineDriverClause, type DriverClauseContext } from "../../harness/clause.ts";
+import { defineDriverClause, type DriverClauseContext } from "../../harness/core/clause.ts";
 import { bit, F } from "../../harness/features.ts";
-import { checkProperty } from "../../harness/property.ts";
+import { checkProperty } from "../../harness/core/property.ts";
 import type { AccessEvent, ScenarioTrace } from "../../harness/roles/harness_device.ts";
 import { COMMON_FIELDS, CommonCfg } from "../../harness/transport/pci_layout.ts";
 import { expectNone, notApplicable } from "../../harness/verify.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { defineDeviceClause } from "../../harness/clause.ts";
+import { defineDeviceClause } from "../../harness/core/clause.ts";
 import { DEVICE_IDS } from "../../harness/features.ts";
 import { PciConfig, TRANSITIONAL_PCI_DEVICE_IDS, VIRTIO_PCI_VENDOR_ID } from "../../harness/transport/pci_layout.ts";
 import { expectEqual, expectNone, expectThat, notApplicable } from "../../harness/verify.ts";

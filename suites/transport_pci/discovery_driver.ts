@@ -5,11 +5,11 @@
  * @module
  */
 import fc from "fast-check";
-import { defineDriverClause, type DriverClauseContext } from "../../harness/clause.ts";
+import { defineDriverClause, type DriverClauseContext } from "../../harness/core/clause.ts";
 import { configLayoutOf } from "../../harness/device_types.ts";
 import { fieldAccessWidth } from "../../harness/models/device/device_function.ts";
 import type { PciIdentity, PciLayoutOptions } from "../../harness/models/device/pci_device.ts";
-import { checkProperty } from "../../harness/property.ts";
+import { checkProperty } from "../../harness/core/property.ts";
 import type { Scenario, ScenarioTrace } from "../../harness/roles/harness_device.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 import { fmtAccess, offerablePool } from "../driver_trace.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { DeviceClauseContext } from "../../harness/clause.ts";
+import type { DeviceClauseContext } from "../../harness/core/clause.ts";
 import { le } from "../../harness/memory.ts";
 import { PciDriverTransport } from "../../harness/transport/pci_driver.ts";
 import { CommonCfg, NO_VECTOR, PciCommand } from "../../harness/transport/pci_layout.ts";

@@ -6,8 +6,8 @@
  * @module
  */
 import fc from "fast-check";
-import { defineDeviceClause, type DeviceClauseContext } from "../../harness/clause.ts";
-import { checkProperty } from "../../harness/property.ts";
+import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core/clause.ts";
+import { checkProperty } from "../../harness/core/property.ts";
 import { CommonCfg, NO_VECTOR } from "../../harness/transport/pci_layout.ts";
 import { expectEqual, expectNone, expectThat } from "../../harness/verify.ts";
 import {

@@ -6,8 +6,8 @@
  * @module
  */
 import fc from "fast-check";
-import { defineDeviceClause, type DeviceClauseContext } from "../../harness/clause.ts";
-import { checkProperty } from "../../harness/property.ts";
+import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core/clause.ts";
+import { checkProperty } from "../../harness/core/property.ts";
 import type { PciDriverTransport } from "../../harness/transport/pci_driver.ts";
 import { PciIsr, PciStatus } from "../../harness/transport/pci_layout.ts";
 import { expectEqual, expectThat } from "../../harness/verify.ts";

@@ -7,12 +7,12 @@
  * @module
  */
 import fc from "fast-check";
-import { defineDriverClause, type DriverClauseContext } from "../../harness/clause.ts";
+import { defineDriverClause, type DriverClauseContext } from "../../harness/core/clause.ts";
 import { bit, F } from "../../harness/features.ts";
 import { le } from "../../harness/memory.ts";
 import { Irq } from "../../harness/models/device/core.ts";
 import { PCI_NOTIFY_MULTIPLIER } from "../../harness/models/device/pci_device.ts";
-import { checkProperty } from "../../harness/property.ts";
+import { checkProperty } from "../../harness/core/property.ts";
 import type { AccessEvent, ScenarioTrace } from "../../harness/roles/harness_device.ts";
 import { Status } from "../../harness/status.ts";
 import { CommonCfg, MsixCap, NO_VECTOR } from "../../harness/transport/pci_layout.ts";

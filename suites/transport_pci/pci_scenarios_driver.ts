@@ -8,7 +8,7 @@
  * @module
  */
 import type { HarnessDeviceEndpoint } from "../../harness/adapter.ts";
-import type { DriverClauseContext } from "../../harness/clause.ts";
+import type { DriverClauseContext } from "../../harness/core/clause.ts";
 import type { RegisterSpace, Width } from "../../harness/registers.ts";
 import { notApplicable } from "../../harness/verify.ts";
 import type { DeviceCore } from "../../harness/models/device/core.ts";

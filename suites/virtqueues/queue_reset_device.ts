@@ -7,10 +7,10 @@
  * @module
  */
 import fc from "fast-check";
-import { defineDeviceClause, type DeviceClauseContext } from "../../harness/clause.ts";
+import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core/clause.ts";
 import { bit, F } from "../../harness/features.ts";
 import type { MemoryAccess } from "../../harness/memory.ts";
-import { checkProperty } from "../../harness/property.ts";
+import { checkProperty } from "../../harness/core/property.ts";
 import { formatStatus, Status } from "../../harness/status.ts";
 import { type DriverQueue, queueAreas, type UsedElem } from "../../harness/virtqueue/queue.ts";
 import { SplitDriverQueue } from "../../harness/virtqueue/split.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 import fc from "fast-check";
-import type { DeviceClauseContext } from "../../harness/clause.ts";
+import type { DeviceClauseContext } from "../../harness/core/clause.ts";
 import { bit, F } from "../../harness/features.ts";
 import { le } from "../../harness/memory.ts";
 import { HARNESS_CORE_FEATURES } from "../../harness/roles/harness_driver.ts";

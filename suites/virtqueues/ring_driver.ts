@@ -9,7 +9,7 @@
  * @module
  */
 import type { Workload } from "../../harness/adapter.ts";
-import { defineDriverClause, type DriverClause, type DriverClauseContext } from "../../harness/clause.ts";
+import { defineDriverClause, type DriverClause, type DriverClauseContext } from "../../harness/core/clause.ts";
 import { bit, type DeviceTypeName, F, mask } from "../../harness/features.ts";
 import type { DeviceKnobs } from "../../harness/models/device/core.ts";
 import { REFERENCE_CORE_FEATURES } from "../../harness/models/device/core.ts";

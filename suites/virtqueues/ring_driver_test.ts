@@ -14,7 +14,7 @@ import {
   REFERENCE_DRIVER_WORKLOADS,
   ReferenceDriver,
 } from "../../harness/models/driver/driver.ts";
-import { runTarget } from "../../harness/runner.ts";
+import { runTarget } from "../../harness/core/runner.ts";
 import { FailsOnSpuriousInterrupt } from "../../fixtures/mutants/driver_ring_mutants.ts";
 import { survivesSpuriousUsedNotifications } from "./ring_driver.ts";
 

@@ -6,10 +6,10 @@
  * @module
  */
 import fc from "fast-check";
-import { defineDeviceClause, type DeviceClauseContext } from "../../harness/clause.ts";
+import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core/clause.ts";
 import { type DeviceTypeName, F } from "../../harness/features.ts";
 import type { MemoryAccess } from "../../harness/memory.ts";
-import { checkProperty } from "../../harness/property.ts";
+import { checkProperty } from "../../harness/core/property.ts";
 import { Status } from "../../harness/status.ts";
 import { MmioInterrupt } from "../../harness/transport/mmio_layout.ts";
 import { expectNone, expectThat } from "../../harness/verify.ts";

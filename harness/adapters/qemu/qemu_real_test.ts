@@ -187,7 +187,7 @@ Deno.test({
   name: "qemu adapter: every shipped qemu target file opens and shows its device type",
   ignore: !ARM || !X86,
   async fn(t) {
-    const { loadTarget } = await import("../../target_file.ts");
+    const { loadTarget } = await import("../../cli/target_file.ts");
     const { DEVICE_IDS } = await import("../../features.ts");
     for (
       const name of [...Deno.readDirSync("fixtures/targets")].map((e) => e.name).filter((n) => n.startsWith("qemu-"))

@@ -1,6 +1,6 @@
-/** Target files of the qemu adapter: what `harness/target_file.ts` accepts and refuses. */
+/** Target files of the qemu adapter: what `harness/cli/target_file.ts` accepts and refuses. */
 import { assertEquals, assertThrows } from "@std/assert";
-import { parseTargetText, UsageError } from "../../target_file.ts";
+import { parseTargetText, UsageError } from "../../cli/target_file.ts";
 
 const file = (options: unknown, role = "device") => JSON.stringify({ adapter: "qemu", role, name: "q", options });
 

@@ -1,6 +1,6 @@
-/** Target files of the qemu-guest adapter: what `harness/target_file.ts` accepts and refuses. */
+/** Target files of the qemu-guest adapter: what `harness/cli/target_file.ts` accepts and refuses. */
 import { assertEquals, assertThrows } from "@std/assert";
-import { parseTargetText, UsageError } from "../../target_file.ts";
+import { parseTargetText, UsageError } from "../../cli/target_file.ts";
 
 const file = (options: unknown, role = "driver") => JSON.stringify({ adapter: "qemu-guest", role, name: "g", options });
 

@@ -3,9 +3,9 @@ import { CLAUSES } from "../../../suites/mod.ts";
 import { TargetError } from "../../adapter.ts";
 import { readU32, writeU32 } from "../../memory.ts";
 import { referenceDeviceFactory } from "../../models/device/reference.ts";
-import type { ClauseResult } from "../../result.ts";
-import { runTarget } from "../../runner.ts";
-import { resolveTarget } from "../../target_file.ts";
+import type { ClauseResult } from "../../core/result.ts";
+import { runTarget } from "../../core/runner.ts";
+import { resolveTarget } from "../../cli/target_file.ts";
 import { InProcessDeviceTarget } from "../in_process.ts";
 import { WorkerDeviceTarget } from "./worker_device.ts";
 

@@ -2,9 +2,9 @@ import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { CLAUSES } from "../../../suites/mod.ts";
 import { TargetError } from "../../adapter.ts";
 import { referenceDriverTarget } from "../../models/driver/driver.ts";
-import type { ClauseResult } from "../../result.ts";
+import type { ClauseResult } from "../../core/result.ts";
 import { ScenarioRunner } from "../../roles/harness_device.ts";
-import { runTarget } from "../../runner.ts";
+import { runTarget } from "../../core/runner.ts";
 import { WorkerDriverTarget } from "./worker_driver.ts";
 
 const fixture = (name: string) => new URL(`../../../fixtures/targets/${name}`, import.meta.url).href;

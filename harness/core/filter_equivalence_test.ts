@@ -5,12 +5,12 @@
  */
 import { assertEquals } from "@std/assert";
 import { clauseKey } from "./clause.ts";
-import { referenceDeviceTarget } from "./models/device/reference.ts";
-import { referenceDriverTarget } from "./models/driver/driver.ts";
+import { referenceDeviceTarget } from "../models/device/reference.ts";
+import { referenceDriverTarget } from "../models/driver/driver.ts";
 import type { ClauseResult } from "./result.ts";
 import { runTarget } from "./runner.ts";
-import type { Target } from "./adapter.ts";
-import { CLAUSES } from "../suites/mod.ts";
+import type { Target } from "../adapter.ts";
+import { CLAUSES } from "../../suites/mod.ts";
 
 const opts = { seed: 0x5eed, runs: 10, strict: true, targetArg: "reference", shrink: false };
 

@@ -1,16 +1,16 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import fc from "fast-check";
-import { DeviceCrashed, type DeviceSession, type DeviceTarget, type DriverSession, TargetError } from "./adapter.ts";
-import { InProcessDeviceTarget, InProcessDriverTarget } from "./adapters/in_process.ts";
+import { DeviceCrashed, type DeviceSession, type DeviceTarget, type DriverSession, TargetError } from "../adapter.ts";
+import { InProcessDeviceTarget, InProcessDriverTarget } from "../adapters/in_process.ts";
 import { defineDeviceClause, defineDriverClause, type DeviceClause } from "./clause.ts";
-import { sleep } from "./deadline.ts";
-import { referenceDeviceFactory } from "./models/device/reference.ts";
-import { referenceDriverTarget } from "./models/driver/driver.ts";
+import { sleep } from "../deadline.ts";
+import { referenceDeviceFactory } from "../models/device/reference.ts";
+import { referenceDriverTarget } from "../models/driver/driver.ts";
 import { checkProperty } from "./property.ts";
-import type { RegisterSpace } from "./registers.ts";
+import type { RegisterSpace } from "../registers.ts";
 import { runTarget } from "./runner.ts";
-import { Mmio } from "./transport/mmio_layout.ts";
-import { Violation } from "./verify.ts";
+import { Mmio } from "../transport/mmio_layout.ts";
+import { Violation } from "../verify.ts";
 
 const RESET = "devicenormative:Basic Facilities of a Virtio Device / Device Reset";
 const STATUS = "drivernormative:Basic Facilities of a Virtio Device / Device Status Field";

@@ -25,7 +25,7 @@
  */
 import { parse as parseJsonc } from "@std/jsonc";
 import type { ClauseResult, Verdict } from "./result.ts";
-import { escapeControls } from "./text.ts";
+import { escapeControls } from "../text.ts";
 
 /** Seed of the QEMU gate and of `deno task expectations` (the suite's default seed). */
 export const GATE_SEED = 0x5eed;

@@ -6,8 +6,8 @@
  *
  * @module
  */
-import type { TransportKind } from "./features.ts";
-import type { Level, Role } from "./spec_data.ts";
+import type { TransportKind } from "../features.ts";
+import type { Level, Role } from "../spec_data.ts";
 
 /** Schema version of the JSON report. */
 export const REPORT_SCHEMA_VERSION = 1;

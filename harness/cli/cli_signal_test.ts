@@ -7,7 +7,7 @@
  */
 import { assert, assertEquals } from "@std/assert";
 import { main, type SignalSource } from "./cli.ts";
-import { DEFAULT_TEMP_ROOT, installed, runningQemu } from "./adapters/qemu/qemu_process.ts";
+import { DEFAULT_TEMP_ROOT, installed, runningQemu } from "../adapters/qemu/qemu_process.ts";
 
 const OUT = "reports/out/cli_signal_test";
 

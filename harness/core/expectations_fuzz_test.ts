@@ -9,8 +9,8 @@
  * `harness/fuzz.ts`).
  */
 import fc from "fast-check";
-import { type ErrorClass, expectTypedSync, FuzzFailure, fuzzSync } from "./fuzz.ts";
-import { anyJson, jsoncText, nearObject } from "./json_fuzz_support.ts";
+import { type ErrorClass, expectTypedSync, FuzzFailure, fuzzSync } from "../fuzz.ts";
+import { anyJson, jsoncText, nearObject } from "../cli/json_fuzz_support.ts";
 import {
   EXPECTABLE,
   ExpectationsError,

@@ -7,7 +7,7 @@
  * before it died is whole JSON.
  */
 import { assert, assertEquals } from "@std/assert";
-import { DEFAULT_TEMP_ROOT, installed, programAvailable } from "./adapters/qemu/qemu_process.ts";
+import { DEFAULT_TEMP_ROOT, installed, programAvailable } from "../adapters/qemu/qemu_process.ts";
 
 const OUT = "reports/out/cli_process_signal_test";
 
@@ -58,6 +58,14 @@ async function streamed(path: string): Promise<{ kind: string }[]> {
 /** Starts `deno task conform` on the QEMU rng target, writing its reports under `OUT/<name>`. */
 function startRun(name: string): { child: Deno.ChildProcess; json: string; jsonl: string } {
   const json = `${OUT}/${name}.json`;
+  // A previous run's reports would pass for this one's.
+  for (const ext of ["json", "jsonl", "xml"]) {
+    try {
+      Deno.removeSync(`${OUT}/${name}.${ext}`);
+    } catch {
+      // not there
+    }
+  }
   const child = new Deno.Command("deno", {
     args: [
       "run",

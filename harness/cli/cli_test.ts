@@ -1,9 +1,9 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
-import { type Clause, defineDeviceClause } from "./clause.ts";
+import { type Clause, defineDeviceClause } from "../core/clause.ts";
 import { type CliIO, DEFAULT_SEED, main, parseCli } from "./cli.ts";
-import { matchesFilter } from "./runner.ts";
-import { readJsonReport } from "../reports/json.ts";
-import { violation } from "./verify.ts";
+import { matchesFilter } from "../core/runner.ts";
+import { readJsonReport } from "../../reports/json.ts";
+import { violation } from "../verify.ts";
 
 const OUT = "reports/out/cli_test";
 

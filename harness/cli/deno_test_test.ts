@@ -1,7 +1,7 @@
 import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
-import { defineDeviceClause } from "./clause.ts";
+import { defineDeviceClause } from "../core/clause.ts";
 import { registerTargetTests } from "./deno_test.ts";
-import { violation } from "./verify.ts";
+import { violation } from "../verify.ts";
 
 const RESET = "devicenormative:Basic Facilities of a Virtio Device / Device Reset";
 

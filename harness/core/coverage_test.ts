@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "@std/assert";
-import { CLAUSES, WAIVERS } from "../suites/mod.ts";
+import { CLAUSES, WAIVERS } from "../../suites/mod.ts";
 import { defineDeviceClause, type Waiver } from "./clause.ts";
-import { runCoverage } from "./coverage_main.ts";
+import { runCoverage } from "../cli/coverage_main.ts";
 import {
   AREAS_IN_SCOPE,
   computeCoverage,
@@ -10,7 +10,7 @@ import {
   uncoveredMandatory,
   validateAll,
 } from "./coverage.ts";
-import { type SpecBlock, specBlocks } from "./spec_data.ts";
+import { type SpecBlock, specBlocks } from "../spec_data.ts";
 
 const BLOCKS: SpecBlock[] = [
   {

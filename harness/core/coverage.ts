@@ -11,7 +11,7 @@
  */
 import { type Clause, clauseKey, validateClause, type Waiver } from "./clause.ts";
 import type { CoverageRow } from "./result.ts";
-import { type Level, type Role, type SpecBlock, specBlocks } from "./spec_data.ts";
+import { type Level, type Role, type SpecBlock, specBlocks } from "../spec_data.ts";
 
 /** The areas (a block's `areaSection`) this release covers. */
 export const AREAS_IN_SCOPE: readonly string[] = [

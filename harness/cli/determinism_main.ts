@@ -13,10 +13,10 @@
  * @module
  */
 import { parseArgs } from "@std/parse-args";
-import { CLAUSES } from "../suites/mod.ts";
-import { GATE_CLAUSE_TIMEOUT_MS, GATE_RUNS, GATE_SEED, GATE_SHRINK, resultKey } from "./expectations.ts";
-import type { Verdict } from "./result.ts";
-import { runTarget } from "./runner.ts";
+import { CLAUSES } from "../../suites/mod.ts";
+import { GATE_CLAUSE_TIMEOUT_MS, GATE_RUNS, GATE_SEED, GATE_SHRINK, resultKey } from "../core/expectations.ts";
+import type { Verdict } from "../core/result.ts";
+import { runTarget } from "../core/runner.ts";
 import { loadTarget } from "./target_file.ts";
 
 /** What to run. */

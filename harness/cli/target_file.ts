@@ -26,18 +26,18 @@
  * @module
  */
 import { parse as parseJsonc } from "@std/jsonc";
-import type { DeviceTarget, DriverTarget, DriverTargetInfo, Target } from "./adapter.ts";
-import { loadInWorker, WorkerDeviceTarget } from "./adapters/worker/worker_device.ts";
-import { WorkerDriverTarget } from "./adapters/worker/worker_driver.ts";
-import type { LoadReply } from "./adapters/worker/worker_protocol.ts";
-import { ADAPTER_REGISTRY, adapterNamed } from "./adapters/registry.ts";
+import type { DeviceTarget, DriverTarget, DriverTargetInfo, Target } from "../adapter.ts";
+import { loadInWorker, WorkerDeviceTarget } from "../adapters/worker/worker_device.ts";
+import { WorkerDriverTarget } from "../adapters/worker/worker_driver.ts";
+import type { LoadReply } from "../adapters/worker/worker_protocol.ts";
+import { ADAPTER_REGISTRY, adapterNamed } from "../adapters/registry.ts";
 import { allMutants, referenceDriver } from "./builtins.ts";
-import { DEVICE_IDS, type DeviceTypeName, type TransportKind } from "./features.ts";
-import { referenceDeviceTarget } from "./models/device/reference.ts";
-import { escapeControls } from "./text.ts";
-import { checkKeys, describeValue as describe, isRecord, oneOf, quoteList, UsageError } from "./options.ts";
+import { DEVICE_IDS, type DeviceTypeName, type TransportKind } from "../features.ts";
+import { referenceDeviceTarget } from "../models/device/reference.ts";
+import { escapeControls } from "../text.ts";
+import { checkKeys, describeValue as describe, isRecord, oneOf, quoteList, UsageError } from "../options.ts";
 
-export { UsageError } from "./options.ts";
+export { UsageError } from "../options.ts";
 
 /** Adapters this version implements: the in-process one (built here) and every one in the registry. */
 export const ADAPTERS: readonly string[] = ["in-process", ...ADAPTER_REGISTRY.map((a) => a.name)];

@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import type { RunSettings } from "./clause.ts";
-import { NotApplicable, Violation } from "./verify.ts";
+import { NotApplicable, Violation } from "../verify.ts";
 
 /** A property failed: the minimal counterexample and how to replay it. */
 export class PropertyViolation extends Violation {

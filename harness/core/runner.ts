@@ -13,7 +13,7 @@ import {
   type DriverTarget,
   type Target,
   TargetError,
-} from "./adapter.ts";
+} from "../adapter.ts";
 import {
   type Clause,
   clauseId,
@@ -31,17 +31,17 @@ import {
   featureName,
   HARNESS_TRANSPORTS,
   type TransportKind,
-} from "./features.ts";
-import { callWithDeadline } from "./deadline.ts";
-import { ClauseFence, fenceSession, truncateText } from "./fence.ts";
+} from "../features.ts";
+import { callWithDeadline } from "../deadline.ts";
+import { ClauseFence, fenceSession, truncateText } from "../fence.ts";
 import { PropertyViolation } from "./property.ts";
 import type { ClauseResult, Verdict } from "./result.ts";
-import { HarnessDriver } from "./roles/harness_driver.ts";
-import { ScenarioRunner } from "./roles/harness_device.ts";
-import { WatchedScenarioRunner } from "./roles/watched_trace.ts";
-import { openDriverTransport } from "./transport/open.ts";
-import { DeviceUnusable } from "./transport/transport.ts";
-import { NotApplicable, Violation } from "./verify.ts";
+import { HarnessDriver } from "../roles/harness_driver.ts";
+import { ScenarioRunner } from "../roles/harness_device.ts";
+import { WatchedScenarioRunner } from "../roles/watched_trace.ts";
+import { openDriverTransport } from "../transport/open.ts";
+import { DeviceUnusable } from "../transport/transport.ts";
+import { NotApplicable, Violation } from "../verify.ts";
 
 /** Options of one target run. */
 export interface RunOptions {

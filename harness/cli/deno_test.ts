@@ -11,12 +11,12 @@
  *
  * @module
  */
-import { CLAUSES } from "../suites/mod.ts";
-import { type Clause, clauseId, clauseKey } from "./clause.ts";
+import { CLAUSES } from "../../suites/mod.ts";
+import { type Clause, clauseId, clauseKey } from "../core/clause.ts";
 import { DEFAULT_RUNS, DEFAULT_SEED } from "./cli.ts";
-import { runTarget, selectClauses } from "./runner.ts";
+import { runTarget, selectClauses } from "../core/runner.ts";
 import { loadTarget } from "./target_file.ts";
-import type { ClauseResult } from "./result.ts";
+import type { ClauseResult } from "../core/result.ts";
 
 /** What {@link registerTargetTests} registers tests with (`Deno.test` by default). */
 export type Register = (def: Deno.TestDefinition) => void;

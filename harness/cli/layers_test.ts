@@ -26,14 +26,14 @@ Deno.test("layers: every module imports only from its own floor or lower ones", 
 
 Deno.test("layers: an upward import or a module on no floor is reported", () => {
   const tree = new Map([
-    ["harness/memory.ts", 'import { runTarget } from "./runner.ts";\nexport const x = 1;'],
-    ["harness/runner.ts", 'import {\n  a,\n  b,\n} from "./memory.ts";'],
+    ["harness/memory.ts", 'import { runTarget } from "./core/runner.ts";\nexport const x = 1;'],
+    ["harness/core/runner.ts", 'import {\n  a,\n  b,\n} from "../memory.ts";'],
     ["harness/new_thing.ts", ""],
-    ["harness/runner_test.ts", 'import "../suites/mod.ts";'],
+    ["harness/core/runner_test.ts", 'import "../../suites/mod.ts";'],
   ]);
   assertEquals(layerProblems(tree).map((p) => p.why), [
-    "harness/memory.ts (helpers) imports harness/runner.ts (clause model and runner), a higher floor",
-    "harness/new_thing.ts is on no floor (add it to FLOORS in harness/layers.ts)",
+    "harness/memory.ts (helpers) imports harness/core/runner.ts (clause model and runner), a higher floor",
+    "harness/new_thing.ts is on no floor (add it to FLOORS in harness/cli/layers.ts)",
   ]);
 });
 

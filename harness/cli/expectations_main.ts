@@ -8,8 +8,8 @@
  * @module
  */
 import { parseArgs } from "@std/parse-args";
-import { CLAUSES } from "../suites/mod.ts";
-import { runTarget } from "./runner.ts";
+import { CLAUSES } from "../../suites/mod.ts";
+import { runTarget } from "../core/runner.ts";
 import { loadTarget } from "./target_file.ts";
 import {
   compareExpectations,
@@ -24,7 +24,7 @@ import {
   GATE_SEED,
   GATE_SHRINK,
   loadExpectations,
-} from "./expectations.ts";
+} from "../core/expectations.ts";
 
 const USAGE = `Usage: deno task expectations --target <target file> [--update] [--seed <n>] [--runs <n>] [--dir <dir>]
   Runs the target (strict) and compares with <dir>/<target name>.jsonc (default dir fixtures/expectations).

@@ -7,26 +7,33 @@
  *
  * @module
  */
-import { CLAUSES, WAIVERS } from "../suites/mod.ts";
-import type { DriverTarget, Target } from "./adapter.ts";
-import { type Clause, clauseId, type DeviceClause, isAdvisory, type Waiver } from "./clause.ts";
-import { computeCoverage } from "./coverage.ts";
-import { bitsOf, type DeviceTypeName, featureName, HARNESS_TRANSPORTS, type TransportKind } from "./features.ts";
-import { findBlock, SPEC_VERSION } from "./spec_data.ts";
-import type { ClauseResult, RunMeta, WaiverEntry } from "./result.ts";
-import { runFailed } from "./result.ts";
-import { clauseApplicability, identifyType, matchesFilter, runTarget, runTransports, selectClauses } from "./runner.ts";
-import { HarnessDriver } from "./roles/harness_driver.ts";
-import { openDriverTransport } from "./transport/open.ts";
-import { referenceDeviceTarget } from "./models/device/reference.ts";
+import { CLAUSES, WAIVERS } from "../../suites/mod.ts";
+import type { DriverTarget, Target } from "../adapter.ts";
+import { type Clause, clauseId, type DeviceClause, isAdvisory, type Waiver } from "../core/clause.ts";
+import { computeCoverage } from "../core/coverage.ts";
+import { bitsOf, type DeviceTypeName, featureName, HARNESS_TRANSPORTS, type TransportKind } from "../features.ts";
+import { findBlock, SPEC_VERSION } from "../spec_data.ts";
+import type { ClauseResult, RunMeta, WaiverEntry } from "../core/result.ts";
+import { runFailed } from "../core/result.ts";
+import {
+  clauseApplicability,
+  identifyType,
+  matchesFilter,
+  runTarget,
+  runTransports,
+  selectClauses,
+} from "../core/runner.ts";
+import { HarnessDriver } from "../roles/harness_driver.ts";
+import { openDriverTransport } from "../transport/open.ts";
+import { referenceDeviceTarget } from "../models/device/reference.ts";
 import { referenceDriver } from "./builtins.ts";
 import { type LoadedTarget, loadTarget, PRESENTABLE, renameDriver, UsageError } from "./target_file.ts";
-import { ConsoleReporter } from "../reports/console.ts";
-import { checkWritable, JsonLines } from "../reports/files.ts";
-import { buildReport, jsonLinesPath, writeJsonReport, writeJsonReportSync } from "../reports/json.ts";
-import { writeJunitReport, writeJunitReportSync } from "../reports/junit.ts";
-import { cleanupAdapters } from "./adapters/registry.ts";
-import denoConfig from "../deno.json" with { type: "json" };
+import { ConsoleReporter } from "../../reports/console.ts";
+import { checkWritable, JsonLines } from "../../reports/files.ts";
+import { buildReport, jsonLinesPath, writeJsonReport, writeJsonReportSync } from "../../reports/json.ts";
+import { writeJunitReport, writeJunitReportSync } from "../../reports/junit.ts";
+import { cleanupAdapters } from "../adapters/registry.ts";
+import denoConfig from "../../deno.json" with { type: "json" };
 
 /** Version of this suite (the JSON report's `meta.suiteVersion`): the package version in `deno.json`. */
 export const SUITE_VERSION: string = denoConfig.version;

@@ -4,10 +4,10 @@
  *
  * @module
  */
-import type { DriverTarget } from "./adapter.ts";
-import { referenceDriverTarget } from "./models/driver/driver.ts";
-import { MUTANTS } from "../fixtures/mutants/mod.ts";
-import type { Mutant } from "../fixtures/mutants/mutant.ts";
+import type { DriverTarget } from "../adapter.ts";
+import { referenceDriverTarget } from "../models/driver/driver.ts";
+import { MUTANTS } from "../../fixtures/mutants/mod.ts";
+import type { Mutant } from "../../fixtures/mutants/mutant.ts";
 
 /** The reference driver as a driver target, or undefined when this build has none. */
 export function referenceDriver(name?: string): Promise<DriverTarget | undefined> {

@@ -9,7 +9,7 @@
  * has a deadline (see `harness/fuzz.ts`).
  */
 import fc from "fast-check";
-import { type ErrorClass, expectTypedSync, FuzzFailure, fuzzSync } from "./fuzz.ts";
+import { type ErrorClass, expectTypedSync, FuzzFailure, fuzzSync } from "../fuzz.ts";
 import { anyJson, jsoncText, nearObject } from "./json_fuzz_support.ts";
 import { ADAPTERS, parseTargetText, type TargetSpec, UsageError, validateTargetSpec } from "./target_file.ts";
 

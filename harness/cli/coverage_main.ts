@@ -6,8 +6,8 @@
  *
  * @module
  */
-import { CLAUSES, WAIVERS } from "../suites/mod.ts";
-import type { Clause, Waiver } from "./clause.ts";
+import { CLAUSES, WAIVERS } from "../../suites/mod.ts";
+import type { Clause, Waiver } from "../core/clause.ts";
 import {
   AREAS_IN_SCOPE,
   coverageDetails,
@@ -15,8 +15,8 @@ import {
   mandatoryPercent,
   uncoveredMandatory,
   validateAll,
-} from "./coverage.ts";
-import { SPEC_VERSION } from "./spec_data.ts";
+} from "../core/coverage.ts";
+import { SPEC_VERSION } from "../spec_data.ts";
 
 function pad(s: string, n: number, right = false): string {
   return right ? s.padStart(n) : s.padEnd(n);

@@ -9,9 +9,9 @@
  * @module
  */
 import { loadTarget } from "./target_file.ts";
-import { GuestDriverTarget } from "./adapters/qemu_guest/guest_target.ts";
-import type { RecordedRun } from "./adapters/qemu_guest/recorded_target.ts";
-import { queueAreas } from "./roles/watched_trace.ts";
+import { GuestDriverTarget } from "../adapters/qemu_guest/guest_target.ts";
+import type { RecordedRun } from "../adapters/qemu_guest/recorded_target.ts";
+import { queueAreas } from "../roles/watched_trace.ts";
 
 const [targetFile, out] = Deno.args;
 if (!targetFile || !out) {

@@ -1,14 +1,14 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
-import { TargetError } from "./adapter.ts";
+import { TargetError } from "../adapter.ts";
 import { defineDeviceClause, defineDriverClause } from "./clause.ts";
-import { referenceDeviceTarget } from "./models/device/reference.ts";
-import { referenceDriverTarget } from "./models/driver/driver.ts";
-import { ScenarioRunner } from "./roles/harness_device.ts";
-import { accesses, statusWrites } from "./roles/trace.ts";
+import { referenceDeviceTarget } from "../models/device/reference.ts";
+import { referenceDriverTarget } from "../models/driver/driver.ts";
+import { ScenarioRunner } from "../roles/harness_device.ts";
+import { accesses, statusWrites } from "../roles/trace.ts";
 import { runTarget, runTransports } from "./runner.ts";
-import { Status } from "./status.ts";
-import { Mmio } from "./transport/mmio_layout.ts";
-import { PciDriverTransport } from "./transport/pci_driver.ts";
+import { Status } from "../status.ts";
+import { Mmio } from "../transport/mmio_layout.ts";
+import { PciDriverTransport } from "../transport/pci_driver.ts";
 
 const RESET = "devicenormative:Basic Facilities of a Virtio Device / Device Reset";
 const STATUS = "drivernormative:Basic Facilities of a Virtio Device / Device Status Field";

@@ -4,12 +4,12 @@
  *
  * @module
  */
-import type { Capability, DeviceSession, DriverTarget } from "./adapter.ts";
-import type { DeviceTypeName, TransportKind } from "./features.ts";
-import { findBlock, type Level, type Role, statementLevel } from "./spec_data.ts";
-import type { DriverTransport } from "./transport/transport.ts";
-import type { HarnessDriver } from "./roles/harness_driver.ts";
-import type { ScenarioRunner } from "./roles/harness_device.ts";
+import type { Capability, DeviceSession, DriverTarget } from "../adapter.ts";
+import type { DeviceTypeName, TransportKind } from "../features.ts";
+import { findBlock, type Level, type Role, statementLevel } from "../spec_data.ts";
+import type { DriverTransport } from "../transport/transport.ts";
+import type { HarnessDriver } from "../roles/harness_driver.ts";
+import type { ScenarioRunner } from "../roles/harness_device.ts";
 
 /** When a clause applies. Anything unmet makes the verdict `n/a`, never `pass`. */
 export interface Applicability {
