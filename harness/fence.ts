@@ -14,7 +14,8 @@
  */
 import { type DeviceSession, type PciFunctionAccess, TargetError } from "./adapter.ts";
 import type { GuestMemory } from "./memory.ts";
-import { hex, type RegisterSpace, type Width } from "./registers.ts";
+import type { RegisterSpace, Width } from "./registers.ts";
+import { hex } from "./text.ts";
 
 /** A call through a revoked fence: the clause's deadline has passed. */
 export class FenceRevoked extends Error {
@@ -106,7 +107,7 @@ export class ClauseFence {
 export function checkRegisterValue(space: string, offset: number, width: Width, value: unknown): number {
   if (typeof value === "number" && Number.isInteger(value) && value >= 0 && value < 2 ** (8 * width)) return value;
   throw new TargetError(
-    `The target answered a ${width}-byte read of ${space} ${hex(offset)} with a value that is not ` +
+    `The target answered a ${width}-byte read of ${space} ${hex(offset, 3)} with a value that is not ` +
       `${width * 8}-bit: ${truncateText(String(value), 64)}`,
   );
 }
@@ -116,11 +117,11 @@ export function fenceRegisters(space: string, inner: RegisterSpace, fence: Claus
   return {
     read: (offset, width) =>
       fence.call(
-        `a ${width}-byte read of ${space} ${hex(offset)}`,
+        `a ${width}-byte read of ${space} ${hex(offset, 3)}`,
         async () => checkRegisterValue(space, offset, width, await inner.read(offset, width)),
       ),
     write: (offset, width, value) =>
-      fence.call(`a ${width}-byte write of ${space} ${hex(offset)}`, () => inner.write(offset, width, value)),
+      fence.call(`a ${width}-byte write of ${space} ${hex(offset, 3)}`, () => inner.write(offset, width, value)),
   };
 }
 

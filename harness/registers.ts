@@ -26,8 +26,3 @@ export interface RegisterAccess {
   /** The value written, or the value the read returned. */
   value: number;
 }
-
-/** Formats an offset as `0x070`. */
-export function hex(value: number, digits = 3): string {
-  return `0x${value.toString(16).padStart(digits, "0")}`;
-}

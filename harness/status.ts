@@ -1,3 +1,4 @@
+import { hex } from "./text.ts";
 /**
  * Device status bits (spec 2.1) and helpers to print them.
  *
@@ -27,10 +28,10 @@ const NAMES: [number, string][] = Object.entries(Status).map(([k, v]) => [v, k])
  * ```
  */
 export function formatStatus(value: number): string {
-  const hex = `0x${value.toString(16).padStart(2, "0")}`;
-  if (value === 0) return `${hex} (reset)`;
+  const code = hex(value, 2);
+  if (value === 0) return `${code} (reset)`;
   const names = NAMES.filter(([bit]) => (value & bit) !== 0).map(([, n]) => n);
   const unknown = value & ~NAMES.reduce((a, [bit]) => a | bit, 0);
   if (unknown) names.push(`unknown 0x${unknown.toString(16)}`);
-  return `${hex} (${names.join("|")})`;
+  return `${code} (${names.join("|")})`;
 }

@@ -18,3 +18,8 @@ export function escapeControls(s: string): string {
   // deno-lint-ignore no-control-regex
   return s.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
+
+/** A number as `0x…` in lowercase hex, padded to `digits` digits (`hex(0x70, 3)` is `0x070`). */
+export function hex(value: number | bigint, digits = 0): string {
+  return `0x${value.toString(16).padStart(digits, "0")}`;
+}

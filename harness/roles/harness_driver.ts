@@ -9,7 +9,7 @@ import type { DeviceSession } from "../adapter.ts";
 import { TargetError } from "../adapter.ts";
 import { bit, type DeviceTypeName, F } from "../features.ts";
 import { BumpAllocator, le } from "../memory.ts";
-import { hex } from "../registers.ts";
+import { hex } from "../text.ts";
 import { formatStatus, Status } from "../status.ts";
 import type { DriverTransport } from "../transport/transport.ts";
 import {

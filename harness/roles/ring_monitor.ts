@@ -38,6 +38,7 @@ import {
   USED_SUPPRESSION,
   VQ,
 } from "../ring_labels.ts";
+import { hex } from "../text.ts";
 
 /** What a driver did wrong on a ring. Split-ring kinds first, then packed (`packed-…`). */
 export type RingViolationKind =
@@ -241,8 +242,6 @@ const IND = 4;
 const P_AVAIL = 1 << 7;
 const P_USED = 1 << 15;
 const NO_NOTIFY = 1;
-
-const hex = (n: number) => `0x${n.toString(16)}`;
 
 /**
  * Where the driver of an idle packed ring will make its next descriptor available, read from the ring: the slots it

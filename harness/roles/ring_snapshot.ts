@@ -23,7 +23,7 @@
  * @module
  */
 import { queueAreaSizes, type RingFeatures } from "../virtqueue/queue.ts";
-import { hex } from "../registers.ts";
+import { hex } from "../text.ts";
 import { RING_VIOLATION_STATEMENTS, type RingViolation, type RingViolationKind } from "./ring_monitor.ts";
 
 const NEXT = 1;
@@ -85,9 +85,11 @@ export function checkSplitSnapshot(queue: SnapshotQueue, read: SnapshotReader): 
       ...(head === undefined ? {} : { head }),
     });
   const flags = u16(avail, 0);
-  if (!features.eventIdx && flags > 1) report("avail-flags-invalid", `available ring flags ${hex(flags)}, not 0 or 1`);
+  if (!features.eventIdx && flags > 1) {
+    report("avail-flags-invalid", `available ring flags ${hex(flags, 3)}, not 0 or 1`);
+  }
   if (features.eventIdx && flags !== 0) {
-    report("avail-flags-nonzero-event-idx", `available ring flags ${hex(flags)} with VIRTIO_F_EVENT_IDX`);
+    report("avail-flags-nonzero-event-idx", `available ring flags ${hex(flags, 3)} with VIRTIO_F_EVENT_IDX`);
   }
   const idx = u16(avail, 2);
   const used = read(queue.device, 4);
@@ -138,10 +140,10 @@ export function checkSplitSnapshot(queue: SnapshotQueue, read: SnapshotReader): 
         );
       }
       if ((f & INDIRECT) && !features.indirect) {
-        report("indirect-without-feature", `${where}: descriptor ${d} flags ${hex(f)} set INDIRECT`, head);
+        report("indirect-without-feature", `${where}: descriptor ${d} flags ${hex(f, 3)} set INDIRECT`, head);
       }
       if ((f & INDIRECT) && (f & NEXT)) {
-        report("indirect-with-next", `${where}: descriptor ${d} flags ${hex(f)} set INDIRECT and NEXT`, head);
+        report("indirect-with-next", `${where}: descriptor ${d} flags ${hex(f, 3)} set INDIRECT and NEXT`, head);
       }
       if (features.inOrder && (f & NEXT) && next !== (d + 1) % size) {
         report("in-order-next", `${where}: descriptor ${d} links to ${next}, not ${(d + 1) % size}`, head);

@@ -14,6 +14,7 @@
  */
 import { Mmio, type MmioRegister } from "./mmio_layout.ts";
 import type { ContiguousQueueLayout, QueueAddresses } from "./transport.ts";
+import { hex } from "../text.ts";
 
 /** The Version register value of a legacy device. */
 export const MMIO_LEGACY_VERSION = 1;
@@ -270,7 +271,6 @@ export function legacyQueueLayout(
  * ```
  */
 export function legacyPlacementProblem(addrs: QueueAddresses, align: number, pageSize: number): string | undefined {
-  const hex = (n: number) => `0x${n.toString(16)}`;
   if (!isPowerOfTwo(addrs.size) || addrs.size > 32768) {
     return `The queue size ${addrs.size} is not a power of two between 1 and 32768.`;
   }

@@ -10,7 +10,8 @@
  * @module
  */
 import type { PciFunctionAccess } from "../adapter.ts";
-import { hex, type RegisterSpace } from "../registers.ts";
+import type { RegisterSpace } from "../registers.ts";
+import { hex } from "../text.ts";
 import type { BarView } from "./pci_caps.ts";
 import { barOffset, PCI_BAR_COUNT, PciBar, PciCommand, PciConfig } from "./pci_layout.ts";
 
@@ -181,16 +182,20 @@ export function barUnplaceableReason(
   if (bar.kind === "io") {
     if (!access.io || !access.ioWindow) return `BAR ${index} is an I/O BAR and the adapter has no I/O space`;
     if (bar.size > access.ioWindow.size) {
-      return `BAR ${index} is too big for the I/O window: ${hex(bar.size)} bytes, window ${hex(access.ioWindow.size)}`;
+      return `BAR ${index} is too big for the I/O window: ${hex(bar.size, 3)} bytes, window ${
+        hex(access.ioWindow.size, 3)
+      }`;
     }
     return undefined;
   }
   const w = access.memoryWindow;
   if (bar.size > w.size) {
-    return `BAR ${index} is too big for the memory window: ${hex(bar.size)} bytes, window ${hex(w.size)}`;
+    return `BAR ${index} is too big for the memory window: ${hex(bar.size, 3)} bytes, window ${hex(w.size, 3)}`;
   }
   if (bar.kind === "mem32" && alignUp(w.base, bar.size) + bar.size > TWO32) {
-    return `BAR ${index} is a 32-bit BAR and the memory window has no room for it below 4 GiB: window ${hex(w.base)}`;
+    return `BAR ${index} is a 32-bit BAR and the memory window has no room for it below 4 GiB: window ${
+      hex(w.base, 3)
+    }`;
   }
   return undefined;
 }
@@ -245,9 +250,9 @@ export async function placeBars(
     if (address + bar.size > end || (bar.kind === "mem32" && address + bar.size > TWO32)) {
       fail(
         i,
-        `BAR ${i} (${hex(bar.size)} bytes) does not fit in what is left of the ${
+        `BAR ${i} (${hex(bar.size, 3)} bytes) does not fit in what is left of the ${
           isIo ? "I/O" : "memory"
-        } window: next free ${hex(isIo ? nextIo : nextMem)}, window end ${hex(end)}`,
+        } window: next free ${hex(isIo ? nextIo : nextMem, 3)}, window end ${hex(end, 3)}`,
       );
       continue;
     }
@@ -263,7 +268,7 @@ export async function placeBars(
     }
     const readBack = await readBarAddress(config, i, bar.kind);
     if (readBack !== address) {
-      fail(i, `BAR ${i} reads back ${hex(readBack)} after ${hex(address)} was written to it`);
+      fail(i, `BAR ${i} reads back ${hex(readBack, 3)} after ${hex(address, 3)} was written to it`);
       continue;
     }
     placements.push({ index: i, kind: bar.kind, size: bar.size, address });

@@ -9,7 +9,8 @@
  *
  * @module
  */
-import { hex, type RegisterSpace, type Width } from "../registers.ts";
+import type { RegisterSpace, Width } from "../registers.ts";
+import { hex } from "../text.ts";
 import {
   CapField,
   CapLength,
@@ -118,7 +119,7 @@ export async function walkCapabilities(config: RegisterSpace, opts: WalkOptions 
       const v = await config.read(offset, width);
       return width === 4 ? v >>> 0 : v & (width === 1 ? 0xff : 0xffff);
     } catch (e) {
-      out.problems.push(`Reading configuration space at ${hex(offset)} (width ${width}) failed: ${errorText(e)}`);
+      out.problems.push(`Reading configuration space at ${hex(offset, 3)} (width ${width}) failed: ${errorText(e)}`);
       return undefined;
     }
   };
@@ -353,8 +354,8 @@ export function capUnusableReason(cap: VirtioCapInfo, opts: SelectOptions = {}):
     const offset = cap.offset64 ?? BigInt(cap.offset);
     const length = cap.length64 ?? BigInt(cap.length);
     if (offset + length > BigInt(bar.size)) {
-      return `the region [${hex(Number(offset))}, +${hex(Number(length))}) is not inside BAR ${cap.bar} (size ${
-        hex(bar.size)
+      return `the region [${hex(Number(offset), 3)}, +${hex(Number(length), 3)}) is not inside BAR ${cap.bar} (size ${
+        hex(bar.size, 3)
       })`;
     }
   }

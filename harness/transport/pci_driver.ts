@@ -14,7 +14,8 @@
  * @module
  */
 import type { PciFunctionAccess } from "../adapter.ts";
-import { hex, type RegisterSpace, type Width } from "../registers.ts";
+import type { RegisterSpace, Width } from "../registers.ts";
+import { hex } from "../text.ts";
 import {
   type BarInfo,
   type BarPlacement,
@@ -535,7 +536,7 @@ export class PciDriverTransport implements DriverTransport {
     if (rel + width > n.length) {
       throw new Error(
         `Queue ${q}'s notify address is outside the notification structure: queue_notify_off × notify_off_multiplier = ${
-          hex(rel)
+          hex(rel, 3)
         }, a ${width}-byte write needs length ≥ ${rel + width}, the structure has ${n.length}`,
       );
     }
@@ -560,7 +561,7 @@ export class PciDriverTransport implements DriverTransport {
     }
     if (offset + bytes > bar.size) {
       throw new Error(
-        `The MSI-X ${what} access at ${hex(offset)} (+${bytes}) is outside BAR ${bir} (size ${hex(bar.size)})`,
+        `The MSI-X ${what} access at ${hex(offset, 3)} (+${bytes}) is outside BAR ${bir} (size ${hex(bar.size, 3)})`,
       );
     }
     return { bus: this.#bus(bar), address: bar.address + offset };

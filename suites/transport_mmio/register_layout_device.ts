@@ -12,9 +12,9 @@ import { formatStatus, Status } from "../../harness/status.ts";
 import { Mmio, MMIO_MAGIC, MmioInterrupt } from "../../harness/transport/mmio_layout.ts";
 import { expectEqual, expectThat } from "../../harness/verify.ts";
 import { expectQuietDevice } from "../verifiers.ts";
+import { hex } from "../../harness/text.ts";
 
 const DEVICE = "devicenormative:Virtio Transport Options / Virtio Over MMIO / MMIO Device Register Layout";
-const hex = (v: number) => `0x${v.toString(16)}`;
 const MMIO = { transports: ["mmio" as const] };
 const RING_RESET = { transports: ["mmio" as const], offered: [F.RING_RESET] };
 const withRingReset = (offered: bigint) => (offered & HARNESS_CORE_FEATURES) | bit(F.RING_RESET);

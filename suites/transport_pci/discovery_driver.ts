@@ -14,6 +14,7 @@ import type { Scenario, ScenarioTrace } from "../../harness/roles/harness_device
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 import { fmtAccess, offerablePool } from "../driver_trace.ts";
 import { inSpace } from "./pci_scenarios_driver.ts";
+import { hex } from "../../harness/text.ts";
 
 const PCI = { transports: ["pci" as const] };
 const DISCOVERY = "drivernormative:Virtio Transport Options / Virtio Over PCI Bus / PCI Device Discovery";
@@ -30,8 +31,6 @@ function withIdentity(ctx: DriverClauseContext, pciLayout: PciLayoutOptions): Pr
   const s: Scenario = { pciLayout };
   return ctx.scenarios.run(s);
 }
-
-const hex = (n: number) => `0x${n.toString(16)}`;
 
 export const matchesModernId = defineDriverClause({
   label: DISCOVERY,

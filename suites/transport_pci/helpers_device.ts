@@ -9,6 +9,8 @@ import { le } from "../../harness/memory.ts";
 import { PciDriverTransport } from "../../harness/transport/pci_driver.ts";
 import { CommonCfg, NO_VECTOR, PciCommand } from "../../harness/transport/pci_layout.ts";
 import { notApplicable } from "../../harness/verify.ts";
+import { hex } from "../../harness/text.ts";
+export { hex };
 
 /** Labels of the device-side requirement blocks of spec 4.1. */
 export const PCI = "devicenormative:Virtio Transport Options / Virtio Over PCI Bus";
@@ -32,8 +34,6 @@ export const CONFIG_NOTIFY =
 
 /** Applicability of every clause here: PCI only. */
 export const ON_PCI = { transports: ["pci" as const] };
-
-export const hex = (v: number, digits = 0): string => `0x${v.toString(16).padStart(digits, "0")}`;
 
 /** The clause's transport as the PCI driver transport (n/a elsewhere). */
 export function pciOf(ctx: DeviceClauseContext): PciDriverTransport {

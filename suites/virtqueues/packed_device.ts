@@ -28,6 +28,7 @@ import {
 } from "../../harness/virtqueue/packed.ts";
 import type { BufferSpec, UsedElem } from "../../harness/virtqueue/queue.ts";
 import { expectNone, expectThat, violation } from "../../harness/verify.ts";
+import { hex } from "../../harness/text.ts";
 
 const RING = "devicenormative:Basic Facilities of a Virtio Device / Packed Virtqueues";
 const TABLE =
@@ -51,7 +52,6 @@ const SHORT: Record<number, string> = {
   [F.NOTIFICATION_DATA]: "NOTIFICATION_DATA",
 };
 
-const hex = (v: number) => `0x${v.toString(16)}`;
 const where = (p: RingPos) => `slot ${p.pos} (wrap ${p.wrap})`;
 
 // ---------------------------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import { type DriverQueue, queueAreas, type UsedElem } from "../../harness/virtq
 import { SplitDriverQueue } from "../../harness/virtqueue/split.ts";
 import { expectEqual, expectNone, expectThat, violation } from "../../harness/verify.ts";
 import { collectUsed, fmtAccess, overlaps, QUIET_MS, quietTrace, runUntil } from "./packed_device.ts";
+import { hex } from "../../harness/text.ts";
 
 const RESET = "devicenormative:Basic Facilities of a Virtio Device / Virtqueues / Virtqueue Reset / Virtqueue Reset";
 const REENABLE =
@@ -23,7 +24,6 @@ const REENABLE =
 
 const QUEUE = 0;
 const APPLIES = { offered: [F.RING_RESET] };
-const hex = (v: number) => `0x${v.toString(16)}`;
 
 /** Ring layout and queue size of a run. */
 interface Setup {

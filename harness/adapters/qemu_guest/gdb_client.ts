@@ -76,7 +76,8 @@ export function unframePayload(body: string): string {
   return out;
 }
 
-const hex = (n: bigint | number) => n.toString(16);
+/** Hex digits without a prefix, as the remote protocol writes numbers. */
+const digits = (n: bigint | number) => n.toString(16);
 
 /**
  * A GDB remote connection to QEMU's gdbstub.
@@ -165,13 +166,13 @@ export class GdbClient {
 
   /** Sets a watchpoint of `length` bytes at virtual address `address`. */
   async watch(kind: WatchKind, address: bigint, length: number, timeoutMs: number): Promise<void> {
-    const reply = await this.command(`Z${Z_TYPE[kind]},${hex(address)},${hex(length)}`, timeoutMs);
+    const reply = await this.command(`Z${Z_TYPE[kind]},${digits(address)},${digits(length)}`, timeoutMs);
     if (reply !== "OK") throw new GdbError(`The gdbstub cannot set a ${kind} watchpoint: it answered "${reply}"`);
   }
 
   /** Clears a watchpoint set by {@link watch} (same kind, address and length). */
   async unwatch(kind: WatchKind, address: bigint, length: number, timeoutMs: number): Promise<void> {
-    await this.command(`z${Z_TYPE[kind]},${hex(address)},${hex(length)}`, timeoutMs);
+    await this.command(`z${Z_TYPE[kind]},${digits(address)},${digits(length)}`, timeoutMs);
   }
 
   /** Reads `length` bytes of guest memory at virtual address `address` (the stopped CPU's mapping). */
@@ -179,7 +180,7 @@ export class GdbClient {
     const out = new Uint8Array(length);
     for (let done = 0; done < length;) {
       const n = Math.min(1024, length - done);
-      const reply = await this.command(`m${hex(address + BigInt(done))},${hex(n)}`, timeoutMs);
+      const reply = await this.command(`m${digits(address + BigInt(done))},${digits(n)}`, timeoutMs);
       if (!/^([0-9a-fA-F]{2})+$/.test(reply) || reply.length !== 2 * n) {
         throw new GdbError(`The gdbstub answered a memory read with "${reply.slice(0, 40)}"`);
       }

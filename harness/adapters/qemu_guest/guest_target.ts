@@ -42,6 +42,7 @@ import {
   type LinuxWorkload,
   parseLinuxReport,
 } from "./linux_guest.ts";
+import { hex } from "../../text.ts";
 
 /** The device types U-Boot drives here. */
 export const UBOOT_DEVICE_TYPES: readonly DeviceTypeName[] = ["blk", "net"];
@@ -255,7 +256,6 @@ function uefiCommand(w: GuestWorkload): { command: string; ok: RegExp } {
 
 /** The U-Boot command of a workload and how its success shows on the console. */
 function ubootCommand(w: GuestWorkload, buffer: number): { command: string; ok: RegExp } {
-  const h = (n: number) => `0x${n.toString(16)}`;
   switch (w.kind) {
     case "rng-read":
       throw new TargetError("U-Boot has no virtio-rng driver: rng-read is a Linux workload");
@@ -270,11 +270,11 @@ function ubootCommand(w: GuestWorkload, buffer: number): { command: string; ok: 
         ok: /host 10\.0\.2\.2 is alive/,
       };
     case "blk-read":
-      return { command: `virtio read ${h(buffer)} ${h(w.sector)} ${h(w.sectors)}`, ok: /\d+ blocks read: OK/ };
+      return { command: `virtio read ${hex(buffer)} ${hex(w.sector)} ${hex(w.sectors)}`, ok: /\d+ blocks read: OK/ };
     case "blk-write":
       return {
-        command: `mw.b ${h(buffer)} ${h(w.fill & 0xff)} ${h(512 * w.sectors)}; ` +
-          `virtio write ${h(buffer)} ${h(w.sector)} ${h(w.sectors)}`,
+        command: `mw.b ${hex(buffer)} ${hex(w.fill & 0xff)} ${hex(512 * w.sectors)}; ` +
+          `virtio write ${hex(buffer)} ${hex(w.sector)} ${hex(w.sectors)}`,
         ok: /\d+ blocks written: OK/,
       };
   }
@@ -753,11 +753,11 @@ export class GuestDriverTarget implements DriverTarget {
     const left = () => Math.max(1, deadline - Date.now());
     const n = this.workloads.length;
     for (let pause = 1; pause <= n + 1; pause++) {
-      const hex = pause.toString(16).toUpperCase().padStart(2, "0");
+      const number = pause.toString(16).toUpperCase().padStart(2, "0");
       const what = pause === 1
         ? "the boot sector's first line (the firmware never booted from the virtio device?)"
         : `pause ${pause} of the boot sector`;
-      await guest.waitFor(new RegExp(`@@ pause ${hex}\\r?\\n`), left(), what, 0, signal);
+      await guest.waitFor(new RegExp(`@@ pause ${number}\\r?\\n`), left(), what, 0, signal);
       await snapshot(pause);
       await guest.type("x");
     }

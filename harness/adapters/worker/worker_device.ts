@@ -19,7 +19,8 @@ import {
 } from "../../adapter.ts";
 import type { DeviceTypeName, TransportKind } from "../../features.ts";
 import { ArrayMemory, type MemoryAccess } from "../../memory.ts";
-import { hex, type RegisterSpace, type Width } from "../../registers.ts";
+import type { RegisterSpace, Width } from "../../registers.ts";
+import { hex } from "../../text.ts";
 import { IN_PROCESS_RAM } from "../in_process.ts";
 import { WorkerChannel, type WorkerTimeouts } from "./worker_host.ts";
 import type { LoadReply, OpenReply, SpaceName } from "./worker_protocol.ts";
@@ -164,7 +165,7 @@ class WorkerDeviceSession implements DeviceSession {
       read: async (offset: number, width: Width) => {
         const v = await this.#live().request<unknown>(
           { op: "reg", space: name, offset, width },
-          `a ${width}-byte read at ${hex(offset)} of ${label}`,
+          `a ${width}-byte read at ${hex(offset, 3)} of ${label}`,
         );
         if (typeof v !== "number") throw new TargetError(`The device answered a register read with ${typeof v}`);
         return v;
@@ -172,7 +173,7 @@ class WorkerDeviceSession implements DeviceSession {
       write: async (offset: number, width: Width, value: number) => {
         await this.#live().request<unknown>(
           { op: "reg", space: name, offset, width, value },
-          `a ${width}-byte write of ${hex(value, 1)} at ${hex(offset)} of ${label}`,
+          `a ${width}-byte write of ${hex(value, 1)} at ${hex(offset, 3)} of ${label}`,
         );
       },
     };
