@@ -83,6 +83,8 @@ const VALUE_FLAGS = [
   "timeout",
 ] as const;
 const BOOL_FLAGS = ["strict", "list", "quiet", "help"] as const;
+/** Every flag `deno task conform` takes (without the leading `--`). */
+export const CONFORM_FLAGS: readonly string[] = [...VALUE_FLAGS, ...BOOL_FLAGS];
 
 /** The `--help` text. */
 export const USAGE = `Usage: deno task conform [flags]
