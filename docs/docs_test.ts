@@ -1,7 +1,7 @@
 /**
  * The documents cannot drift from the code: every link and anchor resolves, every `deno task` named exists, every
- * flag shown on a `deno task conform` line is one it takes, every repository path named exists, and the README stays
- * short.
+ * flag shown on a `deno task conform` line is one it takes, every repository path named exists, the imports of a
+ * TypeScript example that says where it lives resolve from there, and the README stays short.
  */
 import { assert, assertEquals } from "@std/assert";
 import { parse as parseJsonc } from "@std/jsonc";
@@ -77,6 +77,13 @@ async function problemsOf(doc: string, texts: Map<string, string>, tasks: Set<st
     if (!conform) continue;
     for (const f of conform[1]!.matchAll(/(?:^|\s)--([a-z][a-z-]*)/g)) {
       if (!CONFORM_FLAGS.includes(f[1]!)) problems.push(`${doc}: --${f[1]} is no flag of deno task conform: ${line}`);
+    }
+  }
+  // A TypeScript example that says where it lives (`// suites/x/y.ts` on its first line): its imports resolve from there.
+  for (const m of text.matchAll(/```ts\n\/\/ ([\w./-]+\.ts)\n([\s\S]*?)```/g)) {
+    for (const i of m[2]!.matchAll(/from "(\.{1,2}\/[^"]+)"/g)) {
+      const path = normalize(`${dirOf(m[1]!)}/${i[1]}`);
+      if (!await exists(path)) problems.push(`${doc}: the example ${m[1]} imports ${i[1]}: no file ${path}`);
     }
   }
   // Paths in backticks: the repository's folders and top-level files, without wildcards or placeholders.
