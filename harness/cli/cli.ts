@@ -29,7 +29,7 @@ import { referenceDeviceTarget } from "../models/device/reference.ts";
 import { referenceDriver } from "./builtins.ts";
 import { type LoadedTarget, loadTarget, PRESENTABLE, renameDriver, UsageError } from "./target_file.ts";
 import { ConsoleReporter } from "../../reports/console.ts";
-import { checkWritable, JsonLines } from "../../reports/files.ts";
+import { checkWritable, JsonLines, writeTextAtomicSync } from "../../reports/files.ts";
 import { buildReport, jsonLinesPath, writeJsonReport, writeJsonReportSync } from "../../reports/json.ts";
 import { writeJunitReport, writeJunitReportSync } from "../../reports/junit.ts";
 import { cleanupAdapters } from "../adapters/registry.ts";
@@ -47,6 +47,51 @@ export const DEFAULT_RUNS = 50;
 /** Default report paths. */
 export const DEFAULT_JSON = "reports/latest.json";
 export const DEFAULT_JUNIT = "reports/latest.junit.xml";
+/** Where each run writes its own reports when no path is given (`<run id>.json`, `.jsonl`, `.junit.xml`). */
+export const RUNS_DIR = "reports/runs";
+/** How many runs' reports {@link RUNS_DIR} keeps (the oldest go first). */
+const RUNS_KEPT = 40;
+
+/** A run's id: its start (UTC, to the second), the process and a random tail, so no two runs share one. */
+export function runId(at = new Date()): string {
+  const t = at.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  return `${t}-${Deno.pid}-${Math.random().toString(36).slice(2, 6)}`;
+}
+
+/** Copies one run's reports to the `latest` names, each atomically (a reader sees the old file or the new one). */
+export function publishLatest(from: { json: string; junit: string }): void {
+  const pairs: [string, string][] = [
+    [from.json, DEFAULT_JSON],
+    [jsonLinesPath(from.json), jsonLinesPath(DEFAULT_JSON)],
+    [from.junit, DEFAULT_JUNIT],
+  ];
+  for (const [src, dst] of pairs) {
+    try {
+      writeTextAtomicSync(dst, Deno.readTextFileSync(src));
+    } catch {
+      // a report this run could not write has no latest copy either
+    }
+  }
+}
+
+/** Removes the oldest runs' reports beyond {@link RUNS_KEPT} (best effort). */
+function pruneRuns(): void {
+  try {
+    const ids = [...Deno.readDirSync(RUNS_DIR)].filter((e) => e.name.endsWith(".json")).map((e) => e.name.slice(0, -5))
+      .sort();
+    for (const id of ids.slice(0, Math.max(0, ids.length - RUNS_KEPT))) {
+      for (const ext of [".json", ".jsonl", ".junit.xml"]) {
+        try {
+          Deno.removeSync(`${RUNS_DIR}/${id}${ext}`);
+        } catch {
+          // gone already
+        }
+      }
+    }
+  } catch {
+    // nothing to prune, or a concurrent run pruned first
+  }
+}
 
 /** Parsed command line. */
 export interface CliOptions {
@@ -64,6 +109,11 @@ export interface CliOptions {
   list: boolean;
   json: string;
   junit: string;
+  /**
+   * Neither --json nor --junit was given: the run writes its own files under {@link RUNS_DIR} and copies them to the
+   * `latest` names when it ends, so runs started together in one checkout never write the same file.
+   */
+  defaultReports: boolean;
   quiet: boolean;
   timeoutMs?: number;
   help: boolean;
@@ -110,8 +160,9 @@ Flags:
                          (with --filter naming one clause and its --seed)
   --timeout <ms>         deadline per clause (default 30000)
   --list                 print what would run and why clauses would not apply
-  --json <path>          JSON report (default ${DEFAULT_JSON})
-  --junit <path>         JUnit XML report (default ${DEFAULT_JUNIT})
+  --json <path>          JSON report (default: reports/runs/<run id>.json, copied to ${DEFAULT_JSON} at the end;
+                         the JSON Lines stream is beside it, .jsonl)
+  --junit <path>         JUnit XML report (default: reports/runs/<run id>.junit.xml, copied to ${DEFAULT_JUNIT})
   --quiet                print only results that are not pass, and the summary
   --help, -h             this text
 
@@ -176,6 +227,7 @@ export function parseCli(args: readonly string[]): CliOptions {
     list: bools.has("list"),
     json: values.get("json") ?? DEFAULT_JSON,
     junit: values.get("junit") ?? DEFAULT_JUNIT,
+    defaultReports: !values.has("json") && !values.has("junit"),
     quiet: bools.has("quiet"),
     help: bools.has("help"),
   };
@@ -522,6 +574,14 @@ export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Pro
     const start = new Date();
     const t0 = performance.now();
     const results: ClauseResult[] = [];
+    if (opts.defaultReports) {
+      const id = runId(start);
+      opts = { ...opts, json: `${RUNS_DIR}/${id}.json`, junit: `${RUNS_DIR}/${id}.junit.xml` };
+    }
+    const latest = () => {
+      if (opts.defaultReports) publishLatest(opts);
+    };
+    if (opts.defaultReports) pruneRuns();
     const meta = (): RunMeta => {
       const m: RunMeta = {
         suiteVersion: SUITE_VERSION,
@@ -582,6 +642,7 @@ export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Pro
         lines.close();
         writeJsonReportSync(opts.json, report(false, signal));
         writeJunitReportSync(opts.junit, report(false, signal));
+        latest();
       } catch (e) {
         io.stderr(`conform: error: cannot write the reports: ${oneLine(e)}`);
       }
@@ -638,6 +699,7 @@ export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Pro
       try {
         await writeJsonReport(opts.json, report(false, oneLine(e)));
         await writeJunitReport(opts.junit, report(false, oneLine(e)));
+        latest();
       } catch {
         // the error below is what matters
       }
@@ -661,6 +723,7 @@ export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Pro
       io.stderr(`conform: error: cannot write the JUnit report ${opts.junit}: ${oneLine(e)}`);
       return 2;
     }
+    latest();
     return runFailed(final.summary) ? 1 : 0;
   } catch (e) {
     io.stderr(`conform: error: the run stopped: ${oneLine(e)}`);

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
 import { type Clause, defineDeviceClause } from "../core/clause.ts";
-import { type CliIO, DEFAULT_SEED, main, parseCli } from "./cli.ts";
+import { type CliIO, DEFAULT_SEED, main, parseCli, RUNS_DIR } from "./cli.ts";
 import { matchesFilter } from "../core/runner.ts";
 import { readJsonReport } from "../../reports/json.ts";
 import { violation } from "../verify.ts";
@@ -364,4 +364,30 @@ Deno.test("cli: a JSON-lines file streams every result beside the JSON report; t
   assertEquals(lines.at(-1).complete, true);
   assertEquals(lines.filter((l) => l.kind === "result").length, report.results.length);
   assertEquals(report.meta.complete, true);
+});
+
+Deno.test("cli: two runs started together in one checkout write their own reports, both whole, and latest is one of them", async () => {
+  const io = () => ({ stdout: () => {}, stderr: () => {}, color: false });
+  const args = ["--target", "reference-rng-device", "--transport", "mmio", "--filter", "2.4"];
+  const before = new Set<string>();
+  try {
+    for (const e of Deno.readDirSync(RUNS_DIR)) before.add(e.name);
+  } catch {
+    // no runs yet
+  }
+  const codes = await Promise.all([main(args, io()), main(args, io())]);
+  assertEquals(codes, [0, 0]);
+  const mine = [...Deno.readDirSync(RUNS_DIR)].map((e) => e.name).filter((n) => !before.has(n) && n.endsWith(".json"));
+  assertEquals(mine.length, 2, `new run reports: ${mine.join(", ")}`);
+  for (const name of mine) {
+    const report = JSON.parse(await Deno.readTextFile(`${RUNS_DIR}/${name}`));
+    assertEquals(report.meta.complete, true);
+    const lines = (await Deno.readTextFile(`${RUNS_DIR}/${name}l`)).trim().split("\n").map((l) => JSON.parse(l));
+    assertEquals(lines[0].kind, "meta");
+    assertEquals(lines.at(-1).kind, "end");
+    assertEquals(lines.filter((l) => l.kind === "result").length, report.results.length);
+  }
+  // latest.json is a whole copy of one of them (the one that ended last).
+  const texts = await Promise.all(mine.map((n) => Deno.readTextFile(`${RUNS_DIR}/${n}`)));
+  assert(texts.includes(await Deno.readTextFile("reports/latest.json")), "latest.json is one of the two runs' reports");
 });
