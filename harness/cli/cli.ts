@@ -30,6 +30,7 @@ import { referenceDriver } from "./builtins.ts";
 import { type LoadedTarget, loadTarget, PRESENTABLE, renameDriver, UsageError } from "./target_file.ts";
 import { ConsoleReporter } from "../../reports/console.ts";
 import { checkWritable, JsonLines, writeTextAtomicSync } from "../../reports/files.ts";
+import { Progress, type ProgressSink } from "../../reports/progress.ts";
 import { buildReport, jsonLinesPath, writeJsonReport, writeJsonReportSync } from "../../reports/json.ts";
 import { writeJunitReport, writeJunitReportSync } from "../../reports/junit.ts";
 import { cleanupAdapters } from "../adapters/registry.ts";
@@ -115,6 +116,8 @@ export interface CliOptions {
    */
   defaultReports: boolean;
   quiet: boolean;
+  /** No progress on stderr (`--no-progress`). */
+  noProgress: boolean;
   timeoutMs?: number;
   help: boolean;
 }
@@ -132,7 +135,7 @@ const VALUE_FLAGS = [
   "junit",
   "timeout",
 ] as const;
-const BOOL_FLAGS = ["strict", "list", "quiet", "help"] as const;
+const BOOL_FLAGS = ["strict", "list", "quiet", "no-progress", "help"] as const;
 /** Every flag `deno task conform` takes (without the leading `--`). */
 export const CONFORM_FLAGS: readonly string[] = [...VALUE_FLAGS, ...BOOL_FLAGS];
 
@@ -164,6 +167,7 @@ Flags:
                          the JSON Lines stream is beside it, .jsonl)
   --junit <path>         JUnit XML report (default: reports/runs/<run id>.junit.xml, copied to ${DEFAULT_JUNIT})
   --quiet                print only results that are not pass, and the summary
+  --no-progress          no progress on stderr (by default: a status line on a terminal, a line every 10 s in a log)
   --help, -h             this text
 
 Exit code: 0 when nothing failed, 1 on a fail or error verdict, 2 on a usage error.`;
@@ -229,6 +233,7 @@ export function parseCli(args: readonly string[]): CliOptions {
     junit: values.get("junit") ?? DEFAULT_JUNIT,
     defaultReports: !values.has("json") && !values.has("junit"),
     quiet: bools.has("quiet"),
+    noProgress: bools.has("no-progress"),
     help: bools.has("help"),
   };
   const target = values.get("target");
@@ -369,6 +374,8 @@ export interface CliIO {
   /** Clauses and waivers (default: the suite's). */
   clauses?: readonly Clause[];
   waivers?: readonly Waiver[];
+  /** Where the run's progress goes (default: none; the command line uses stderr). */
+  progress?: ProgressSink;
   /**
    * Where SIGINT / SIGTERM come from (default: none; the command line uses
    * the process's). On either, the run stops: the reports of what was
@@ -396,6 +403,16 @@ const DEFAULT_IO: CliIO = {
   stdout: (l) => console.log(l),
   stderr: (l) => console.error(l),
   signals: PROCESS_SIGNALS,
+  progress: {
+    write: (text) => {
+      try {
+        Deno.stderr.writeSync(new TextEncoder().encode(text));
+      } catch {
+        // stderr closed: no progress
+      }
+    },
+    terminal: Deno.stderr.isTerminal(),
+  },
 };
 
 function oneLine(e: unknown): string {
@@ -658,10 +675,18 @@ export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Pro
       ? [["SIGINT", stopOn("SIGINT", 130)], ["SIGTERM", stopOn("SIGTERM", 143)]]
       : [];
     for (const [sig, h] of handlers) signals?.add(sig, h);
+    const progress = io.progress && !opts.noProgress ? new Progress(io.progress) : undefined;
     const runAll = async () => {
       for (const run of runs) {
         if (abort.signal.aborted) return;
-        reporter.target(run.target.info.name, runDetail(run, runTransports(run.target, opts.transport)));
+        const transports = runTransports(run.target, opts.transport);
+        progress?.clear();
+        reporter.target(run.target.info.name, runDetail(run, transports));
+        progress?.begin(
+          run.target.info.name,
+          transports.length *
+            selectClauses(clauses, run.target.role, opts).length,
+        );
         const rs = await runTarget(run.target, clauses, {
           seed: opts.seed,
           runs: opts.runs,
@@ -677,7 +702,9 @@ export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Pro
             if (abort.signal.aborted) return;
             results.push(r);
             lines.write({ kind: "result", ...r });
+            progress?.clear();
             reporter.result(r);
+            progress?.step(r.transport);
           },
         });
         if (abort.signal.aborted) return;
@@ -686,7 +713,7 @@ export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Pro
       }
     };
     try {
-      const ran = runAll();
+      const ran = runAll().finally(() => progress?.done());
       ran.catch(() => {});
       const code = await Promise.race([ran.then(() => undefined), stoppedBy]);
       if (code !== undefined) {

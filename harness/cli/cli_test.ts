@@ -391,3 +391,37 @@ Deno.test("cli: two runs started together in one checkout write their own report
   const texts = await Promise.all(mine.map((n) => Deno.readTextFile(`${RUNS_DIR}/${n}`)));
   assert(texts.includes(await Deno.readTextFile("reports/latest.json")), "latest.json is one of the two runs' reports");
 });
+
+Deno.test("cli: progress goes to its own sink, never among the result lines, and --no-progress silences it", async () => {
+  const run = async (extra: string[]) => {
+    const stdout: string[] = [];
+    const progress: string[] = [];
+    const code = await main(
+      [
+        "--target",
+        "reference-rng-device",
+        "--transport",
+        "mmio",
+        "--filter",
+        "2.4",
+        "--json",
+        "reports/out/p.json",
+        ...extra,
+      ],
+      {
+        stdout: (l) => stdout.push(l),
+        stderr: () => {},
+        color: false,
+        progress: { write: (t) => progress.push(t), terminal: true },
+      },
+    );
+    assertEquals(code, 0);
+    return { stdout, progress };
+  };
+  const on = await run([]);
+  assert(on.progress.some((t) => t.includes("reference-rng-device mmio: clause 1 of")), on.progress.join(""));
+  assertEquals(on.stdout.filter((l) => l.includes("\r") || l.includes("clause 1 of")), []);
+  assertEquals(on.progress.at(-1), "\r\x1b[K", "the status line is cleared at the end");
+  const off = await run(["--no-progress"]);
+  assertEquals(off.progress, []);
+});
