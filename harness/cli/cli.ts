@@ -18,6 +18,7 @@ import { runFailed } from "../core/result.ts";
 import {
   clauseApplicability,
   identifyType,
+  inShard,
   matchesFilter,
   runTarget,
   runTransports,
@@ -118,6 +119,8 @@ export interface CliOptions {
   quiet: boolean;
   /** No progress on stderr (`--no-progress`). */
   noProgress: boolean;
+  /** Only this shard of the campaign (`--shard index/count`). */
+  shard?: { index: number; count: number };
   timeoutMs?: number;
   help: boolean;
 }
@@ -134,6 +137,7 @@ const VALUE_FLAGS = [
   "json",
   "junit",
   "timeout",
+  "shard",
 ] as const;
 const BOOL_FLAGS = ["strict", "list", "quiet", "no-progress", "help"] as const;
 /** Every flag `deno task conform` takes (without the leading `--`). */
@@ -167,6 +171,8 @@ Flags:
                          the JSON Lines stream is beside it, .jsonl)
   --junit <path>         JUnit XML report (default: reports/runs/<run id>.junit.xml, copied to ${DEFAULT_JUNIT})
   --quiet                print only results that are not pass, and the summary
+  --shard <i>/<n>        run shard i of n of the campaign (each clause of each target and transport in exactly one
+                         shard, by a stable hash: the shards' results together are one run's)
   --no-progress          no progress on stderr (by default: a status line on a terminal, a line every 10 s in a log)
   --help, -h             this text
 
@@ -238,6 +244,16 @@ export function parseCli(args: readonly string[]): CliOptions {
   };
   const target = values.get("target");
   if (target !== undefined) opts.target = target;
+  const shard = values.get("shard");
+  if (shard !== undefined) {
+    const m = /^(\d{1,4})\/(\d{1,4})$/.exec(shard);
+    const index = Number(m?.[1]);
+    const count = Number(m?.[2]);
+    if (!m || index < 1 || count < 1 || index > count) {
+      throw new UsageError(`--shard must be <index>/<count> with 1 <= index <= count, got ${JSON.stringify(shard)}`);
+    }
+    opts.shard = { index, count };
+  }
   const role = values.get("role");
   if (role !== undefined) {
     if (role !== "device" && role !== "driver") {
@@ -611,6 +627,7 @@ export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Pro
         durationMs: Math.round(performance.now() - t0),
       };
       if (opts.filter !== undefined) m.filter = opts.filter;
+      if (opts.shard) m.shard = opts.shard;
       return m;
     };
     const report = (complete: boolean, stopped?: string) => {
@@ -684,8 +701,10 @@ export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Pro
         reporter.target(run.target.info.name, runDetail(run, transports));
         progress?.begin(
           run.target.info.name,
-          transports.length *
-            selectClauses(clauses, run.target.role, opts).length,
+          transports.reduce(
+            (n, t) => n + inShard(selectClauses(clauses, run.target.role, opts), run.target.info.name, t, opts).length,
+            0,
+          ),
         );
         const rs = await runTarget(run.target, clauses, {
           seed: opts.seed,
@@ -698,6 +717,7 @@ export async function main(args: readonly string[], io: CliIO = DEFAULT_IO): Pro
           ...(opts.replay !== undefined ? { replayPath: opts.replay } : {}),
           ...(run.present !== undefined ? { present: run.present } : {}),
           ...(opts.transport !== undefined ? { transport: opts.transport } : {}),
+          ...(opts.shard ? { shard: opts.shard } : {}),
           onResult: (r) => {
             if (abort.signal.aborted) return;
             results.push(r);

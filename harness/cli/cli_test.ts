@@ -425,3 +425,17 @@ Deno.test("cli: progress goes to its own sink, never among the result lines, and
   const off = await run(["--no-progress"]);
   assertEquals(off.progress, []);
 });
+
+Deno.test("cli: --shard takes index/count, one sentence when it does not", () => {
+  assertEquals(parseCli(["--shard", "2/3"]).shard, { index: 2, count: 3 });
+  assertEquals(parseCli([]).shard, undefined);
+  for (const bad of ["0/3", "4/3", "1/0", "a/b", "1-3"]) {
+    let message = "";
+    try {
+      parseCli(["--shard", bad]);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    assertStringIncludes(message, "--shard must be <index>/<count>");
+  }
+});

@@ -112,6 +112,8 @@ export interface RunMeta {
   strict: boolean;
   /** The clause filter the run was limited to, if any. */
   filter?: string;
+  /** The shard of a campaign this run is (`--shard index/count`), if any. */
+  shard?: { index: number; count: number };
   /** ISO date-time of the start. */
   start: string;
   /** How long the run took. */

@@ -75,6 +75,45 @@ export interface RunOptions {
   onResult?: (r: ClauseResult) => void;
   /** Aborting stops the run: the clause running is revoked, no later clause starts. */
   signal?: AbortSignal;
+  /**
+   * Only the clauses of shard `index` of `count` (1-based): a clause belongs to one shard, chosen by a stable hash of
+   * the target's name, the transport and the clause's key, so the shards of a campaign together run it exactly once.
+   */
+  shard?: { index: number; count: number };
+}
+
+/** FNV-1a, 32 bits, of a string's UTF-16 code units. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+/**
+ * The shard (1-based, of `count`) that runs `clause` on `transport` of target `target`.
+ *
+ * @example
+ * ```ts ignore
+ * shardOf("qemu-rng-mmio", "mmio", "devicenormative:…#1", 3); // 1, 2 or 3, the same on every machine
+ * ```
+ */
+export function shardOf(target: string, transport: TransportKind, clause: string, count: number): number {
+  return (fnv1a(`${target}\u0000${transport}\u0000${clause}`) % count) + 1;
+}
+
+/** The clauses (already selected) that run on `transport` of `target` in this shard (all of them without sharding). */
+export function inShard<C extends Clause>(
+  clauses: C[],
+  target: string,
+  transport: TransportKind,
+  opts: Pick<RunOptions, "shard">,
+): C[] {
+  const s = opts.shard;
+  if (!s || s.count <= 1) return clauses;
+  return clauses.filter((c) => shardOf(target, transport, clauseKey(c), s.count) === s.index);
 }
 
 /**
@@ -417,7 +456,7 @@ async function runDeviceTransport(
   clauses: readonly Clause[],
   opts: RunOptions,
 ): Promise<ClauseResult[]> {
-  const selected = selectClauses(clauses, "device", opts) as DeviceClause[];
+  const selected = inShard(selectClauses(clauses, "device", opts) as DeviceClause[], target.info.name, transport, opts);
   const results: ClauseResult[] = [];
   const name = target.info.name;
   const emit = (r: ClauseResult) => {
@@ -559,7 +598,7 @@ async function runDriverTransport(
   clauses: readonly Clause[],
   opts: RunOptions,
 ): Promise<ClauseResult[]> {
-  const selected = selectClauses(clauses, "driver", opts) as DriverClause[];
+  const selected = inShard(selectClauses(clauses, "driver", opts) as DriverClause[], target.info.name, transport, opts);
   const deviceType = opts.present ?? target.info.deviceTypes[0] ?? "blk";
   const scenarios = target.watch
     ? new WatchedScenarioRunner(target, deviceType, transport)

@@ -5,8 +5,9 @@ import { referenceDeviceTarget } from "../models/device/reference.ts";
 import { referenceDriverTarget } from "../models/driver/driver.ts";
 import { ScenarioRunner } from "../roles/harness_device.ts";
 import { accesses, statusWrites } from "../roles/trace.ts";
-import { runTarget, runTransports } from "./runner.ts";
+import { runTarget, runTransports, shardOf } from "./runner.ts";
 import { Status } from "../status.ts";
+import { CLAUSES } from "../../suites/mod.ts";
 import { Mmio } from "../transport/mmio_layout.ts";
 import { PciDriverTransport } from "../transport/pci_driver.ts";
 
@@ -118,4 +119,29 @@ Deno.test("harness device: PCI and legacy accesses are recorded with their MMIO 
   assert(pfn!.raw.value > 1, "QueuePFN holds a page number");
   assert(!statusWrites(legacy).some((e) => e.value & Status.FEATURES_OK), "no FEATURES_OK on the legacy interface");
   assert(legacy.results[0]?.ok);
+});
+
+Deno.test("runner: the shards of a campaign run each clause once, and together give the unsharded run's verdicts", async () => {
+  const base = {
+    seed: 1,
+    runs: 3,
+    strict: true,
+    targetArg: "--target reference-rng-device",
+    shrink: false,
+    filter: "4.2",
+  };
+  const key = (r: { target: string; transport: string; clause: string }) => `${r.target} ${r.transport} ${r.clause}`;
+  const whole = await runTarget(referenceDeviceTarget("rng"), CLAUSES, base);
+  const shards = [];
+  for (let index = 1; index <= 3; index++) {
+    shards.push(await runTarget(referenceDeviceTarget("rng"), CLAUSES, { ...base, shard: { index, count: 3 } }));
+  }
+  assert(shards.every((s) => s.length > 0 && s.length < whole.length), shards.map((s) => s.length).join(", "));
+  const merged = shards.flat();
+  assertEquals(new Set(merged.map(key)).size, merged.length, "no clause ran in two shards");
+  assertEquals(
+    new Map(merged.map((r) => [key(r), r.verdict])),
+    new Map(whole.map((r) => [key(r), r.verdict])),
+  );
+  assertEquals(shardOf("t", "mmio", "k", 3), shardOf("t", "mmio", "k", 3));
 });
