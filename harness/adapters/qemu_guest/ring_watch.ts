@@ -19,6 +19,8 @@
  * @module
  */
 import type { RingAccessStep, WatchedStep } from "../../adapter.ts";
+import { Mmio } from "../../transport/mmio_layout.ts";
+import { CommonCfg } from "../../transport/pci_layout.ts";
 import type { GdbClient, GdbStop } from "./gdb_client.ts";
 import type { TraceFilter } from "./qemu_trace.ts";
 
@@ -407,7 +409,10 @@ export class RingWatch {
     for (; this.#resetFrom < steps.length; this.#resetFrom++) {
       const s: WatchedStep = steps[this.#resetFrom]!;
       if (s.kind !== "write" || s.value !== 0 || s.window !== undefined) continue;
-      if ((s.space === "mmio" && s.offset === 0x70) || (s.space === "common" && s.offset === 0x14)) return true;
+      if (
+        (s.space === "mmio" && s.offset === Mmio.Status) ||
+        (s.space === "common" && s.offset === CommonCfg.device_status)
+      ) return true;
     }
     return false;
   }
