@@ -1,0 +1,59 @@
+/**
+ * The reports the suite writes validate against the published JSON Schemas (`reports/schema/`), with Ajv (npm), and a
+ * report whose shape drifts does not.
+ */
+import { assert, assertEquals } from "@std/assert";
+import Ajv2020Module from "ajv/dist/2020.js";
+import { main } from "../../harness/cli/cli.ts";
+
+// The npm module's default export, whether Deno hands over the module or its default.
+const Ajv2020 = ((Ajv2020Module as unknown as { default?: unknown }).default ?? Ajv2020Module) as unknown as new (
+  opts: Record<string, unknown>,
+) => {
+  addSchema(schema: unknown): unknown;
+  getSchema(id: string): ((data: unknown) => boolean) & { errors?: unknown[] | null } | undefined;
+};
+
+const OUT = "reports/out/schema_test";
+const ID = "https://virtio-conformance.invalid/schema/";
+
+async function validators() {
+  const ajv = new Ajv2020({ allErrors: true, strict: true, validateFormats: false });
+  for (const f of ["report.schema.json", "lines.schema.json"]) {
+    ajv.addSchema(JSON.parse(await Deno.readTextFile(`reports/schema/${f}`)));
+  }
+  return { report: ajv.getSchema(`${ID}report.schema.json`)!, line: ajv.getSchema(`${ID}lines.schema.json`)! };
+}
+
+Deno.test("schemas: a real run's JSON report and every JSON Lines record validate", async () => {
+  const v = await validators();
+  const quiet = { stdout: () => {}, stderr: () => {}, color: false };
+  for (const target of ["reference-blk-device", "reference-driver"]) {
+    const json = `${OUT}/${target}.json`;
+    assertEquals(await main(["--target", target, "--filter", "2.4", "--strict", "--json", json], quiet), 0);
+    const report = JSON.parse(await Deno.readTextFile(json));
+    assert(v.report(report), JSON.stringify(v.report.errors));
+    const lines = (await Deno.readTextFile(`${json}l`)).trim().split("\n").map((l) => JSON.parse(l));
+    for (const l of lines) assert(v.line(l), `${l.kind}: ${JSON.stringify(v.line.errors)}`);
+  }
+});
+
+Deno.test("schemas: a report with a renamed field, an unknown verdict or a stray key does not validate", async () => {
+  const v = await validators();
+  const quiet = { stdout: () => {}, stderr: () => {}, color: false };
+  const json = `${OUT}/drift.json`;
+  assertEquals(await main(["--target", "reference-rng-device", "--filter", "2.4", "--json", json], quiet), 0);
+  const good = JSON.parse(await Deno.readTextFile(json));
+  assert(v.report(good));
+  const renamed = structuredClone(good);
+  renamed.results[0].verdictName = renamed.results[0].verdict;
+  delete renamed.results[0].verdict;
+  assert(!v.report(renamed), "a renamed result field");
+  const unknown = structuredClone(good);
+  unknown.results[0].verdict = "maybe";
+  assert(!v.report(unknown), "an unknown verdict");
+  const stray = structuredClone(good);
+  stray.meta.extra = 1;
+  assert(!v.report(stray), "a stray meta key");
+  assert(!v.line({ kind: "result", ...good.results[0], extra: true }), "a stray key on a result line");
+});
