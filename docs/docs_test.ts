@@ -89,8 +89,8 @@ async function problemsOf(doc: string, texts: Map<string, string>, tasks: Set<st
   // Paths in backticks: the repository's folders and top-level files, without wildcards or placeholders.
   for (const m of text.matchAll(/`((?:harness|suites|fixtures|bench|docs|reports)\/[\w./-]*|[\w-]+\.(?:ts|md))`/g)) {
     const path = m[1]!;
-    // Run outputs (reports/out, tmp, runs, merged, logs) exist only after a run.
-    if (/[*<>]/.test(path) || /^reports\/(?:out|tmp|runs|merged)\b|\.log$/.test(path)) continue;
+    // Run outputs (reports/latest.*, out, tmp, runs, merged, logs) exist only after a run: a fresh clone has none.
+    if (/[*<>]/.test(path) || /^reports\/(?:latest|out|tmp|runs|merged)\b|\.log$/.test(path)) continue;
     if (!path.includes("/") && !await exists(path)) continue; // a bare file name stands for one in the folder named
     if (!await exists(path)) problems.push(`${doc}: \`${path}\` does not exist`);
   }
