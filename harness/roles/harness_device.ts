@@ -128,7 +128,7 @@ export interface ScenarioTrace {
   configSpace?: Uint8Array;
   /** A watched driver: how many snapshots of its rings the run holds (their findings are `ring` events). */
   ringSnapshots?: number;
-  /** A watched driver whose every split-ring access was watched while its queues were live (findings: `ring` events). */
+  /** A watched driver whose every ring access was watched while its queues were live (findings: `ring` events). */
   ringsWatched?: boolean;
   /**
    * A watched driver on MMIO: its accesses, in order, to the other virtio-mmio windows whose DeviceID read 0

@@ -199,10 +199,10 @@ export class RingWatch {
   }
 
   /**
-   * Stops the guest, finds the mapping (of the queues in index order, as many as 8192 watchpoints allow), sets the watchpoints, records the rings as
-   * they are (a `ring-watch` step) and resumes the guest. Undefined when the rings cannot be watched (a `ring-watch`
-   * step with no areas says why); "later" when the rings hold nothing yet to find the mapping by (try again at the
-   * next pause). The guest runs on in every case.
+   * Stops the guest, finds the mapping, sets the watchpoints (on the queues in index order, as many as 8192
+   * watchpoints allow), records the rings as they are (a `ring-watch` step) and resumes the guest. Undefined when the
+   * rings cannot be watched (a `ring-watch` step with no areas says why); "later" when the rings hold nothing yet to
+   * find the mapping by (try again at the next pause). The guest runs on in every case.
    */
   static async start(o: RingWatchOptions, queues: WatchedQueue[]): Promise<RingWatch | "later" | undefined> {
     const ms = o.timeoutMs ?? 5000;
