@@ -108,3 +108,30 @@ async function checkTransport(target: DeviceTarget, t: TransportKind, stepMs: nu
   }
   return problems;
 }
+
+/**
+ * A session that forwards everything to `s` but what `overrides` replaces: how a kit test (or an adapter's own test)
+ * builds a target that breaks one promise. A session object cannot be spread (its class keeps private state).
+ *
+ * @example
+ * ```ts ignore
+ * const stubborn = sessionWith(s, { restart: () => Promise.reject(new TargetError("no")) });
+ * ```
+ */
+export function sessionWith(s: DeviceSession, overrides: Partial<DeviceSession>): DeviceSession {
+  return {
+    info: s.info,
+    capabilities: s.capabilities,
+    transport: s.transport,
+    registers: s.registers,
+    pci: s.pci,
+    memory: s.memory,
+    interruptLevel: () => s.interruptLevel(),
+    settle: (ms, until) => s.settle(ms, until),
+    ...(s.takeMemoryTrace ? { takeMemoryTrace: () => s.takeMemoryTrace!() } : {}),
+    ...(s.triggerConfigChange ? { triggerConfigChange: () => s.triggerConfigChange!() } : {}),
+    restart: () => s.restart(),
+    close: () => s.close(),
+    ...overrides,
+  };
+}

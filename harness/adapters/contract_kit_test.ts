@@ -3,7 +3,7 @@ import { programAvailable } from "./qemu/qemu_process.ts";
 import { type DeviceTarget, TargetError } from "../adapter.ts";
 import { referenceDeviceTarget } from "../models/device/reference.ts";
 import { loadTarget } from "../cli/target_file.ts";
-import { checkDeviceTargetContract } from "./contract_kit.ts";
+import { checkDeviceTargetContract, sessionWith } from "./contract_kit.ts";
 
 Deno.test("contract kit: the in-process adapter keeps every promise (reference rng and blk devices)", async () => {
   for (const type of ["rng", "blk"] as const) {
@@ -38,24 +38,14 @@ function careless(inner: DeviceTarget): DeviceTarget {
       if (t !== "mmio") throw new TargetError(`careless opens mmio only, not ${t}`);
       const s = await inner.open(t);
       let closed = false;
-      return {
-        info: s.info,
-        capabilities: s.capabilities,
-        transport: s.transport,
-        registers: s.registers,
-        pci: s.pci,
-        memory: s.memory,
-        interruptLevel: () => s.interruptLevel(),
-        settle: (ms, until) => s.settle(ms, until),
-        ...(s.takeMemoryTrace ? { takeMemoryTrace: () => s.takeMemoryTrace!() } : {}),
-        ...(s.triggerConfigChange ? { triggerConfigChange: () => s.triggerConfigChange!() } : {}),
+      return sessionWith(s, {
         restart: () => Promise.resolve(),
         close: async () => {
           if (closed) throw new Error("already closed");
           closed = true;
           await s.close();
         },
-      };
+      });
     },
   };
 }

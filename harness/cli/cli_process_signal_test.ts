@@ -7,7 +7,7 @@
  * before it died is whole JSON.
  */
 import { assert, assertEquals } from "@std/assert";
-import { DEFAULT_TEMP_ROOT, installed, programAvailable } from "../adapters/qemu/qemu_process.ts";
+import { installed, programAvailable, qemuTempDirs } from "../adapters/qemu/qemu_process.ts";
 
 const OUT = "reports/out/cli_process_signal_test";
 
@@ -20,16 +20,6 @@ async function qemuPids(): Promise<Set<number>> {
     if (m) pids.add(Number(m[1]));
   }
   return pids;
-}
-
-async function tempDirs(): Promise<string[]> {
-  const names: string[] = [];
-  try {
-    for await (const e of Deno.readDir(DEFAULT_TEMP_ROOT)) if (e.name.startsWith("qemu-")) names.push(e.name);
-  } catch {
-    // no temp root yet
-  }
-  return names.sort();
 }
 
 /** Waits (up to `ms`) until `ok` holds; whether it did. */
@@ -97,7 +87,7 @@ Deno.test({
   async fn() {
     await Deno.mkdir(OUT, { recursive: true });
     const before = await qemuPids();
-    const dirsBefore = await tempDirs();
+    const dirsBefore = await qemuTempDirs();
     const run = startRun("sigterm");
     const started = await until(async () => (await streamed(run.jsonl)).some((l) => l.kind === "result"), 60_000);
     assert(started, "the run streamed a result within 60 s");
@@ -114,7 +104,7 @@ Deno.test({
       }, 5000),
       `QEMU ${mine.join(", ")} outlived the run`,
     );
-    assertEquals(await tempDirs(), dirsBefore, "no temporary directory is left");
+    assertEquals(await qemuTempDirs(), dirsBefore, "no temporary directory is left");
     const report = JSON.parse(await Deno.readTextFile(run.json));
     assertEquals(report.meta.complete, false);
     assertEquals(report.meta.stopped, "SIGTERM");

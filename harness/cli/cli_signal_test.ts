@@ -7,19 +7,9 @@
  */
 import { assert, assertEquals } from "@std/assert";
 import { main, type SignalSource } from "./cli.ts";
-import { DEFAULT_TEMP_ROOT, installed, runningQemu } from "../adapters/qemu/qemu_process.ts";
+import { installed, qemuTempDirs, runningQemu } from "../adapters/qemu/qemu_process.ts";
 
 const OUT = "reports/out/cli_signal_test";
-
-async function tempDirs(): Promise<string[]> {
-  const names: string[] = [];
-  try {
-    for await (const e of Deno.readDir(DEFAULT_TEMP_ROOT)) if (e.name.startsWith("qemu-")) names.push(e.name);
-  } catch {
-    // no temp root yet
-  }
-  return names.sort();
-}
 
 Deno.test({
   name: "cli: SIGINT 5 s into a QEMU run writes incomplete reports, kills QEMU, leaves no temp dir, returns 130",
@@ -28,7 +18,7 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     await Deno.mkdir(OUT, { recursive: true });
-    const before = await tempDirs();
+    const before = await qemuTempDirs();
     const handlers = new Map<string, () => void>();
     let stoppedWith: number | undefined;
     const signals: SignalSource = {
@@ -52,7 +42,7 @@ Deno.test({
     assertEquals(stoppedWith, 130);
     assert(qemuDuringRun >= 1, "QEMU was running when the signal came");
     assertEquals(runningQemu(), 0, "no QEMU is left");
-    assertEquals(await tempDirs(), before, "no temporary directory is left");
+    assertEquals(await qemuTempDirs(), before, "no temporary directory is left");
     const report = JSON.parse(await Deno.readTextFile(json));
     assertEquals(report.meta.complete, false);
     assertEquals(report.meta.stopped, "SIGINT");

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import fc from "fast-check";
-import { DeviceCrashed, type DeviceSession, type DeviceTarget, type DriverSession, TargetError } from "../adapter.ts";
+import { DeviceCrashed, type DeviceTarget, type DriverSession, TargetError } from "../adapter.ts";
 import { InProcessDeviceTarget, InProcessDriverTarget } from "../adapters/in_process.ts";
 import { defineDeviceClause, defineDriverClause, type DeviceClause } from "./clause.ts";
 import { sleep } from "../deadline.ts";
@@ -9,6 +9,7 @@ import { referenceDriverTarget } from "../models/driver/driver.ts";
 import { checkProperty } from "./property.ts";
 import type { RegisterSpace } from "../registers.ts";
 import { runTarget } from "./runner.ts";
+import { sessionWith } from "../adapters/contract_kit.ts";
 import { Mmio } from "../transport/mmio_layout.ts";
 import { Violation } from "../verify.ts";
 
@@ -214,19 +215,7 @@ Deno.test("runner isolation: a target that cannot be brought back is given up af
     async open(t) {
       if (++opens > 1) throw new TargetError(`relaunch ${opens} refused`);
       const s = await inner.open(t);
-      const session: DeviceSession = {
-        info: s.info,
-        capabilities: s.capabilities,
-        transport: s.transport,
-        registers: s.registers,
-        pci: s.pci,
-        memory: s.memory,
-        interruptLevel: () => s.interruptLevel(),
-        settle: (ms, until) => s.settle(ms, until),
-        restart: () => Promise.reject(new TargetError("restart refused")),
-        close: () => s.close(),
-      };
-      return session;
+      return sessionWith(s, { restart: () => Promise.reject(new TargetError("restart refused")) });
     },
   };
   const clauses = [1, 2, 3, 4, 5].map((n) => clause(n, () => Promise.resolve()));

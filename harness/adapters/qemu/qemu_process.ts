@@ -92,6 +92,17 @@ export function runningQemu(): number {
   return RUNNING.size;
 }
 
+/** The private directories of QEMU runs still under {@link DEFAULT_TEMP_ROOT} (a test checks none is left behind). */
+export async function qemuTempDirs(): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(DEFAULT_TEMP_ROOT)) if (e.name.startsWith("qemu-")) names.push(e.name);
+  } catch {
+    // no temp root yet
+  }
+  return names.sort();
+}
+
 /** The wrapper that ties QEMU's life to the harness, when present: `setpriv --pdeathsig KILL`. */
 const PDEATHSIG_WRAPPER = "setpriv";
 
