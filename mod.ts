@@ -32,6 +32,8 @@ export {
   type DeviceSession,
   type DeviceTarget,
   type DeviceTargetInfo,
+  type DeviceVariation,
+  type DeviceVariationKind,
   type DriverPhase,
   type DriverSession,
   type DriverTarget,

@@ -210,6 +210,22 @@ export interface DriverTargetInfo {
   deviceTypes: DeviceTypeName[];
   /** Workloads the driver supports. */
   workloads: Workload["kind"][];
+  /**
+   * A watched target: the variations of its own device it can run the driver against when a
+   * {@link WatchRequest} asks for one (none: only the device as the target declares it).
+   */
+  variations?: DeviceVariationKind[];
+}
+
+/** The kinds of {@link DeviceVariation} a watched target may offer. */
+export type DeviceVariationKind = "transitional" | "msix-vectors";
+
+/** A variation of a watched driver's own device, asked for by the harness (one of the target's `variations`). */
+export interface DeviceVariation {
+  /** PCI: the device presents its transitional identity (transitional device ID, revision 0, a legacy I/O BAR). */
+  transitional?: boolean;
+  /** PCI: the number of MSI-X vectors in the device's table (0: no MSI-X capability). */
+  msixVectors?: number;
 }
 
 /**
@@ -300,6 +316,13 @@ export interface WatchRequest {
    * ignores it.
    */
   snapshotAreas?: (steps: readonly WatchedStep[]) => Promise<{ address: number; length: number }[]>;
+  /** Run the driver against this variation of its device (only kinds the target lists in `info.variations`). */
+  variation?: DeviceVariation;
+  /**
+   * `false`: the harness needs no ring accesses from this run (only its register steps), so an adapter that watches
+   * them may skip that work. Default true.
+   */
+  ringAccesses?: boolean;
 }
 
 /** Everything a watched driver did in one run, from power-on to the end of its last workload. */

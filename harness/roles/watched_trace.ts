@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { DriverTarget, WatchedRun, WatchedStep } from "../adapter.ts";
+import type { DeviceVariation, DeviceVariationKind, DriverTarget, WatchedRun, WatchedStep } from "../adapter.ts";
 import { untilAborted } from "../deadline.ts";
 import { DEVICE_IDS, type DeviceTypeName, type TransportKind } from "../features.ts";
 import { configLayoutOf } from "../device_types.ts";
@@ -502,16 +502,16 @@ const FIXED: readonly [keyof Scenario, string][] = [
  * ```
  */
 export class WatchedScenarioRunner extends ScenarioRunner {
-  readonly #watchShared: { baseline?: Promise<ScenarioTrace> };
+  readonly #watchShared: WatchedRuns;
   constructor(
     target: DriverTarget,
     deviceType: DeviceTypeName,
     transport: TransportKind,
     signal?: AbortSignal,
-    shared?: { baseline?: Promise<ScenarioTrace> },
+    shared?: WatchedRuns,
   ) {
     super(target, deviceType, 2000, transport, signal);
-    this.#watchShared = shared ?? {};
+    this.#watchShared = shared ?? { runs: new Map() };
   }
 
   override forClause(signal: AbortSignal): ScenarioRunner {
@@ -519,16 +519,31 @@ export class WatchedScenarioRunner extends ScenarioRunner {
   }
 
   override baseline(): Promise<ScenarioTrace> {
-    const watch = this.target.watch;
-    if (!watch) return Promise.reject(new Error("A watched scenario runner needs a target that can be watched"));
-    // Run without the clause's signal: the trace is shared by every clause.
-    const snapshotAreas = (steps: readonly WatchedStep[]) => queueAreas(steps, this.deviceType, this.transport);
-    this.#watchShared.baseline ??= watch.call(this.target, { transport: this.transport, snapshotAreas })
-      .then((run) => traceOfWatchedRun(run, this.deviceType, this.transport));
-    return untilAborted(this.#watchShared.baseline, this.signal);
+    return this.#watched({});
   }
 
-  override run(s: Scenario): Promise<ScenarioTrace> {
+  /** The run against the device varied as asked (`{}`: as the target declares it), once per variation. */
+  #watched(variation: DeviceVariation): Promise<ScenarioTrace> {
+    const watch = this.target.watch;
+    if (!watch) return Promise.reject(new Error("A watched scenario runner needs a target that can be watched"));
+    const key = JSON.stringify(variation);
+    let run = this.#watchShared.runs.get(key);
+    if (!run) {
+      // Run without the clause's signal: the trace is shared by every clause.
+      const snapshotAreas = (steps: readonly WatchedStep[]) => queueAreas(steps, this.deviceType, this.transport);
+      // A varied device answers clauses on its registers only: its run needs no ring accesses.
+      const request = key === "{}"
+        ? { transport: this.transport, snapshotAreas }
+        : { transport: this.transport, variation, ringAccesses: false };
+      run = watch.call(this.target, request).then((r) => traceOfWatchedRun(r, this.deviceType, this.transport));
+      this.#watchShared.runs.set(key, run);
+    }
+    return untilAborted(run, this.signal);
+  }
+
+  override async run(s: Scenario): Promise<ScenarioTrace> {
+    const variation = variationFor(s, this.target.info.variations ?? []);
+    if (variation) return await this.#watched(variation);
     const fixed = FIXED.filter(([k]) => s[k] !== undefined && !(k === "probes" && s.probes === 1));
     if (fixed.length > 0) {
       notApplicable(
@@ -537,6 +552,30 @@ export class WatchedScenarioRunner extends ScenarioRunner {
         }`,
       );
     }
-    return this.baseline();
+    return await this.baseline();
   }
+}
+
+/** The watched runs of one target and transport, by variation, shared by every clause. */
+interface WatchedRuns {
+  runs: Map<string, Promise<ScenarioTrace>>;
+}
+
+/**
+ * The variation of a watched driver's own device that gives scenario `s`, when the target can give it: a PCI
+ * layout that differs only in the transitional identity or the MSI-X table size, and nothing else asked.
+ */
+function variationFor(s: Scenario, can: readonly DeviceVariationKind[]): DeviceVariation | undefined {
+  const layout = s.pciLayout;
+  if (!layout || FIXED.some(([k]) => k !== "pciLayout" && s[k] !== undefined && !(k === "probes" && s.probes === 1))) {
+    return undefined;
+  }
+  const v: DeviceVariation = {};
+  for (const [k, value] of Object.entries(layout)) {
+    if (value === undefined) continue;
+    if (k === "transitional" && value === true && can.includes("transitional")) v.transitional = true;
+    else if (k === "msix" && can.includes("msix-vectors")) v.msixVectors = value === false ? 0 : value as number;
+    else return undefined;
+  }
+  return Object.keys(v).length > 0 ? v : undefined;
 }

@@ -1,10 +1,19 @@
-import { assertEquals } from "@std/assert";
-import type { WatchedRun, WatchedStep } from "../adapter.ts";
+import { assertEquals, assertRejects } from "@std/assert";
+import {
+  ADAPTER_CONTRACT_VERSION,
+  type DeviceVariation,
+  type DeviceVariationKind,
+  type DriverTarget,
+  type WatchedRun,
+  type WatchedStep,
+  type WatchRequest,
+} from "../adapter.ts";
+import { NotApplicable } from "../verify.ts";
 import { Status } from "../status.ts";
 import { CommonCfg } from "../transport/pci_layout.ts";
 import { Mmio } from "../transport/mmio_layout.ts";
 import { accesses } from "./trace.ts";
-import { offeredInRun, traceOfWatchedRun } from "./watched_trace.ts";
+import { offeredInRun, traceOfWatchedRun, WatchedScenarioRunner } from "./watched_trace.ts";
 
 const run = (steps: WatchedStep[]): WatchedRun => ({ steps, probe: { bound: true }, results: [], console: "" });
 const mmio = (kind: "read" | "write", offset: number, value: number): WatchedStep => ({
@@ -73,4 +82,39 @@ Deno.test("offeredInRun: the feature words the driver read, through the select r
     mmio("read", Mmio.DeviceFeatures, 0x30006e54),
   ]);
   assertEquals(offeredInRun(r, "mmio"), 0x101_3000_6e54n);
+});
+
+Deno.test("WatchedScenarioRunner: a PCI layout the target can give is one more watched run, once per variation", async () => {
+  const asked: (DeviceVariation | undefined)[] = [];
+  const target = (variations: DeviceVariationKind[]): DriverTarget => ({
+    role: "driver",
+    info: {
+      name: "w",
+      adapter: "test",
+      contractVersion: ADAPTER_CONTRACT_VERSION,
+      transports: ["pci"],
+      deviceTypes: ["blk"],
+      workloads: [],
+      variations,
+    },
+    attach: () => Promise.reject(new Error("watched")),
+    watch: (request: WatchRequest) => {
+      asked.push(request.variation);
+      if (request.variation) assertEquals(request.ringAccesses, false);
+      return Promise.resolve(run([]));
+    },
+  });
+  const scenarios = new WatchedScenarioRunner(target(["transitional", "msix-vectors"]), "blk", "pci");
+  await scenarios.baseline();
+  await scenarios.run({ pciLayout: { transitional: true } });
+  await scenarios.run({ pciLayout: { msix: 2 } });
+  await scenarios.run({ pciLayout: { msix: false } });
+  await scenarios.forClause(new AbortController().signal).run({ pciLayout: { msix: 2 } });
+  assertEquals(asked, [undefined, { transitional: true }, { msixVectors: 2 }, { msixVectors: 0 }]);
+  // Anything else about the layout, or a layout with device knobs, stays out of reach.
+  await assertRejects(() => scenarios.run({ pciLayout: { msix: 2, capLenExtra: 4 } }), NotApplicable);
+  await assertRejects(() => scenarios.run({ pciLayout: { msix: 2 }, knobs: { offered: 1n } }), NotApplicable);
+  const fixed = new WatchedScenarioRunner(target([]), "blk", "pci");
+  await assertRejects(() => fixed.run({ pciLayout: { transitional: true } }), NotApplicable, "another PCI layout");
+  assertEquals(asked.length, 4);
 });

@@ -43,6 +43,13 @@ export const matchesModernId = defineDriverClause({
   action: "Presents the device under its modern ID with random subsystem vendor and device IDs and checks the " +
     "driver binds and serves the default workload.",
   async run(ctx) {
+    if (ctx.scenarios.watched) {
+      // A real driver beside its own device: the modern ID (and subsystem IDs) that device presents.
+      const t = await ctx.scenarios.baseline();
+      const deviceId = t.configSpace && t.configSpace.length >= 4 ? t.configSpace[2]! | (t.configSpace[3]! << 8) : 0;
+      if (deviceId < 0x1040) notApplicable("the device did not present a modern PCI device ID");
+      return expectWorks(t, `a device with the modern ID ${hex(deviceId, 4)}`);
+    }
     await checkProperty(
       ctx,
       fc.record({

@@ -44,14 +44,28 @@ function mappings(t: ScenarioTrace): AccessEvent[] {
     .sort((a, b) => a.seq - b.seq);
 }
 
+/**
+ * MSI-X table sizes a watched driver's own device is varied to, where its target can (each size is one more run
+ * of the real driver): one vector (nothing left for the queues once the configuration change has one) and two.
+ */
+const WATCHED_TABLE_SIZES = [1, 2] as const;
+
+/** Whether a watched target can give its device another MSI-X table size. */
+function variesTable(ctx: DriverClauseContext): boolean {
+  return ctx.scenarios.target.info.variations?.includes("msix-vectors") ?? false;
+}
+
 /** Traces with random small MSI-X tables (mapping past the end likely) and the default one. */
 async function msixTraces(ctx: DriverClauseContext): Promise<{ t: ScenarioTrace; size: number }[]> {
   if (ctx.scenarios.watched) {
-    // The real device's table, as the driver read its MSI-X capability.
-    const t = await runPci(ctx, {});
-    const size = t.caps.msix?.tableSize;
-    if (size === undefined) notApplicable("the driver never read an MSI-X capability");
-    return [{ t, size }];
+    // The real device's table, as the driver read its MSI-X capability, and the varied tables where it can.
+    const runs: PciScenarioTrace[] = [await runPci(ctx, {})];
+    if (variesTable(ctx)) {
+      for (const msix of WATCHED_TABLE_SIZES) runs.push(await runPci(ctx, { pciLayout: { msix } }));
+    }
+    const read = runs.flatMap((t) => (t.caps.msix ? [{ t, size: t.caps.msix.tableSize }] : []));
+    if (read.length === 0) notApplicable("the driver never read an MSI-X capability");
+    return read;
   }
   const out = [{ t: await ctx.scenarios.baseline(), size: -1 }];
   for (const size of [1, 2, 3, 0x800]) out.push({ t: await ctx.scenarios.run({ pciLayout: { msix: size } }), size });
@@ -71,6 +85,14 @@ export const anyTableSize = defineDriverClause({
   action: "Presents the device with random MSI-X table sizes of 1–2048 vectors and checks the driver binds and " +
     "serves the default workload each time.",
   async run(ctx) {
+    if (ctx.scenarios.watched) {
+      // A real driver beside its own device: the sizes the device can be given, one run each.
+      if (!variesTable(ctx)) notApplicable("the target cannot give its device another MSI-X table size");
+      for (const size of WATCHED_TABLE_SIZES) {
+        expectWorks(await ctx.scenarios.run({ pciLayout: { msix: size } }), `a device with ${size} MSI-X vectors`);
+      }
+      return;
+    }
     await checkProperty(ctx, TABLE_SIZES, async (size) => {
       expectWorks(await ctx.scenarios.run({ pciLayout: { msix: size } }), `a device with ${size} MSI-X vectors`);
     }, (n) => `Table Size field 0x${(n - 1).toString(16)}`);

@@ -17,6 +17,7 @@ import {
 import { killAllQemu, QEMU_PROGRAMS } from "../qemu/qemu_process.ts";
 import { FIRMWARE_DEVICE_TYPES } from "./boot_sector.ts";
 import {
+  DEVICE_VARIATION_KINDS,
   GuestDriverTarget,
   GUESTS,
   type GuestTargetOptions,
@@ -42,6 +43,7 @@ const GUEST_KEYS = [
   "bootTimeoutMs",
   "commandTimeoutMs",
   "watchRings",
+  "variations",
 ];
 
 /** Validates one workload of a `qemu-guest` target. */
@@ -161,6 +163,17 @@ function checkGuest(role: unknown, options: unknown, where: string): CheckedOpti
       throw new UsageError(`${where}: "options.watchRings" must be true or false, got ${describe(o.watchRings)}`);
     }
     guest.watchRings = o.watchRings;
+  }
+  if (o.variations !== undefined) {
+    if (!Array.isArray(o.variations)) {
+      throw new UsageError(`${where}: "options.variations" must be a list, got ${describe(o.variations)}`);
+    }
+    if (guest.transport !== "pci" && o.variations.length > 0) {
+      throw new UsageError(`${where}: "options.variations" applies to PCI devices only`);
+    }
+    guest.variations = [
+      ...new Set(o.variations.map((v, i) => oneOf(where, `options.variations[${i}]`, v, DEVICE_VARIATION_KINDS))),
+    ];
   }
   return { role: "driver", options: guest };
 }

@@ -15,6 +15,8 @@
  */
 import {
   ADAPTER_CONTRACT_VERSION,
+  type DeviceVariation,
+  type DeviceVariationKind,
   type DriverSession,
   type DriverTarget,
   type DriverTargetInfo,
@@ -108,7 +110,16 @@ export interface GuestTargetOptions {
    * longer).
    */
   watchRings?: boolean;
+  /**
+   * PCI: the variations of the device the harness may ask for, each one more run of the driver (default both:
+   * `transitional`, QEMU's `disable-legacy=off`, for the transitional device ID; `msix-vectors`, QEMU's `vectors`,
+   * for other MSI-X table sizes). A slow guest can list fewer.
+   */
+  variations?: DeviceVariationKind[];
 }
+
+/** The device variations the `qemu-guest` adapter can give (PCI only). */
+export const DEVICE_VARIATION_KINDS: readonly DeviceVariationKind[] = ["transitional", "msix-vectors"];
 
 /** QEMU arm64 `virt`: the first `-device` lands in the last of 32 virtio-mmio slots. */
 export const VIRT_MMIO = { base: 0x0a00_3e00, size: 0x200 } as const;
@@ -165,6 +176,23 @@ const PCI_DEVICES: Partial<Record<DeviceTypeName, string>> = {
  * virtio-net driver, the driver under test) and the firmware boots from it first.
  */
 const IPXE_NET = `virtio-net-pci,netdev=n0,disable-legacy=on,ioeventfd=off,bootindex=0,addr=${PCI_SLOT}.0`;
+
+/** The kinds of variation `v` asks for. */
+function variationKinds(v: DeviceVariation): DeviceVariationKind[] {
+  return [
+    ...(v.transitional ? ["transitional" as const] : []),
+    ...(v.msixVectors !== undefined ? ["msix-vectors" as const] : []),
+  ];
+}
+
+/**
+ * A `-device` argument varied as asked: QEMU takes the last value of a property given twice, so the variation's
+ * properties follow the target's own.
+ */
+export function variedDevice(device: string, v: DeviceVariation): string {
+  return device + (v.transitional ? ",disable-legacy=off" : "") +
+    (v.msixVectors !== undefined ? `,vectors=${v.msixVectors}` : "");
+}
 
 /** QEMU's MMIO device of a type. */
 const MMIO_DEVICES: Partial<Record<DeviceTypeName, string>> = {
@@ -349,6 +377,8 @@ export class GuestDriverTarget implements DriverTarget {
       contractVersion: ADAPTER_CONTRACT_VERSION,
       transports: [options.transport],
       deviceTypes: [options.deviceType],
+      // QEMU's virtio-pci devices take both as properties (`disable-legacy`, `vectors`).
+      variations: options.transport === "pci" ? [...(options.variations ?? DEVICE_VARIATION_KINDS)] : [],
       // The contract's kinds (a ping has no contract form: the harness cannot make net requests yet).
       workloads: [
         ...new Set(
@@ -410,8 +440,11 @@ export class GuestDriverTarget implements DriverTarget {
     );
   }
 
-  /** The QEMU command line, with the disk image at `disk` (and on Linux the initramfs at `initrd`). */
-  args(disk: string, initrd?: string): string[] {
+  /**
+   * The QEMU command line, with the disk image at `disk` (and on Linux the initramfs at `initrd`), the device
+   * varied as `variation` asks.
+   */
+  args(disk: string, initrd?: string, variation: DeviceVariation = {}, rings = this.watchRings): string[] {
     const o = this.options;
     const p = this.#platform;
     const boot = o.guest === "linux"
@@ -421,7 +454,7 @@ export class GuestDriverTarget implements DriverTarget {
         "-initrd",
         initrd ?? "",
         "-append",
-        `console=${o.transport === "mmio" ? "ttyAMA0" : "ttyS0"} quiet panic=-1${this.watchRings ? " nokaslr" : ""}`,
+        `console=${o.transport === "mmio" ? "ttyAMA0" : "ttyS0"} quiet panic=-1${rings ? " nokaslr" : ""}`,
       ]
       : o.guest === "seabios"
       ? (o.firmware ? ["-bios", o.firmware] : [])
@@ -453,7 +486,7 @@ export class GuestDriverTarget implements DriverTarget {
       ...boot,
       ...backend,
       "-device",
-      p.device,
+      variedDevice(p.device, variation),
       // A console port on the serial device's bus (after the device that makes the bus).
       ...(o.deviceType === "console" ? ["-chardev", "null,id=c0", "-device", "virtconsole,chardev=c0"] : []),
       "-trace",
@@ -464,7 +497,7 @@ export class GuestDriverTarget implements DriverTarget {
         "-trace",
         "virtio_mmio_setting_irq",
       ]),
-      ...(this.watchRings ? ["-trace", "gdbstub_hit_watchpoint"] : []),
+      ...(rings ? ["-trace", "gdbstub_hit_watchpoint"] : []),
       ...(o.extraArgs ?? []),
     ];
   }
@@ -487,6 +520,10 @@ export class GuestDriverTarget implements DriverTarget {
   async #watchOnce(request: WatchRequest): Promise<WatchedRun> {
     if (request.transport !== this.options.transport) {
       throw new TargetError(`${this.info.name} runs on ${this.options.transport}, not on ${request.transport}`);
+    }
+    const asked = variationKinds(request.variation ?? {}).filter((k) => !this.info.variations?.includes(k));
+    if (asked.length > 0) {
+      throw new TargetError(`${this.info.name} cannot vary its device this way: ${asked.join(", ")}`);
     }
     const work = this.workloads;
     const linux = this.options.guest === "linux";
@@ -549,11 +586,12 @@ export class GuestDriverTarget implements DriverTarget {
       ]
       : [];
     // The rings are watched through QEMU's gdbstub, listening on a loopback port the system just gave the harness.
-    const gdbPort = this.watchRings ? freePort() : undefined;
+    const watchesRings = this.watchRings && request.ringAccesses !== false;
+    const gdbPort = watchesRings ? freePort() : undefined;
     const gdbArgs = gdbPort ? ["-gdb", `tcp:127.0.0.1:${gdbPort}`] : [];
     const guest = GuestProcess.start(
       this.options.binary ?? this.#platform.binary,
-      [...this.args(`${dir}/disk.raw`, initrd), ...qmpArgs, ...gdbArgs],
+      [...this.args(`${dir}/disk.raw`, initrd, request.variation, watchesRings), ...qmpArgs, ...gdbArgs],
       dir,
       filter,
     );
@@ -571,7 +609,7 @@ export class GuestDriverTarget implements DriverTarget {
         }
         if (!request.snapshotAreas) return;
         const areas = await this.#snapshot(filter, `${dir}/ram`, request.snapshotAreas);
-        if (this.watchRings && !watching && areas.length >= 3) {
+        if (watchesRings && !watching && areas.length >= 3) {
           gdb ??= gdbPort ? await connectGdb(gdbPort, filter) : undefined;
           const started = gdb && await RingWatch.start({
             gdb,

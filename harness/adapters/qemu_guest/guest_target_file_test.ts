@@ -27,6 +27,14 @@ Deno.test("qemu-guest target files: SeaBIOS defaults to a blk device over PCI", 
   assertEquals(spec.source, { kind: "adapter", options: { guest: "seabios", transport: "pci", deviceType: "blk" } });
 });
 
+Deno.test("qemu-guest target files: the device variations a PCI target allows, each once", () => {
+  const spec = parseTargetText(file({ guest: "ovmf", variations: ["transitional", "transitional"] }), "x.jsonc");
+  assertEquals(spec.source, {
+    kind: "adapter",
+    options: { guest: "ovmf", transport: "pci", deviceType: "blk", variations: ["transitional"] },
+  });
+});
+
 Deno.test("qemu-guest target files: problems are one sentence each", () => {
   const cases: [string, string][] = [
     [file({ guest: "u-boot" }, "device"), `"role" must be "driver", got "device"`],
@@ -51,6 +59,9 @@ Deno.test("qemu-guest target files: problems are one sentence each", () => {
     [file({ guest: "seabios", transport: "mmio" }), `"options.transport" must be one of "pci"`],
     [file({ guest: "seabios", deviceType: "rng" }), `"options.deviceType" must be`],
     [file({ guest: "seabios", kernel: "vmlinuz" }), `"options.kernel" does not apply to guest "seabios"`],
+    [file({ guest: "ovmf", variations: "transitional" }), `"options.variations" must be a list`],
+    [file({ guest: "ovmf", variations: ["queue-size"] }), `"options.variations[0]" must be "transitional" or`],
+    [file({ guest: "u-boot", variations: ["transitional"] }), `"options.variations" applies to PCI devices only`],
   ];
   for (const [text, want] of cases) {
     const e = assertThrows(() => parseTargetText(text, "x.jsonc"), UsageError);

@@ -1,9 +1,9 @@
 /** The qemu-guest adapter against guests that misbehave: bounded errors, nothing left behind. */
-import { assert, assertRejects, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { TargetError } from "../../adapter.ts";
 import { installed, runningQemu } from "../qemu/qemu_process.ts";
 import { haltFirmware } from "../qemu/halt_firmware.ts";
-import { GuestDriverTarget, type GuestWorkload } from "./guest_target.ts";
+import { GuestDriverTarget, type GuestWorkload, variedDevice } from "./guest_target.ts";
 
 const have = await installed("qemu-system-aarch64");
 const uboot = await Deno.stat("/usr/lib/u-boot/qemu_arm64/u-boot.bin").then(() => true, () => false);
@@ -94,4 +94,27 @@ Deno.test("qemu-guest: a firmware guest refuses, when built, the workloads it ca
   const ok = new GuestDriverTarget({ name: "fw", guest: "ovmf", transport: "pci", deviceType: "blk" });
   assert(ok.args("/tmp/x/disk.raw").join(" ").includes("-bios /usr/share/ovmf/OVMF.fd -drive"));
   assert(ok.args("/tmp/x/disk.raw").join(" ").includes("-M q35"));
+});
+
+Deno.test("qemu-guest: a PCI device varied by its properties (QEMU keeps the last); MMIO refuses a variation", async () => {
+  const pci = new GuestDriverTarget({ name: "v", guest: "linux", transport: "pci", deviceType: "rng" });
+  assertEquals(pci.info.variations, ["transitional", "msix-vectors"]);
+  const device = (args: string[]) => args[args.indexOf("-device") + 1];
+  assertEquals(device(pci.args("/tmp/x/disk.raw")), "virtio-rng-pci,disable-legacy=on,ioeventfd=off,addr=5.0");
+  assertEquals(
+    device(pci.args("/tmp/x/disk.raw", undefined, { transitional: true, msixVectors: 1 })),
+    "virtio-rng-pci,disable-legacy=on,ioeventfd=off,addr=5.0,disable-legacy=off,vectors=1",
+  );
+  assertEquals(
+    variedDevice("virtio-blk-pci,drive=drive0", { msixVectors: 0 }),
+    "virtio-blk-pci,drive=drive0,vectors=0",
+  );
+  const mmio = new GuestDriverTarget({ name: "m", guest: "u-boot", transport: "mmio", deviceType: "blk" });
+  assertEquals(mmio.info.variations, []);
+  // Refused before QEMU starts: nothing to install for this.
+  await assertRejects(
+    () => mmio.watch({ transport: "mmio", variation: { transitional: true } }),
+    TargetError,
+    "cannot vary its device this way: transitional",
+  );
 });
