@@ -101,7 +101,8 @@ export const deviceFeatureWindow = defineDeviceClause({
   requirement: "For any device_feature_select value s the driver writes, device_feature presents the offered " +
     "feature bits 32·s to 32·s+31; in particular VIRTIO_F_VERSION_1 (bit 32) appears as bit 0 of window 1.",
   action: "Reads windows 0–3 once, then writes random sequences of select values (including large ones) and " +
-    "reads device_feature after each: every read must match its window, and window 1 must carry VERSION_1.",
+    "reads device_feature after each: every read must match its window, and window 1 must carry VERSION_1. " +
+    "Reads windows 0–1 again once the device is live (FEATURES_OK and DRIVER_OK set): still the offered bits.",
   applies: ON_PCI,
   async run(ctx) {
     const t = pciOf(ctx);
@@ -132,6 +133,18 @@ export const deviceFeatureWindow = defineDeviceClause({
         }
       }
     }, (seq) => `selects ${seq.join(", ")}`);
+    // Negotiation does not change what is offered: the windows still show the offer, not the accepted subset.
+    const live = await ctx.driver.init("driver-ok");
+    if (!live.featuresOk) return;
+    for (let s = 0; s < 2; s++) {
+      const got = await selectedWord(t, CommonCfg.device_feature_select, CommonCfg.device_feature, s);
+      expectEqual(
+        `device_feature window ${s} after FEATURES_OK (negotiated ${hex(live.accepted)})`,
+        got,
+        words[s]!,
+        hex,
+      );
+    }
   },
 });
 
