@@ -105,6 +105,11 @@ export interface Scenario {
   queueSizeMax?: number;
   /** Deadline of each driver operation in this scenario (default: the runner's). */
   deadlineMs?: number;
+  /**
+   * Deadline of each workload (default: `deadlineMs`): short where the device is made to leave requests unserved,
+   * so that the driver gives up on them quickly (what it does then is judged, not how long it waited).
+   */
+  workloadDeadlineMs?: number;
   /** How many times to call the driver's probe in a row (default 1); the last result is kept. */
   probes?: number;
 }
@@ -569,9 +574,8 @@ export class ScenarioRunner {
         for (let i = 0; i < work.length; i++) {
           phase({ kind: "phase", phase: "workload", index: i });
           const w = work[i]!;
-          results.push(
-            await this.#call(`the driver's ${w.kind} workload`, () => session.workload(w, deadline), deadline),
-          );
+          const ms = s.workloadDeadlineMs ?? deadline;
+          results.push(await this.#call(`the driver's ${w.kind} workload`, () => session.workload(w, ms), ms));
         }
       }
       if (s.remove ?? true) {

@@ -5,7 +5,7 @@
  * @module
  */
 import { BLK_F, DEVICE_IDS, mask } from "../../features.ts";
-import { type GuestMemory, le } from "../../memory.ts";
+import { type GuestMemory, le, zeroedBytes } from "../../memory.ts";
 import type { ChainBuffer } from "../../virtqueue/split.ts";
 import { type ConfigField, type DeviceFunction, gather, type HandleResult, scatter } from "./device_function.ts";
 
@@ -78,7 +78,7 @@ export class BlkFunction implements DeviceFunction {
   #max: number;
   constructor(opts: BlkOptions = {}) {
     const sectors = opts.sectors ?? 2048;
-    this.disk = new Uint8Array(sectors * SECTOR);
+    this.disk = zeroedBytes(sectors * SECTOR);
     this.serial = (opts.serial ?? "virtio-conformance").slice(0, 20);
     this.features = opts.features ?? mask(BLK_F.SIZE_MAX, BLK_F.SEG_MAX, BLK_F.BLK_SIZE, BLK_F.FLUSH);
     this.#max = opts.queueSizeMax ?? 128;
