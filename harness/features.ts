@@ -30,11 +30,24 @@ export interface FeatureInfo {
   legacyOnly?: boolean;
 }
 
-/** Device types the suite knows by name. */
-export type DeviceTypeName = "net" | "blk" | "console" | "rng";
+/**
+ * Device types as the suite sees them: the four it models (spec 5.1–5.4), and `other`, any other virtio device
+ * (balloon, SCSI, GPU, vsock, …), which the suite judges on the clauses every virtio device obeys: status, feature
+ * negotiation on the device-independent bits, reset, configuration generation, the transport and its queues.
+ */
+export type DeviceTypeName = "net" | "blk" | "console" | "rng" | "other";
 
-/** Virtio device IDs (spec 5). */
-export const DEVICE_IDS: Record<DeviceTypeName, number> = { net: 1, blk: 2, console: 3, rng: 4 };
+/** The device types the suite models. */
+export type ModelledDeviceType = Exclude<DeviceTypeName, "other">;
+
+/** Virtio device IDs (spec 5) of the modelled types. */
+export const DEVICE_IDS: Record<ModelledDeviceType, number> = { net: 1, blk: 2, console: 3, rng: 4 };
+
+/** The suite's name for the device type with virtio device ID `id` (0, no device: undefined). */
+export function deviceTypeOfId(id: number): DeviceTypeName | undefined {
+  if (!Number.isInteger(id) || id <= 0) return undefined;
+  return (Object.keys(DEVICE_IDS) as ModelledDeviceType[]).find((t) => DEVICE_IDS[t] === id) ?? "other";
+}
 
 /** Device-independent feature bits. */
 export const F = {
@@ -209,7 +222,12 @@ const byType: Record<DeviceTypeName, FeatureInfo[]> = {
   blk,
   console: consoleFeatures,
   rng: [],
+  // Its device-specific bits are unknown to the suite: see definedMask and knownMask.
+  other: [],
 };
+
+/** The device-specific feature bits (spec 6: 0 to 23 and 50 to 127). */
+export const DEVICE_SPECIFIC_MASK: bigint = (bit(24) - 1n) | ((bit(128) - 1n) & ~(bit(50) - 1n));
 
 /** The single-bit mask of feature `bit`. */
 export function bit(n: number): bigint {
@@ -233,8 +251,19 @@ export function definedFeatures(type: DeviceTypeName, transport: TransportKind):
   return [...core, ...byType[type]].filter((f) => !f.legacyOnly && (!f.transports || f.transports.includes(transport)));
 }
 
-/** Mask of the features a modern device of `type` may offer on `transport`. */
+/**
+ * Mask of the features a modern device of `type` may offer on `transport`. For an `other` device every
+ * device-specific bit counts as defined: the suite does not know which its type defines.
+ */
 export function definedMask(type: DeviceTypeName, transport: TransportKind): bigint {
+  return knownMask(type, transport) | (type === "other" ? DEVICE_SPECIFIC_MASK : 0n);
+}
+
+/**
+ * Mask of the features whose meaning (and dependencies) the suite knows for `type` on `transport`: what the
+ * harness may accept when it chooses a feature set (for an `other` device, the device-independent bits only).
+ */
+export function knownMask(type: DeviceTypeName, transport: TransportKind): bigint {
   return mask(...definedFeatures(type, transport).map((f) => f.bit));
 }
 

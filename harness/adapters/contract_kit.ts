@@ -12,7 +12,7 @@
  */
 import { ADAPTER_CONTRACT_VERSION, type DeviceSession, type DeviceTarget } from "../adapter.ts";
 import { callWithDeadline } from "../deadline.ts";
-import { DEVICE_IDS, type TransportKind } from "../features.ts";
+import { deviceTypeOfId, type TransportKind } from "../features.ts";
 import { Status } from "../status.ts";
 import { openDriverTransport } from "../transport/open.ts";
 
@@ -85,8 +85,8 @@ async function checkTransport(target: DeviceTarget, t: TransportKind, stepMs: nu
     const id = await step("identify", () => transport.identify());
     const type = session.info.deviceType ?? target.info.deviceType;
     if (!id.valid) problems.push(`on ${t} the device does not identify as virtio: ${id.reason ?? "no reason"}`);
-    else if (type && id.deviceId !== DEVICE_IDS[type]) {
-      problems.push(`on ${t} the device ID is ${id.deviceId}, but info says ${type} (${DEVICE_IDS[type]})`);
+    else if (type && deviceTypeOfId(id.deviceId) !== type) {
+      problems.push(`on ${t} the device ID is ${id.deviceId}, but info says ${type}`);
     }
     await step("settle", () => session.settle(10, () => Promise.resolve(true)));
     await step("settle", () => session.settle(10));

@@ -461,7 +461,7 @@ async function deviceFacts(run: TargetRun, over: TransportKind): Promise<
     try {
       const transport = await openDriverTransport(session);
       const type = await identifyType(session, transport);
-      if (!type) return { problem: "the device's ID names no device type this suite knows" };
+      if (!type) return { problem: "the device presents device ID 0 (a placeholder: no device there)" };
       const probe = new HarnessDriver(session, transport, type);
       await probe.reset();
       const offered = await probe.transport.readDeviceFeatures();

@@ -32,7 +32,7 @@ import { WorkerDriverTarget } from "../adapters/worker/worker_driver.ts";
 import type { LoadReply } from "../adapters/worker/worker_protocol.ts";
 import { ADAPTER_REGISTRY, adapterNamed } from "../adapters/registry.ts";
 import { allMutants, referenceDriver } from "./builtins.ts";
-import { DEVICE_IDS, type DeviceTypeName, type TransportKind } from "../features.ts";
+import { DEVICE_IDS, type DeviceTypeName, type ModelledDeviceType, type TransportKind } from "../features.ts";
 import { referenceDeviceTarget } from "../models/device/reference.ts";
 import { escapeControls } from "../text.ts";
 import { checkKeys, describeValue as describe, isRecord, oneOf, quoteList, UsageError } from "../options.ts";
@@ -51,7 +51,7 @@ export const PRESENTABLE: readonly DeviceTypeName[] = ["rng", "blk"];
 /** Built-in target names (besides `mutant:<name>`). */
 export const BUILTIN_TARGETS: readonly string[] = ["reference-rng-device", "reference-blk-device", "reference-driver"];
 
-const DEVICE_TYPES = Object.keys(DEVICE_IDS) as DeviceTypeName[];
+const DEVICE_TYPES = Object.keys(DEVICE_IDS) as ModelledDeviceType[];
 const TRANSPORTS: readonly TransportKind[] = ["mmio", "pci", "ccw"];
 const WORKLOADS: readonly string[] = ["rng-read", "blk-read", "blk-write", "blk-capacity", "queue-reset"];
 

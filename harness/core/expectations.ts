@@ -65,6 +65,8 @@ export const GATE_TARGETS: readonly string[] = [
   "ipxe-net-pci",
   "ovmf-blk-pci",
   "linux-blk-pci-intx",
+  "qemu-balloon-pci",
+  "qemu-scsi-mmio",
 ];
 
 /** Verdicts an expectation may name (a pass or n/a needs no entry). */

@@ -26,8 +26,8 @@ import {
 } from "./clause.ts";
 import {
   bit,
-  DEVICE_IDS,
   type DeviceTypeName,
+  deviceTypeOfId,
   featureName,
   HARNESS_TRANSPORTS,
   type TransportKind,
@@ -359,7 +359,7 @@ export async function identifyType(
   if (session.info.deviceType) return session.info.deviceType;
   const t = transport ?? await openDriverTransport(session);
   const id = await t.identify();
-  return (Object.entries(DEVICE_IDS).find(([, v]) => v === id.deviceId)?.[0]) as DeviceTypeName | undefined;
+  return deviceTypeOfId(id.deviceId);
 }
 
 /**
@@ -483,7 +483,7 @@ async function runDeviceTransport(
     const view = fenceSession(session, fence);
     const opened = await openDriverTransport(view, { degraded: true });
     deviceType = await identifyType(view, opened);
-    if (!deviceType) throw new Error("the device's ID names no device type this suite knows");
+    if (!deviceType) throw new Error("the device presents device ID 0 (a placeholder: no device there)");
     unusable = opened.unusable;
     const probe = new HarnessDriver(view, opened, deviceType);
     try {

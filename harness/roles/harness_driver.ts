@@ -37,7 +37,7 @@ export interface InitResult {
 }
 
 /** Number of queues the harness sets up per device type. */
-export const QUEUES_BY_TYPE: Record<DeviceTypeName, number> = { rng: 1, blk: 1, net: 2, console: 2 };
+export const QUEUES_BY_TYPE: Record<DeviceTypeName, number> = { rng: 1, blk: 1, net: 2, console: 2, other: 1 };
 
 /** Core features the harness knows how to drive and accepts when offered. */
 export const HARNESS_CORE_FEATURES = bit(F.VERSION_1) | bit(F.INDIRECT_DESC) | bit(F.RING_RESET) | bit(F.IN_ORDER);
@@ -281,9 +281,9 @@ export class HarnessDriver {
     if (!SAMPLE_REQUEST_TYPES.includes(this.deviceType)) {
       // A net receive buffer waits for a packet, a console port for input: nothing the harness can complete.
       notApplicable(
-        `the harness cannot make ${this.deviceType} requests the device completes by itself yet (it drives ${
-          SAMPLE_REQUEST_TYPES.join(" and ")
-        })`,
+        `the harness cannot make ${
+          this.deviceType === "other" ? "requests of this device type" : `${this.deviceType} requests`
+        } the device completes by itself yet (it drives ${SAMPLE_REQUEST_TYPES.join(" and ")})`,
       );
     }
   }
@@ -295,7 +295,11 @@ export class HarnessDriver {
   async publishLoop(q: number): Promise<number> {
     if (!SAMPLE_REQUEST_TYPES.includes(this.deviceType)) {
       // A net receive queue or a console port is only walked when data arrives: the loop would go unnoticed.
-      notApplicable(`the harness cannot make a ${this.deviceType} device walk a chain on its own yet`);
+      notApplicable(
+        `the harness cannot make ${
+          this.deviceType === "other" ? "a device of this type" : `a ${this.deviceType} device`
+        } walk a chain on its own yet`,
+      );
     }
     const queue = this.splitQueue(q);
     const buf = this.alloc.alloc(16);

@@ -90,7 +90,8 @@ class ShadowFunction implements DeviceFunction {
   readonly config = new Uint8Array(256);
   readonly configLayout: readonly ConfigField[];
   constructor(readonly type: DeviceTypeName) {
-    this.deviceId = DEVICE_IDS[type];
+    // A real driver's target names the type of its own device (one the suite models); 0 for any other.
+    this.deviceId = type === "other" ? 0 : DEVICE_IDS[type];
     this.configLayout = configLayoutOf(type);
   }
   queueSizeMax(): number {

@@ -43,6 +43,7 @@ export const configReadableBeforeFeaturesOk = defineDeviceClause({
   action: "Sets ACKNOWLEDGE and DRIVER, reads every field of the device type's layout whose feature is offered " +
     "(at the field's width), completes initialization, reads them again and compares.",
   async run(ctx) {
+    if (ctx.deviceType === "other") notApplicable("the suite does not know this device type's configuration layout");
     if (configLayoutOf(ctx.deviceType).length === 0) {
       notApplicable(`a ${ctx.deviceType} device has no configuration fields`);
     }

@@ -10,11 +10,13 @@ import {
   bitsOf,
   definedMask,
   dependencyGaps,
+  DEVICE_SPECIFIC_MASK,
   dropUnsatisfied,
   F,
   featureName,
   formatFeatures,
   hasDependencies,
+  knownMask,
   mask,
 } from "../../harness/features.ts";
 import { checkProperty } from "../../harness/core/property.ts";
@@ -23,12 +25,17 @@ import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 
 const DEVICE = "devicenormative:Basic Facilities of a Virtio Device / Feature Bits";
 
-/** Random valid feature subsets of what the device offers: defined, dependencies met, VERSION_1 in. */
+/**
+ * Random valid feature subsets of what the device offers: defined, dependencies met, VERSION_1 in. On a device type
+ * the suite does not model (`other`) only the device-independent bits vary: every offered device-specific bit is
+ * kept, since the suite knows neither their dependencies nor which of them the device needs.
+ */
 export function validSubsets(ctx: DeviceClauseContext): fc.Arbitrary<bigint> {
-  const candidates = bitsOf(ctx.offered & definedMask(ctx.deviceType, ctx.session.info.transport) & ~bit(F.VERSION_1));
-  return fc.subarray(candidates).map((bits) =>
-    dropUnsatisfied(ctx.deviceType, mask(...bits)) | (ctx.offered & bit(F.VERSION_1))
-  );
+  const known = knownMask(ctx.deviceType, ctx.session.info.transport);
+  const candidates = bitsOf(ctx.offered & known & ~bit(F.VERSION_1));
+  const kept = (ctx.offered & bit(F.VERSION_1)) |
+    (ctx.deviceType === "other" ? ctx.offered & DEVICE_SPECIFIC_MASK : 0n);
+  return fc.subarray(candidates).map((bits) => dropUnsatisfied(ctx.deviceType, mask(...bits)) | kept);
 }
 
 export const noOfferWithoutDependency = defineDeviceClause({
@@ -119,7 +126,9 @@ export const offersOnlySupported = defineDeviceClause({
   run(ctx) {
     const foreign = ctx.offered & ~definedMask(ctx.deviceType, ctx.session.info.transport);
     expectNone(
-      `only bits defined for a ${ctx.deviceType} device over ${ctx.session.info.transport}`,
+      `only bits defined for ${
+        ctx.deviceType === "other" ? "a device (any device-specific bit)" : `a ${ctx.deviceType} device`
+      } over ${ctx.session.info.transport}`,
       bitsOf(foreign),
       (b) =>
         `offers ${featureName(ctx.deviceType, b)}${

@@ -65,7 +65,10 @@ export const deviceId = defineDeviceClause({
     "under test.",
   applies: ON_PCI,
   async run(ctx) {
-    const virtioId = DEVICE_IDS[ctx.deviceType];
+    // An `other` device: its type was read from this ID; the check is then only that the ID is a virtio one.
+    const virtioId = ctx.deviceType === "other"
+      ? (await ctx.transport.identify()).deviceId
+      : DEVICE_IDS[ctx.deviceType];
     const id = await pciOf(ctx).pciDeviceId();
     const modern = MODERN_FIRST + virtioId;
     const transitional = TRANSITIONAL_PCI_DEVICE_IDS[virtioId];

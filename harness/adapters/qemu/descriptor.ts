@@ -5,7 +5,7 @@
  * @module
  */
 import type { AdapterDescriptor, CheckedOptions } from "../descriptor.ts";
-import { DEVICE_IDS, type DeviceTypeName } from "../../features.ts";
+import { DEVICE_IDS, type ModelledDeviceType } from "../../features.ts";
 import {
   checkKeys,
   describeValue as describe,
@@ -18,7 +18,7 @@ import {
 import { killAllQemu, QEMU_PROGRAMS } from "./qemu_process.ts";
 import { QemuDeviceTarget, type QemuTargetOptions } from "./qemu_target.ts";
 
-const DEVICE_TYPES = Object.keys(DEVICE_IDS) as DeviceTypeName[];
+const DEVICE_TYPES = Object.keys(DEVICE_IDS) as ModelledDeviceType[];
 
 const QEMU_KEYS = ["transport", "device", "machine", "binary", "deviceType", "extraArgs", "memoryMiB", "driveMiB"];
 

@@ -5,6 +5,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { programAvailable } from "./qemu_process.ts";
 import type { DeviceSession } from "../../adapter.ts";
+import type { ModelledDeviceType } from "../../features.ts";
 import { readU16, writeU16, writeU32, writeU64 } from "../../memory.ts";
 import { QemuDeviceTarget } from "./qemu_target.ts";
 
@@ -183,6 +184,9 @@ Deno.test({
   },
 });
 
+/** The virtio device IDs of the shipped targets whose device type the suite does not model (spec 5: balloon, SCSI). */
+const UNMODELLED_IDS: Readonly<Record<string, number>> = { "qemu-balloon-pci.jsonc": 5, "qemu-scsi-mmio.jsonc": 8 };
+
 Deno.test({
   name: "qemu adapter: every shipped qemu target file opens and shows its device type",
   ignore: !ARM || !X86,
@@ -196,16 +200,19 @@ Deno.test({
       await t.step(name, async () => {
         const loaded = await loadTarget(`fixtures/targets/${name}`);
         if (loaded.target.role !== "device") throw new Error("a qemu target is a device target");
-        const type = loaded.target.info.deviceType!;
+        const type = loaded.target.info.deviceType as ModelledDeviceType | undefined;
+        // A device the suite does not model names no type: its virtio device ID, by target.
+        const id = type ? DEVICE_IDS[type] : UNMODELLED_IDS[name];
+        if (id === undefined) throw new Error(`${name}: no deviceType and no known device ID`);
         const s = await loaded.target.open();
         try {
           if (s.transport === "pci") {
             assertEquals(await s.registers.read(0, 2), 0x1af4);
-            assertEquals(await s.registers.read(2, 2), 0x1040 + DEVICE_IDS[type]);
+            assertEquals(await s.registers.read(2, 2), 0x1040 + id);
           } else {
             assertEquals(await s.registers.read(0, 4), 0x74726976);
             assertEquals(await s.registers.read(4, 4), 2);
-            assertEquals(await s.registers.read(8, 4), DEVICE_IDS[type]);
+            assertEquals(await s.registers.read(8, 4), id);
           }
         } finally {
           await s.close();

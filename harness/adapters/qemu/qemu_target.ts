@@ -27,7 +27,7 @@ import {
   type PciFunctionAccess,
   TargetError,
 } from "../../adapter.ts";
-import { DEVICE_IDS, type DeviceTypeName, type TransportKind } from "../../features.ts";
+import { DEVICE_IDS, type ModelledDeviceType, type TransportKind } from "../../features.ts";
 import type { GuestMemory } from "../../memory.ts";
 import type { RegisterSpace, Width } from "../../registers.ts";
 import { DEFAULT_TEMP_ROOT, QemuProcess } from "./qemu_process.ts";
@@ -69,7 +69,7 @@ export interface QemuTargetOptions {
   /** The `-device` argument, e.g. `virtio-rng-device` or `virtio-rng-pci,disable-legacy=on`. */
   device: string;
   /** The device type, when known (also picks the device when several are found). */
-  deviceType?: DeviceTypeName;
+  deviceType?: ModelledDeviceType;
   /** The machine (default: `virt` for MMIO, `q35` for PCI; the transport requires this one). */
   machine?: QemuMachine;
   /** The QEMU binary (default `qemu-system-aarch64` on virt, `qemu-system-x86_64` on q35). */
