@@ -26,6 +26,7 @@
 export {
   type AccessSpace,
   ADAPTER_CONTRACT_VERSION,
+  type BlockRequestStep,
   type Capabilities,
   type Capability,
   DeviceCrashed,

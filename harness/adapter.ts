@@ -264,7 +264,23 @@ export type WatchedStep =
   | { kind: "phase"; phase: DriverPhase; index?: number }
   | { kind: "memory"; address: number; data: string }
   | RingWatchStep
-  | RingAccessStep;
+  | RingAccessStep
+  | BlockRequestStep;
+
+/**
+ * A read or write request the block device received from the watched driver, at its place among the register
+ * accesses, as the device reports it: the first sector and the whole sectors of data (a partial sector not counted).
+ */
+export interface BlockRequestStep {
+  /** The kind of step. */
+  kind: "blk-request";
+  /** A read (VIRTIO_BLK_T_IN) or a write (VIRTIO_BLK_T_OUT). */
+  op: "read" | "write";
+  /** The request's sector field. */
+  sector: number;
+  /** Its data length in whole 512-byte sectors. */
+  sectors: number;
+}
 
 /**
  * The adapter watches the driver's accesses to its rings in guest memory from here on (a debugger's watchpoints):

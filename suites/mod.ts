@@ -30,6 +30,10 @@ import { PCI_CAPS_DEVICE_CLAUSES } from "./transport_pci/caps_device.ts";
 import { PCI_COMMON_CFG_DEVICE_CLAUSES } from "./transport_pci/common_cfg_device.ts";
 import { PCI_ISR_DEVICE_CLAUSES } from "./transport_pci/notify_isr_device.ts";
 import { PCI_MSIX_DEVICE_CLAUSES } from "./transport_pci/msix_device.ts";
+import { BLOCK_DEVICE_CLAUSES } from "./block/block_device.ts";
+import { BLOCK_DRIVER_CLAUSES } from "./block/block_driver.ts";
+import { ENTROPY_DEVICE_CLAUSES } from "./entropy/entropy_device.ts";
+import { ENTROPY_DRIVER_CLAUSES } from "./entropy/entropy_driver.ts";
 
 /** All clauses, in spec order. */
 export const CLAUSES: readonly Clause[] = [
@@ -58,6 +62,10 @@ export const CLAUSES: readonly Clause[] = [
   ...PCI_COMMON_CFG_DEVICE_CLAUSES,
   ...PCI_ISR_DEVICE_CLAUSES,
   ...PCI_MSIX_DEVICE_CLAUSES,
+  ...BLOCK_DRIVER_CLAUSES,
+  ...BLOCK_DEVICE_CLAUSES,
+  ...ENTROPY_DRIVER_CLAUSES,
+  ...ENTROPY_DEVICE_CLAUSES,
 ];
 
 /** Statements answered by a written waiver instead of a clause. */

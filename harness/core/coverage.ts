@@ -26,6 +26,7 @@ export const AREAS_IN_SCOPE: readonly string[] = [
   "3.3",
   "4.1",
   "4.2",
+  "5.4",
   "6",
 ];
 

@@ -140,6 +140,11 @@ export interface ScenarioTrace {
    * (placeholder devices it probed beside the device under test).
    */
   placeholders?: PlaceholderAccess[];
+  /**
+   * A watched block driver: the read and write requests its device received, each with `seq`, the number of events
+   * recorded before it (so its place among the register accesses is known).
+   */
+  blkRequests?: { op: "read" | "write"; sector: number; sectors: number; seq: number }[];
 }
 
 /** An access to a placeholder device's window (see {@link ScenarioTrace.placeholders}). */

@@ -226,6 +226,45 @@ export class HarnessDriver {
   }
 
   /**
+   * Puts one block request of any type on queue `q` and makes it available (without notifying): a 16-byte
+   * device-readable header (type, sector), `out` device-readable after it, then `inBytes` device-writable bytes and
+   * the status byte in a buffer of its own. Returns the head and the addresses of the data in and the status byte.
+   */
+  async blkRequest(
+    q: number,
+    r: { type: number; sector?: number; out?: Uint8Array; inBytes?: number },
+  ): Promise<{ head: number; dataIn?: number; status: number }> {
+    if (this.deviceType !== "blk") notApplicable(`a block request needs a blk device, not ${this.deviceType}`);
+    const mem = this.session.memory;
+    const hdr = new Uint8Array(16);
+    le.setU32(hdr, 0, r.type);
+    le.setU64(hdr, 8, r.sector ?? 0);
+    const buffers: BufferSpec[] = [{ addr: this.alloc.alloc(16), len: 16, writable: false }];
+    await mem.write(buffers[0]!.addr, hdr);
+    if (r.out && r.out.length > 0) {
+      const at = this.alloc.alloc(r.out.length);
+      await mem.write(at, r.out);
+      buffers.push({ addr: at, len: r.out.length, writable: false });
+    }
+    const dataIn = r.inBytes ? this.alloc.alloc(r.inBytes) : undefined;
+    if (dataIn !== undefined) buffers.push({ addr: dataIn, len: r.inBytes!, writable: true });
+    const status = this.alloc.alloc(1);
+    // A status the device never wrote reads as this, not as a valid status.
+    await mem.write(status, new Uint8Array([0xff]));
+    buffers.push({ addr: status, len: 1, writable: true });
+    const queue = this.queue(q);
+    if (queue.size < buffers.length) {
+      notApplicable(`queue ${q} has size ${queue.size}: this block request takes ${buffers.length} descriptors`);
+    }
+    if (queue.freeCount < buffers.length) {
+      throw new RangeError(`Queue ${q} has ${queue.freeCount} free descriptors: no room for a block request`);
+    }
+    const head = await queue.add(buffers);
+    await queue.publish(head);
+    return { head, status, ...(dataIn !== undefined ? { dataIn } : {}) };
+  }
+
+  /**
    * Ring descriptors the next {@link sampleRequest} on queue `q` takes, 0 when
    * it does not fit in the free descriptors. A blk request takes three (header,
    * data, status) when three are free; on the modern interface, where a device

@@ -218,6 +218,8 @@ export interface RingQueueSummary {
   notifications: number;
   /** Buffers the device used (with IN_ORDER, skipped buffers count too). */
   used: number;
+  /** Device-readable elements (descriptors and indirect entries) in the buffers the driver made available. */
+  readable: number;
 }
 
 /** Construction options of a {@link RingMonitor}. */
@@ -421,7 +423,7 @@ export class RingMonitor implements MemoryWatcher {
 
   /** The counts of queue `q` (zeros when it never carried anything). */
   queueSummary(q: number): RingQueueSummary {
-    return { ...(this.summary().get(q) ?? { published: 0, notifications: 0, used: 0 }) };
+    return { ...(this.summary().get(q) ?? { published: 0, notifications: 0, used: 0, readable: 0 }) };
   }
 
   /** Queues being monitored now. */
@@ -664,7 +666,7 @@ export class RingMonitor implements MemoryWatcher {
 
   #summaryOf(q: number): RingQueueSummary {
     let s = this.#summary.get(q);
-    if (!s) this.#summary.set(q, s = { published: 0, notifications: 0, used: 0 });
+    if (!s) this.#summary.set(q, s = { published: 0, notifications: 0, used: 0, readable: 0 });
     return s;
   }
 
@@ -967,6 +969,7 @@ export class RingMonitor implements MemoryWatcher {
     let total = 0;
     const element = (writable: boolean, len: number, name: string) => {
       total += len;
+      if (!writable) this.#summaryOf(q).readable++;
       if (writable) {
         if (writableAt < 0) writableAt = 0;
       } else if (writableAt >= 0) {
@@ -1311,6 +1314,7 @@ export class RingMonitor implements MemoryWatcher {
               `${where}: indirect entry ${e} flags ${hex(ef)} set more than WRITE`,
             );
           }
+          if (!(ef & WRITE)) this.#summaryOf(q).readable++;
           if (ef & WRITE) seenWritable = true;
           else if (seenWritable) {
             this.#report(
@@ -1322,6 +1326,7 @@ export class RingMonitor implements MemoryWatcher {
         }
         continue;
       }
+      if (!(flags & WRITE)) this.#summaryOf(q).readable++;
       if (flags & WRITE) seenWritable = true;
       else if (seenWritable) {
         this.#report(

@@ -171,7 +171,7 @@ Deno.test("split: a correct driver produces no violation over many laps", async 
   }
   rig.monitor.checkpoint();
   assertKinds(rig, []);
-  assertEquals(rig.monitor.queueSummary(0), { published: 40, notifications: 40, used: 40 });
+  assertEquals(rig.monitor.queueSummary(0), { published: 40, notifications: 40, used: 40, readable: 40 });
 });
 
 Deno.test("split: layout checks at enable", async () => {
@@ -559,7 +559,7 @@ Deno.test("split: notifications with EVENT_IDX", async () => {
   }
   ok.monitor.checkpoint();
   assertKinds(ok, []);
-  assertEquals(ok.monitor.queueSummary(0), { published: 3, notifications: 1, used: 0 });
+  assertEquals(ok.monitor.queueSummary(0), { published: 3, notifications: 1, used: 0, readable: 3 });
 });
 
 Deno.test("split: suppression read before the idx write", async () => {
@@ -717,7 +717,7 @@ Deno.test("packed: a correct driver produces no violation over many laps", async
   }
   rig.monitor.checkpoint();
   assertKinds(rig, []);
-  assertEquals(rig.monitor.queueSummary(0), { published: 30, notifications: 30, used: 30 });
+  assertEquals(rig.monitor.queueSummary(0), { published: 30, notifications: 30, used: 30, readable: 30 });
 });
 
 Deno.test("packed: taken up late, on an idle ring, from the driver's position; not with a buffer still out", async () => {

@@ -327,9 +327,13 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
   const others: PlaceholderAccess[] = [];
   const reported = new Set<string>();
   let snapshots = 0;
+  const blkRequests: NonNullable<ScenarioTrace["blkRequests"]> = [];
   for (let i = 0; i < steps.length; i++) {
     const step = steps[i]!;
     switch (step.kind) {
+      case "blk-request":
+        blkRequests.push({ op: step.op, sector: step.sector, sectors: step.sectors, seq: rec.events.length });
+        break;
       case "memory": {
         snapshot.set(step.address, decodeBase64(step.data));
         if (steps[i + 1]?.kind === "memory") break;
@@ -468,6 +472,7 @@ async function replay(run: WatchedRun, deviceType: DeviceTypeName, transport: Tr
     ...(transport === "pci" ? { configSpace: configSpaceInRun(run) } : {}),
     ...(snapshots > 0 ? { ringSnapshots: snapshots } : {}),
     ...(others.length > 0 ? { placeholders: placeholderAccesses(others) } : {}),
+    ...(deviceType === "blk" ? { blkRequests } : {}),
   };
 }
 

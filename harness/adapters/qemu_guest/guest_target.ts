@@ -498,6 +498,8 @@ export class GuestDriverTarget implements DriverTarget {
         "virtio_mmio_setting_irq",
       ]),
       ...(rings ? ["-trace", "gdbstub_hit_watchpoint"] : []),
+      // The block requests the device receives (their sector range), for the block driver clauses.
+      ...(o.deviceType === "blk" ? ["-trace", "virtio_blk_handle_read", "-trace", "virtio_blk_handle_write"] : []),
       ...(o.extraArgs ?? []),
     ];
   }

@@ -39,7 +39,11 @@ export interface TraceConfigAccess {
 }
 
 /** One trace event the harness understands. */
-export type TraceRecord = TraceAccess | TraceConfigAccess | { kind: "irq"; level: boolean };
+export type TraceRecord =
+  | TraceAccess
+  | TraceConfigAccess
+  | { kind: "irq"; level: boolean }
+  | { kind: "blk-request"; op: "read" | "write"; sector: number; sectors: number };
 
 const PREFIX = String.raw`^(?:\d+@[\d.]+:)?`;
 const ACCESS = new RegExp(
@@ -50,6 +54,7 @@ const CONFIG = new RegExp(
   PREFIX + String.raw`pci_cfg_(read|write) (\S+) ([0-9a-f]+:[0-9a-f]+\.[0-7]) @(0x[0-9a-f]+) (?:->|<-) (0x[0-9a-f]+)`,
 );
 const MMIO_IRQ = new RegExp(PREFIX + String.raw`virtio_mmio_setting_irq virtio_mmio setting IRQ (\d+)`);
+const BLK_REQUEST = new RegExp(PREFIX + String.raw`virtio_blk_handle_(read|write) .*?sector (\d+) nsectors (\d+)`);
 
 /**
  * Parses one trace line; undefined for any other event or a malformed line.
@@ -86,6 +91,13 @@ export function parseTraceLine(line: string): TraceRecord | undefined {
   }
   const irq = MMIO_IRQ.exec(line);
   if (irq) return { kind: "irq", level: irq[1] !== "0" };
+  const blk = BLK_REQUEST.exec(line);
+  if (blk) {
+    const sector = Number(blk[2]);
+    const sectors = Number(blk[3]);
+    if (!Number.isSafeInteger(sector) || !Number.isSafeInteger(sectors)) return undefined;
+    return { kind: "blk-request", op: blk[1] === "read" ? "read" : "write", sector, sectors };
+  }
   return undefined;
 }
 
@@ -204,6 +216,8 @@ export class TraceFilter {
     const r = parseTraceLine(line);
     if (!r) return false;
     if (r.kind === "irq") return this.#add({ kind: "irq", level: r.level });
+    // The guest has one block device: the one under test.
+    if (r.kind === "blk-request") return this.#add({ ...r });
     if ("device" in r) return this.#config(r);
     const w = this.scope;
     if (CONFIG_DATA_REGIONS.includes(r.region)) {

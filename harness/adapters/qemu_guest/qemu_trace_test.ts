@@ -65,3 +65,14 @@ Deno.test("TraceFilter: a polling loop's identical reads are kept once, and the 
   f.push(isr(1));
   assertEquals([f.steps.length, f.overLimit], [3, 1]);
 });
+
+Deno.test("trace: the block device's read and write requests become steps in their place", () => {
+  const f = new TraceFilter({ mmio: { base: 0x0a003e00, size: 0x200 } });
+  f.push("memory_region_ops_write cpu 0 mr 0x1 addr 0xa003e50 value 0x0 size 4 name 'virtio-mmio'");
+  f.push("12@1.5:virtio_blk_handle_read vdev 0x55d0 req 0x7f00 sector 16 nsectors 8");
+  f.push("virtio_blk_handle_write vdev 0x55d0 req 0x7f08 sector 2 nsectors 1");
+  f.push("virtio_blk_handle_read vdev 0x55d0 req 0x7f00 sector -1 nsectors 8");
+  assertEquals(f.steps.map((s) => s.kind), ["write", "blk-request", "blk-request"]);
+  assertEquals(f.steps[1], { kind: "blk-request", op: "read", sector: 16, sectors: 8 });
+  assertEquals(f.steps[2], { kind: "blk-request", op: "write", sector: 2, sectors: 1 });
+});

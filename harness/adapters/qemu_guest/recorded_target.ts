@@ -23,7 +23,7 @@ export interface RecordedRun {
   run: WatchedRun;
 }
 
-const KINDS = new Set(["read", "write", "irq", "phase", "memory", "ring-watch", "ring"]);
+const KINDS = new Set(["read", "write", "irq", "phase", "memory", "ring-watch", "ring", "blk-request"]);
 
 /** Reads and checks a recorded run; throws a one-sentence error naming the file when it is malformed. */
 export async function loadRecordedRun(path: string): Promise<RecordedRun> {

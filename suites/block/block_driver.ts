@@ -1,0 +1,170 @@
+/**
+ * Driver clauses of spec 5.2 Block Device (the harness plays the block device).
+ *
+ * @module
+ */
+import type { Workload } from "../../harness/adapter.ts";
+import { defineDriverClause, type DriverClauseContext } from "../../harness/core/clause.ts";
+import { bit, BLK_F } from "../../harness/features.ts";
+import { le } from "../../harness/memory.ts";
+import { BlkType, SECTOR } from "../../harness/models/device/blk.ts";
+import type { Scenario, ScenarioTrace } from "../../harness/roles/harness_device.ts";
+import { accepted, accesses } from "../../harness/roles/trace.ts";
+import { Mmio } from "../../harness/transport/mmio_layout.ts";
+import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
+
+const OPERATION = "drivernormative:Device Types / Block Device / Device Operation";
+
+/** One block request as the harness's device received it. */
+export interface BlkRequestSeen {
+  type: number;
+  sector: number;
+  /** Bytes of data: device-readable after the header (OUT), or device-writable before the status byte (IN). */
+  dataLength: number;
+}
+
+/** Runs a scenario on the harness's block device, recording every request's type, sector and data length. */
+export async function blkRequestsOf(
+  ctx: DriverClauseContext,
+  s: Scenario,
+): Promise<{ t: ScenarioTrace; requests: BlkRequestSeen[] }> {
+  const requests: BlkRequestSeen[] = [];
+  const t = await ctx.scenarios.run({
+    ...s,
+    configure: (core, fn, device) => {
+      s.configure?.(core, fn, device);
+      const serve = fn.handle.bind(fn);
+      fn.handle = async (queue, chain, mem, negotiated) => {
+        const readable = chain.filter((b) => !b.writable);
+        const writable = chain.filter((b) => b.writable);
+        const first = readable[0];
+        if (first && first.len >= 16) {
+          const hdr = await mem.read(first.addr, 16);
+          const inBytes = writable.reduce((n, b) => n + b.len, 0);
+          const outBytes = readable.reduce((n, b) => n + b.len, 0) - 16;
+          requests.push({
+            type: le.u32(hdr, 0),
+            sector: le.u64(hdr, 8),
+            dataLength: le.u32(hdr, 0) === BlkType.IN ? Math.max(0, inBytes - 1) : outBytes,
+          });
+        }
+        return await serve(queue, chain, mem, negotiated);
+      };
+    },
+  });
+  return { t, requests };
+}
+
+/**
+ * A real driver beside its own device: each read and write the device received, against the capacity the driver
+ * had read from the configuration space by then (requests before it knew the capacity are not judged).
+ */
+function judgeWatchedCapacity(t: ScenarioTrace): void {
+  const requests = t.blkRequests ?? [];
+  if (!t.probe.bound) notApplicable("the driver did not bind");
+  if (requests.length === 0) notApplicable("the adapter reported no block request of the driver");
+  // The capacity's bytes as the driver last read them, and the event after which each read landed.
+  const bytes = new Array<number | undefined>(8).fill(undefined);
+  const reads = accesses(t).filter((e) => e.kind === "read" && e.offset >= Mmio.Config && e.offset < Mmio.Config + 8);
+  let r = 0;
+  let judged = 0;
+  const past: string[] = [];
+  for (const q of requests) {
+    for (; r < reads.length && reads[r]!.seq < q.seq; r++) {
+      const e = reads[r]!;
+      for (let k = 0; k < e.width && e.offset - Mmio.Config + k < 8; k++) {
+        bytes[e.offset - Mmio.Config + k] = (e.value >>> (8 * k)) & 0xff;
+      }
+    }
+    if (bytes.some((b) => b === undefined)) continue;
+    const capacity = bytes.reduceRight((v: number, b) => v * 256 + b!, 0);
+    judged++;
+    if (q.sector + q.sectors > capacity) {
+      past.push(`${q.op} of ${q.sectors} sectors at sector ${q.sector} (capacity ${capacity})`);
+    }
+  }
+  if (judged === 0) notApplicable("the driver made no block request after reading the capacity");
+  expectNone("every read and write inside the capacity the driver read", past, (x) => x);
+}
+
+/** The capacity, in sectors, of the small disk the capacity clause presents. */
+const SMALL_DISK = 16;
+
+export const withinCapacity = defineDriverClause({
+  label: OPERATION,
+  statement: 2,
+  level: "MUST NOT",
+  title: "no request reaching past capacity",
+  applies: { deviceTypes: ["blk"], legacy: true },
+  requirement: "The driver never submits a read or write whose sectors reach past the capacity the device presents.",
+  action: `Presents a disk of ${SMALL_DISK} sectors and asks for reads and writes that end at the last sector and ` +
+    "just past it; checks the sector range of every request the device receives.",
+  async run(ctx) {
+    if (ctx.scenarios.watched) return judgeWatchedCapacity(await ctx.scenarios.baseline());
+    const work: Workload[] = [
+      { kind: "blk-read", sector: SMALL_DISK - 2, sectors: 2 },
+      { kind: "blk-read", sector: SMALL_DISK - 1, sectors: 2 },
+      { kind: "blk-write", sector: SMALL_DISK, data: new Uint8Array(SECTOR).fill(0x5a) },
+      { kind: "blk-read", sector: SMALL_DISK + 7, sectors: 1 },
+    ];
+    const { t, requests } = await blkRequestsOf(ctx, { blkSectors: SMALL_DISK, workloads: work });
+    if (!t.probe.bound) notApplicable("the driver did not bind");
+    const past = requests.filter((r) =>
+      (r.type === BlkType.IN || r.type === BlkType.OUT) && r.sector * SECTOR + r.dataLength > SMALL_DISK * SECTOR
+    );
+    expectNone(
+      `every read and write inside the ${SMALL_DISK}-sector capacity`,
+      past,
+      (r) => `${r.type === BlkType.IN ? "read" : "write"} of ${r.dataLength} bytes at sector ${r.sector}`,
+    );
+  },
+});
+
+export const readOnlyAccepted = defineDriverClause({
+  label: OPERATION,
+  statement: 3,
+  level: "SHOULD",
+  title: "VIRTIO_BLK_F_RO accepted when offered",
+  applies: { deviceTypes: ["blk"] },
+  requirement: "When the device offers VIRTIO_BLK_F_RO, the driver accepts it.",
+  action: "Offers VIRTIO_BLK_F_RO besides the device's features and checks the features the driver accepts.",
+  async run(ctx) {
+    const offered = (await ctx.scenarios.baseline()).offered | bit(BLK_F.RO);
+    const { t } = await blkRequestsOf(ctx, { knobs: { offered } });
+    if (!t.probe.bound) notApplicable("the driver did not bind");
+    expectThat(
+      (accepted(t) & bit(BLK_F.RO)) !== 0n,
+      "VIRTIO_BLK_F_RO (bit 5) accepted",
+      () => `accepted 0x${accepted(t).toString(16)}`,
+    );
+  },
+});
+
+export const wholeSectors = defineDriverClause({
+  label: OPERATION,
+  statement: 6,
+  level: "MUST",
+  title: "read and write data a multiple of 512 bytes",
+  applies: { deviceTypes: ["blk"], legacy: true },
+  requirement: "The data of every read and write request the driver submits is a whole number of 512-byte sectors.",
+  action: "Has the driver read and write 1, 2, 3 and 8 sectors and checks the data length of every read and write " +
+    "request the device receives.",
+  async run(ctx) {
+    const work: Workload[] = [1, 2, 3, 8].flatMap((n, i): Workload[] => [
+      { kind: "blk-read", sector: i * 8, sectors: n },
+      { kind: "blk-write", sector: 64 + i * 8, data: new Uint8Array(n * SECTOR).fill(0x30 + i) },
+    ]);
+    const { t, requests } = await blkRequestsOf(ctx, { workloads: work });
+    if (!t.probe.bound) notApplicable("the driver did not bind");
+    const io = requests.filter((r) => r.type === BlkType.IN || r.type === BlkType.OUT);
+    if (io.length === 0) notApplicable("the driver submitted no read or write");
+    expectNone(
+      "data lengths that are multiples of 512",
+      io.filter((r) => r.dataLength % SECTOR !== 0),
+      (r) => `${r.type === BlkType.IN ? "read" : "write"} at sector ${r.sector} with ${r.dataLength} bytes of data`,
+    );
+  },
+});
+
+/** The driver clauses of spec 5.2. */
+export const BLOCK_DRIVER_CLAUSES = [withinCapacity, readOnlyAccepted, wholeSectors];
