@@ -218,7 +218,7 @@ export interface DriverTargetInfo {
 }
 
 /** The kinds of {@link DeviceVariation} a watched target may offer. */
-export type DeviceVariationKind = "transitional" | "msix-vectors";
+export type DeviceVariationKind = "transitional" | "msix-vectors" | "read-only";
 
 /** A variation of a watched driver's own device, asked for by the harness (one of the target's `variations`). */
 export interface DeviceVariation {
@@ -226,6 +226,8 @@ export interface DeviceVariation {
   transitional?: boolean;
   /** PCI: the number of MSI-X vectors in the device's table (0: no MSI-X capability). */
   msixVectors?: number;
+  /** blk: the disk is read-only (the device offers VIRTIO_BLK_F_RO and refuses writes). */
+  readOnly?: boolean;
 }
 
 /**

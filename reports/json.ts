@@ -5,7 +5,13 @@
  *
  * @module
  */
-import { REPORT_SCHEMA_VERSION, type RunMeta, type RunReport, summarize } from "../harness/core/result.ts";
+import {
+  REPORT_SCHEMA_ID,
+  REPORT_SCHEMA_VERSION,
+  type RunMeta,
+  type RunReport,
+  summarize,
+} from "../harness/core/result.ts";
 import type { ClauseResult, CoverageRow, WaiverEntry } from "../harness/core/result.ts";
 import { writeTextAtomic, writeTextAtomicSync } from "./files.ts";
 
@@ -17,6 +23,7 @@ export function buildReport(args: {
   coverage?: readonly CoverageRow[];
 }): RunReport {
   const report: RunReport = {
+    $schema: REPORT_SCHEMA_ID,
     schemaVersion: REPORT_SCHEMA_VERSION,
     meta: args.meta,
     summary: summarize(args.results),

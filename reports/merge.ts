@@ -10,6 +10,7 @@
  */
 import {
   type ClauseResult,
+  REPORT_SCHEMA_ID,
   REPORT_SCHEMA_VERSION,
   type RunReport,
   summarize,
@@ -63,6 +64,7 @@ export function mergeReports(reports: readonly RunReport[]): MergedReports {
   const { shard: _shard, ...meta } = first.meta;
   return {
     report: {
+      $schema: REPORT_SCHEMA_ID,
       schemaVersion: REPORT_SCHEMA_VERSION,
       meta: { ...meta, targets, complete },
       summary: summarize(results),

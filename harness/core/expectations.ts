@@ -67,6 +67,7 @@ export const GATE_TARGETS: readonly string[] = [
   "linux-blk-pci-intx",
   "qemu-balloon-pci",
   "qemu-scsi-mmio",
+  "qemu-blk-ro-mmio",
 ];
 
 /** Verdicts an expectation may name (a pass or n/a needs no entry). */

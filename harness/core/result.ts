@@ -12,6 +12,9 @@ import type { Level, Role } from "../spec_data.ts";
 /** Schema version of the JSON report. */
 export const REPORT_SCHEMA_VERSION = 1;
 
+/** The `$id` of the JSON report's schema, `reports/schema/report.schema.json`; every report names it as `$schema`. */
+export const REPORT_SCHEMA_ID = "https://virtio-conformance.invalid/schema/report.schema.json";
+
 /**
  * - `pass`: the statement holds;
  * - `fail`: a MUST / MUST NOT statement is broken;
@@ -129,6 +132,8 @@ export interface RunMeta {
 
 /** A whole run. */
 export interface RunReport {
+  /** The `$id` of the report's JSON Schema ({@link REPORT_SCHEMA_ID}: `reports/schema/report.schema.json`). */
+  $schema?: string;
   /** The report format's version ({@link REPORT_SCHEMA_VERSION}). */
   schemaVersion: number;
   /** How the run was made. */

@@ -101,6 +101,8 @@ export interface Scenario {
   configure?: (core: DeviceCore, fn: DeviceFunction, device: DeviceRecorder) => void;
   /** Device-type options: blk capacity in sectors. */
   blkSectors?: number;
+  /** A blk device with a read-only disk: it offers VIRTIO_BLK_F_RO and refuses every write. */
+  blkReadOnly?: boolean;
   /** QueueSizeMax the device presents for its queues. */
   queueSizeMax?: number;
   /** Deadline of each driver operation in this scenario (default: the runner's). */
@@ -165,14 +167,18 @@ export function defaultWorkloads(type: DeviceTypeName): Workload[] {
 /** Creates the reference device function for a type the harness can present. */
 export function deviceFunctionFor(
   type: DeviceTypeName,
-  opts: { blkSectors?: number; queueSizeMax?: number } = {},
+  opts: { blkSectors?: number; queueSizeMax?: number; blkReadOnly?: boolean } = {},
 ): DeviceFunction {
   const q = opts.queueSizeMax === undefined ? {} : { queueSizeMax: opts.queueSizeMax };
   switch (type) {
     case "rng":
       return new RngFunction(q);
     case "blk":
-      return new BlkFunction(opts.blkSectors === undefined ? q : { ...q, sectors: opts.blkSectors });
+      return new BlkFunction({
+        ...q,
+        ...(opts.blkSectors === undefined ? {} : { sectors: opts.blkSectors }),
+        ...(opts.blkReadOnly ? { readOnly: true } : {}),
+      });
     default:
       throw new Error(`The harness cannot present a ${type} device yet`);
   }
@@ -537,6 +543,7 @@ export class ScenarioRunner {
     const memory = new ArrayMemory(GUEST_RAM.base, GUEST_RAM.size);
     const fn = deviceFunctionFor(this.deviceType, {
       ...(s.blkSectors === undefined ? {} : { blkSectors: s.blkSectors }),
+      ...(s.blkReadOnly ? { blkReadOnly: true } : {}),
       ...(s.queueSizeMax === undefined ? {} : { queueSizeMax: s.queueSizeMax }),
     });
     const core = new DeviceCore(fn, { memory, transport: this.transport, ...(s.knobs ? { knobs: s.knobs } : {}) });

@@ -491,6 +491,7 @@ const FIXED: readonly [keyof Scenario, string][] = [
   ["pciLayout", "another PCI layout"],
   ["configure", "hooks into the device"],
   ["blkSectors", "another disk size"],
+  ["blkReadOnly", "a read-only disk"],
   ["queueSizeMax", "another maximum queue size"],
   ["probes", "repeated probes"],
 ];
@@ -572,10 +573,13 @@ interface WatchedRuns {
  * layout that differs only in the transitional identity or the MSI-X table size, and nothing else asked.
  */
 function variationFor(s: Scenario, can: readonly DeviceVariationKind[]): DeviceVariation | undefined {
-  const layout = s.pciLayout;
-  if (!layout || FIXED.some(([k]) => k !== "pciLayout" && s[k] !== undefined && !(k === "probes" && s.probes === 1))) {
-    return undefined;
+  const asked = (k: keyof Scenario) => s[k] !== undefined && !(k === "probes" && s.probes === 1);
+  if (s.blkReadOnly) {
+    if (!can.includes("read-only") || FIXED.some(([k]) => k !== "blkReadOnly" && asked(k))) return undefined;
+    return { readOnly: true };
   }
+  const layout = s.pciLayout;
+  if (!layout || FIXED.some(([k]) => k !== "pciLayout" && asked(k))) return undefined;
   const v: DeviceVariation = {};
   for (const [k, value] of Object.entries(layout)) {
     if (value === undefined) continue;

@@ -111,6 +111,11 @@ Deno.test("WatchedScenarioRunner: a PCI layout the target can give is one more w
   await scenarios.run({ pciLayout: { msix: false } });
   await scenarios.forClause(new AbortController().signal).run({ pciLayout: { msix: 2 } });
   assertEquals(asked, [undefined, { transitional: true }, { msixVectors: 2 }, { msixVectors: 0 }]);
+  // A read-only disk only from a target that lists it.
+  await assertRejects(() => scenarios.run({ blkReadOnly: true }), NotApplicable, "a read-only disk");
+  await new WatchedScenarioRunner(target(["read-only"]), "blk", "pci").run({ blkReadOnly: true });
+  assertEquals(asked.at(-1), { readOnly: true });
+  asked.pop();
   // Anything else about the layout, or a layout with device knobs, stays out of reach.
   await assertRejects(() => scenarios.run({ pciLayout: { msix: 2, capLenExtra: 4 } }), NotApplicable);
   await assertRejects(() => scenarios.run({ pciLayout: { msix: 2 }, knobs: { offered: 1n } }), NotApplicable);

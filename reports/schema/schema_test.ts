@@ -33,6 +33,9 @@ Deno.test("schemas: a real run's JSON report and every JSON Lines record validat
     assertEquals(await main(["--target", target, "--filter", "2.4", "--strict", "--json", json], quiet), 0);
     const report = JSON.parse(await Deno.readTextFile(json));
     assert(v.report(report), JSON.stringify(v.report.errors));
+    // The report names its schema by the schema's own $id.
+    const schema = JSON.parse(await Deno.readTextFile("reports/schema/report.schema.json"));
+    assertEquals(report.$schema, schema.$id);
     const lines = (await Deno.readTextFile(`${json}l`)).trim().split("\n").map((l) => JSON.parse(l));
     for (const l of lines) assert(v.line(l), `${l.kind}: ${JSON.stringify(v.line.errors)}`);
   }

@@ -3,11 +3,12 @@
  *
  * @module
  */
-import { defineDeviceClause } from "../../harness/core/clause.ts";
+import { TargetError } from "../../harness/adapter.ts";
+import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core/clause.ts";
 import { bit, BLK_F } from "../../harness/features.ts";
-import { BlkStatus } from "../../harness/models/device/blk.ts";
+import { BlkStatus, BlkType, SECTOR } from "../../harness/models/device/blk.ts";
 import { hex } from "../../harness/text.ts";
-import { expectNone, notApplicable } from "../../harness/verify.ts";
+import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 
 const OPERATION = "devicenormative:Device Types / Block Device / Device Operation";
 
@@ -59,5 +60,76 @@ export const zonedRefusedWithoutZoned = defineDeviceClause({
   },
 });
 
+/** The sector the read-only clauses try to write (the disk holds it whatever its size). */
+const RO_SECTOR = 1;
+
+/**
+ * On a read-only disk (VIRTIO_BLK_F_RO offered): reads sector {@link RO_SECTOR}, asks to write a pattern over it,
+ * reads it again. Returns the write's status byte and the sector before and after.
+ */
+async function writeToReadOnly(
+  ctx: DeviceClauseContext,
+): Promise<{ status: number | undefined; before: Uint8Array; after: Uint8Array }> {
+  if (!(ctx.offered & bit(BLK_F.RO))) notApplicable("the device does not offer VIRTIO_BLK_F_RO");
+  const init = await ctx.driver.init("driver-ok");
+  if (!init.featuresOk) notApplicable("the device refused the harness's feature set");
+  const read = async (): Promise<Uint8Array> => {
+    const r = await ctx.driver.blkRequest(0, { type: BlkType.IN, sector: RO_SECTOR, inBytes: SECTOR });
+    await ctx.driver.kick(0);
+    const used = await ctx.driver.waitUsed(0, 1);
+    const status = (await ctx.session.memory.read(r.status, 1))[0];
+    if (used.length === 0 || status !== BlkStatus.OK) {
+      throw new TargetError(`The read-only disk did not serve a read of sector ${RO_SECTOR} (status ${status})`);
+    }
+    return await ctx.session.memory.read(r.dataIn!, SECTOR);
+  };
+  const before = await read();
+  const pattern = before.map((b) => b ^ 0xa5);
+  const w = await ctx.driver.blkRequest(0, { type: BlkType.OUT, sector: RO_SECTOR, out: pattern });
+  await ctx.driver.kick(0);
+  const used = await ctx.driver.waitUsed(0, 1);
+  const status = used.length === 0 ? undefined : (await ctx.session.memory.read(w.status, 1))[0];
+  return { status, before, after: await read() };
+}
+
+export const readOnlyWriteFails = defineDeviceClause({
+  label: OPERATION,
+  statement: 3,
+  level: "MUST",
+  title: "a write to a read-only disk ends in IOERR",
+  applies: { deviceTypes: ["blk"], legacy: true },
+  requirement: "When the device offers VIRTIO_BLK_F_RO, it completes every write request with status " +
+    "VIRTIO_BLK_S_IOERR.",
+  action: `On a device offering VIRTIO_BLK_F_RO, asks to write sector ${RO_SECTOR} and reads the write's status byte.`,
+  async run(ctx) {
+    const { status } = await writeToReadOnly(ctx);
+    expectThat(
+      status === BlkStatus.IOERR,
+      `status VIRTIO_BLK_S_IOERR (${hex(BlkStatus.IOERR, 2)}) for the write`,
+      () => status === undefined ? "the write was not used within the deadline" : `status ${hex(status, 2)}`,
+    );
+  },
+});
+
+export const readOnlyNothingWritten = defineDeviceClause({
+  label: OPERATION,
+  statement: 4,
+  level: "MUST NOT",
+  title: "a read-only disk keeps its data through a write",
+  applies: { deviceTypes: ["blk"], legacy: true },
+  requirement: "When the device offers VIRTIO_BLK_F_RO, a write request changes none of the disk's data.",
+  action: `On a device offering VIRTIO_BLK_F_RO, reads sector ${RO_SECTOR}, asks to write other bytes over it and ` +
+    "reads it again.",
+  async run(ctx) {
+    const { before, after } = await writeToReadOnly(ctx);
+    const changed = [...after.keys()].filter((i) => after[i] !== before[i]);
+    expectNone(
+      `sector ${RO_SECTOR} unchanged`,
+      changed.length > 0 ? [changed] : [],
+      (c) => `${c.length} bytes changed, the first at offset ${c[0]}`,
+    );
+  },
+});
+
 /** The device clauses of spec 5.2. */
-export const BLOCK_DEVICE_CLAUSES = [zonedRefusedWithoutZoned];
+export const BLOCK_DEVICE_CLAUSES = [readOnlyWriteFails, readOnlyNothingWritten, zonedRefusedWithoutZoned];

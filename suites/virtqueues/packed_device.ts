@@ -13,7 +13,7 @@
  */
 import fc from "fast-check";
 import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core/clause.ts";
-import { bit, F } from "../../harness/features.ts";
+import { bit, BLK_F, F } from "../../harness/features.ts";
 import { le, type MemoryAccess } from "../../harness/memory.ts";
 import { checkProperty } from "../../harness/core/property.ts";
 import { formatStatus, Status } from "../../harness/status.ts";
@@ -27,7 +27,7 @@ import {
   type RingPos,
 } from "../../harness/virtqueue/packed.ts";
 import type { BufferSpec, UsedElem } from "../../harness/virtqueue/queue.ts";
-import { expectNone, expectThat, violation } from "../../harness/verify.ts";
+import { expectNone, expectThat, notApplicable, violation } from "../../harness/verify.ts";
 import { hex } from "../../harness/text.ts";
 
 const RING = "devicenormative:Basic Facilities of a Virtio Device / Packed Virtqueues";
@@ -937,6 +937,9 @@ interface SgCase {
 }
 
 async function blkChainOrder(ctx: DeviceClauseContext, setup: PackedSetup, cases: SgCase[], salt: number) {
+  if (ctx.offered & bit(BLK_F.RO)) {
+    notApplicable("the disk is read-only (VIRTIO_BLK_F_RO offered): this check writes it");
+  }
   const q = await openPacked(ctx, setup);
   const indirectOk = q.features.indirect;
   const sectors = await usableSectors(ctx);

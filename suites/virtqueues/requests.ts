@@ -89,6 +89,8 @@ export interface ShapeOptions {
   indirectWriteFlag?: boolean;
   /** Force an indirect table. */
   forceIndirect?: boolean;
+  /** The disk is read-only (VIRTIO_BLK_F_RO offered): blk reads only, since every write ends in IOERR. */
+  readOnly?: boolean;
 }
 
 /**
@@ -120,7 +122,7 @@ export function requestShapes(deviceType: string, opts: ShapeOptions): fc.Arbitr
     });
   if (deviceType === "blk") {
     return fc.record({
-      write: fc.boolean(),
+      write: opts.readOnly ? fc.constant(false) : fc.boolean(),
       sectors: fc.integer({ min: 1, max: 2 }),
       sector: fc.integer({ min: 0, max: 6 }),
       hdrCuts: cuts(2),

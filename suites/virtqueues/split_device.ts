@@ -7,7 +7,7 @@
  */
 import fc from "fast-check";
 import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core/clause.ts";
-import { type DeviceTypeName, F } from "../../harness/features.ts";
+import { bit, BLK_F, type DeviceTypeName, F } from "../../harness/features.ts";
 import type { MemoryAccess } from "../../harness/memory.ts";
 import { checkProperty } from "../../harness/core/property.ts";
 import { Status } from "../../harness/status.ts";
@@ -81,6 +81,7 @@ function workloads(
       mixed: opts.indirect === "force-mixed",
       forceIndirect: opts.indirect === "force-mixed" || opts.indirect === "force-write-flag",
       indirectWriteFlag: opts.indirect === "force-write-flag",
+      readOnly: (ctx.offered & bit(BLK_F.RO)) !== 0n,
     });
     return fc.record({
       features: fc.constant(fs),

@@ -20,7 +20,17 @@ import { QemuDeviceTarget, type QemuTargetOptions } from "./qemu_target.ts";
 
 const DEVICE_TYPES = Object.keys(DEVICE_IDS) as ModelledDeviceType[];
 
-const QEMU_KEYS = ["transport", "device", "machine", "binary", "deviceType", "extraArgs", "memoryMiB", "driveMiB"];
+const QEMU_KEYS = [
+  "transport",
+  "device",
+  "machine",
+  "binary",
+  "deviceType",
+  "extraArgs",
+  "memoryMiB",
+  "driveMiB",
+  "driveReadOnly",
+];
 
 /** Checks a target file of the `qemu` adapter (after the common keys). */
 function checkQemu(role: unknown, options: unknown, where: string): CheckedOptions {
@@ -62,6 +72,15 @@ function checkQemu(role: unknown, options: unknown, where: string): CheckedOptio
   for (const key of ["memoryMiB", "driveMiB"] as const) {
     const v = optionalInt(where, o, key, key === "memoryMiB" ? 32 : 1, 4096);
     if (v !== undefined) qemu[key] = v;
+  }
+  if (o.driveReadOnly !== undefined) {
+    if (typeof o.driveReadOnly !== "boolean") {
+      throw new UsageError(`${where}: "options.driveReadOnly" must be true or false, got ${describe(o.driveReadOnly)}`);
+    }
+    if (o.driveReadOnly && qemu.driveMiB === undefined) {
+      throw new UsageError(`${where}: "options.driveReadOnly" needs "options.driveMiB" (the drive it makes read-only)`);
+    }
+    qemu.driveReadOnly = o.driveReadOnly;
   }
   return { role: "device", options: qemu };
 }

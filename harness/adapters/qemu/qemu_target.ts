@@ -84,6 +84,8 @@ export interface QemuTargetOptions {
    * device string gets `,drive=drive0` unless it names a drive.
    */
   driveMiB?: number;
+  /** Make `drive0` read-only (`readonly=on`): a blk device then offers VIRTIO_BLK_F_RO and refuses writes. */
+  driveReadOnly?: boolean;
   /** Temporary root (default `reports/tmp`). */
   tempRoot?: string;
   /** Deadline for QEMU to start (default 15000 ms). */
@@ -354,7 +356,10 @@ class QemuDeviceSession implements DeviceSession {
             } finally {
               f.close();
             }
-            return ["-drive", `if=none,id=drive0,format=raw,file=${path}`];
+            return [
+              "-drive",
+              `if=none,id=drive0,format=raw,file=${path}${this.options.driveReadOnly ? ",readonly=on" : ""}`,
+            ];
           },
         }
         : {}),

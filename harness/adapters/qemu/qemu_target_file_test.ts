@@ -26,6 +26,8 @@ Deno.test("qemu target files: problems are one sentence each", () => {
     [file({ transport: "mmio", device: "virtio-rng-device", extraArgs: "-m 1G" }), `must be a list of strings`],
     [file({ transport: "mmio", device: "virtio-rng-device", driveMiB: 0 }), `"options.driveMiB" must be an integer`],
     [file({ transport: "mmio", device: "virtio-rng-device", model: "reference" }), `unknown key "model"`],
+    [file({ transport: "mmio", device: "virtio-blk-device", driveReadOnly: true }), `needs "options.driveMiB"`],
+    [file({ transport: "mmio", device: "virtio-blk-device", driveMiB: 1, driveReadOnly: "yes" }), `true or false`],
   ];
   for (const [text, want] of cases) {
     const e = assertThrows(() => parseTargetText(text, "x.jsonc"), UsageError);

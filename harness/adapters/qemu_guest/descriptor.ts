@@ -24,6 +24,7 @@ import {
   type GuestWorkload,
   UBOOT_DEVICE_TYPES,
   UEFI_DEVICE_TYPES,
+  variationsFor,
 } from "./guest_target.ts";
 import { LINUX_DEVICE_TYPES } from "./linux_guest.ts";
 
@@ -168,12 +169,18 @@ function checkGuest(role: unknown, options: unknown, where: string): CheckedOpti
     if (!Array.isArray(o.variations)) {
       throw new UsageError(`${where}: "options.variations" must be a list, got ${describe(o.variations)}`);
     }
-    if (guest.transport !== "pci" && o.variations.length > 0) {
-      throw new UsageError(`${where}: "options.variations" applies to PCI devices only`);
-    }
-    guest.variations = [
+    const kinds = [
       ...new Set(o.variations.map((v, i) => oneOf(where, `options.variations[${i}]`, v, DEVICE_VARIATION_KINDS))),
     ];
+    const can = variationsFor(guest.transport, guest.deviceType);
+    const cannot = kinds.find((k) => !can.includes(k));
+    if (cannot) {
+      throw new UsageError(
+        `${where}: "options.variations" lists ${cannot}, which a ${guest.deviceType} device over ${guest.transport} ` +
+          `cannot take (it can: ${can.join(", ") || "none"})`,
+      );
+    }
+    guest.variations = kinds;
   }
   return { role: "driver", options: guest };
 }

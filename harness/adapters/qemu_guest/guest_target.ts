@@ -111,15 +111,24 @@ export interface GuestTargetOptions {
    */
   watchRings?: boolean;
   /**
-   * PCI: the variations of the device the harness may ask for, each one more run of the driver (default both:
-   * `transitional`, QEMU's `disable-legacy=off`, for the transitional device ID; `msix-vectors`, QEMU's `vectors`,
-   * for other MSI-X table sizes). A slow guest can list fewer.
+   * The variations of the device the harness may ask for, each one more run of the driver (default all the target's
+   * device can take: on PCI `transitional`, QEMU's `disable-legacy=off`, for the transitional device ID, and
+   * `msix-vectors`, QEMU's `vectors`, for other MSI-X table sizes; on blk `read-only`, the drive's `readonly=on`). A
+   * slow guest can list fewer.
    */
   variations?: DeviceVariationKind[];
 }
 
-/** The device variations the `qemu-guest` adapter can give (PCI only). */
-export const DEVICE_VARIATION_KINDS: readonly DeviceVariationKind[] = ["transitional", "msix-vectors"];
+/** The device variations the `qemu-guest` adapter can give. */
+export const DEVICE_VARIATION_KINDS: readonly DeviceVariationKind[] = ["transitional", "msix-vectors", "read-only"];
+
+/** The variations a device of `type` on `transport` can take. */
+export function variationsFor(transport: TransportKind, type: DeviceTypeName): DeviceVariationKind[] {
+  return [
+    ...(transport === "pci" ? ["transitional" as const, "msix-vectors" as const] : []),
+    ...(type === "blk" ? ["read-only" as const] : []),
+  ];
+}
 
 /** QEMU arm64 `virt`: the first `-device` lands in the last of 32 virtio-mmio slots. */
 export const VIRT_MMIO = { base: 0x0a00_3e00, size: 0x200 } as const;
@@ -182,6 +191,7 @@ function variationKinds(v: DeviceVariation): DeviceVariationKind[] {
   return [
     ...(v.transitional ? ["transitional" as const] : []),
     ...(v.msixVectors !== undefined ? ["msix-vectors" as const] : []),
+    ...(v.readOnly ? ["read-only" as const] : []),
   ];
 }
 
@@ -378,7 +388,11 @@ export class GuestDriverTarget implements DriverTarget {
       transports: [options.transport],
       deviceTypes: [options.deviceType],
       // QEMU's virtio-pci devices take both as properties (`disable-legacy`, `vectors`).
-      variations: options.transport === "pci" ? [...(options.variations ?? DEVICE_VARIATION_KINDS)] : [],
+      // A disk the workloads grow (QMP block_resize) cannot be read-only.
+      variations: variationsFor(options.transport, options.deviceType).filter((k) =>
+        (options.variations?.includes(k) ?? true) &&
+        !(k === "read-only" && (options.workloads ?? []).some((w) => w.kind === "blk-resize"))
+      ),
       // The contract's kinds (a ping has no contract form: the harness cannot make net requests yet).
       workloads: [
         ...new Set(
@@ -462,7 +476,7 @@ export class GuestDriverTarget implements DriverTarget {
     // A firmware booting from the network fetches the boot program from QEMU's TFTP server in the run's directory.
     const tftp = o.guest === "seabios" ? `,tftp=${disk.replace(/\/[^/]*$/, "")},bootfile=boot.bin` : "";
     const backend = o.deviceType === "blk"
-      ? ["-drive", `if=none,id=drive0,file=${disk},format=raw`]
+      ? ["-drive", `if=none,id=drive0,file=${disk},format=raw${variation.readOnly ? ",readonly=on" : ""}`]
       : o.deviceType === "net"
       ? ["-netdev", `user,id=n0,restrict=on${tftp}`]
       : [];

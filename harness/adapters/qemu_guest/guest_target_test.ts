@@ -99,6 +99,13 @@ Deno.test("qemu-guest: a firmware guest refuses, when built, the workloads it ca
 Deno.test("qemu-guest: a PCI device varied by its properties (QEMU keeps the last); MMIO refuses a variation", async () => {
   const pci = new GuestDriverTarget({ name: "v", guest: "linux", transport: "pci", deviceType: "rng" });
   assertEquals(pci.info.variations, ["transitional", "msix-vectors"]);
+  const blk = new GuestDriverTarget({ name: "b", guest: "linux", transport: "pci", deviceType: "blk" });
+  assertEquals(blk.info.variations, ["transitional", "msix-vectors", "read-only"]);
+  const drive = (args: string[]) => args[args.indexOf("-drive") + 1];
+  assertEquals(
+    drive(blk.args("/tmp/x/disk.raw", undefined, { readOnly: true })),
+    "if=none,id=drive0,file=/tmp/x/disk.raw,format=raw,readonly=on",
+  );
   const device = (args: string[]) => args[args.indexOf("-device") + 1];
   assertEquals(device(pci.args("/tmp/x/disk.raw")), "virtio-rng-pci,disable-legacy=on,ioeventfd=off,addr=5.0");
   assertEquals(
@@ -109,7 +116,7 @@ Deno.test("qemu-guest: a PCI device varied by its properties (QEMU keeps the las
     variedDevice("virtio-blk-pci,drive=drive0", { msixVectors: 0 }),
     "virtio-blk-pci,drive=drive0,vectors=0",
   );
-  const mmio = new GuestDriverTarget({ name: "m", guest: "u-boot", transport: "mmio", deviceType: "blk" });
+  const mmio = new GuestDriverTarget({ name: "m", guest: "u-boot", transport: "mmio", deviceType: "net" });
   assertEquals(mmio.info.variations, []);
   // Refused before QEMU starts: nothing to install for this.
   await assertRejects(

@@ -54,6 +54,8 @@ export interface BlkOptions {
   serial?: string;
   /** Device-type features to offer (default SIZE_MAX, SEG_MAX, BLK_SIZE, FLUSH). */
   features?: bigint;
+  /** A read-only disk: VIRTIO_BLK_F_RO offered besides `features`, every write refused with IOERR, nothing written. */
+  readOnly?: boolean;
 }
 
 /**
@@ -74,13 +76,17 @@ export class BlkFunction implements DeviceFunction {
   readonly config = new Uint8Array(BLK_CONFIG_SIZE);
   readonly configLayout = BLK_CONFIG_LAYOUT;
   readonly disk: Uint8Array;
+  /** The disk refuses writes (VIRTIO_BLK_F_RO offered). */
+  readonly readOnly: boolean;
   readonly serial: string;
   #max: number;
   constructor(opts: BlkOptions = {}) {
     const sectors = opts.sectors ?? 2048;
     this.disk = zeroedBytes(sectors * SECTOR);
     this.serial = (opts.serial ?? "virtio-conformance").slice(0, 20);
-    this.features = opts.features ?? mask(BLK_F.SIZE_MAX, BLK_F.SEG_MAX, BLK_F.BLK_SIZE, BLK_F.FLUSH);
+    this.features = (opts.features ?? mask(BLK_F.SIZE_MAX, BLK_F.SEG_MAX, BLK_F.BLK_SIZE, BLK_F.FLUSH)) |
+      (opts.readOnly ? mask(BLK_F.RO) : 0n);
+    this.readOnly = opts.readOnly ?? false;
     this.#max = opts.queueSizeMax ?? 128;
     this.#writeConfig(sectors);
   }
@@ -120,7 +126,7 @@ export class BlkFunction implements DeviceFunction {
         break;
       case BlkType.OUT: {
         const data = out.subarray(16);
-        if (!span(data.length)) status = BlkStatus.IOERR;
+        if (this.readOnly || !span(data.length)) status = BlkStatus.IOERR;
         else this.disk.set(data, sector * SECTOR);
         break;
       }
