@@ -69,6 +69,16 @@ export function optionalInt(
   return v;
 }
 
+/** `obj[key]` when it is true or false, undefined when absent; otherwise a usage error. */
+export function optionalBool(where: string, obj: Record<string, unknown>, key: string): boolean | undefined {
+  const v = obj[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== "boolean") {
+    throw new UsageError(`${where}: "options.${key}" must be true or false, got ${describeValue(v)}`);
+  }
+  return v;
+}
+
 /** `obj[key]` when it is a list of strings, undefined when absent; otherwise a usage error. */
 export function optionalStrings(where: string, obj: Record<string, unknown>, key: string): string[] | undefined {
   const v = obj[key];

@@ -11,6 +11,7 @@ import {
   describeValue as describe,
   isRecord,
   oneOf,
+  optionalBool,
   optionalInt,
   optionalStrings,
   UsageError,
@@ -73,15 +74,11 @@ function checkQemu(role: unknown, options: unknown, where: string): CheckedOptio
     const v = optionalInt(where, o, key, key === "memoryMiB" ? 32 : 1, 4096);
     if (v !== undefined) qemu[key] = v;
   }
-  if (o.driveReadOnly !== undefined) {
-    if (typeof o.driveReadOnly !== "boolean") {
-      throw new UsageError(`${where}: "options.driveReadOnly" must be true or false, got ${describe(o.driveReadOnly)}`);
-    }
-    if (o.driveReadOnly && qemu.driveMiB === undefined) {
-      throw new UsageError(`${where}: "options.driveReadOnly" needs "options.driveMiB" (the drive it makes read-only)`);
-    }
-    qemu.driveReadOnly = o.driveReadOnly;
+  const driveReadOnly = optionalBool(where, o, "driveReadOnly");
+  if (driveReadOnly && qemu.driveMiB === undefined) {
+    throw new UsageError(`${where}: "options.driveReadOnly" needs "options.driveMiB" (the drive it makes read-only)`);
   }
+  if (driveReadOnly !== undefined) qemu.driveReadOnly = driveReadOnly;
   return { role: "device", options: qemu };
 }
 

@@ -10,6 +10,7 @@ import {
   describeValue as describe,
   isRecord,
   oneOf,
+  optionalBool,
   optionalInt,
   optionalStrings,
   UsageError,
@@ -159,12 +160,8 @@ function checkGuest(role: unknown, options: unknown, where: string): CheckedOpti
     const v = optionalInt(where, o, key, min, max);
     if (v !== undefined) guest[key] = v;
   }
-  if (o.watchRings !== undefined) {
-    if (typeof o.watchRings !== "boolean") {
-      throw new UsageError(`${where}: "options.watchRings" must be true or false, got ${describe(o.watchRings)}`);
-    }
-    guest.watchRings = o.watchRings;
-  }
+  const watchRings = optionalBool(where, o, "watchRings");
+  if (watchRings !== undefined) guest.watchRings = watchRings;
   if (o.variations !== undefined) {
     if (!Array.isArray(o.variations)) {
       throw new UsageError(`${where}: "options.variations" must be a list, got ${describe(o.variations)}`);

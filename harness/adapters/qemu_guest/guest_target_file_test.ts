@@ -59,6 +59,7 @@ Deno.test("qemu-guest target files: problems are one sentence each", () => {
     [file({ guest: "seabios", transport: "mmio" }), `"options.transport" must be one of "pci"`],
     [file({ guest: "seabios", deviceType: "rng" }), `"options.deviceType" must be`],
     [file({ guest: "seabios", kernel: "vmlinuz" }), `"options.kernel" does not apply to guest "seabios"`],
+    [file({ guest: "u-boot", watchRings: 1 }), `"options.watchRings" must be true or false, got 1`],
     [file({ guest: "ovmf", variations: "transitional" }), `"options.variations" must be a list`],
     [file({ guest: "ovmf", variations: ["queue-size"] }), `"options.variations[0]" must be one of "transitional"`],
     [file({ guest: "u-boot", variations: ["transitional"] }), `lists transitional, which a blk device over mmio`],
