@@ -46,6 +46,7 @@ const GUEST_KEYS = [
   "commandTimeoutMs",
   "watchRings",
   "variations",
+  "removal",
 ];
 
 /** Validates one workload of a `qemu-guest` target. */
@@ -178,6 +179,14 @@ function checkGuest(role: unknown, options: unknown, where: string): CheckedOpti
       );
     }
     guest.variations = kinds;
+  }
+  if (o.removal !== undefined) {
+    guest.removal = oneOf(where, "options.removal", o.removal, ["unbind", "device-del"] as const);
+    if (guest.removal === "device-del" && !(linux && guest.transport === "pci")) {
+      throw new UsageError(
+        `${where}: "options.removal" "device-del" needs guest "linux" over pci (a hot-pluggable port)`,
+      );
+    }
   }
   return { role: "driver", options: guest };
 }

@@ -41,6 +41,7 @@ import {
   linuxInit,
   linuxInitramfs,
   type LinuxParts,
+  type LinuxRemoval,
   type LinuxWorkload,
   parseLinuxReport,
 } from "./linux_guest.ts";
@@ -117,6 +118,12 @@ export interface GuestTargetOptions {
    * slow guest can list fewer.
    */
   variations?: DeviceVariationKind[];
+  /**
+   * Linux over PCI: how the device leaves the driver at the end (default `unbind`: the guest unbinds the driver).
+   * `device-del` puts the device below a PCIe root port in the same slot and has QEMU unplug it (QMP `device_del`,
+   * ACPI hot-plug): the driver's remove runs as the device goes away under it.
+   */
+  removal?: LinuxRemoval;
 }
 
 /** The device variations the `qemu-guest` adapter can give. */
@@ -140,6 +147,8 @@ export const UBOOT_MARKER = 0x0a00_00fc;
 export const PCI_MARKER = 0xfc;
 /** Where the PCI device sits (bus 0, device 5, function 0). */
 const PCI_SLOT = 5;
+/** QEMU's id of the root port a device the run removes sits below. */
+const ROOT_PORT_ID = "rp0";
 
 /** How a transport's guest is set up: machine, firmware, device, where its accesses land, how phases are marked. */
 interface Platform {
@@ -156,6 +165,10 @@ interface Platform {
   /** QEMU's watchpoints stop the guest before the access (arm64), not after it (x86). */
   watchStopsBefore: boolean;
   window: Omit<TraceWindow, "phases">;
+  /** `-device` arguments that come before the device (the port a removable device sits below). */
+  before: string[];
+  /** QEMU's id of the device (for QMP `device_del`), when the run removes it. */
+  removableId?: string;
   /** The U-Boot command that makes the marker access. */
   marker: string;
 }
@@ -220,6 +233,11 @@ function platform(o: GuestTargetOptions): Platform {
     const slot = /(?:^|,)addr=(?:0x)?([0-9a-f]+)/i.exec(dev)?.[1];
     const n = slot === undefined ? PCI_SLOT : parseInt(slot, 16);
     const two = n.toString(16).padStart(2, "0");
+    // A device QEMU removes sits below a hot-pluggable root port in its slot (function 0 of the bus SeaBIOS numbers
+    // 1); the port's configuration space carries the phase markers, since the device's goes with it.
+    const removable = o.removal === "device-del";
+    const id = /(?:^|,)id=([^,]+)/.exec(dev)?.[1] ?? "dut";
+    const placed = removable ? `${dev}${dev.includes("id=") ? "" : `,id=${id}`},bus=${ROOT_PORT_ID},addr=0.0` : dev;
     return {
       // U-Boot finds no virtio device on q35; on the i440FX machine it does.
       binary: "qemu-system-x86_64",
@@ -229,13 +247,20 @@ function platform(o: GuestTargetOptions): Platform {
         : o.guest === "ovmf"
         ? "/usr/share/ovmf/OVMF.fd"
         : "/usr/lib/u-boot/qemu-x86_64/u-boot.rom",
-      device: dev,
+      device: placed,
+      before: removable ? ["-device", `pcie-root-port,id=${ROOT_PORT_ID},bus=pcie.0,chassis=1,addr=${two}.0`] : [],
+      ...(removable ? { removableId: id } : {}),
       buffer: 0x0100_0000,
       ramBase: 0,
       mappings: [RING_MAPPINGS.identity, RING_MAPPINGS.linuxX86, RING_MAPPINGS.linuxX86La57],
       watchStopsBefore: false,
       window: {
-        pci: { device: dev.split(",")[0]!, address: `00:${two}.0`, regions: PCI_REGION_NAMES[deviceType] ?? "" },
+        pci: {
+          device: dev.split(",")[0]!,
+          address: removable ? "01:00.0" : `00:${two}.0`,
+          regions: PCI_REGION_NAMES[deviceType] ?? "",
+          ...(removable ? { markerAt: { device: "pcie-root-port", address: `00:${two}.0` } } : {}),
+        },
         marker: { pciConfig: PCI_MARKER },
         // Linux: the firmware (SeaBIOS) probes a bootable disk before the kernel starts. SeaBIOS is the driver
         // under test itself: its accesses from power-on count.
@@ -251,6 +276,7 @@ function platform(o: GuestTargetOptions): Platform {
     machine: ["-M", "virt", "-cpu", "cortex-a57", "-global", "virtio-mmio.force-legacy=false"],
     firmware: "/usr/lib/u-boot/qemu_arm64/u-boot.bin",
     device: device ?? MMIO_DEVICES[deviceType] ?? `${deviceType}?`,
+    before: [],
     buffer: 0x4020_0000,
     ramBase: 0x4000_0000,
     mappings: [RING_MAPPINGS.identity, RING_MAPPINGS.linuxArm64],
@@ -499,6 +525,7 @@ export class GuestDriverTarget implements DriverTarget {
       "-no-reboot",
       ...boot,
       ...backend,
+      ...p.before,
       "-device",
       variedDevice(p.device, variation),
       // A console port on the serial device's bus (after the device that makes the bus).
@@ -570,11 +597,14 @@ export class GuestDriverTarget implements DriverTarget {
     if (linux) {
       try {
         initrd = `${dir}/initrd.cpio`;
-        const at = window.pci ? { pci: `0000:${window.pci.address}` } : { mmio: UBOOT_MARKER };
+        const port = window.pci?.markerAt;
+        const at = window.pci
+          ? { pci: `0000:${window.pci.address}`, ...(port ? { markerAt: `0000:${port.address}` } : {}) }
+          : { mmio: UBOOT_MARKER };
         const type = this.options.deviceType;
         if (!linuxDrives(type)) throw new Error(`Linux does not drive ${type} here`);
         const transport = this.options.transport === "mmio" ? "mmio" : "pci";
-        const init = linuxInit(type, at, work);
+        const init = linuxInit(type, at, work, this.options.removal);
         await Deno.writeFile(initrd, await linuxInitramfs(this.linuxParts, type, transport, init));
       } catch (e) {
         await Deno.remove(dir, { recursive: true }).catch(() => {});
@@ -585,7 +615,7 @@ export class GuestDriverTarget implements DriverTarget {
     }
     // The device acts through QMP (QEMU connects to the harness on loopback) when a workload asks for it.
     let listener: Deno.TcpListener | undefined;
-    if (linux && work.some(isDeviceAction)) {
+    if (linux && (work.some(isDeviceAction) || this.#platform.removableId)) {
       try {
         listener = Deno.listen({ hostname: "127.0.0.1", port: 0, transport: "tcp" });
       } catch (e) {
@@ -646,7 +676,7 @@ export class GuestDriverTarget implements DriverTarget {
       };
       const act = (w: DeviceAction) => this.#act(qmp, w);
       const { probe, results } = linux
-        ? await this.#runLinux(guest, snapshot, act, request.signal)
+        ? await this.#runLinux(guest, snapshot, act, (id) => this.#unplug(qmp, id), request.signal)
         : this.options.guest === "seabios"
         ? await this.#runBootSector(guest, snapshot, request.signal)
         : this.options.guest === "ovmf"
@@ -719,6 +749,16 @@ export class GuestDriverTarget implements DriverTarget {
     }
   }
 
+  /** QEMU unplugs the device (QMP `device_del`) while the guest waits at the marker before the removal phase. */
+  async #unplug(qmp: QmpClient | undefined, id: string): Promise<void> {
+    if (!qmp) throw new TargetError("device_del needs QEMU's QMP connection, which this run does not have");
+    try {
+      await qmp.execute("device_del", { id }, 5000);
+    } catch (e) {
+      throw new TargetError(`QEMU refused device_del of ${id}: ${(e as Error).message}`);
+    }
+  }
+
   /** Reads the areas of every split queue the driver enabled so far from guest RAM, as `memory` steps. */
   async #snapshot(
     filter: TraceFilter,
@@ -752,6 +792,7 @@ export class GuestDriverTarget implements DriverTarget {
     guest: GuestProcess,
     snapshot: (phase: number) => Promise<void>,
     act: (w: DeviceAction) => Promise<void>,
+    remove: (id: string) => Promise<void>,
     signal?: AbortSignal,
   ): Promise<Pick<WatchedRun, "probe" | "results">> {
     const ms = this.options.bootTimeoutMs ?? 60_000;
@@ -772,6 +813,7 @@ export class GuestDriverTarget implements DriverTarget {
       // Workload `pause - 1` runs once the guest goes on: a device action happens first, the guest then watches for it.
       const next = this.workloads[pause - 1];
       if (next && isDeviceAction(next)) await act(next);
+      if (pause === this.workloads.length + 1 && this.#platform.removableId) await remove(this.#platform.removableId);
       await guest.type("\n");
     }
     await guest.waitFor(

@@ -63,6 +63,8 @@ Deno.test("qemu-guest target files: problems are one sentence each", () => {
     [file({ guest: "ovmf", variations: "transitional" }), `"options.variations" must be a list`],
     [file({ guest: "ovmf", variations: ["queue-size"] }), `"options.variations[0]" must be one of "transitional"`],
     [file({ guest: "u-boot", variations: ["transitional"] }), `lists transitional, which a blk device over mmio`],
+    [file({ guest: "linux", removal: "eject" }), `"options.removal" must be "unbind" or "device-del"`],
+    [file({ guest: "u-boot", transport: "pci", removal: "device-del" }), `needs guest "linux" over pci`],
   ];
   for (const [text, want] of cases) {
     const e = assertThrows(() => parseTargetText(text, "x.jsonc"), UsageError);

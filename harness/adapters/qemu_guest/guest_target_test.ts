@@ -125,3 +125,21 @@ Deno.test("qemu-guest: a PCI device varied by its properties (QEMU keeps the las
     "cannot vary its device this way: transitional",
   );
 });
+
+Deno.test("qemu-guest: a device QEMU removes sits below a root port in its slot, which carries the markers", () => {
+  const t = new GuestDriverTarget({
+    name: "r",
+    guest: "linux",
+    transport: "pci",
+    deviceType: "console",
+    removal: "device-del",
+  });
+  const args = t.args("/tmp/x/disk.raw");
+  const devices = args.flatMap((a, i) => args[i - 1] === "-device" ? [a] : []);
+  assertEquals(devices.slice(0, 2), [
+    "pcie-root-port,id=rp0,bus=pcie.0,chassis=1,addr=05.0",
+    "virtio-serial-pci,disable-legacy=on,ioeventfd=off,addr=5.0,id=dut,bus=rp0,addr=0.0",
+  ]);
+  const kept = new GuestDriverTarget({ name: "k", guest: "linux", transport: "pci", deviceType: "console" });
+  assert(!kept.args("/tmp/x/disk.raw").join(" ").includes("pcie-root-port"));
+});

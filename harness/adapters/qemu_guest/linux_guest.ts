@@ -76,10 +76,20 @@ export type LinuxTransport = "pci" | "mmio";
 
 /** Where the device under test is, as the guest script reaches it. */
 export type LinuxDeviceAt =
-  /** A PCI function (`0000:00:05.0`): phases are marked by a configuration read at 0xfc. */
-  | { pci: string }
+  /**
+   * A PCI function (`0000:00:05.0`): phases are marked by a configuration read at 0xfc of the function, or of
+   * `markerAt` (the port above a device the run removes).
+   */
+  | { pci: string; markerAt?: string }
   /** A virtio-mmio device: phases are marked by a read of `marker` (in an empty slot, through /dev/mem). */
   | { mmio: number };
+
+/**
+ * How the device leaves the driver at the end of a run: `unbind` (the guest unbinds the driver, its remove) or
+ * `device-del` (QEMU unplugs the device, QMP `device_del`: the guest's hot-plug code ejects it and the driver's remove
+ * runs under it).
+ */
+export type LinuxRemoval = "unbind" | "device-del";
 
 /** Whether Linux drives `type` here. */
 export function linuxDrives(type: DeviceTypeName): type is LinuxDeviceType {
@@ -115,22 +125,30 @@ function waitUntil(test: string): string {
 }
 
 /**
- * The `/init` script: modules, bind check, workloads, unbind, power off, each
- * phase preceded by the marker read of `pciAddress`'s configuration offset 0xfc.
+ * The `/init` script: modules, bind check, workloads, the device's removal, power off, each phase preceded by the
+ * marker read (a PCI configuration offset 0xfc, or an MMIO address).
  */
 export function linuxInit(
   deviceType: LinuxDeviceType,
   at: LinuxDeviceAt,
   workloads: readonly LinuxWorkload[],
+  removal: LinuxRemoval = "unbind",
 ): string {
+  if (removal === "device-del" && !("pci" in at && at.markerAt)) {
+    throw new Error("a device QEMU removes must sit below a port that marks the phases");
+  }
   const transport: LinuxTransport = "pci" in at ? "pci" : "mmio";
   // The virtio device under the transport (its driver link shows the bind).
   const dev = "pci" in at ? `/sys/bus/pci/devices/${at.pci}/virtio0` : "/sys/bus/virtio/devices/virtio0";
+  const marks = "pci" in at ? `/sys/bus/pci/devices/${at.markerAt ?? at.pci}/config` : "";
   const mark = "pci" in at
-    ? `mark() { dd if=/sys/bus/pci/devices/${at.pci}/config of=/dev/null bs=4 skip=63 count=1 2>/dev/null; }`
+    ? `mark() { dd if=${marks} of=/dev/null bs=4 skip=63 count=1 2>/dev/null; }`
     : `mark() { devmem 0x${at.mmio.toString(16)} 32 >/dev/null; }`;
-  // The driver's remove: unbinding the PCI transport (which removes the virtio device), or the virtio driver.
-  const unbind = "pci" in at
+  // The driver's remove: unbinding the PCI transport (which removes the virtio device), or the virtio driver; or
+  // QEMU unplugs the device while the guest waits at the pause (5 s at most) for the function to go.
+  const unbind = removal === "device-del" && "pci" in at
+    ? waitUntil(`[ ! -e /sys/bus/pci/devices/${at.pci} ]`)
+    : "pci" in at
     ? `echo ${at.pci} > /sys/bus/pci/drivers/virtio-pci/unbind`
     : `echo virtio0 > "$(readlink -f ${dev}/driver)/unbind"`;
   const lines = [

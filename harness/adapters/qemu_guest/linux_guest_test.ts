@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { isDeviceAction, linuxInit, parseLinuxReport } from "./linux_guest.ts";
 
 Deno.test("linuxInit: a device action is a bounded wait for the driver to show the change", () => {
@@ -22,4 +22,14 @@ Deno.test("isDeviceAction: QEMU's actions, not the driver's", () => {
   assert(isDeviceAction({ kind: "net-link", up: true }));
   assert(!isDeviceAction({ kind: "net-ping" }));
   assertEquals(parseLinuxReport("@@ probe ok\n@@ work 0 0\n@@ work 1 1\n", 2).work, [0, 1]);
+});
+
+Deno.test("linuxInit: a device QEMU removes is waited for, and the port above it marks the phases", () => {
+  const at = { pci: "0000:01:00.0", markerAt: "0000:00:05.0" };
+  const script = linuxInit("console", at, [{ kind: "console-write" }], "device-del");
+  assert(script.includes("mark() { dd if=/sys/bus/pci/devices/0000:00:05.0/config"), script);
+  assert(script.includes("[ ! -e /sys/bus/pci/devices/0000:01:00.0 ]"), "waits for the function to go");
+  assert(!script.includes("/unbind"), "nothing unbinds the driver");
+  assert(linuxInit("console", at, []).includes("echo 0000:01:00.0 > /sys/bus/pci/drivers/virtio-pci/unbind"));
+  assertThrows(() => linuxInit("blk", { pci: "0000:00:05.0" }, [], "device-del"), Error, "below a port");
 });

@@ -135,9 +135,11 @@ export interface TraceWindow {
    * The device's PCI function: QEMU's model name (`virtio-blk-pci`) and address (`00:05.0`) as the
    * configuration events print them, and the name its structures' regions end with (`virtio-blk`). An
    * access's offset in its structure is taken from the address's low 12 bits: QEMU places each structure
-   * at a 4 KiB boundary of its BAR, none longer than 4 KiB.
+   * at a 4 KiB boundary of its BAR, none longer than 4 KiB. `markerAt` is the function whose configuration reads
+   * mark phases when it is not the device (the hot-pluggable port above a device the run removes: a marker must
+   * still be read once the device is gone).
    */
-  pci?: { device: string; address: string; regions: string };
+  pci?: { device: string; address: string; regions: string; markerAt?: { device: string; address: string } };
   /** Where each next phase starts. */
   marker?: TraceMarker;
   /** The phases the guest script marks, in order (the first starts at power-on, unless `firstAtMarker`). */
@@ -210,7 +212,11 @@ export class TraceFilter {
       return kept;
     }
     // Most lines are someone else's (a UART poll): reject them before the regular expression.
-    if (!line.includes("virtio") && !(this.scope.pci && CONFIG_DATA_REGIONS.some((r) => line.includes(r)))) {
+    const pci = this.scope.pci;
+    if (
+      !line.includes("virtio") && !(pci && CONFIG_DATA_REGIONS.some((r) => line.includes(r))) &&
+      !(pci?.markerAt && line.includes(pci.markerAt.device))
+    ) {
       return false;
     }
     const r = parseTraceLine(line);
@@ -252,9 +258,14 @@ export class TraceFilter {
 
   #config(r: TraceConfigAccess): boolean {
     const pci = this.scope.pci;
-    if (!pci || r.device !== pci.device || r.address !== pci.address) return false;
+    if (!pci) return false;
     const m = this.scope.marker;
-    if (m && "pciConfig" in m && r.kind === "config-read" && r.offset === m.pciConfig) return this.#nextPhase();
+    const marks = pci.markerAt ?? pci;
+    if (
+      m && "pciConfig" in m && r.kind === "config-read" && r.offset === m.pciConfig && r.device === marks.device &&
+      r.address === marks.address
+    ) return this.#nextPhase();
+    if (r.device !== pci.device || r.address !== pci.address) return false;
     if (r.kind === "config-write") {
       const width = this.#lastWriteSize ?? naturalWidth(r.offset);
       this.#lastWriteSize = undefined;

@@ -76,3 +76,37 @@ Deno.test("trace: the block device's read and write requests become steps in the
   assertEquals(f.steps[1], { kind: "blk-request", op: "read", sector: 16, sectors: 8 });
   assertEquals(f.steps[2], { kind: "blk-request", op: "write", sector: 2, sectors: 1 });
 });
+
+Deno.test("TraceFilter: the port above a removable device marks the phases; its other reads are not the device's", () => {
+  const cfg = (device: string, address: string, offset: number) =>
+    `pci_cfg_read ${device} ${address} @0x${offset.toString(16)} -> 0x0`;
+  const f = new TraceFilter({
+    pci: {
+      device: "virtio-serial-pci",
+      address: "01:00.0",
+      regions: "virtio-serial",
+      markerAt: { device: "pcie-root-port", address: "00:05.0" },
+    },
+    marker: { pciConfig: 0xfc },
+    phases: [{ phase: "probe" }, { phase: "remove" }, { phase: "end" }],
+    firstAtMarker: true,
+  });
+  for (
+    const l of [
+      cfg("virtio-serial-pci", "01:00.0", 0), // before the first marker: dropped
+      cfg("pcie-root-port", "00:05.0", 0xfc), // probe
+      cfg("virtio-serial-pci", "01:00.0", 4),
+      cfg("pcie-root-port", "00:05.0", 0x40), // the port's own: not the device's
+      cfg("virtio-serial-pci", "01:00.0", 0xfc), // the device's 0xfc is not a marker here
+      cfg("pcie-root-port", "00:05.0", 0xfc), // remove
+      cfg("pcie-root-port", "00:05.0", 0xfc), // end
+    ]
+  ) f.push(l);
+  assertEquals(f.steps.map((s) => s.kind === "phase" ? s.phase : `${s.kind}@${"offset" in s ? s.offset : ""}`), [
+    "probe",
+    "read@4",
+    "read@252",
+    "remove",
+    "end",
+  ]);
+});
