@@ -29,6 +29,7 @@ import { openDriverTransport } from "../transport/open.ts";
 import { referenceDeviceTarget } from "../models/device/reference.ts";
 import { referenceDriver } from "./builtins.ts";
 import { type LoadedTarget, loadTarget, PRESENTABLE, renameDriver, UsageError } from "./target_file.ts";
+import { flagValue, parseFlags, parseInteger } from "./flags.ts";
 import { ConsoleReporter } from "../../reports/console.ts";
 import { checkWritable, JsonLines, writeTextAtomicSync } from "../../reports/files.ts";
 import { Progress, type ProgressSink } from "../../reports/progress.ts";
@@ -178,57 +179,15 @@ Flags:
 
 Exit code: 0 when nothing failed, 1 on a fail or error verdict, 2 on a usage error.`;
 
-function parseInteger(flag: string, raw: string, min: number, max: number): number {
-  const ok = /^(0x[0-9a-f]+|\d+)$/i.test(raw);
-  const n = ok ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(n)) {
-    throw new UsageError(`--${flag}: "${raw}" is not an integer (use decimal or 0x hex)`);
-  }
-  if (n < min || n > max) throw new UsageError(`--${flag}: ${raw} is out of range (${min} to ${max})`);
-  return n;
-}
-
 /** Parses the command line; throws {@link UsageError} on anything it does not accept. */
 export function parseCli(args: readonly string[]): CliOptions {
-  const values = new Map<string, string>();
-  const bools = new Set<string>();
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === "-h") {
-      bools.add("help");
-      continue;
-    }
-    if (!a.startsWith("-") || a === "-" || a === "--") {
-      throw new UsageError(
-        a === "--"
-          ? `unexpected "--": conform takes flags only`
-          : `unexpected argument "${a}": targets are given with --target`,
-      );
-    }
-    if (!a.startsWith("--")) throw new UsageError(`unknown flag "${a}": see --help`);
-    const eq = a.indexOf("=");
-    const name = a.slice(2, eq < 0 ? undefined : eq);
-    const inline = eq < 0 ? undefined : a.slice(eq + 1);
-    if ((BOOL_FLAGS as readonly string[]).includes(name)) {
-      if (inline !== undefined) throw new UsageError(`--${name} takes no value, got "${inline}"`);
-      if (bools.has(name)) throw new UsageError(`--${name} is given twice`);
-      bools.add(name);
-      continue;
-    }
-    if (!(VALUE_FLAGS as readonly string[]).includes(name)) {
-      throw new UsageError(`unknown flag "--${name}": see --help`);
-    }
-    if (values.has(name)) throw new UsageError(`--${name} is given twice`);
-    let value = inline;
-    if (value === undefined) {
-      const next = args[i + 1];
-      if (next === undefined || next.startsWith("--")) throw new UsageError(`--${name} needs a value`);
-      value = next;
-      i++;
-    }
-    if (value === "") throw new UsageError(`--${name} needs a non-empty value`);
-    values.set(name, value);
-  }
+  const parsed = parseFlags(args, {
+    values: VALUE_FLAGS,
+    booleans: BOOL_FLAGS,
+    positional: { refuse: "targets are given with --target" },
+  });
+  const values = { get: (name: string) => flagValue(parsed, name), has: (name: string) => parsed.values.has(name) };
+  const bools = parsed.booleans;
   const opts: CliOptions = {
     strict: bools.has("strict"),
     seed: DEFAULT_SEED,

@@ -12,7 +12,8 @@
  *
  * @module
  */
-import { parseArgs } from "@std/parse-args";
+import { flagValue, parseFlags, parseInteger } from "./flags.ts";
+import { UsageError } from "../options.ts";
 import { CLAUSES } from "../../suites/mod.ts";
 import { GATE_CLAUSE_TIMEOUT_MS, GATE_RUNS, GATE_SEED, GATE_SHRINK, resultKey } from "../core/expectations.ts";
 import type { Verdict } from "../core/result.ts";
@@ -109,22 +110,31 @@ function describeFlip(f: Flip): string {
 }
 
 if (import.meta.main) {
-  const a = parseArgs(Deno.args, {
-    string: ["target", "seeds", "repeats"],
-    boolean: ["load", "help"],
-    collect: ["target"],
-  });
-  const targets = (a.target as string[] | undefined) ?? [];
-  const seeds = Number(a.seeds ?? 3);
-  const repeats = Number(a.repeats ?? 3);
-  if (a.help || targets.length === 0 || !(seeds >= 1 && seeds <= 100) || !(repeats >= 1 && repeats <= 100)) {
-    console.error(
-      "usage: deno task determinism --target <name or file> [--target …] [--seeds 1-100 (3)] [--repeats 1-100 (3)] " +
-        "[--load]",
-    );
+  const usage = "usage: deno task determinism --target <name or file> [--target …] [--seeds 1-100 (3)] " +
+    "[--repeats 1-100 (3)] [--load]";
+  let targets: string[], seeds: number, repeats: number, load: boolean;
+  try {
+    const f = parseFlags(Deno.args, {
+      values: ["target", "seeds", "repeats"],
+      booleans: ["load"],
+      repeatable: ["target"],
+    });
+    if (f.booleans.has("help")) {
+      console.log(usage);
+      Deno.exit(0);
+    }
+    targets = f.values.get("target") ?? [];
+    if (targets.length === 0) throw new UsageError("name at least one --target");
+    const seedsFlag = flagValue(f, "seeds");
+    const repeatsFlag = flagValue(f, "repeats");
+    seeds = seedsFlag === undefined ? 3 : parseInteger("seeds", seedsFlag, 1, 100);
+    repeats = repeatsFlag === undefined ? 3 : parseInteger("repeats", repeatsFlag, 1, 100);
+    load = f.booleans.has("load");
+  } catch (e) {
+    console.error(`determinism: error: ${(e as Error).message}\n${usage}`);
     Deno.exit(2);
   }
-  const r = await determinism({ targets, seeds, repeats, load: a.load === true, log: console.log });
+  const r = await determinism({ targets, seeds, repeats, load, log: console.log });
   for (const f of r.unstable) console.log(`UNSTABLE ${describeFlip(f)}`);
   for (const f of r.seedDependent) console.log(`SEED-DEPENDENT ${describeFlip(f)}`);
   console.log(

@@ -7,10 +7,10 @@
  *
  * @module
  */
-import { parseArgs } from "@std/parse-args";
 import { CLAUSES } from "../../suites/mod.ts";
 import { runTarget } from "../core/runner.ts";
 import { loadTarget } from "./target_file.ts";
+import { flagValue, parseFlags, parseInteger } from "./flags.ts";
 import {
   compareExpectations,
   comparisonFailed,
@@ -31,29 +31,21 @@ const USAGE = `Usage: deno task expectations --target <target file> [--update] [
   --update   rewrite the expectations file from this run (existing reasons are kept)`;
 
 async function main(args: string[]): Promise<number> {
-  const a = parseArgs(args, {
-    string: ["target", "seed", "runs", "dir"],
-    boolean: ["update", "help"],
-    alias: { h: "help" },
-    unknown: (f: string) => {
-      if (f.startsWith("-")) throw new Error(`unknown flag ${f}`);
-      return true;
-    },
-  });
-  if (a.help) {
+  const f = parseFlags(args, { values: ["target", "seed", "runs", "dir"], booleans: ["update"] });
+  if (f.booleans.has("help")) {
     console.log(USAGE);
     return 0;
   }
-  if (!a.target) {
+  const targetFile = flagValue(f, "target");
+  if (!targetFile) {
     console.error(`expectations: error: --target is required\n${USAGE}`);
     return 2;
   }
-  const seed = a.seed !== undefined ? Number(a.seed) : GATE_SEED;
-  const runs = a.runs !== undefined ? Number(a.runs) : GATE_RUNS;
-  if (!Number.isSafeInteger(seed) || !Number.isSafeInteger(runs) || runs < 1) {
-    console.error(`expectations: error: --seed and --runs must be integers (runs >= 1)`);
-    return 2;
-  }
+  const seedFlag = flagValue(f, "seed");
+  const runsFlag = flagValue(f, "runs");
+  const seed = seedFlag !== undefined ? parseInteger("seed", seedFlag, 0, 0x7fff_ffff) : GATE_SEED;
+  const runs = runsFlag !== undefined ? parseInteger("runs", runsFlag, 1, 1_000_000) : GATE_RUNS;
+  const a = { target: targetFile, update: f.booleans.has("update"), dir: flagValue(f, "dir") };
   const loaded = await loadTarget(a.target);
   const target = loaded.target;
   const name = target.info.name;

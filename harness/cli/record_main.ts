@@ -9,13 +9,23 @@
  * @module
  */
 import { loadTarget } from "./target_file.ts";
+import { parseFlags } from "./flags.ts";
 import { GuestDriverTarget } from "../adapters/qemu_guest/guest_target.ts";
 import type { RecordedRun } from "../adapters/qemu_guest/recorded_target.ts";
 import { queueAreas } from "../roles/watched_trace.ts";
 
-const [targetFile, out] = Deno.args;
-if (!targetFile || !out) {
-  console.error("usage: record_main.ts <qemu-guest target file> <output .json>");
+const USAGE = "usage: deno task record <qemu-guest target file> <output .json>";
+let targetFile: string | undefined, out: string | undefined;
+try {
+  const f = parseFlags(Deno.args, { values: [], booleans: [], positional: true });
+  if (f.booleans.has("help")) {
+    console.log(USAGE);
+    Deno.exit(0);
+  }
+  [targetFile, out] = f.positional;
+  if (!targetFile || !out || f.positional.length > 2) throw new Error("name a target file and an output file");
+} catch (e) {
+  console.error(`record: error: ${(e as Error).message}\n${USAGE}`);
   Deno.exit(2);
 }
 const { target } = await loadTarget(targetFile);

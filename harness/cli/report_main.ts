@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { parseArgs } from "@std/parse-args";
+import { flagValue, parseFlags } from "./flags.ts";
 import { readJsonReport, writeJsonReport } from "../../reports/json.ts";
 import { writeJunitReport } from "../../reports/junit.ts";
 import { matrixMarkdown, mergeReports } from "../../reports/merge.ts";
@@ -18,26 +18,18 @@ const USAGE = `Usage: deno task report [--out <dir>] <report.json> [<report.json
 
 /** Runs the task; returns the exit code. */
 export async function reportMain(args: string[], io = { out: console.log, err: console.error }): Promise<number> {
-  let a;
+  let f;
   try {
-    a = parseArgs(args, {
-      string: ["out"],
-      boolean: ["help"],
-      alias: { h: "help" },
-      unknown: (f: string) => {
-        if (f.startsWith("-")) throw new Error(`unknown flag ${f}`);
-        return true;
-      },
-    });
+    f = parseFlags(args, { values: ["out"], booleans: [], positional: true });
   } catch (e) {
     io.err(`report: error: ${(e as Error).message}\n${USAGE}`);
     return 2;
   }
-  if (a.help) {
+  if (f.booleans.has("help")) {
     io.out(USAGE);
     return 0;
   }
-  const files = a._.map(String);
+  const files = f.positional;
   if (files.length === 0) {
     io.err(`report: error: name at least one JSON report\n${USAGE}`);
     return 2;
@@ -53,7 +45,7 @@ export async function reportMain(args: string[], io = { out: console.log, err: c
   }
   const { report, conflicts } = mergeReports(reports);
   for (const c of conflicts) io.err(`report: conflict: ${c}`);
-  const dir = a.out ?? "reports/merged";
+  const dir = flagValue(f, "out") ?? "reports/merged";
   await writeJsonReport(`${dir}/merged.json`, report);
   await writeJunitReport(`${dir}/merged.junit.xml`, report);
   await writeTextAtomic(`${dir}/matrix.md`, matrixMarkdown(report));
