@@ -23,3 +23,17 @@ export function escapeControls(s: string): string {
 export function hex(value: number | bigint, digits = 0): string {
   return `0x${value.toString(16).padStart(digits, "0")}`;
 }
+
+/**
+ * The message of anything thrown: an `Error`'s message, else the value as text (a target may throw a string, or
+ * `undefined`). The one way error sentences quote a cause.
+ *
+ * @example
+ * ```ts
+ * import { errorText } from "./text.ts";
+ * console.log(errorText(new Error("no such file")), errorText("busy")); // no such file busy
+ * ```
+ */
+export function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -20,6 +20,7 @@ import {
 import type { DeviceTypeName, TransportKind } from "../features.ts";
 import { ArrayMemory, type GuestMemory, TracedMemory } from "../memory.ts";
 import type { RegisterSpace } from "../registers.ts";
+import { errorText } from "../text.ts";
 
 /** An in-process device as a factory builds it. */
 export interface InProcessDevice {
@@ -114,7 +115,7 @@ class InProcessDeviceSession implements DeviceSession {
     try {
       this.#device = this.factory(this.#traced, this.transport);
     } catch (e) {
-      throw new TargetError(`The in-process device factory failed: ${e instanceof Error ? e.message : String(e)}`);
+      throw new TargetError(`The in-process device factory failed: ${errorText(e)}`);
     }
     this.#device.onInterrupt((l) => {
       this.#level = l;
@@ -213,7 +214,7 @@ export class InProcessDriverTarget implements DriverTarget {
       return Promise.resolve(this.factory(device));
     } catch (e) {
       return Promise.reject(
-        new TargetError(`The in-process driver factory failed: ${e instanceof Error ? e.message : String(e)}`),
+        new TargetError(`The in-process driver factory failed: ${errorText(e)}`),
       );
     }
   }

@@ -37,6 +37,7 @@ import { buildReport, jsonLinesPath, writeJsonReport, writeJsonReportSync } from
 import { writeJunitReport, writeJunitReportSync } from "../../reports/junit.ts";
 import { cleanupAdapters } from "../adapters/registry.ts";
 import denoConfig from "../../deno.json" with { type: "json" };
+import { errorText } from "../text.ts";
 
 /** Version of this suite (the JSON report's `meta.suiteVersion`): the package version in `deno.json`. */
 export const SUITE_VERSION: string = denoConfig.version;
@@ -305,7 +306,7 @@ export async function planRuns(opts: CliOptions): Promise<TargetRun[]> {
       loaded = await loadTarget(opts.target);
     } catch (e) {
       if (e instanceof UsageError) throw e;
-      throw new UsageError(`target ${opts.target}: ${e instanceof Error ? e.message : String(e)}`);
+      throw new UsageError(`target ${opts.target}: ${errorText(e)}`);
     }
     const t = loaded.target;
     if (opts.role && opts.role !== t.role) {
@@ -391,7 +392,7 @@ const DEFAULT_IO: CliIO = {
 };
 
 function oneLine(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
+  const msg = errorText(e);
   return msg.split("\n")[0] ?? msg;
 }
 

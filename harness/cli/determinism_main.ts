@@ -19,6 +19,7 @@ import { GATE_CLAUSE_TIMEOUT_MS, GATE_RUNS, GATE_SEED, GATE_SHRINK, resultKey } 
 import type { Verdict } from "../core/result.ts";
 import { runTarget } from "../core/runner.ts";
 import { loadTarget } from "./target_file.ts";
+import { errorText } from "../text.ts";
 
 /** What to run. */
 export interface DeterminismOptions {
@@ -131,7 +132,7 @@ if (import.meta.main) {
     repeats = repeatsFlag === undefined ? 3 : parseInteger("repeats", repeatsFlag, 1, 100);
     load = f.booleans.has("load");
   } catch (e) {
-    console.error(`determinism: error: ${(e as Error).message}\n${usage}`);
+    console.error(`determinism: error: ${errorText(e)}\n${usage}`);
     Deno.exit(2);
   }
   const r = await determinism({ targets, seeds, repeats, load, log: console.log });

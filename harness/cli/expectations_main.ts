@@ -25,6 +25,7 @@ import {
   GATE_SHRINK,
   loadExpectations,
 } from "../core/expectations.ts";
+import { errorText } from "../text.ts";
 
 const USAGE = `Usage: deno task expectations --target <target file> [--update] [--seed <n>] [--runs <n>] [--dir <dir>]
   Runs the target (strict) and compares with <dir>/<target name>.jsonc (default dir fixtures/expectations).
@@ -92,7 +93,7 @@ if (import.meta.main) {
   try {
     Deno.exit(await main(Deno.args));
   } catch (e) {
-    console.error(`expectations: error: ${e instanceof Error ? e.message : String(e)}`);
+    console.error(`expectations: error: ${errorText(e)}`);
     Deno.exit(2);
   }
 }

@@ -13,6 +13,7 @@ import { parseFlags } from "./flags.ts";
 import { GuestDriverTarget } from "../adapters/qemu_guest/guest_target.ts";
 import type { RecordedRun } from "../adapters/qemu_guest/recorded_target.ts";
 import { queueAreas } from "../roles/watched_trace.ts";
+import { errorText } from "../text.ts";
 
 const USAGE = "usage: deno task record <qemu-guest target file> <output .json>";
 let targetFile: string | undefined, out: string | undefined;
@@ -25,7 +26,7 @@ try {
   [targetFile, out] = f.positional;
   if (!targetFile || !out || f.positional.length > 2) throw new Error("name a target file and an output file");
 } catch (e) {
-  console.error(`record: error: ${(e as Error).message}\n${USAGE}`);
+  console.error(`record: error: ${errorText(e)}\n${USAGE}`);
   Deno.exit(2);
 }
 const { target } = await loadTarget(targetFile);

@@ -12,6 +12,7 @@ import { writeJunitReport } from "../../reports/junit.ts";
 import { matrixMarkdown, mergeReports } from "../../reports/merge.ts";
 import { writeTextAtomic } from "../../reports/files.ts";
 import type { RunReport } from "../core/result.ts";
+import { errorText } from "../text.ts";
 
 const USAGE = `Usage: deno task report [--out <dir>] <report.json> [<report.json> …]
   Merges JSON reports into <dir>/merged.json, merged.junit.xml and matrix.md (default dir reports/merged).`;
@@ -22,7 +23,7 @@ export async function reportMain(args: string[], io = { out: console.log, err: c
   try {
     f = parseFlags(args, { values: ["out"], booleans: [], positional: true });
   } catch (e) {
-    io.err(`report: error: ${(e as Error).message}\n${USAGE}`);
+    io.err(`report: error: ${errorText(e)}\n${USAGE}`);
     return 2;
   }
   if (f.booleans.has("help")) {
@@ -39,7 +40,7 @@ export async function reportMain(args: string[], io = { out: console.log, err: c
     try {
       reports.push(await readJsonReport(f));
     } catch (e) {
-      io.err(`report: error: cannot read ${f}: ${(e as Error).message.split("\n")[0]}`);
+      io.err(`report: error: cannot read ${f}: ${errorText(e).split("\n")[0]}`);
       return 2;
     }
   }

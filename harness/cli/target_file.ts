@@ -34,7 +34,7 @@ import { ADAPTER_REGISTRY, adapterNamed } from "../adapters/registry.ts";
 import { allMutants, referenceDriver } from "./builtins.ts";
 import { DEVICE_IDS, type DeviceTypeName, type ModelledDeviceType, type TransportKind } from "../features.ts";
 import { referenceDeviceTarget } from "../models/device/reference.ts";
-import { escapeControls } from "../text.ts";
+import { errorText, escapeControls } from "../text.ts";
 import { checkKeys, describeValue as describe, isRecord, oneOf, quoteList, UsageError } from "../options.ts";
 
 export { UsageError } from "../options.ts";
@@ -222,7 +222,7 @@ export function parseTargetText(text: string, path: string): TargetSpec {
   try {
     data = parseJsonc(text);
   } catch (e) {
-    throw new UsageError(`${where}: not valid JSONC: ${escapeControls(e instanceof Error ? e.message : String(e))}`);
+    throw new UsageError(`${where}: not valid JSONC: ${escapeControls(errorText(e))}`);
   }
   return validateTargetSpec(data, where, path, path);
 }
@@ -240,7 +240,7 @@ export async function readTargetFile(path: string): Promise<TargetSpec> {
       );
     }
     if (e instanceof Deno.errors.IsADirectory) throw new UsageError(`target file ${path}: is a directory`);
-    throw new UsageError(`target file ${path}: cannot be read: ${e instanceof Error ? e.message : String(e)}`);
+    throw new UsageError(`target file ${path}: cannot be read: ${errorText(e)}`);
   }
   return parseTargetText(text, path);
 }
@@ -314,7 +314,7 @@ async function loadModule(spec: TargetSpec, src: Extract<TargetSource, { kind: "
     loaded.channel.kill("the module was only inspected");
     reply = loaded.reply;
   } catch (e) {
-    const msg = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    const msg = (errorText(e)).split("\n")[0];
     throw new UsageError(`${where}: cannot import module ${src.module}: ${msg}`);
   }
   if (reply.type === "missing") {
@@ -348,7 +348,7 @@ async function loadTargetObject(
   try {
     mod = await import(url.href);
   } catch (e) {
-    const msg = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    const msg = (errorText(e)).split("\n")[0];
     throw new UsageError(`${where}: cannot import module ${src.module}: ${msg}`);
   }
   const value = mod[src.export];

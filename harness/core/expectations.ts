@@ -25,7 +25,7 @@
  */
 import { parse as parseJsonc } from "@std/jsonc";
 import type { ClauseResult, Verdict } from "./result.ts";
-import { escapeControls } from "../text.ts";
+import { errorText, escapeControls } from "../text.ts";
 
 /** Seed of the QEMU gate and of `deno task expectations` (the suite's default seed). */
 export const GATE_SEED = 0x5eed;
@@ -166,7 +166,7 @@ export function parseExpectations(text: string, where = "expectations"): Expecta
   try {
     data = parseJsonc(text);
   } catch (e) {
-    fail(where, `not valid JSONC: ${escapeControls(e instanceof Error ? e.message : String(e))}`);
+    fail(where, `not valid JSONC: ${escapeControls(errorText(e))}`);
   }
   return validateExpectations(data, where);
 }

@@ -7,6 +7,7 @@
 import fc from "fast-check";
 import type { RunSettings } from "./clause.ts";
 import { NotApplicable, Violation } from "../verify.ts";
+import { errorText } from "../text.ts";
 
 /** A property failed: the minimal counterexample and how to replay it. */
 export class PropertyViolation extends Violation {
@@ -118,7 +119,7 @@ export async function checkProperty<T>(
       // The requirement was broken first; the target failed later, while shrinking. The replay runs the
       // property from its seed, which reaches the first failing case again.
       const cause = other ?? err;
-      const why = cause instanceof Error ? cause.message : String(cause);
+      const why = errorText(cause);
       throw new PropertyViolation(
         violated.error,
         format(violated.value),

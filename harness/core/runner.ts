@@ -42,6 +42,7 @@ import { WatchedScenarioRunner } from "../roles/watched_trace.ts";
 import { openDriverTransport } from "../transport/open.ts";
 import { DeviceUnusable } from "../transport/transport.ts";
 import { NotApplicable, Violation } from "../verify.ts";
+import { errorText } from "../text.ts";
 
 /** Options of one target run. */
 export interface RunOptions {
@@ -168,9 +169,9 @@ export function clauseApplicability(c: Clause, ctx: {
   return undefined;
 }
 
+/** {@link errorText}, with the error's class named when it is not a plain `Error` (a `TypeError` in a clause). */
 function errorMessage(e: unknown): string {
-  if (e instanceof Error) return `${e.name === "Error" ? "" : `${e.name}: `}${e.message}`;
-  return String(e);
+  return e instanceof Error && e.name !== "Error" ? `${e.name}: ${e.message}` : errorText(e);
 }
 
 class ClauseTimeout extends Error {

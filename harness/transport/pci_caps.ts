@@ -10,7 +10,7 @@
  * @module
  */
 import type { RegisterSpace, Width } from "../registers.ts";
-import { hex } from "../text.ts";
+import { errorText, hex } from "../text.ts";
 import {
   CapField,
   CapLength,
@@ -400,8 +400,4 @@ export function selectVirtioCaps(walk: Pick<CapWalk, "virtio">, opts: SelectOpti
 
 function cap1(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
-}
-
-function errorText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { ByteStream } from "./qtest_client.ts";
+import { errorText } from "../../text.ts";
 
 /** A QMP command failed or the connection ended. */
 export class QmpError extends Error {
@@ -163,7 +164,7 @@ export class QmpClient {
         }
       }
     } catch (e) {
-      failed = e instanceof Error ? e.message : String(e);
+      failed = errorText(e);
     }
     this.#fail(
       new QmpError(

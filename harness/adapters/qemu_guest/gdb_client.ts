@@ -9,6 +9,7 @@
  * @module
  */
 import type { ByteStream } from "../qemu/qtest_client.ts";
+import { errorText } from "../../text.ts";
 
 /** The stub answered with an error, garbage, or not in time, or the connection ended. */
 export class GdbError extends Error {
@@ -223,7 +224,7 @@ export class GdbClient {
     try {
       for (let off = 0; off < bytes.length;) off += await this.#conn.write(bytes.subarray(off));
     } catch (e) {
-      throw new GdbError(`Cannot write to the gdbstub: ${(e as Error).message}`);
+      throw new GdbError(`Cannot write to the gdbstub: ${errorText(e)}`);
     }
   }
 
@@ -260,7 +261,7 @@ export class GdbClient {
       }
       this.#failure = new GdbError("The gdbstub connection ended");
     } catch (e) {
-      this.#failure = new GdbError(`The gdbstub connection failed: ${(e as Error).message}`);
+      this.#failure = new GdbError(`The gdbstub connection failed: ${errorText(e)}`);
     }
     this.#wake?.();
   }

@@ -45,7 +45,7 @@ import {
   type LinuxWorkload,
   parseLinuxReport,
 } from "./linux_guest.ts";
-import { hex } from "../../text.ts";
+import { errorText, hex } from "../../text.ts";
 
 /** The device types U-Boot drives here. */
 export const UBOOT_DEVICE_TYPES: readonly DeviceTypeName[] = ["blk", "net"];
@@ -592,7 +592,7 @@ export class GuestDriverTarget implements DriverTarget {
         await Deno.writeFile(`${dir}/boot.bin`, bootSector(this.#pciSlot, work));
       }
     } catch (e) {
-      throw new TargetError(`Cannot prepare the guest's disk under ${DEFAULT_TEMP_ROOT}: ${(e as Error).message}`);
+      throw new TargetError(`Cannot prepare the guest's disk under ${DEFAULT_TEMP_ROOT}: ${errorText(e)}`);
     }
     if (linux) {
       try {
@@ -609,7 +609,7 @@ export class GuestDriverTarget implements DriverTarget {
       } catch (e) {
         await Deno.remove(dir, { recursive: true }).catch(() => {});
         throw new TargetError(
-          `Cannot build the Linux guest's initramfs (run .ci/fetch-linux first?): ${(e as Error).message}`,
+          `Cannot build the Linux guest's initramfs (run .ci/fetch-linux first?): ${errorText(e)}`,
         );
       }
     }
@@ -620,7 +620,7 @@ export class GuestDriverTarget implements DriverTarget {
         listener = Deno.listen({ hostname: "127.0.0.1", port: 0, transport: "tcp" });
       } catch (e) {
         await Deno.remove(dir, { recursive: true }).catch(() => {});
-        throw new TargetError(`Cannot listen for QEMU's QMP connection on 127.0.0.1: ${(e as Error).message}`);
+        throw new TargetError(`Cannot listen for QEMU's QMP connection on 127.0.0.1: ${errorText(e)}`);
       }
     }
     const qmpArgs = listener
@@ -728,7 +728,7 @@ export class GuestDriverTarget implements DriverTarget {
       ]);
       const qmp = new QmpClient(conn);
       await qmp.handshake(5000).catch((e) => {
-        throw new TargetError(`QMP handshake failed: ${(e as Error).message}`);
+        throw new TargetError(`QMP handshake failed: ${errorText(e)}`);
       });
       return qmp;
     } finally {
@@ -745,7 +745,7 @@ export class GuestDriverTarget implements DriverTarget {
     try {
       await qmp.execute(command, args, 5000);
     } catch (e) {
-      throw new TargetError(`QEMU refused ${command} ${JSON.stringify(args)}: ${(e as Error).message}`);
+      throw new TargetError(`QEMU refused ${command} ${JSON.stringify(args)}: ${errorText(e)}`);
     }
   }
 
@@ -755,7 +755,7 @@ export class GuestDriverTarget implements DriverTarget {
     try {
       await qmp.execute("device_del", { id }, 5000);
     } catch (e) {
-      throw new TargetError(`QEMU refused device_del of ${id}: ${(e as Error).message}`);
+      throw new TargetError(`QEMU refused device_del of ${id}: ${errorText(e)}`);
     }
   }
 
@@ -971,7 +971,7 @@ async function connectGdb(port: number, filter: TraceFilter): Promise<GdbClient 
     return gdb;
   } catch (e) {
     gdb?.close();
-    filter.insert({ kind: "ring-watch", areas: [], reason: `QEMU's gdbstub on port ${port}: ${(e as Error).message}` });
+    filter.insert({ kind: "ring-watch", areas: [], reason: `QEMU's gdbstub on port ${port}: ${errorText(e)}` });
     return undefined;
   }
 }

@@ -23,6 +23,7 @@ import { Mmio } from "../../transport/mmio_layout.ts";
 import { CommonCfg } from "../../transport/pci_layout.ts";
 import type { GdbClient, GdbStop } from "./gdb_client.ts";
 import type { TraceFilter } from "./qemu_trace.ts";
+import { errorText } from "../../text.ts";
 
 /** A queue being watched: its size, ring layout and the guest-physical addresses of its areas. */
 export interface WatchedQueue {
@@ -248,7 +249,7 @@ export class RingWatch {
       return watch;
     } catch (e) {
       file?.close();
-      return await refuse(`the debugger failed: ${(e as Error).message}`);
+      return await refuse(`the debugger failed: ${errorText(e)}`);
     }
   }
 
@@ -357,7 +358,7 @@ export class RingWatch {
         if (this.#ended) return await this.#end(undefined);
         await this.#gdb.resume();
       } catch (e) {
-        return await this.#end(`the debugger failed: ${(e as Error).message}`);
+        return await this.#end(`the debugger failed: ${errorText(e)}`);
       }
     }
   }

@@ -13,6 +13,7 @@ import type { MemoryAccess } from "../../memory.ts";
 import { fromWire } from "./wire_error.ts";
 import type { Call, FromWorker, Request, ToWorker, WireError } from "./worker_protocol.ts";
 import { toWire } from "./worker_protocol.ts";
+import { errorText } from "../../text.ts";
 
 /** How long the worker gets to answer one request (register access, memory access, settle slice, restart). */
 export const DEFAULT_WORKER_CALL_TIMEOUT_MS = 5_000;
@@ -108,7 +109,7 @@ export class WorkerChannel {
     try {
       this.#worker.postMessage(message);
     } catch (e) {
-      this.kill(`a message could not be sent to it: ${e instanceof Error ? e.message : String(e)}`);
+      this.kill(`a message could not be sent to it: ${errorText(e)}`);
     }
   }
 

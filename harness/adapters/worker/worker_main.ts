@@ -29,6 +29,7 @@ import {
   toWire,
   type ToWorker,
 } from "./worker_protocol.ts";
+import { errorText } from "../../text.ts";
 
 interface Scope {
   postMessage(message: FromWorker): void;
@@ -74,7 +75,7 @@ function build(buffer: SharedArrayBuffer): OpenReply {
   try {
     device = (factory as InProcessDeviceFactory)(traced, transport);
   } catch (e) {
-    const err = new Error(`The in-process device factory failed: ${e instanceof Error ? e.message : String(e)}`);
+    const err = new Error(`The in-process device factory failed: ${errorText(e)}`);
     err.name = "TargetError";
     throw err;
   }
@@ -211,7 +212,7 @@ async function serve(req: Request): Promise<unknown> {
       try {
         driver = (factory as InProcessDriverFactory)(endpoint(req, listeners));
       } catch (e) {
-        const err = new Error(`The in-process driver factory failed: ${e instanceof Error ? e.message : String(e)}`);
+        const err = new Error(`The in-process driver factory failed: ${errorText(e)}`);
         err.name = "TargetError";
         throw err;
       }

@@ -64,6 +64,7 @@ import {
   BlkRequestType,
   blkSegments,
 } from "./blk.ts";
+import { errorText } from "../../text.ts";
 
 /** Device types the reference driver drives. */
 export type DrivenType = "rng" | "blk";
@@ -163,7 +164,7 @@ export class Lease {
 }
 
 function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
+  return errorText(e);
 }
 
 function sleep(ms: number): Promise<void> {
