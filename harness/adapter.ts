@@ -132,6 +132,11 @@ export interface DeviceSession {
   triggerConfigChange?(): Promise<void>;
   /** Brings the implementation back to power-on state (a new process if need be). */
   restart(): Promise<void>;
+  /**
+   * What the implementation said last, as a sentence fragment (a process's state and output tail): quoted when the
+   * device stopped serving. Optional.
+   */
+  describe?(): string;
   /** Ends the session and frees what it holds; calling it again does nothing. */
   close(): Promise<void>;
 }

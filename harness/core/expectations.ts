@@ -67,6 +67,8 @@ export const GATE_TARGETS: readonly string[] = [
   "linux-blk-pci-intx",
   "qemu-balloon-pci",
   "qemu-scsi-mmio",
+  "qsd-blk-pci",
+  "virtiofsd-pci",
   "qemu-blk-ro-mmio",
 ];
 

@@ -36,7 +36,7 @@ import { callWithDeadline } from "../deadline.ts";
 import { ClauseFence, fenceSession, truncateText } from "../fence.ts";
 import { PropertyViolation } from "./property.ts";
 import type { ClauseResult, Verdict } from "./result.ts";
-import { HarnessDriver } from "../roles/harness_driver.ts";
+import { HarnessDriver, SAMPLE_REQUEST_TYPES } from "../roles/harness_driver.ts";
 import { ScenarioRunner } from "../roles/harness_device.ts";
 import { WatchedScenarioRunner } from "../roles/watched_trace.ts";
 import { openDriverTransport } from "../transport/open.ts";
@@ -442,6 +442,35 @@ class SessionKeeper {
   }
 }
 
+/** How long the plain request of {@link servesAfterReset} may take. */
+const SERVING_CHECK_MS = 2000;
+
+/**
+ * Whether the device, reset and initialized afresh by a plain driver, serves one plain request: undefined when it does
+ * (or when the harness makes no requests for its type), else what went wrong. Run after a clause that gave the device
+ * a malformed structure or ended badly, so that a device that stopped serving is named once, on that clause.
+ */
+async function servesAfterReset(session: DeviceSession, type: DeviceTypeName): Promise<string | undefined> {
+  if (!SAMPLE_REQUEST_TYPES.includes(type)) return undefined;
+  const t = await openDriverTransport(session, { degraded: true });
+  if (t.unusable) return `it cannot be driven: ${t.unusable}`;
+  const d = new HarnessDriver(session, t, type);
+  const init = await d.init("driver-ok");
+  if (!init.featuresOk) return "it refused FEATURES_OK for the harness's plain feature set";
+  await d.sampleRequest(0);
+  await d.kick(0);
+  const used = await d.waitUsed(0, 1, SERVING_CHECK_MS);
+  return used.length > 0
+    ? undefined
+    : `a plain ${type} request was not served within ${SERVING_CHECK_MS} ms of a reset`;
+}
+
+/** A result amended with the news that the device stopped serving after its clause. */
+function stoppedServing(r: ClauseResult, why: string): ClauseResult {
+  const message = truncateText(r.message ? `${r.message}; ${why}` : why, MAX_RESULT_TEXT);
+  return r.verdict === "pass" || r.verdict === "n/a" ? { ...r, verdict: "error", message } : { ...r, message };
+}
+
 /** A reset through a fresh transport must read back status 0, or the session is not clean. */
 async function proveClean(session: DeviceSession): Promise<void> {
   const t = await openDriverTransport(session, { degraded: true });
@@ -548,10 +577,12 @@ async function runDeviceTransport(
       continue;
     }
     const notes: string[] = [];
+    let clauseDriver: HarnessDriver | undefined;
     const outcome = await fencedRun(clauseMs, async (fence) => {
       const view = fenceSession(live, fence);
       const transportImpl = await openDriverTransport(view, { degraded: true });
       const driver = new HarnessDriver(view, transportImpl, type);
+      clauseDriver = driver;
       const cannotDrive = offeredKnown ? undefined : transportImpl.unusable ?? unusable;
       await c.run({
         ...settings(opts, c, transport, fence, notes),
@@ -570,7 +601,29 @@ async function runDeviceTransport(
     const unsettled = outcome instanceof PropertyViolation && !outcome.shrunk;
     if (outcome instanceof ClauseTimeout || outcome instanceof TargetError || unsettled) keeper.dirty = true;
     const noted = { ...r, message: notes.join("; ") };
-    emit({ ...settle(noted, c, outcome, opts), durationMs: Math.round((performance.now() - started) * 10) / 10 });
+    let result = settle(noted, c, outcome, opts);
+    // A clause that gave the device a malformed structure, or ended in anything but pass or n/a: does the device,
+    // reset, still serve? If not, this clause is where it stopped, and the next clause gets a fresh target.
+    const faults = clauseDriver?.faults ?? [];
+    if (faults.length > 0 || (result.verdict !== "pass" && result.verdict !== "n/a")) {
+      // On the same session, through a device reset only: a relaunch would hide a device that no longer serves.
+      const stopped = await fencedRun(keeper.ms, async (fence) => {
+        const why = await servesAfterReset(fenceSession(live, fence), type);
+        if (why) throw new TargetError(why);
+      }, opts.signal);
+      if (stopped !== undefined) keeper.dirty = true;
+      if (stopped !== undefined && !(stopped instanceof NotApplicable)) {
+        const given = faults.length > 0 ? ` (it was given ${faults.join(", ")})` : "";
+        const said = keeper.session?.describe?.();
+        result = stoppedServing(
+          result,
+          `the device stopped serving after this clause${given}: ${errorMessage(stopped)}${said ? `; ${said}` : ""}` +
+            "; the target is started afresh for the next clause",
+        );
+        await keeper.close();
+      }
+    }
+    emit({ ...result, durationMs: Math.round((performance.now() - started) * 10) / 10 });
   }
   await keeper.close();
   return results;

@@ -80,6 +80,11 @@ export class HarnessDriver {
   readonly #lastNotificationData = new Map<number, number>();
   /** How long a reset may take before status must read 0, in milliseconds. */
   resetDeadlineMs = 500;
+  /**
+   * The malformed structures this driver gave the device (a looping chain): after a clause that made any, the runner
+   * checks that the device, once reset, still serves a plain request.
+   */
+  readonly faults: string[] = [];
   constructor(
     readonly session: DeviceSession,
     readonly transport: DriverTransport,
@@ -341,6 +346,7 @@ export class HarnessDriver {
       );
     }
     const queue = this.splitQueue(q);
+    this.faults.push(`a looping descriptor chain on queue ${q}`);
     const buf = this.alloc.alloc(16);
     const head = await queue.add([{ addr: buf, len: 16, writable: true }]);
     const d = new Uint8Array(16);

@@ -116,7 +116,9 @@ export const statusMirrorsIsr = defineDeviceClause({
     if (ctx.session.capabilities.configChange) steps.push("config-change");
     await checkProperty(ctx, fc.array(fc.constantFrom(...steps), { minLength: 1, maxLength: 8 }), async (seq) => {
       await ctx.driver.init("driver-ok");
-      // A device may notify at DRIVER_OK (a spurious notification is allowed): start from a read ISR.
+      // A device may notify at DRIVER_OK (a spurious notification is allowed), on its own time (a vhost-user back end
+      // signals once when it is handed its interrupt channel): let it in, then start from a read ISR.
+      await ctx.session.settle(ctx.driver.negativeWindow(60), () => ctx.session.interruptLevel());
       await t.interruptStatus();
       await ctx.driver.quiet(2);
       let pending = false;

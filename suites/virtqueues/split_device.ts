@@ -445,7 +445,6 @@ async function notificationRun(
 ): Promise<StepOutcome[]> {
   await initRing(ctx, acceptWith(...(eventIdx ? [F.EVENT_IDX] : [])));
   const queue = ctx.driver.splitQueue(0);
-  await usedNotification(ctx, 0);
   const out: StepOutcome[] = [];
   // A batch never holds more requests than the queue: every step starts on an empty queue, and a blk read puts
   // its status byte after the data in one buffer when the queue is smaller than three descriptors.
@@ -461,6 +460,10 @@ async function notificationRun(
       sector: 0,
     }
     : { kind: "rng", readable: [], writable: [16], indirect: false, direct: 0, indirectWriteFlag: false, sector: 0 };
+  // Whatever the device signalled while it started, with nothing used yet (a vhost-user back end signals once, on
+  // its own time, when it is handed its interrupt channel), is let in and acknowledged before the first step, not
+  // taken for that step's notification. No request: the first used-buffer notification after start is judged.
+  await usedNotification(ctx, ctx.driver.negativeWindow(60));
   for (const step of steps) {
     const oldIdx = queue.lastUsed;
     const n = Math.min(step.size, capacity);

@@ -18,6 +18,7 @@ import {
 } from "../../options.ts";
 import { killAllQemu, QEMU_PROGRAMS } from "./qemu_process.ts";
 import { QemuDeviceTarget, type QemuTargetOptions } from "./qemu_target.ts";
+import type { BackEndSpec } from "./back_end.ts";
 
 const DEVICE_TYPES = Object.keys(DEVICE_IDS) as ModelledDeviceType[];
 
@@ -31,7 +32,40 @@ const QEMU_KEYS = [
   "memoryMiB",
   "driveMiB",
   "driveReadOnly",
+  "backEnd",
+  "restart",
 ];
+
+/** Checks `options.backEnd`: a command line (with placeholders), its environment, its start deadline. */
+function checkBackEnd(where: string, v: unknown): BackEndSpec {
+  const at = "options.backEnd";
+  if (!isRecord(v)) throw new UsageError(`${where}: "${at}" must be an object with "argv", got ${describe(v)}`);
+  checkKeys(where, v, ["argv", "env", "readyTimeoutMs"], at);
+  if (
+    !Array.isArray(v.argv) || v.argv.length === 0 || v.argv.length > 256 ||
+    !v.argv.every((a) => typeof a === "string" && a !== "")
+  ) {
+    throw new UsageError(
+      `${where}: "${at}.argv" must be a non-empty list of non-empty strings (the program first), got ${
+        describe(v.argv)
+      }`,
+    );
+  }
+  const argv = v.argv as string[];
+  if (!argv.some((a) => a.includes("{socket}"))) {
+    throw new UsageError(`${where}: "${at}.argv" must place the socket QEMU connects to: name it {socket}`);
+  }
+  const spec: BackEndSpec = { argv };
+  if (v.env !== undefined) {
+    if (!isRecord(v.env) || !Object.values(v.env).every((x) => typeof x === "string")) {
+      throw new UsageError(`${where}: "${at}.env" must map names to strings, got ${describe(v.env)}`);
+    }
+    spec.env = v.env as Record<string, string>;
+  }
+  const ready = optionalInt(where, v, "readyTimeoutMs", 100, 600_000);
+  if (ready !== undefined) spec.readyTimeoutMs = ready;
+  return spec;
+}
 
 /** Checks a target file of the `qemu` adapter (after the common keys). */
 function checkQemu(role: unknown, options: unknown, where: string): CheckedOptions {
@@ -79,6 +113,15 @@ function checkQemu(role: unknown, options: unknown, where: string): CheckedOptio
     throw new UsageError(`${where}: "options.driveReadOnly" needs "options.driveMiB" (the drive it makes read-only)`);
   }
   if (driveReadOnly !== undefined) qemu.driveReadOnly = driveReadOnly;
+  if (o.restart !== undefined) {
+    qemu.restart = oneOf(where, "options.restart", o.restart, ["reset", "relaunch"] as const);
+  }
+  if (o.backEnd !== undefined) {
+    qemu.backEnd = checkBackEnd(where, o.backEnd);
+    if (driveReadOnly) {
+      throw new UsageError(`${where}: "options.driveReadOnly" applies to QEMU's own drive; a back end makes its own`);
+    }
+  }
   return { role: "device", options: qemu };
 }
 

@@ -21,6 +21,7 @@ import { TargetError } from "../../adapter.ts";
 import { type HaltArch, haltFirmware } from "./halt_firmware.ts";
 import { QmpClient } from "./qmp_client.ts";
 import { type ByteStream, QtestClient } from "./qtest_client.ts";
+import { BACK_END_CHARDEV, BackEndProcess, type BackEndSpec } from "./back_end.ts";
 
 /** Where temporary files go unless told otherwise (inside `--allow-write=reports`). */
 export const DEFAULT_TEMP_ROOT = "reports/tmp";
@@ -125,6 +126,11 @@ export interface QemuLaunchOptions {
    * images); returns more arguments for QEMU.
    */
   prepare?(dir: string): Promise<string[]>;
+  /**
+   * A vhost-user back end to start (after {@link prepare}, before QEMU) in the private directory; QEMU gets
+   * `-chardev socket,id=vhost0,path=<its socket>`. It stops with QEMU.
+   */
+  backEnd?: BackEndSpec;
 }
 
 const STDERR_TAIL = 4096;
@@ -248,6 +254,8 @@ export class QemuProcess {
     readonly qmp: QmpClient,
     readStderr: () => string,
     stderrDone: Promise<void>,
+    /** The vhost-user back end started with it, if any. */
+    readonly backEnd?: BackEndProcess,
   ) {
     this.#readStderr = readStderr;
     this.exited = child.status.then(async (s) => {
@@ -276,7 +284,9 @@ export class QemuProcess {
       ? `QEMU was killed by ${s.signal}`
       : `QEMU exited with code ${s.code}`;
     const tail = this.stderrTail();
-    return tail ? `${how}; its stderr ends: ${tail.split("\n").slice(-8).join(" | ")}` : `${how}; no stderr output`;
+    const back = this.backEnd ? `; ${this.backEnd.describe()}` : "";
+    return (tail ? `${how}; its stderr ends: ${tail.split("\n").slice(-8).join(" | ")}` : `${how}; no stderr output`) +
+      back;
   }
 
   /** Starts QEMU and connects to it; throws {@link TargetError} when it cannot. */
@@ -294,6 +304,7 @@ export class QemuProcess {
     }
     let listener: Deno.TcpListener | undefined;
     let child: Deno.ChildProcess | undefined;
+    let backEnd: BackEndProcess | undefined;
     try {
       const args = [...options.args];
       if (options.firmware) {
@@ -302,6 +313,11 @@ export class QemuProcess {
         args.push("-bios", fw);
       }
       if (options.prepare) args.push(...await options.prepare(dir));
+      if (options.backEnd) {
+        backEnd = await BackEndProcess.start(options.backEnd, dir);
+        RUNNING.set(backEnd.child, dir);
+        args.push("-chardev", `socket,id=${BACK_END_CHARDEV},path=${backEnd.socket}`);
+      }
       listener = listenLoopback();
       const port = (listener.addr as Deno.NetAddr).port;
       const full = [
@@ -355,7 +371,8 @@ export class QemuProcess {
           proc.status.then(async (exit) => {
             await withDeadline(stderrDone, 1000, () => new Error("stderr")).catch(() => {});
             const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-            throw new TargetError(`QEMU ${how} before connecting: ${tail()} (command: ${commandLine})`);
+            const back = backEnd ? `; ${backEnd.describe()}` : "";
+            throw new TargetError(`QEMU ${how} before connecting: ${tail()}${back} (command: ${commandLine})`);
           }),
         ]),
         timeoutMs,
@@ -369,12 +386,15 @@ export class QemuProcess {
         options.commandTimeoutMs ? { commandTimeoutMs: options.commandTimeoutMs } : {},
       );
       const qmp = new QmpClient(stdioStream(proc));
-      const qemu = new QemuProcess(proc, dir, commandLine, qtest, qmp, () => stderr, stderrDone);
+      const qemu = new QemuProcess(proc, dir, commandLine, qtest, qmp, () => stderr, stderrDone, backEnd);
       try {
         await qmp.handshake(timeoutMs);
       } catch (e) {
         await qemu.close();
-        throw new TargetError(`QEMU's QMP monitor did not come up: ${e instanceof Error ? e.message : e}: ${tail()}`);
+        const back = backEnd ? `; ${backEnd.describe()}` : "";
+        throw new TargetError(
+          `QEMU's QMP monitor did not come up: ${e instanceof Error ? e.message : e}: ${tail()}${back}`,
+        );
       }
       // QEMU has read its firmware and opened its images by now: the directory can go, so that nothing is left
       // behind even when the harness is killed outright (an open image lives on until QEMU closes it).
@@ -391,6 +411,10 @@ export class QemuProcess {
         }
         await child.status.catch(() => {});
         RUNNING.delete(child);
+      }
+      if (backEnd) {
+        await backEnd.close();
+        RUNNING.delete(backEnd.child);
       }
       await Deno.remove(dir, { recursive: true }).catch(() => {});
       throw e instanceof TargetError ? e : new TargetError(`Cannot start QEMU: ${e instanceof Error ? e.message : e}`);
@@ -423,6 +447,10 @@ export class QemuProcess {
     }
     await this.exited.catch(() => {});
     RUNNING.delete(this.child);
+    if (this.backEnd) {
+      await this.backEnd.close();
+      RUNNING.delete(this.backEnd.child);
+    }
     await this.qmp.close().catch(() => {});
     await Deno.remove(this.dir, { recursive: true }).catch(() => {});
   }

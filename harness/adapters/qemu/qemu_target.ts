@@ -33,6 +33,7 @@ import type { RegisterSpace, Width } from "../../registers.ts";
 import { DEFAULT_TEMP_ROOT, QemuProcess } from "./qemu_process.ts";
 import { QtestError } from "./qtest_client.ts";
 import { QtestMemory } from "./qtest_memory.ts";
+import { BACK_END_CHARDEV, type BackEndSpec } from "./back_end.ts";
 
 /** The transports this adapter opens. */
 export type QemuTransport = "mmio" | "mmio-legacy" | "pci";
@@ -86,6 +87,18 @@ export interface QemuTargetOptions {
   driveMiB?: number;
   /** Make `drive0` read-only (`readonly=on`): a blk device then offers VIRTIO_BLK_F_RO and refuses writes. */
   driveReadOnly?: boolean;
+  /**
+   * A vhost-user back end that serves the device (see `back_end.ts`): started in the private directory before QEMU
+   * (with `driveMiB`, the empty disk image is `{disk}`, for the back end and not for QEMU); guest RAM becomes a shared
+   * memfd, and the device string gets `,chardev=vhost0` unless it names a chardev.
+   */
+  backEnd?: BackEndSpec;
+  /**
+   * How the target comes back to power-on state before each clause: `reset` (QMP `system_reset`; a new QEMU only when
+   * that fails) or `relaunch` (a new QEMU, and a new back end, every time). Default `relaunch` with a back end (a back
+   * end may carry state across a device reset that a later clause would trip over), else `reset`.
+   */
+  restart?: "reset" | "relaunch";
   /** Temporary root (default `reports/tmp`). */
   tempRoot?: string;
   /** Deadline for QEMU to start (default 15000 ms). */
@@ -327,8 +340,14 @@ class QemuDeviceSession implements DeviceSession {
     const ram = `${o.memoryMiB ?? 128}M`;
     let device = o.device;
     const drive = o.driveMiB !== undefined;
-    if (drive && !/(^|,)drive=/.test(device)) device += ",drive=drive0";
+    if (o.backEnd) {
+      if (!/(^|,)chardev=/.test(device)) device += `,chardev=${BACK_END_CHARDEV}`;
+    } else if (drive && !/(^|,)drive=/.test(device)) device += ",drive=drive0";
     const args = this.machine === "virt" ? ["-M", "virt", "-cpu", "cortex-a57", "-m", ram] : ["-M", "q35", "-m", ram];
+    // The back end maps guest RAM: it must be shared memory it can receive (a memfd).
+    if (o.backEnd) {
+      args.push("-object", `memory-backend-memfd,id=mem,size=${ram},share=on`, "-machine", "memory-backend=mem");
+    }
     if (this.transport === "mmio") args.push("-global", "virtio-mmio.force-legacy=false");
     args.push("-device", device, ...(o.extraArgs ?? []));
     return { binary: o.binary ?? defaultBinary(this.machine), args, drive };
@@ -346,6 +365,7 @@ class QemuDeviceSession implements DeviceSession {
       tempRoot: this.options.tempRoot ?? DEFAULT_TEMP_ROOT,
       ...(this.options.startTimeoutMs ? { startTimeoutMs: this.options.startTimeoutMs } : {}),
       ...(this.options.commandTimeoutMs ? { commandTimeoutMs: this.options.commandTimeoutMs } : {}),
+      ...(this.options.backEnd ? { backEnd: this.options.backEnd } : {}),
       ...(drive
         ? {
           prepare: async (dir: string) => {
@@ -356,7 +376,8 @@ class QemuDeviceSession implements DeviceSession {
             } finally {
               f.close();
             }
-            return [
+            // A back end serves the image itself.
+            return this.options.backEnd ? [] : [
               "-drive",
               `if=none,id=drive0,format=raw,file=${path}${this.options.driveReadOnly ? ",readonly=on" : ""}`,
             ];
@@ -485,7 +506,8 @@ class QemuDeviceSession implements DeviceSession {
    */
   async restart(): Promise<void> {
     const qemu = this.#live();
-    if (qemu.status === undefined && !qemu.qtest.failure) {
+    const relaunch = (this.options.restart ?? (this.options.backEnd ? "relaunch" : "reset")) === "relaunch";
+    if (!relaunch && qemu.status === undefined && !qemu.qtest.failure) {
       try {
         let off: (() => void) | undefined;
         const reset = new Promise<void>((resolve) => off = qemu.qmp.onEvent((e) => e.event === "RESET" && resolve()));
@@ -510,6 +532,10 @@ class QemuDeviceSession implements DeviceSession {
     this.#qemu = undefined;
     this.#located = undefined;
     await this.launch();
+  }
+
+  describe(): string {
+    return this.#qemu?.describe() ?? "no QEMU is running";
   }
 
   async close(): Promise<void> {

@@ -16,6 +16,18 @@ Deno.test("qemu target files: a valid file becomes the qemu adapter's checked op
   });
 });
 
+Deno.test("qemu target files: a back end's command line, environment and start deadline are kept", () => {
+  const backEnd = { argv: ["qemu-storage-daemon", "addr.path={socket}"], env: { X: "1" }, readyTimeoutMs: 500 };
+  const spec = parseTargetText(
+    file({ transport: "pci", device: "vhost-user-blk-pci", driveMiB: 1, backEnd, restart: "reset" }),
+    "x.jsonc",
+  );
+  assertEquals(spec.source, {
+    kind: "adapter",
+    options: { transport: "pci", device: "vhost-user-blk-pci", driveMiB: 1, backEnd, restart: "reset" },
+  });
+});
+
 Deno.test("qemu target files: problems are one sentence each", () => {
   const cases: [string, string][] = [
     [file({ transport: "pci", device: "virtio-rng-pci" }, "driver"), `"role" must be "device", got "driver"`],
@@ -28,6 +40,12 @@ Deno.test("qemu target files: problems are one sentence each", () => {
     [file({ transport: "mmio", device: "virtio-rng-device", model: "reference" }), `unknown key "model"`],
     [file({ transport: "mmio", device: "virtio-blk-device", driveReadOnly: true }), `needs "options.driveMiB"`],
     [file({ transport: "mmio", device: "virtio-blk-device", driveMiB: 1, driveReadOnly: "yes" }), `true or false`],
+    [file({ transport: "pci", device: "vhost-user-blk-pci", backEnd: ["qsd"] }), `"options.backEnd" must be an object`],
+    [file({ transport: "pci", device: "vhost-user-blk-pci", backEnd: { argv: [] } }), `non-empty list of non-empty`],
+    [file({ transport: "pci", device: "vhost-user-blk-pci", backEnd: { argv: ["d"] } }), `name it {socket}`],
+    [file({ transport: "pci", device: "v", backEnd: { argv: ["d", "{socket}"], env: { A: 1 } } }), `map names to`],
+    [file({ transport: "pci", device: "v", backEnd: { argv: ["d", "{socket}"], user: "x" } }), `unknown key "user"`],
+    [file({ transport: "pci", device: "v", restart: "reboot" }), `"options.restart" must be "reset" or "relaunch"`],
   ];
   for (const [text, want] of cases) {
     const e = assertThrows(() => parseTargetText(text, "x.jsonc"), UsageError);
