@@ -68,6 +68,7 @@ export const GATE_TARGETS: readonly string[] = [
   "qemu-balloon-pci",
   "qemu-scsi-mmio",
   "qsd-blk-pci",
+  "qsd-blk-mmio",
   "virtiofsd-pci",
   "qemu-blk-ro-mmio",
 ];

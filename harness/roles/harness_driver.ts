@@ -76,6 +76,7 @@ export class HarnessDriver {
   deadlineMs = 2000;
   /** The longest this driver waited for a request that was then used (ms), once one was. */
   #slowestUse: number | undefined;
+  #startSignals: boolean | undefined;
   /** The notification data last sent per queue (VIRTIO_F_NOTIFICATION_DATA). */
   readonly #lastNotificationData = new Map<number, number>();
   /** How long a reset may take before status must read 0, in milliseconds. */
@@ -450,6 +451,23 @@ export class HarnessDriver {
   negativeWindow(max: number): number {
     if (this.#slowestUse === undefined) return max;
     return Math.min(max, Math.max(MIN_NEGATIVE_WINDOW_MS, 10 * this.#slowestUse));
+  }
+
+  /**
+   * Lets in the notification a device may send at DRIVER_OK with nothing used
+   * (a vhost-user back end signals once, on its own time, when it is handed
+   * its interrupt channel), so a clause does not take it for the first step's
+   * notification or for a phantom event. `wait(ms)` lets the device run up to
+   * `ms`, acknowledges what arrived and says whether a start notification
+   * came. The first call of a clause waits a negative window
+   * ({@link negativeWindow}, at most 60 ms); later calls wait only if the
+   * device signalled then, so a device that never does costs one window per
+   * clause, not one per property run.
+   */
+  async letStartSignalIn(wait: (ms: number) => Promise<boolean>): Promise<void> {
+    const ms = this.#startSignals === false ? 0 : this.negativeWindow(60);
+    const came = await wait(ms);
+    this.#startSignals ??= came;
   }
 
   /** Lets the device run for `ms` and returns; used where nothing is expected to happen. */

@@ -118,8 +118,10 @@ export const statusMirrorsIsr = defineDeviceClause({
       await ctx.driver.init("driver-ok");
       // A device may notify at DRIVER_OK (a spurious notification is allowed), on its own time (a vhost-user back end
       // signals once when it is handed its interrupt channel): let it in, then start from a read ISR.
-      await ctx.session.settle(ctx.driver.negativeWindow(60), () => ctx.session.interruptLevel());
-      await t.interruptStatus();
+      await ctx.driver.letStartSignalIn(async (ms) => {
+        await ctx.session.settle(ms, () => ctx.session.interruptLevel());
+        return (await t.interruptStatus()) !== 0;
+      });
       await ctx.driver.quiet(2);
       let pending = false;
       const check = async (after: string) => {

@@ -463,7 +463,7 @@ async function notificationRun(
   // Whatever the device signalled while it started, with nothing used yet (a vhost-user back end signals once, on
   // its own time, when it is handed its interrupt channel), is let in and acknowledged before the first step, not
   // taken for that step's notification. No request: the first used-buffer notification after start is judged.
-  await usedNotification(ctx, ctx.driver.negativeWindow(60));
+  await ctx.driver.letStartSignalIn((ms) => usedNotification(ctx, ms));
   for (const step of steps) {
     const oldIdx = queue.lastUsed;
     const n = Math.min(step.size, capacity);
