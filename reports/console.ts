@@ -110,7 +110,7 @@ export class ConsoleReporter {
     const head = `  ${verdict} ${c.bold(r.clause.padEnd(10))} ${
       r.level.padEnd(10)
     } ${r.target}/${r.transport}  ${r.title}`;
-    // An n/a says why; a pass carries remarks on how it ran (e.g. fewer property runs within the deadline).
+    // An n/a says why; a pass carries remarks on how it ran (e.g. a window the device was given).
     const aside = (r.verdict === "n/a" || r.verdict === "pass") && r.message;
     const lines = [aside ? `${head} ${c.gray(`(${r.message})`)}` : head];
     if (r.verdict === "fail" || r.verdict === "warn" || r.verdict === "error") {

@@ -162,9 +162,12 @@ class InProcessDeviceSession implements DeviceSession {
         clearTimeout(timer);
         if (done === "timeout") return;
       } else {
-        await new Promise((r) => setTimeout(r, 0));
+        // A device that cannot say it is idle may act on its own timers: let it run the whole time asked (polling
+        // `until` meanwhile), never less.
+        const left = Math.max(0, deadline - Date.now());
+        await new Promise((r) => setTimeout(r, until ? Math.min(left, 1) : left));
       }
-      if (!until || await until() || Date.now() >= deadline) return;
+      if ((until && await until()) || Date.now() >= deadline) return;
       // Nothing left to run in-process: what has not happened will not happen by waiting.
       if (this.#device.idle) return;
     }

@@ -167,7 +167,7 @@ Flags:
   --runs <n>             runs per property (default ${DEFAULT_RUNS})
   --replay <path>        replay a property's counterexample path
                          (with --filter naming one clause and its --seed)
-  --timeout <ms>         deadline per clause (default 30000)
+  --timeout <ms>         deadline per clause (default 120000)
   --list                 print what would run and why clauses would not apply
   --json <path>          JSON report (default: reports/runs/<run id>.json, copied to ${DEFAULT_JSON} at the end;
                          the JSON Lines stream is beside it, .jsonl)

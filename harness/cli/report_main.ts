@@ -1,6 +1,7 @@
 /**
  * `deno task report [--out <dir>] <report.json>…`: merges JSON reports (targets, transports, shards, runs from other
- * machines) into `<dir>/merged.json`, `<dir>/merged.junit.xml` and the Markdown conformance matrix `<dir>/matrix.md`
+ * machines) into `<dir>/merged.json`, `<dir>/merged.junit.xml`, the Markdown conformance matrix `<dir>/matrix.md` and the
+ * same matrix as a self-contained HTML page `<dir>/matrix.html`
  * (default dir `reports/merged`). A clause found twice for the same target and transport is named on stderr (the first
  * is kept). Exit codes: 0 merged, 1 merged with conflicts, 2 usage or unreadable input.
  *
@@ -10,12 +11,13 @@ import { flagValue, parseFlags } from "./flags.ts";
 import { readJsonReport, writeJsonReport } from "../../reports/json.ts";
 import { writeJunitReport } from "../../reports/junit.ts";
 import { matrixMarkdown, mergeReports } from "../../reports/merge.ts";
+import { matrixHtml } from "../../reports/html.ts";
 import { writeTextAtomic } from "../../reports/files.ts";
 import type { RunReport } from "../core/result.ts";
 import { errorText } from "../text.ts";
 
 const USAGE = `Usage: deno task report [--out <dir>] <report.json> [<report.json> …]
-  Merges JSON reports into <dir>/merged.json, merged.junit.xml and matrix.md (default dir reports/merged).`;
+  Merges JSON reports into <dir>/merged.json, merged.junit.xml, matrix.md and matrix.html (default dir reports/merged).`;
 
 /** Runs the task; returns the exit code. */
 export async function reportMain(args: string[], io = { out: console.log, err: console.error }): Promise<number> {
@@ -50,10 +52,11 @@ export async function reportMain(args: string[], io = { out: console.log, err: c
   await writeJsonReport(`${dir}/merged.json`, report);
   await writeJunitReport(`${dir}/merged.junit.xml`, report);
   await writeTextAtomic(`${dir}/matrix.md`, matrixMarkdown(report));
+  await writeTextAtomic(`${dir}/matrix.html`, matrixHtml(report));
   const s = report.summary;
   io.out(
     `report: ${files.length} reports, ${report.results.length} results (${s.pass} pass, ${s.fail} fail, ${s.warn} warn, ` +
-      `${s["n/a"]} n/a, ${s.error} error) → ${dir}/matrix.md, merged.json, merged.junit.xml`,
+      `${s["n/a"]} n/a, ${s.error} error) → ${dir}/matrix.html, matrix.md, merged.json, merged.junit.xml`,
   );
   return conflicts.length > 0 ? 1 : 0;
 }

@@ -5,7 +5,7 @@ import { readJsonReport } from "../../reports/json.ts";
 
 const OUT = "reports/out/report_main_test";
 
-Deno.test("report task: two real runs merge into one report, a JUnit file and the Markdown matrix", async () => {
+Deno.test("report task: two real runs merge into one report, a JUnit file and the Markdown and HTML matrices", async () => {
   const quiet = { stdout: () => {}, stderr: () => {}, color: false };
   for (const t of ["reference-rng-device", "reference-blk-device"]) {
     const code = await main(["--target", t, "--filter", "2.4", "--json", `${OUT}/${t}.json`], quiet);
@@ -23,6 +23,9 @@ Deno.test("report task: two real runs merge into one report, a JUnit file and th
   assertStringIncludes(md, "| reference-blk-device mmio |");
   assertStringIncludes(md, "| reference-rng-device pci |");
   assertStringIncludes(await Deno.readTextFile(`${OUT}/merged/merged.junit.xml`), "<testsuites");
+  const html = await Deno.readTextFile(`${OUT}/merged/matrix.html`);
+  assertStringIncludes(html, ">reference-rng-device pci</th>");
+  assertEquals(html.match(/<td class="v v-/g)?.length, merged.results.length);
   // The same report twice: every clause is a conflict, named, and the exit code says so.
   const again = await reportMain([
     `${OUT}/reference-rng-device.json`,

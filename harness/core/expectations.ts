@@ -32,7 +32,7 @@ export const GATE_SEED = 0x5eed;
 /** Runs per property in the QEMU gate: the default of `deno task conform`. */
 export const GATE_RUNS = 50;
 /** Per-clause deadline in the QEMU gate, in milliseconds: the default of `deno task conform`. */
-export const GATE_CLAUSE_TIMEOUT_MS = 30_000;
+export const GATE_CLAUSE_TIMEOUT_MS = 120_000;
 /** The QEMU gate shrinks failing cases, as `deno task conform` does by default. */
 export const GATE_SHRINK = true;
 /** The shipped QEMU targets the gate runs (`fixtures/targets/<name>.jsonc`, `fixtures/expectations/<name>.jsonc`). */

@@ -34,6 +34,21 @@ export class PropertyViolation extends Violation {
 }
 
 /**
+ * A property's time budget ran out before all its runs were done, none of
+ * them failing: the clause is not judged (`error`), and the message says how
+ * far it got.
+ */
+export class PropertyCutShort extends Error {
+  override name = "PropertyCutShort";
+  constructor(readonly done: number, readonly asked: number) {
+    super(
+      `the clause's time budget (--timeout) ran out after ${done} of ${asked} property runs, all passed so far: ` +
+        `a property is judged on every run the seed asks for (give a longer --timeout or fewer --runs)`,
+    );
+  }
+}
+
+/**
  * The part of the time left before `deadline` a property may use for its
  * runs and its shrinking; the rest is kept for the verdict to be reported.
  */
@@ -50,9 +65,10 @@ export function propertyBudgetMs(deadline: number, now = Date.now()): number {
  * Runs and shrinking share a budget inside the clause's deadline
  * ({@link propertyBudgetMs}): when it runs out during shrinking, the smallest
  * failing case found so far is reported (its replay shows it again); when it
- * runs out before any failure, the runs done so far stand, the property
- * holds, and a note (`settings.note`) says how many runs were done. Once the
- * clause's signal aborts, no further run starts.
+ * runs out before any failure, the property is not judged: it throws
+ * {@link PropertyCutShort} (an `error` saying how many runs were done), never
+ * a pass on fewer runs than asked. Once the clause's signal aborts, no
+ * further run starts.
  *
  * @example
  * ```ts ignore
@@ -105,11 +121,9 @@ export async function checkProperty<T>(
     },
   );
   if (!details.failed) {
-    if (details.interrupted) {
-      settings.note?.(
-        `${details.numRuns} of ${settings.runs} property runs within the clause's time budget (--timeout), all passed`,
-      );
-    }
+    // The seed fixes how many cases run and which: a run cut short is not judged, so a slower machine never
+    // passes a property on fewer cases than a faster one would have tried.
+    if (details.interrupted) throw new PropertyCutShort(details.numRuns, settings.runs);
     return;
   }
   const err = details.errorInstance;

@@ -34,7 +34,7 @@ import {
 } from "../features.ts";
 import { callWithDeadline } from "../deadline.ts";
 import { ClauseFence, fenceSession, truncateText } from "../fence.ts";
-import { PropertyViolation } from "./property.ts";
+import { PropertyCutShort, PropertyViolation } from "./property.ts";
 import type { ClauseResult, Verdict } from "./result.ts";
 import { HarnessDriver, SAMPLE_REQUEST_TYPES } from "../roles/harness_driver.ts";
 import { ScenarioRunner } from "../roles/harness_device.ts";
@@ -183,7 +183,7 @@ class RunStopped extends Error {
 }
 
 /** The default deadline of one clause. */
-export const DEFAULT_CLAUSE_TIMEOUT_MS = 30_000;
+export const DEFAULT_CLAUSE_TIMEOUT_MS = 120_000;
 /** The default deadline of opening, restarting or closing a target. */
 export const DEFAULT_TARGET_TIMEOUT_MS = 60_000;
 /** Clauses in a row whose target could not be brought back before the rest of a transport is given up. */
@@ -308,6 +308,14 @@ export function settle(r: ClauseResult, c: Clause, outcome: unknown, opts: RunOp
       out.replay = outcome.replay;
     }
     return out;
+  }
+  if (outcome instanceof PropertyCutShort) {
+    return {
+      ...r,
+      verdict: "error",
+      message: cut(`Not judged: ${outcome.message}`),
+      replay: replayCommand(opts, c, r.transport, opts.seed),
+    };
   }
   if (outcome instanceof DeviceUnusable) {
     return { ...r, verdict: "error", message: cut(`Not run: the device cannot be driven: ${outcome.message}`) };

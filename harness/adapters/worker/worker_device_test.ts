@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
 import { CLAUSES } from "../../../suites/mod.ts";
+import { clauseId } from "../../core/clause.ts";
 import { TargetError } from "../../adapter.ts";
 import { readU32, writeU32 } from "../../memory.ts";
 import { referenceDeviceFactory } from "../../models/device/reference.ts";
@@ -115,3 +116,12 @@ for (const filter of ["2.4", "4.2.2", "2.7"]) {
     }
   });
 }
+
+Deno.test("worker device: a device with no idle hook gets the whole settle time to act on its own timer", async () => {
+  // 2.1.2#2 lets the device run 50 ms after notifying a looping chain; this device serves it 30 ms after the write.
+  const target = new WorkerDeviceTarget("timer", "rng", { url: fixture("timer_device.ts"), export: "default" });
+  const clause = CLAUSES.filter((c) => clauseId(c) === "2.1.2#2");
+  assertEquals(clause.length, 1);
+  const [r] = await runTarget(target, clause, { seed: 0x5eed, runs: 5, strict: true, targetArg: "timer" });
+  assertEquals(r?.verdict, "pass", r?.message);
+});

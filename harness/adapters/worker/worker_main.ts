@@ -153,7 +153,8 @@ async function settle(ms: number): Promise<{ idle: boolean }> {
   const d = device;
   if (!d) throw new Error("No device is open in this worker");
   if (!d.idle) {
-    await new Promise((r) => setTimeout(r, 0));
+    // No idle hook: the device may act on its own timers, so it gets the whole slice.
+    await new Promise((r) => setTimeout(r, Math.max(0, ms)));
     return { idle: false };
   }
   let timer: ReturnType<typeof setTimeout> | undefined;
