@@ -1,0 +1,43 @@
+/**
+ * Conforming but unusual devices get the reference device's verdicts:
+ * - a slow one: the reference rng device with no idle hook, serving each
+ *   queue notification 30 ms after it is written (on its own timer, as a
+ *   device with a work thread does); the harness waits for it where it must
+ *   (settle gives a device that cannot say it is idle the whole time asked),
+ *   sizes its negative windows from it, and no property runs out of time;
+ * - a polling one: it ignores every notification and looks at its queue
+ *   every 5 ms while DRIVER_OK is set (notifications are hints).
+ */
+import { assert, assertEquals } from "@std/assert";
+import { type InProcessDeviceFactory, InProcessDeviceTarget } from "../harness/adapters/in_process.ts";
+import { runTarget } from "../harness/core/runner.ts";
+import { referenceDeviceTarget } from "../harness/models/device/reference.ts";
+import timerDevice from "../fixtures/targets/worker/timer_device.ts";
+import pollingDevice from "../fixtures/targets/worker/polling_device.ts";
+import { CLAUSES } from "./mod.ts";
+
+const opts = { seed: 0x5eed, runs: 5, strict: true, targetArg: "test", transport: "mmio" as const };
+
+/** Runs every clause on `factory` and on the reference rng device (MMIO): the verdicts that differ. */
+async function differences(name: string, factory: InProcessDeviceFactory): Promise<string[]> {
+  const unusual = await runTarget(new InProcessDeviceTarget(name, "rng", factory, ["mmio"]), CLAUSES, opts);
+  const reference = await runTarget(referenceDeviceTarget("rng"), CLAUSES, opts);
+  const want = new Map(reference.map((r) => [r.clause, r.verdict]));
+  assert(unusual.filter((r) => r.verdict === "pass").length > 40, `${name} passed too few clauses to mean much`);
+  return unusual.filter((r) => r.verdict !== want.get(r.clause)).map((r) =>
+    `${r.clause}: ${r.verdict} (reference ${want.get(r.clause)}): ${r.message}`
+  );
+}
+
+Deno.test("a slow device (no idle hook, notifications served 30 ms late) gets the reference device's verdicts", async () => {
+  assertEquals(await differences("slow-rng", timerDevice), []);
+});
+
+Deno.test({
+  name: "a polling device (notifications ignored, queue looked at every 5 ms) gets the reference device's verdicts",
+  // Its poll timer outlives the session while the driver left DRIVER_OK set (it is unref'd: it holds nothing open).
+  sanitizeOps: false,
+  async fn() {
+    assertEquals(await differences("polling-rng", pollingDevice), []);
+  },
+});
