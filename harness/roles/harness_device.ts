@@ -129,6 +129,11 @@ export interface ScenarioTrace {
   /** The ring monitor of the scenario: its violations are in `events`; per-queue counts in `summary()`. */
   monitor: RingMonitor;
   /**
+   * Whether the driver under test subscribed to the interrupt line during the run (`false`: it never did, so it
+   * polls and receives no interrupt); absent for a watched driver, whose line is wired by its machine.
+   */
+  listened?: boolean;
+  /**
    * A watched PCI driver: the device's configuration space as the driver read it (4 KiB; bytes it never read
    * are 0), so its capability list can be walked as the driver saw it.
    */
@@ -598,6 +603,16 @@ export class ScenarioRunner {
     } finally {
       await callWithDeadline(() => session.close(), 2 * deadline + 500, "closing the driver session");
     }
-    return { events: device.events, probe, results, core, fn, offered: core.offeredFeatures(), memory, monitor };
+    return {
+      events: device.events,
+      probe,
+      results,
+      core,
+      fn,
+      offered: core.offeredFeatures(),
+      memory,
+      monitor,
+      listened: listeners.length > 0,
+    };
   }
 }

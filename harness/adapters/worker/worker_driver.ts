@@ -54,6 +54,12 @@ export class WorkerDriverTarget implements DriverTarget {
           );
         }
         channel.onCall = (c) => this.#serve(c);
+        // The line is wired once the driver in the worker takes it (a driver that never does polls).
+        channel.onListen = (id) => {
+          this.#endpoints.get(id)?.onInterrupt((level) => {
+            if (this.#endpoints.has(id)) channel.send({ kind: "irq", session: id, level });
+          });
+        };
         this.#channel = channel;
         return channel;
       } finally {
@@ -86,9 +92,6 @@ export class WorkerDriverTarget implements DriverTarget {
     const channel = await this.#worker();
     const id = this.#nextSession++;
     this.#endpoints.set(id, device);
-    device.onInterrupt((level) => {
-      if (this.#endpoints.has(id)) channel.send({ kind: "irq", session: id, level });
-    });
     const p = device.pci;
     try {
       await channel.request<unknown>({

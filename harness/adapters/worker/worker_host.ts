@@ -45,6 +45,8 @@ export class WorkerChannel {
   onIrq: (generation: number, level: boolean) => void = () => {};
   /** Serves the worker's calls to the harness (driver role). */
   onCall: (call: Call) => Promise<unknown> = () => Promise.reject(new Error("This worker may not call the harness"));
+  /** Called when the driver of session `session` subscribes to its interrupt line (driver role). */
+  onListen: (session: number) => void = () => {};
   /** Called with the memory-trace records each answer carries (device role). */
   onTrace: (trace: MemoryAccess[]) => void = () => {};
 
@@ -131,6 +133,9 @@ export class WorkerChannel {
         return;
       case "exit":
         this.kill(String(m.how));
+        return;
+      case "listen":
+        this.onListen(m.session);
         return;
       case "call":
         this.onCall(m.call).then(

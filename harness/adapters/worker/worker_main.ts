@@ -135,7 +135,11 @@ function endpoint(
     transport: req.transport,
     registers: regs(req.pci ? "config" : "registers"),
     memory,
-    onInterrupt: (l) => listeners.push(l),
+    onInterrupt: (l) => {
+      // The harness wires the line to this worker only once the driver takes it: a driver that never does polls.
+      if (listeners.length === 0) post({ kind: "listen", session });
+      listeners.push(l);
+    },
   };
   if (req.pci) {
     const pci: PciFunctionAccess = {

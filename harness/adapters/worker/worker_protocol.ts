@@ -85,7 +85,8 @@ export type FromWorker =
   | { kind: "res"; id: number; ok: false; error: WireError; trace: MemoryAccess[] }
   | { kind: "irq"; generation: number; level: boolean }
   | { kind: "exit"; how: string }
-  | { kind: "call"; id: number; call: Call };
+  | { kind: "call"; id: number; call: Call }
+  | { kind: "listen"; session: number };
 
 /** Turns anything thrown into a {@link WireError}. */
 export function toWire(e: unknown): WireError {
