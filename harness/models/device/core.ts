@@ -81,6 +81,11 @@ export interface DeviceKnobs {
   spuriousUsedNotifications?: boolean;
   /** With IN_ORDER: drain every available buffer, then write one used element for the last one. */
   inOrderBatches?: boolean;
+  /**
+   * Without VIRTIO_F_IN_ORDER: complete the buffers taken on one look at the ring in reverse order (a conforming
+   * device may use buffers in any order).
+   */
+  outOfOrder?: boolean;
   /** Polling period when available-buffer notifications are suppressed (default 2 ms). */
   pollMs?: number;
 }
@@ -338,6 +343,7 @@ export class DeviceCore {
       }
       const batch: { id: number; len: number }[] = [];
       const batching = this.knobs.inOrderBatches === true && ring.features.inOrder;
+      const reorder = this.knobs.outOfOrder === true && !ring.features.inOrder;
       while (epoch === this.epoch && this.canProcess(q)) {
         if (!(await ring.hasAvailable())) {
           // Re-arm notifications, then look once more: a buffer made available meanwhile is not missed.
@@ -355,12 +361,20 @@ export class DeviceCore {
         if (epoch !== this.epoch || this.queues[q] !== state) return;
         if (result.kind === "error") return this.enterErrorState(result.reason);
         const len = this.usedLength(result.written, buf.buffers.reduce((s, b) => s + b.len, 0));
-        if (batching) {
+        if (batching || reorder) {
           batch.push({ id: buf.id, len });
           continue;
         }
         await ring.pushUsed(buf.id, len);
         await this.afterUsed(q, ring);
+      }
+      if (reorder) {
+        for (const done of batch.reverse()) {
+          if (epoch !== this.epoch || this.queues[q] !== state) return;
+          await ring.pushUsed(done.id, done.len);
+          await this.afterUsed(q, ring);
+        }
+        return;
       }
       const last = batch.at(-1);
       if (last && epoch === this.epoch && this.queues[q] === state) {
