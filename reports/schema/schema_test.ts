@@ -5,6 +5,8 @@
 import { assert, assertEquals } from "@std/assert";
 import Ajv2020Module from "ajv/dist/2020.js";
 import { main } from "../../harness/cli/cli.ts";
+import { parse as parseJsonc } from "@std/jsonc";
+import { validateExpectations } from "../../harness/core/expectations.ts";
 
 // The npm module's default export, whether Deno hands over the module or its default.
 const Ajv2020 = ((Ajv2020Module as unknown as { default?: unknown }).default ?? Ajv2020Module) as unknown as new (
@@ -19,10 +21,14 @@ const ID = "https://virtio-conformance.invalid/schema/";
 
 async function validators() {
   const ajv = new Ajv2020({ allErrors: true, strict: true, validateFormats: false });
-  for (const f of ["report.schema.json", "lines.schema.json"]) {
+  for (const f of ["report.schema.json", "lines.schema.json", "expectations.schema.json"]) {
     ajv.addSchema(JSON.parse(await Deno.readTextFile(`reports/schema/${f}`)));
   }
-  return { report: ajv.getSchema(`${ID}report.schema.json`)!, line: ajv.getSchema(`${ID}lines.schema.json`)! };
+  return {
+    report: ajv.getSchema(`${ID}report.schema.json`)!,
+    line: ajv.getSchema(`${ID}lines.schema.json`)!,
+    expectations: ajv.getSchema(`${ID}expectations.schema.json`)!,
+  };
 }
 
 Deno.test("schemas: a real run's JSON report and every JSON Lines record validate", async () => {
@@ -59,4 +65,41 @@ Deno.test("schemas: a report with a renamed field, an unknown verdict or a stray
   stray.meta.extra = 1;
   assert(!v.report(stray), "a stray meta key");
   assert(!v.line({ kind: "result", ...good.results[0], extra: true }), "a stray key on a result line");
+});
+
+Deno.test("schemas: every shipped expectations file validates, and the schema refuses what the reader refuses", async () => {
+  const v = await validators();
+  let files = 0;
+  for await (const e of Deno.readDir("fixtures/expectations")) {
+    if (!e.name.endsWith(".jsonc")) continue;
+    const data = parseJsonc(await Deno.readTextFile(`fixtures/expectations/${e.name}`));
+    assert(v.expectations(data), `${e.name}: ${JSON.stringify(v.expectations.errors)}`);
+    validateExpectations(data, e.name);
+    files++;
+  }
+  assert(files >= 20, `only ${files} expectations files`);
+  const entry = { clauseKey: "devicenormative:X#1", id: "2.1#1", verdict: "fail", reason: "why" };
+  const ok = { target: "t", seed: 1, runs: 50, strict: true, expectations: [entry] };
+  assert(v.expectations(ok), JSON.stringify(v.expectations.errors));
+  const bad: unknown[] = [
+    { ...ok, extra: 1 },
+    { ...ok, runs: 0 },
+    { ...ok, target: "" },
+    { ...ok, expectations: [{ ...entry, verdict: "pass" }] },
+    { ...ok, expectations: [{ ...entry, verdict: "n/a" }] },
+    { ...ok, expectations: [{ ...entry, clauseKey: "no statement" }] },
+    { ...ok, expectations: [{ ...entry, reason: "two\nlines" }] },
+    { ...ok, expectations: [{ ...entry, reason: "   " }] },
+    { ...ok, expectations: [{ ...entry, note: "x" }] },
+  ];
+  for (const b of bad) {
+    assert(!v.expectations(b), `the schema accepts ${JSON.stringify(b)}`);
+    let refused = false;
+    try {
+      validateExpectations(b);
+    } catch {
+      refused = true;
+    }
+    assert(refused, `the reader accepts ${JSON.stringify(b)}`);
+  }
 });
