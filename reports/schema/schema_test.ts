@@ -103,3 +103,53 @@ Deno.test("schemas: every shipped expectations file validates, and the schema re
     assert(refused, `the reader accepts ${JSON.stringify(b)}`);
   }
 });
+
+Deno.test("schemas: ten rounds of two conform processes started together leave every report whole and valid", async () => {
+  const v = await validators();
+  const runs = "reports/runs";
+  const seen = new Set<string>();
+  try {
+    for (const e of Deno.readDirSync(runs)) seen.add(e.name);
+  } catch {
+    // no runs yet
+  }
+  const conform = () =>
+    new Deno.Command("deno", {
+      args: [
+        "run",
+        "--no-prompt",
+        "-P=conform",
+        "conform.ts",
+        "--target",
+        "reference-rng-device",
+        "--transport",
+        "mmio",
+      ]
+        .concat(["--filter", "2.4", "--no-progress"]),
+      stdout: "null",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+  for (let round = 1; round <= 10; round++) {
+    const outs = await Promise.all([conform(), conform()]);
+    for (const o of outs) assertEquals(o.code, 0, new TextDecoder().decode(o.stderr));
+    const fresh = [...Deno.readDirSync(runs)].map((e) => e.name).filter((n) => !seen.has(n));
+    fresh.forEach((n) => seen.add(n));
+    const reports = fresh.filter((n) => n.endsWith(".json"));
+    assertEquals(reports.length, 2, `round ${round}: new run reports ${fresh.join(", ")}`);
+    const texts: string[] = [];
+    for (const name of reports) {
+      const text = await Deno.readTextFile(`${runs}/${name}`);
+      texts.push(text);
+      const report = JSON.parse(text);
+      assert(v.report(report), `round ${round}, ${name}: ${JSON.stringify(v.report.errors)}`);
+      assertEquals(report.meta.complete, true);
+      const lines = (await Deno.readTextFile(`${runs}/${name}l`)).trim().split("\n").map((l) => JSON.parse(l));
+      for (const l of lines) assert(v.line(l), `round ${round}, ${name}l: ${JSON.stringify(v.line.errors)}`);
+      assertEquals(lines.filter((l) => l.kind === "result").length, report.results.length);
+    }
+    const latest = await Deno.readTextFile("reports/latest.json");
+    assert(v.report(JSON.parse(latest)), `round ${round}: latest.json ${JSON.stringify(v.report.errors)}`);
+    assert(texts.includes(latest), `round ${round}: latest.json is a copy of neither run's report`);
+  }
+});
