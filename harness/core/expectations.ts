@@ -70,6 +70,7 @@ export const GATE_TARGETS: readonly string[] = [
   "qemu-input-pci",
   "qemu-iommu-pci",
   "qemu-gpu-pci",
+  "qemu-9p-pci",
   "qsd-blk-pci",
   "qsd-blk-mmio",
   "virtiofsd-pci",

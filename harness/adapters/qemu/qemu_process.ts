@@ -111,7 +111,10 @@ const PDEATHSIG_WRAPPER = "setpriv";
 export interface QemuLaunchOptions {
   /** The QEMU system emulator, e.g. `qemu-system-aarch64` (looked up on PATH). */
   binary: string;
-  /** Machine and device arguments (everything but the qtest/QMP/firmware/display ones). */
+  /**
+   * Machine and device arguments (everything but the qtest/QMP/firmware/display ones); `{dir}` in one names the
+   * run's private directory.
+   */
   args: string[];
   /** Boot a halt-loop firmware for this architecture (`-bios`). */
   firmware?: HaltArch;
@@ -306,7 +309,9 @@ export class QemuProcess {
     let child: Deno.ChildProcess | undefined;
     let backEnd: BackEndProcess | undefined;
     try {
-      const args = [...options.args];
+      // `{dir}` in an argument names the run's private directory (absolute), e.g. a 9p export or a socket path.
+      const where = await Deno.realPath(dir);
+      const args = options.args.map((a) => a.replaceAll("{dir}", where));
       if (options.firmware) {
         const fw = `${dir}/halt-${options.firmware}.bin`;
         await Deno.writeFile(fw, haltFirmware(options.firmware));

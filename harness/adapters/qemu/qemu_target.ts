@@ -75,7 +75,10 @@ export interface QemuTargetOptions {
   machine?: QemuMachine;
   /** The QEMU binary (default `qemu-system-aarch64` on virt, `qemu-system-x86_64` on q35). */
   binary?: string;
-  /** More QEMU arguments (back ends: `-netdev user,id=n0`, `-drive …`). */
+  /**
+   * More QEMU arguments (back ends: `-netdev user,id=n0`, `-fsdev local,…,path={dir}`; `{dir}` is the run's private
+   * directory).
+   */
   extraArgs?: string[];
   /** Guest RAM in MiB (default 128). */
   memoryMiB?: number;
