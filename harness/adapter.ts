@@ -149,6 +149,11 @@ export interface DeviceTarget {
   readonly info: DeviceTargetInfo;
   /** Opens a session on `transport` (default `info.transport`; one of `info.transports`). */
   open(transport?: TransportKind): Promise<DeviceSession>;
+  /**
+   * Frees what the target keeps between sessions (e.g. a child process kept for the next session); `runTarget`
+   * calls it when it is done with the target. A later `open` starts afresh. Optional.
+   */
+  close?(): Promise<void>;
 }
 
 /** What the harness presents to a driver under test. */
@@ -377,6 +382,8 @@ export interface DriverTarget {
   attach(device: HarnessDeviceEndpoint): Promise<DriverSession>;
   /** A watched target: runs the driver once, from power-on, and returns every step it took at the transport. */
   watch?(request: WatchRequest): Promise<WatchedRun>;
+  /** Frees what the target keeps between sessions (as {@link DeviceTarget.close}). Optional. */
+  close?(): Promise<void>;
 }
 
 /** Either role. */

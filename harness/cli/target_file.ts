@@ -27,7 +27,7 @@
  */
 import { parse as parseJsonc } from "@std/jsonc";
 import type { DeviceTarget, DriverTarget, DriverTargetInfo, Target } from "../adapter.ts";
-import { loadInWorker, WorkerDeviceTarget } from "../adapters/worker/worker_device.ts";
+import { loadInWorker, WorkerDeviceTarget, type WorkerModule } from "../adapters/worker/worker_device.ts";
 import { WorkerDriverTarget } from "../adapters/worker/worker_driver.ts";
 import type { LoadReply } from "../adapters/worker/worker_protocol.ts";
 import { ADAPTER_REGISTRY, adapterNamed } from "../adapters/registry.ts";
@@ -59,7 +59,19 @@ const WORKLOADS: readonly string[] = ["rng-read", "blk-read", "blk-write", "blk-
 export type TargetSource =
   | { kind: "model"; model: "reference"; deviceType?: DeviceTypeName }
   | { kind: "mutant"; mutant: string }
-  | { kind: "module"; module: string; export: string; deviceType?: DeviceTypeName; info: string }
+  | {
+    kind: "module";
+    module: string;
+    export: string;
+    deviceType?: DeviceTypeName;
+    info: string;
+    /** Where the module runs: a child process (the default) or a worker in the harness. */
+    isolation?: "process" | "worker";
+    /** The child process's heap limit in MiB. */
+    heapMiB?: number;
+    /** More paths the child process may read (relative to the target file). */
+    allowRead?: string[];
+  }
   /** An adapter of the registry, with the options its descriptor checked. */
   | { kind: "adapter"; options: unknown };
 
@@ -180,7 +192,10 @@ export function validateTargetSpec(data: unknown, where: string, arg: string, fi
       checkKeys(
         where,
         o,
-        role === "device" ? ["module", "export", "deviceType"] : ["module", "export", "info", "present"],
+        [
+          ...(role === "device" ? ["module", "export", "deviceType"] : ["module", "export", "info", "present"]),
+          ...ISOLATION_KEYS,
+        ],
         "options",
       );
       if (typeof o.module !== "string" || o.module === "") {
@@ -198,6 +213,7 @@ export function validateTargetSpec(data: unknown, where: string, arg: string, fi
         module: o.module,
         export: (o.export as string | undefined) ?? "default",
         info: (o.info as string | undefined) ?? "info",
+        ...isolationOptions(where, o),
       };
       if (role === "device") {
         if (o.deviceType === undefined) {
@@ -213,6 +229,38 @@ export function validateTargetSpec(data: unknown, where: string, arg: string, fi
   if (present) spec.present = present;
   if (file !== undefined) spec.file = file;
   return spec;
+}
+
+const ISOLATION_KEYS = ["isolation", "heapMiB", "allowRead"];
+
+function isolationOptions(
+  where: string,
+  o: Record<string, unknown>,
+): { isolation: "process" | "worker"; heapMiB?: number; allowRead: string[] } {
+  const isolation = o.isolation === undefined
+    ? "process"
+    : oneOf(where, "options.isolation", o.isolation, ["process", "worker"] as const);
+  if (isolation === "worker" && (o.heapMiB !== undefined || o.allowRead !== undefined)) {
+    throw new UsageError(`${where}: "options.heapMiB" and "options.allowRead" are for "isolation": "process"`);
+  }
+  const out: { isolation: "process" | "worker"; heapMiB?: number; allowRead: string[] } = { isolation, allowRead: [] };
+  if (o.heapMiB !== undefined) {
+    const h = o.heapMiB;
+    if (typeof h !== "number" || !Number.isInteger(h) || h < 16 || h > 65536) {
+      throw new UsageError(`${where}: "options.heapMiB" must be a whole number from 16 to 65536, got ${describe(h)}`);
+    }
+    out.heapMiB = h;
+  }
+  if (o.allowRead !== undefined) {
+    const r = o.allowRead;
+    if (!Array.isArray(r) || r.some((x) => typeof x !== "string" || x === "" || x.includes(","))) {
+      throw new UsageError(
+        `${where}: "options.allowRead" must be a list of paths (no commas), got ${describe(r)}`,
+      );
+    }
+    out.allowRead = r as string[];
+  }
+  return out;
 }
 
 /** Parses and validates the text of a target file. */
@@ -273,6 +321,14 @@ export function builtinSpec(arg: string): TargetSpec | undefined {
   return undefined;
 }
 
+/** The suite's own folder: a module's child process may read it (a module imports the suite's API). */
+const SUITE_ROOT = dirOf(decodeURIComponent(new URL("../../mod.ts", import.meta.url).pathname));
+
+function dirOf(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i <= 0 ? "/" : path.slice(0, i);
+}
+
 function fileUrl(absPath: string): URL {
   const u = new URL("file:///");
   u.pathname = absPath;
@@ -307,7 +363,19 @@ async function loadModule(spec: TargetSpec, src: Extract<TargetSource, { kind: "
   const where = spec.file ? `target file ${spec.file}` : `target ${spec.arg}`;
   const url = await moduleUrl(spec, src.module);
   const name = spec.name ?? baseName(spec.file ?? src.module);
-  const mod = { url: url.href, export: src.export };
+  const mod: WorkerModule = { url: url.href, export: src.export, isolation: { kind: "worker" } };
+  if (src.isolation !== "worker") {
+    const base = spec.file ? dirOf(await Deno.realPath(spec.file)) : Deno.cwd();
+    mod.isolation = {
+      kind: "process",
+      ...(src.heapMiB !== undefined ? { heapMiB: src.heapMiB } : {}),
+      read: [
+        dirOf(decodeURIComponent(url.pathname)),
+        SUITE_ROOT,
+        ...(src.allowRead ?? []).map((p) => p.startsWith("/") ? p : `${base}/${p}`),
+      ],
+    };
+  }
   let reply: LoadReply;
   try {
     const loaded = await loadInWorker(name, mod, spec.role, src.info, {});

@@ -689,7 +689,15 @@ async function runDriverTransport(
   return results;
 }
 
-/** Runs the clauses of the target's role. */
-export function runTarget(target: Target, clauses: readonly Clause[], opts: RunOptions): Promise<ClauseResult[]> {
-  return target.role === "device" ? runDeviceTarget(target, clauses, opts) : runDriverTarget(target, clauses, opts);
+/** Runs the clauses of the target's role, then lets the target free what it keeps between sessions. */
+export async function runTarget(target: Target, clauses: readonly Clause[], opts: RunOptions): Promise<ClauseResult[]> {
+  try {
+    return target.role === "device"
+      ? await runDeviceTarget(target, clauses, opts)
+      : await runDriverTarget(target, clauses, opts);
+  } finally {
+    await target.close?.().catch(() => {
+      // Freeing is best effort: the results stand.
+    });
+  }
 }

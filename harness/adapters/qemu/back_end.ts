@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { spawnTied } from "../tied_child.ts";
 import { TargetError } from "../../adapter.ts";
 import { errorText } from "../../text.ts";
 
@@ -175,18 +176,4 @@ export class BackEndProcess {
     }
     await this.exited.catch(() => {});
   }
-}
-
-/** Spawns `program` under `setpriv --pdeathsig KILL` when that is allowed and present (it dies with the harness). */
-function spawnTied(
-  program: string,
-  args: string[],
-  io: Omit<Deno.CommandOptions, "args">,
-): Deno.ChildProcess {
-  try {
-    return new Deno.Command("setpriv", { args: ["--pdeathsig", "KILL", "--", program, ...args], ...io }).spawn();
-  } catch {
-    // No setpriv, or not allowed to run it: the back end is still stopped on every exit path the harness sees.
-  }
-  return new Deno.Command(program, { args, ...io }).spawn();
 }

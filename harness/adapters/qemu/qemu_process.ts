@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { spawnTied } from "../tied_child.ts";
 import { TargetError } from "../../adapter.ts";
 import { type HaltArch, haltFirmware } from "./halt_firmware.ts";
 import { QmpClient } from "./qmp_client.ts";
@@ -104,9 +105,6 @@ export async function qemuTempDirs(): Promise<string[]> {
   return names.sort();
 }
 
-/** The wrapper that ties QEMU's life to the harness, when present: `setpriv --pdeathsig KILL`. */
-const PDEATHSIG_WRAPPER = "setpriv";
-
 /** How to launch QEMU. */
 export interface QemuLaunchOptions {
   /** The QEMU system emulator, e.g. `qemu-system-aarch64` (looked up on PATH). */
@@ -181,14 +179,7 @@ export function forgetQemu(child: Deno.ChildProcess): void {
 
 /** Spawns QEMU, under `setpriv --pdeathsig KILL` when that is allowed and present. */
 function spawnQemu(binary: string, args: string[]): Deno.ChildProcess {
-  const io = { stdin: "piped", stdout: "piped", stderr: "piped" } as const;
-  try {
-    return new Deno.Command(PDEATHSIG_WRAPPER, { args: ["--pdeathsig", "KILL", "--", binary, ...args], ...io })
-      .spawn();
-  } catch {
-    // No setpriv, or not allowed to run it: QEMU is still killed on every exit path the harness sees.
-  }
-  return new Deno.Command(binary, { args, ...io }).spawn();
+  return spawnTied(binary, args, { stdin: "piped", stdout: "piped", stderr: "piped" });
 }
 
 function withDeadline<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {

@@ -2,9 +2,10 @@
  * A user's device module (an `InProcessDeviceFactory`) run inside a
  * {@link WorkerChannel}: the session proxies register access, settling, the
  * interrupt line, the memory trace, configuration changes and restarts to
- * the worker. Guest memory is a `SharedArrayBuffer` both sides see: the
- * harness reads and writes it directly, the device's DMA in the worker goes
- * through a traced view whose records come back with every answer.
+ * the worker or child process. Each side keeps a copy of guest memory (see
+ * `frame.ts`): the harness reads and writes its own, the device's DMA goes
+ * through a traced view whose records come back with every message, with
+ * the bytes it changed.
  *
  * @module
  */
@@ -18,12 +19,12 @@ import {
   TargetError,
 } from "../../adapter.ts";
 import type { DeviceTypeName, TransportKind } from "../../features.ts";
-import { ArrayMemory, type MemoryAccess } from "../../memory.ts";
+import type { ArrayMemory, MemoryAccess } from "../../memory.ts";
 import type { RegisterSpace, Width } from "../../registers.ts";
 import { hex } from "../../text.ts";
 import { IN_PROCESS_RAM } from "../in_process.ts";
-import { WorkerChannel, type WorkerTimeouts } from "./worker_host.ts";
-import type { LoadReply, OpenReply, SpaceName } from "./worker_protocol.ts";
+import { type Isolation, WorkerChannel, type WorkerTimeouts } from "./worker_host.ts";
+import type { LoadReply, OpenReply, Request, SpaceName } from "./worker_protocol.ts";
 
 /** Where the module is and which export is the factory. */
 export interface WorkerModule {
@@ -31,6 +32,8 @@ export interface WorkerModule {
   url: string;
   /** The export to use. */
   export: string;
+  /** Where it runs (default: a worker). */
+  isolation?: Isolation;
 }
 
 /** Starts a channel and imports the module in it (bounded by the load deadline). */
@@ -41,7 +44,7 @@ export async function loadInWorker(
   info: string,
   timeouts: WorkerTimeouts,
 ): Promise<{ channel: WorkerChannel; reply: LoadReply }> {
-  const channel = new WorkerChannel(label, timeouts);
+  const channel = new WorkerChannel(label, timeouts, mod.isolation);
   try {
     const reply = await channel.request<LoadReply>(
       { op: "load", url: mod.url, export: mod.export, info, role },
@@ -54,7 +57,12 @@ export async function loadInWorker(
   }
 }
 
-/** A device under test whose factory runs in a worker (one worker per session). */
+/**
+ * A device under test whose factory runs in a worker (one per session) or a
+ * child process (one at a time: a healthy process is kept when a session
+ * closes and builds the next session's device afresh; one that died or
+ * missed a deadline is replaced).
+ */
 export class WorkerDeviceTarget implements DeviceTarget {
   readonly role = "device" as const;
   readonly info: DeviceTargetInfo;
@@ -81,8 +89,31 @@ export class WorkerDeviceTarget implements DeviceTarget {
       );
     }
     const session = new WorkerDeviceSession(this, transport);
-    await session.start();
+    await session.start(this.#takeKept());
     return session;
+  }
+
+  #kept: WorkerChannel | undefined;
+
+  #takeKept(): WorkerChannel | undefined {
+    const c = this.#kept;
+    this.#kept = undefined;
+    return c && !c.dead ? c : undefined;
+  }
+
+  /** Keeps a session's healthy child process for the next session (internal); false: the caller ends it. */
+  keep(channel: WorkerChannel): boolean {
+    if (channel.dead || channel.isolation.kind !== "process" || this.#kept) return false;
+    this.#kept = channel;
+    return true;
+  }
+
+  /** Ends the kept child process, if any. */
+  async close(): Promise<void> {
+    const c = this.#kept;
+    this.#kept = undefined;
+    c?.kill("the target was closed");
+    await c?.exited;
   }
 }
 
@@ -106,23 +137,33 @@ class WorkerDeviceSession implements DeviceSession {
     this.info = target.info;
   }
 
-  #freshMemory(): SharedArrayBuffer {
-    const buffer = new SharedArrayBuffer(IN_PROCESS_RAM.size);
-    this.memory = new ArrayMemory(IN_PROCESS_RAM.base, IN_PROCESS_RAM.size, new Uint8Array(buffer));
+  #freshMemory(channel: WorkerChannel): void {
+    this.memory = channel.guestMemory(IN_PROCESS_RAM.base, IN_PROCESS_RAM.size);
     this.#level = false;
     this.#trace = [];
-    return buffer;
   }
 
   #opened(reply: OpenReply): void {
     this.#shape = reply;
-    this.#generation++;
+    this.#generation = reply.generation;
     this.capabilities = { ...this.capabilities, configChange: reply.configChange };
   }
 
-  /** Starts a fresh worker, imports the module and builds the device. */
-  async start(): Promise<void> {
+  /** Builds the device in `kept` (a loaded child process) or in a fresh worker or process that imports the module. */
+  async start(kept?: WorkerChannel): Promise<void> {
     this.#channel?.kill("the session started a fresh worker");
+    if (kept) {
+      this.#channel = kept;
+      this.#listen(kept);
+      this.#freshMemory(kept);
+      try {
+        this.#opened(await kept.request<OpenReply>(this.#openRequest(), "building the device"));
+        return;
+      } catch (e) {
+        if (!kept.dead) throw e;
+        // The kept process failed: a fresh one below.
+      }
+    }
     const { channel, reply } = await loadInWorker(
       this.info.name,
       this.target.module,
@@ -137,6 +178,12 @@ class WorkerDeviceSession implements DeviceSession {
       );
     }
     this.#channel = channel;
+    this.#listen(channel);
+    this.#freshMemory(channel);
+    this.#opened(await channel.request<OpenReply>(this.#openRequest(), "building the device"));
+  }
+
+  #listen(channel: WorkerChannel): void {
     channel.onIrq = (generation, level) => {
       if (generation === this.#generation) this.#level = level;
     };
@@ -144,13 +191,10 @@ class WorkerDeviceSession implements DeviceSession {
       const room = 100_000 - this.#trace.length;
       if (room > 0) this.#trace.push(...t.slice(0, room));
     };
-    const buffer = this.#freshMemory();
-    this.#opened(
-      await channel.request<OpenReply>(
-        { op: "open", transport: this.transport, buffer, base: IN_PROCESS_RAM.base, size: IN_PROCESS_RAM.size },
-        "building the device",
-      ),
-    );
+  }
+
+  #openRequest(): Request {
+    return { op: "open", transport: this.transport, base: IN_PROCESS_RAM.base, size: IN_PROCESS_RAM.size };
   }
 
   #live(): WorkerChannel {
@@ -238,9 +282,9 @@ class WorkerDeviceSession implements DeviceSession {
   async restart(): Promise<void> {
     const channel = this.#live();
     if (channel.dead) return await this.start();
-    const buffer = this.#freshMemory();
+    this.#freshMemory(channel);
     try {
-      this.#opened(await channel.request<OpenReply>({ op: "restart", buffer }, "rebuilding the device (restart)"));
+      this.#opened(await channel.request<OpenReply>({ op: "restart" }, "rebuilding the device (restart)"));
     } catch (e) {
       if (!channel.dead) throw e;
       // The worker died or hung while rebuilding: a fresh one.
@@ -248,9 +292,13 @@ class WorkerDeviceSession implements DeviceSession {
     }
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    if (this.#closed) return;
     this.#closed = true;
-    this.#channel?.kill("the session was closed");
-    return Promise.resolve();
+    const channel = this.#channel;
+    this.#channel = undefined;
+    if (!channel || this.target.keep(channel)) return;
+    channel.kill("the session was closed");
+    await channel.exited;
   }
 }

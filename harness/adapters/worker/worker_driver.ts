@@ -87,6 +87,13 @@ export class WorkerDriverTarget implements DriverTarget {
     }
   }
 
+  /** Ends the worker or child process (a later `attach` starts a fresh one) and waits until it is gone. */
+  async close(): Promise<void> {
+    const channel = this.#channel;
+    channel?.kill("the target was closed");
+    await channel?.exited;
+  }
+
   /** Attaches a driver session in the worker (starting one if need be). */
   async attach(device: HarnessDeviceEndpoint): Promise<DriverSession> {
     const channel = await this.#worker();

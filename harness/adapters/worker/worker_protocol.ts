@@ -20,11 +20,14 @@ export interface Window {
   size: number;
 }
 
-/** Requests the harness sends to the worker. */
+/**
+ * Requests the harness sends to the worker. Guest memory is not in them: each side keeps a copy, and the frames
+ * that carry the messages carry the changes (`frame.ts`).
+ */
 export type Request =
   | { op: "load"; url: string; export: string; info: string; role: "device" | "driver" }
-  | { op: "open"; transport: TransportKind; buffer: SharedArrayBuffer; base: number; size: number }
-  | { op: "restart"; buffer: SharedArrayBuffer }
+  | { op: "open"; transport: TransportKind; base: number; size: number }
+  | { op: "restart" }
   | { op: "reg"; space: SpaceName; offset: number; width: Width; value?: number }
   | { op: "settle"; ms: number }
   | { op: "configChange" }
@@ -55,6 +58,8 @@ export interface LoadReply {
 
 /** What `open` and `restart` answer. */
 export interface OpenReply {
+  /** The device's generation: its interrupt events carry it (events of a device since rebuilt are stale). */
+  generation: number;
   configChange: boolean;
   hasIdle: boolean;
   pci: { memoryWindow: Window; ioWindow?: Window; io: boolean } | null;
@@ -83,7 +88,7 @@ export type ToWorker =
 export type FromWorker =
   | { kind: "res"; id: number; ok: true; value: unknown; trace: MemoryAccess[] }
   | { kind: "res"; id: number; ok: false; error: WireError; trace: MemoryAccess[] }
-  | { kind: "irq"; generation: number; level: boolean }
+  | { kind: "irq"; generation: number; level: boolean; trace: MemoryAccess[] }
   | { kind: "exit"; how: string }
   | { kind: "call"; id: number; call: Call }
   | { kind: "listen"; session: number };

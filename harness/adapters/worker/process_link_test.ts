@@ -1,0 +1,156 @@
+import { assert, assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
+import { CLAUSES } from "../../../suites/mod.ts";
+import { type DeviceSession, TargetError } from "../../adapter.ts";
+import { referenceDriverTarget } from "../../models/driver/driver.ts";
+import { referenceDeviceFactory } from "../../models/device/reference.ts";
+import type { ClauseResult } from "../../core/result.ts";
+import { runTarget } from "../../core/runner.ts";
+import { ScenarioRunner } from "../../roles/harness_device.ts";
+import { InProcessDeviceTarget } from "../in_process.ts";
+import { WorkerDeviceTarget } from "./worker_device.ts";
+import { WorkerDriverTarget } from "./worker_driver.ts";
+import type { Isolation } from "./worker_host.ts";
+
+const fixture = (name: string) => new URL(`../../../fixtures/targets/${name}`, import.meta.url).href;
+const ROOT = new URL("../../../", import.meta.url).pathname;
+const PROCESS: Isolation = { kind: "process", read: [ROOT], heapMiB: 64 };
+const SHORT = { callMs: 2_000, loadMs: 20_000 };
+
+/** A session on the device of fixture `name` in a child process. */
+function openChild(name: string, timeouts = SHORT): Promise<DeviceSession> {
+  const url = fixture(`worker/${name}.ts`);
+  return new WorkerDeviceTarget(name, "rng", { url, export: "default", isolation: PROCESS }, ["mmio"], timeouts).open();
+}
+
+function verdicts(rs: ClauseResult[]): string[] {
+  return rs.map((r) => `${r.clause} ${r.transport} ${r.verdict}`);
+}
+
+for (const filter of ["2.4", "2.8.12", "2.8.15", "4.2.2"]) {
+  Deno.test(`process device: the reference device in a child process gets the in-process verdicts (${filter})`, async () => {
+    const opts = { seed: 7, runs: 3, strict: false, filter, targetArg: "--target x", shrink: false };
+    for (const type of ["rng", "blk"] as const) {
+      const inProcess = await runTarget(
+        new InProcessDeviceTarget(`ref-${type}`, type, referenceDeviceFactory(type), ["mmio", "pci"]),
+        CLAUSES,
+        opts,
+      );
+      const child = await runTarget(
+        new WorkerDeviceTarget(`ref-${type}`, type, {
+          url: fixture("worker/reference_device.ts"),
+          export: type === "rng" ? "default" : "blk",
+          isolation: PROCESS,
+        }, ["mmio", "pci"]),
+        CLAUSES,
+        opts,
+      );
+      assert(inProcess.length > 0);
+      assertEquals(verdicts(child), verdicts(inProcess), JSON.stringify(child.filter((r) => r.verdict !== "pass")));
+    }
+  });
+}
+
+Deno.test("process device: standard output of the module does not break the frames", async () => {
+  const s = await openChild("hog_device");
+  try {
+    for (let i = 0; i < 3; i++) assertEquals(await s.registers.read(0x000, 4), 0x74726976);
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("process device: an exhausted heap is a TargetError naming the limit, and a restart brings a fresh process", async () => {
+  const s = await openChild("hog_device", { callMs: 20_000, loadMs: 20_000 });
+  try {
+    const e = await assertRejects(() => s.registers.read(0x100, 4), TargetError);
+    assertStringIncludes(e.message, "a 4-byte read at 0x100 of the register file was pending");
+    assertStringIncludes(e.message, "it ran out of memory (its heap limit is 64 MiB)");
+    await assertRejects(() => s.registers.read(0x000, 4), TargetError, "is gone");
+    await s.restart();
+    assertEquals(await s.registers.read(0x000, 4), 0x74726976);
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("process device: an uncaught error ends the process, the message carries the module's last words", async () => {
+  const s = await openChild("hog_device");
+  try {
+    await s.registers.read(0x104, 4);
+    let e: Error | undefined;
+    for (let i = 0; i < 100 && !e; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      e = await s.registers.read(0x000, 4).then(() => undefined, (x: Error) => x);
+    }
+    assert(e instanceof TargetError, String(e));
+    const message = (e as TargetError).message;
+    assertStringIncludes(message, "hog device: thrown from a timer");
+    assertStringIncludes(message, "exited with status 1");
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("process device: the module reads only what it was allowed to", async () => {
+  const s = await openChild("hog_device");
+  try {
+    const e = await assertRejects(() => s.registers.read(0x108, 4));
+    assertStringIncludes(e.message, "/etc/hostname");
+    assertEquals(await s.registers.read(0x000, 4), 0x74726976, "a refused read is an error of that access only");
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("process device: a busy loop is killed at the request's deadline", async () => {
+  const s = await openChild("busy_device", { callMs: 500, loadMs: 20_000 });
+  try {
+    const started = performance.now();
+    const e = await assertRejects(() => s.registers.read(0x100, 4), TargetError);
+    assert(performance.now() - started < 5_000, "bounded");
+    assertStringIncludes(e.message, "did not answer");
+    await s.restart();
+    assertEquals(await s.registers.read(0x000, 4), 0x74726976);
+  } finally {
+    await s.close();
+  }
+});
+
+const REF = referenceDriverTarget("example-driver").info;
+const INFO = { name: REF.name, transports: REF.transports, deviceTypes: REF.deviceTypes, workloads: REF.workloads };
+
+Deno.test("process driver: the reference driver in a child process gets the in-process verdicts (3.1.1)", async () => {
+  const target = new WorkerDriverTarget(INFO, {
+    url: fixture("example_driver.ts"),
+    export: "default",
+    isolation: PROCESS,
+  });
+  try {
+    for (const present of ["rng", "blk"] as const) {
+      const opts = { seed: 11, runs: 3, strict: false, filter: "3.1.1", targetArg: "x", shrink: false, present };
+      const inProcess = await runTarget(referenceDriverTarget("example-driver"), CLAUSES, opts);
+      const child = await runTarget(target, CLAUSES, opts);
+      assert(inProcess.length > 0);
+      assertEquals(verdicts(child), verdicts(inProcess), JSON.stringify(child.filter((r) => r.verdict === "error")));
+    }
+  } finally {
+    await target.close();
+  }
+});
+
+Deno.test("process driver: a driver that exits is a TargetError, the next attach starts a fresh process", async () => {
+  const target = new WorkerDriverTarget(INFO, {
+    url: fixture("worker/exit_driver.ts"),
+    export: "default",
+    isolation: PROCESS,
+  }, SHORT);
+  try {
+    const runner = new ScenarioRunner(target, "rng", 1000, "mmio");
+    const e = await assertRejects(() => runner.run({}), TargetError);
+    assertStringIncludes(e.message, "Deno.exit(3)");
+    const again = await assertRejects(() => runner.run({}), TargetError);
+    assertStringIncludes(again.message, "Deno.exit(3)");
+  } finally {
+    await target.close();
+  }
+});
