@@ -88,3 +88,22 @@ export function optionalStrings(where: string, obj: Record<string, unknown>, key
   }
   return v as string[];
 }
+
+/** JSON Schema pieces for the options the helpers above check (adapters' `optionsSchema`). */
+export const schemaOf = {
+  /** An integer in `[min, max]` (as {@link optionalInt}). */
+  int: (min: number, max: number): Record<string, unknown> => ({ type: "integer", minimum: min, maximum: max }),
+  /** One of `values` (as {@link oneOf}). */
+  oneOf: (values: readonly string[]): Record<string, unknown> => ({ enum: [...values] }),
+  /** A list of strings (as {@link optionalStrings}). */
+  strings: (): Record<string, unknown> => ({ type: "array", items: { type: "string" } }),
+  /** A boolean (as {@link optionalBool}). */
+  bool: (): Record<string, unknown> => ({ type: "boolean" }),
+  /** An object with exactly the `properties` given (as {@link checkKeys}), `required` among them. */
+  object: (properties: Record<string, unknown>, required: string[] = []): Record<string, unknown> => ({
+    type: "object",
+    properties,
+    ...(required.length ? { required } : {}),
+    additionalProperties: false,
+  }),
+};

@@ -31,6 +31,12 @@ export interface AdapterDescriptor {
   /** The programs it runs (what `--allow-run` must name). */
   readonly programs: readonly string[];
   /**
+   * A JSON Schema (draft 2020-12) of its `options`: the shape {@link check} accepts (keys, types, ranges, enums).
+   * Rules across keys stay in `check`; the schema never refuses what `check` accepts. The target-file schema is
+   * assembled from these.
+   */
+  readonly optionsSchema: Record<string, unknown>;
+  /**
    * Checks a target file's `role` and `options` (the common keys are checked already); throws a `UsageError`
    * whose message starts with `where`.
    */

@@ -112,7 +112,10 @@ export function unknownAdapter(name: string): UsageError {
  */
 export function validateTargetSpec(data: unknown, where: string, arg: string, file?: string): TargetSpec {
   if (!isRecord(data)) throw new UsageError(`${where}: the file must hold a JSON object, got ${describe(data)}`);
-  checkKeys(where, data, ["adapter", "role", "name", "description", "options"], "the target");
+  checkKeys(where, data, ["$schema", "adapter", "role", "name", "description", "options"], "the target");
+  if (data.$schema !== undefined && typeof data.$schema !== "string") {
+    throw new UsageError(`${where}: "$schema" must be a string (the schema's address), got ${describe(data.$schema)}`);
+  }
   if (data.adapter === undefined) throw new UsageError(`${where}: "adapter" is missing (use "in-process")`);
   if (typeof data.adapter !== "string") {
     throw new UsageError(`${where}: "adapter" must be a string, got ${describe(data.adapter)}`);

@@ -14,6 +14,7 @@ import {
   optionalBool,
   optionalInt,
   optionalStrings,
+  schemaOf,
   UsageError,
 } from "../../options.ts";
 import { killAllQemu, QEMU_PROGRAMS } from "./qemu_process.ts";
@@ -22,25 +23,36 @@ import type { BackEndSpec } from "./back_end.ts";
 
 const DEVICE_TYPES = Object.keys(DEVICE_IDS) as ModelledDeviceType[];
 
-const QEMU_KEYS = [
-  "transport",
-  "device",
-  "machine",
-  "binary",
-  "deviceType",
-  "extraArgs",
-  "memoryMiB",
-  "driveMiB",
-  "driveReadOnly",
-  "backEnd",
-  "restart",
-];
+/** The shape of `options` (see {@link AdapterDescriptor.optionsSchema}). */
+const QEMU_SCHEMA = schemaOf.object({
+  transport: schemaOf.oneOf(["mmio", "mmio-legacy", "pci"]),
+  device: { type: "string", pattern: "^[\\w.-]+(,[^\\s,]+)*$" },
+  machine: schemaOf.oneOf(["q35", "virt"]),
+  binary: { type: "string", minLength: 1 },
+  deviceType: schemaOf.oneOf(DEVICE_TYPES),
+  extraArgs: schemaOf.strings(),
+  memoryMiB: schemaOf.int(32, 4096),
+  driveMiB: schemaOf.int(1, 4096),
+  driveReadOnly: schemaOf.bool(),
+  restart: schemaOf.oneOf(["reset", "relaunch"]),
+  backEnd: schemaOf.object({
+    argv: {
+      type: "array",
+      minItems: 1,
+      maxItems: 256,
+      items: { type: "string", minLength: 1 },
+      contains: { type: "string", pattern: "\\{socket\\}" },
+    },
+    env: { type: "object", additionalProperties: { type: "string" } },
+    readyTimeoutMs: schemaOf.int(100, 600_000),
+  }, ["argv"]),
+}, ["transport", "device"]);
 
 /** Checks `options.backEnd`: a command line (with placeholders), its environment, its start deadline. */
 function checkBackEnd(where: string, v: unknown): BackEndSpec {
   const at = "options.backEnd";
   if (!isRecord(v)) throw new UsageError(`${where}: "${at}" must be an object with "argv", got ${describe(v)}`);
-  checkKeys(where, v, ["argv", "env", "readyTimeoutMs"], at);
+  checkKeys(where, v, ["argv", "env", "readyTimeoutMs"], at); // the keys of QEMU_SCHEMA's backEnd
   if (
     !Array.isArray(v.argv) || v.argv.length === 0 || v.argv.length > 256 ||
     !v.argv.every((a) => typeof a === "string" && a !== "")
@@ -80,7 +92,7 @@ function checkQemu(role: unknown, options: unknown, where: string): CheckedOptio
     );
   }
   const o = options;
-  checkKeys(where, o, QEMU_KEYS, "options");
+  checkKeys(where, o, Object.keys(QEMU_SCHEMA.properties as object), "options");
   const transport = oneOf(where, "options.transport", o.transport, ["mmio", "mmio-legacy", "pci"] as const);
   if (typeof o.device !== "string" || !/^[\w.-]+(,[^\s,]+)*$/.test(o.device)) {
     throw new UsageError(
@@ -139,6 +151,7 @@ export const QEMU_ADAPTER: AdapterDescriptor = {
   summary: "QEMU's device models, driven by the harness over qtest (device role)",
   roles: ["device"],
   programs: QEMU_PROGRAMS,
+  optionsSchema: QEMU_SCHEMA,
   check: checkQemu,
   create: (name, options) => new QemuDeviceTarget({ name, ...(options as Omit<QemuTargetOptions, "name">) }),
   cleanup: killAllQemu,

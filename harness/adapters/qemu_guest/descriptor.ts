@@ -13,6 +13,7 @@ import {
   optionalBool,
   optionalInt,
   optionalStrings,
+  schemaOf,
   UsageError,
 } from "../../options.ts";
 import { killAllQemu, QEMU_PROGRAMS } from "../qemu/qemu_process.ts";
@@ -29,25 +30,58 @@ import {
 } from "./guest_target.ts";
 import { LINUX_DEVICE_TYPES } from "./linux_guest.ts";
 
-const GUEST_KEYS = [
-  "guest",
-  "kernel",
-  "modules",
-  "busybox",
-  "transport",
-  "deviceType",
-  "device",
-  "firmware",
-  "binary",
-  "driveMiB",
-  "workloads",
-  "extraArgs",
-  "bootTimeoutMs",
-  "commandTimeoutMs",
-  "watchRings",
-  "variations",
-  "removal",
-];
+const WORKLOAD_KEYS = {
+  "blk-read": ["sector", "sectors"],
+  "blk-write": ["sector", "sectors", "fill"],
+  "rng-read": ["bytes"],
+  "net-ping": [],
+  "console-write": [],
+  "blk-resize": ["mib"],
+  "net-link": ["up"],
+} as const;
+
+const WORKLOAD_FIELDS: Record<string, Record<string, unknown>> = {
+  sector: schemaOf.int(0, 0xffff_ffff),
+  sectors: schemaOf.int(1, 128),
+  fill: schemaOf.int(0, 255),
+  bytes: schemaOf.int(1, 4096),
+  mib: schemaOf.int(1, 1024),
+  up: schemaOf.bool(),
+};
+
+const NAME = { type: "string", minLength: 1, pattern: "^\\S+$" };
+
+/** The shape of `options` (see {@link AdapterDescriptor.optionsSchema}). */
+const GUEST_SCHEMA = schemaOf.object({
+  guest: schemaOf.oneOf(GUESTS),
+  kernel: NAME,
+  modules: NAME,
+  busybox: NAME,
+  transport: schemaOf.oneOf(["mmio", "pci"]),
+  deviceType: schemaOf.oneOf([...new Set([...LINUX_DEVICE_TYPES, ...FIRMWARE_DEVICE_TYPES, ...UBOOT_DEVICE_TYPES])]),
+  device: NAME,
+  firmware: NAME,
+  binary: NAME,
+  driveMiB: schemaOf.int(1, 1024),
+  workloads: {
+    type: "array",
+    maxItems: 64,
+    items: {
+      oneOf: Object.entries(WORKLOAD_KEYS).map(([kind, keys]) =>
+        schemaOf.object(
+          { kind: { const: kind }, ...Object.fromEntries(keys.map((k) => [k, WORKLOAD_FIELDS[k]])) },
+          ["kind", ...keys],
+        )
+      ),
+    },
+  },
+  extraArgs: schemaOf.strings(),
+  bootTimeoutMs: schemaOf.int(100, 600_000),
+  commandTimeoutMs: schemaOf.int(100, 600_000),
+  watchRings: schemaOf.bool(),
+  variations: { type: "array", items: schemaOf.oneOf(DEVICE_VARIATION_KINDS) },
+  removal: schemaOf.oneOf(["unbind", "device-del"]),
+}, ["guest"]);
 
 /** Validates one workload of a `qemu-guest` target. */
 function guestWorkload(where: string, i: number, w: unknown): GuestWorkload {
@@ -59,16 +93,7 @@ function guestWorkload(where: string, i: number, w: unknown): GuestWorkload {
     w.kind,
     ["blk-read", "blk-write", "rng-read", "net-ping", "console-write", "blk-resize", "net-link"] as const,
   );
-  const keys = {
-    "blk-read": ["sector", "sectors"],
-    "blk-write": ["sector", "sectors", "fill"],
-    "rng-read": ["bytes"],
-    "net-ping": [],
-    "console-write": [],
-    "blk-resize": ["mib"],
-    "net-link": ["up"],
-  };
-  checkKeys(where, w, ["kind", ...keys[kind]], at);
+  checkKeys(where, w, ["kind", ...WORKLOAD_KEYS[kind]], at);
   const int = (key: string, min: number, max: number): number => {
     const v = w[key];
     if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
@@ -101,7 +126,7 @@ function checkGuest(role: unknown, options: unknown, where: string): CheckedOpti
     throw new UsageError(`${where}: "options" must be an object with "guest", got ${describe(options)}`);
   }
   const o = options;
-  checkKeys(where, o, GUEST_KEYS, "options");
+  checkKeys(where, o, Object.keys(GUEST_SCHEMA.properties as object), "options");
   const kind = oneOf(where, "options.guest", o.guest, GUESTS);
   const linux = kind === "linux";
   const guest: Omit<GuestTargetOptions, "name"> = {
@@ -109,13 +134,13 @@ function checkGuest(role: unknown, options: unknown, where: string): CheckedOpti
     transport: oneOf(
       where,
       "options.transport",
-      o.transport ?? (kind === "u-boot" ? "mmio" : "pci"),
+      o.transport === undefined ? (kind === "u-boot" ? "mmio" : "pci") : o.transport,
       kind === "seabios" || kind === "ovmf" ? ["pci"] as const : ["mmio", "pci"] as const,
     ),
     deviceType: oneOf(
       where,
       "options.deviceType",
-      o.deviceType ?? "blk",
+      o.deviceType === undefined ? "blk" : o.deviceType,
       linux
         ? LINUX_DEVICE_TYPES
         : kind === "seabios"
@@ -205,6 +230,7 @@ export const GUEST_ADAPTER: AdapterDescriptor = {
   summary: "a real driver in a QEMU guest beside QEMU's device, watched at the transport (driver role)",
   roles: ["driver"],
   programs: QEMU_PROGRAMS,
+  optionsSchema: GUEST_SCHEMA,
   check: checkGuest,
   create: (name, options) => new GuestDriverTarget({ name, ...(options as Omit<GuestTargetOptions, "name">) }),
   cleanup: killAllQemu,
