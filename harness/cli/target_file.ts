@@ -386,7 +386,10 @@ async function loadModule(spec: TargetSpec, src: Extract<TargetSource, { kind: "
     reply = loaded.reply;
   } catch (e) {
     const msg = (errorText(e)).split("\n")[0];
-    throw new UsageError(`${where}: cannot import module ${src.module}: ${msg}`);
+    const hint = mod.isolation?.kind === "process" && /Requires read access/.test(msg ?? "")
+      ? ` (a module's process may read only its own folder and the suite's: list what else it imports in "options.allowRead")`
+      : "";
+    throw new UsageError(`${where}: cannot import module ${src.module}: ${msg}${hint}`);
   }
   if (reply.type === "missing") {
     const names = reply.exports;

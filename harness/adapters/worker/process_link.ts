@@ -23,8 +23,20 @@ export interface ProcessOptions {
   read: readonly string[];
 }
 
-/** The `deno` the child runs (looked up on PATH; what `--allow-run` must name). */
+/** The `deno` the child runs when the harness's own cannot be started (looked up on PATH; what `--allow-run` names). */
 export const DENO_PROGRAM = "deno";
+
+/**
+ * Starts the harness's own `deno` (under `setpriv`, which `--allow-run=setpriv` lets start any path), else `deno`
+ * from PATH.
+ */
+function spawnDeno(args: string[], io: Omit<Deno.CommandOptions, "args">): Deno.ChildProcess {
+  try {
+    return spawnTied(Deno.execPath(), args, io);
+  } catch {
+    return spawnTied(DENO_PROGRAM, args, io);
+  }
+}
 
 const STDERR_TAIL = 2048;
 const MAIN = new URL("./process_main.ts", import.meta.url);
@@ -54,12 +66,7 @@ export class ProcessLink {
       ...(options.read.length ? [`--allow-read=${options.read.join(",")}`] : []),
       MAIN.pathname,
     ];
-    const child = spawnTied(DENO_PROGRAM, args, {
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    });
+    const child = spawnDeno(args, { stdin: "piped", stdout: "piped", stderr: "piped", env: { NO_COLOR: "1" } });
     this.#child = child;
     this.#writer = child.stdin.getWriter();
     const out = this.#readFrames();
