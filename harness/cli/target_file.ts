@@ -26,9 +26,10 @@
  * @module
  */
 import { parse as parseJsonc } from "@std/jsonc";
-import type { DeviceTarget, DriverTarget, DriverTargetInfo, Target } from "../adapter.ts";
+import type { DriverTarget, DriverTargetInfo, Target } from "../adapter.ts";
 import { loadInWorker, WorkerDeviceTarget, type WorkerModule } from "../adapters/worker/worker_device.ts";
 import { WorkerDriverTarget } from "../adapters/worker/worker_driver.ts";
+import { RemoteDeviceTarget } from "../adapters/worker/remote_device.ts";
 import type { LoadReply } from "../adapters/worker/worker_protocol.ts";
 import { ADAPTER_REGISTRY, adapterNamed } from "../adapters/registry.ts";
 import { allMutants, referenceDriver } from "./builtins.ts";
@@ -52,7 +53,7 @@ export const PRESENTABLE: readonly DeviceTypeName[] = ["rng", "blk"];
 export const BUILTIN_TARGETS: readonly string[] = ["reference-rng-device", "reference-blk-device", "reference-driver"];
 
 const DEVICE_TYPES = Object.keys(DEVICE_IDS) as ModelledDeviceType[];
-const TRANSPORTS: readonly TransportKind[] = ["mmio", "pci", "ccw"];
+const TRANSPORTS: readonly TransportKind[] = ["mmio", "mmio-legacy", "pci", "ccw"];
 const WORKLOADS: readonly string[] = ["rng-read", "blk-read", "blk-write", "blk-capacity", "queue-reset"];
 
 /** Where the implementation under test comes from. */
@@ -356,11 +357,12 @@ async function moduleUrl(spec: TargetSpec, module: string): Promise<URL> {
 }
 
 /**
- * Loads a user's module. The module is imported in a worker first (so an
- * import that hangs, throws or exits cannot hurt the harness); a factory
- * export then runs in a worker per session ({@link WorkerDeviceTarget},
- * {@link WorkerDriverTarget}). An export that is a whole target object
- * cannot cross the worker boundary and is imported in-process as before.
+ * Loads a user's module. The module is imported in a child process (or a
+ * worker, with `"isolation": "worker"`) first, so an import that hangs,
+ * throws or exits cannot hurt the harness; a factory export then runs there
+ * ({@link WorkerDeviceTarget}, {@link WorkerDriverTarget}), and so does a
+ * whole target object ({@link RemoteDeviceTarget}, or a
+ * {@link WorkerDriverTarget} that attaches and watches through it).
  */
 async function loadModule(spec: TargetSpec, src: Extract<TargetSource, { kind: "module" }>): Promise<Target> {
   const where = spec.file ? `target file ${spec.file}` : `target ${spec.arg}`;
@@ -399,7 +401,30 @@ async function loadModule(spec: TargetSpec, src: Extract<TargetSource, { kind: "
       })`,
     );
   }
-  if (reply.targetObject) return await loadTargetObject(where, spec, src, url);
+  if (reply.targetObject) {
+    const what = `the info of target "${src.export}" of ${src.module}`;
+    if (spec.role === "device") {
+      const info = isRecord(reply.targetInfo) ? reply.targetInfo : {};
+      const transports = info.transports === undefined ? [info.transport ?? "mmio"] : info.transports;
+      const kinds = TRANSPORTS;
+      if (!Array.isArray(transports) || transports.length === 0 || transports.some((t) => !kinds.includes(t))) {
+        throw new UsageError(
+          `${where}: ${what}: "transports" must be a non-empty list of ${quoteList(kinds)}, got ${
+            describe(transports)
+          }`,
+        );
+      }
+      const deviceType = src.deviceType ?? info.deviceType;
+      return new RemoteDeviceTarget({
+        name,
+        transport: transports[0] as TransportKind,
+        transports: transports as TransportKind[],
+        ...(typeof deviceType === "string" ? { deviceType: deviceType as DeviceTypeName } : {}),
+      }, mod);
+    }
+    const info = checkDriverInfo(where, what, reply.targetInfo);
+    return new WorkerDriverTarget({ name, ...info }, mod, {}, reply.watch ?? false);
+  }
   if (reply.type !== "function") {
     const kind = spec.role === "device" ? "InProcessDeviceFactory" : "InProcessDriverFactory";
     throw new UsageError(
@@ -407,35 +432,15 @@ async function loadModule(spec: TargetSpec, src: Extract<TargetSource, { kind: "
     );
   }
   if (spec.role === "device") return new WorkerDeviceTarget(name, src.deviceType!, mod);
-  const info = checkDriverInfo(where, src, reply.info);
+  const info = checkDriverInfo(where, `export "${src.info}" of ${src.module}`, reply.info);
   return new WorkerDriverTarget({ name, ...info }, mod);
-}
-
-/** A whole target object exported by a user's module: imported in-process (it cannot cross to a worker). */
-async function loadTargetObject(
-  where: string,
-  spec: TargetSpec,
-  src: Extract<TargetSource, { kind: "module" }>,
-  url: URL,
-): Promise<Target> {
-  let mod: Record<string, unknown>;
-  try {
-    mod = await import(url.href);
-  } catch (e) {
-    const msg = (errorText(e)).split("\n")[0];
-    throw new UsageError(`${where}: cannot import module ${src.module}: ${msg}`);
-  }
-  const value = mod[src.export];
-  if (isRecord(value) && value.role === spec.role) return value as unknown as DeviceTarget | DriverTarget;
-  throw new UsageError(`${where}: export "${src.export}" of ${src.module} changed between two imports`);
 }
 
 function checkDriverInfo(
   where: string,
-  src: Extract<TargetSource, { kind: "module" }>,
+  what: string,
   info: unknown,
 ): Omit<DriverTargetInfo, "adapter" | "contractVersion" | "name"> {
-  const what = `export "${src.info}" of ${src.module}`;
   if (!isRecord(info)) {
     throw new UsageError(
       `${where}: ${what} must describe the driver ({ deviceTypes, transports, workloads }), got ${describe(info)}`,

@@ -15,7 +15,9 @@
  * @module
  */
 import type {
+  DeviceTarget,
   DriverSession,
+  DriverTarget,
   HarnessDeviceEndpoint,
   PciFunctionAccess,
   ProbeResult,
@@ -23,7 +25,8 @@ import type {
   WorkloadResult,
 } from "../../adapter.ts";
 import type { TransportKind } from "../../features.ts";
-import { type GuestMemory, TracedMemory } from "../../memory.ts";
+import { type GuestMemory, type MemoryAccess, TracedMemory } from "../../memory.ts";
+import { TargetHost } from "./target_host.ts";
 import { type Frame, SyncedMemory } from "./frame.ts";
 import type { RegisterSpace, Width } from "../../registers.ts";
 import type { InProcessDevice, InProcessDeviceFactory, InProcessDriverFactory } from "../in_process.ts";
@@ -70,6 +73,8 @@ export function serveModule(port: HostPort): void {
     };
   }
   let factory: unknown;
+  /** The export when it is a whole target object. */
+  let whole: TargetHost | undefined;
   let device: InProcessDevice | undefined;
   let traced: TracedMemory | undefined;
   let generation = 0;
@@ -204,6 +209,15 @@ export function serveModule(port: HostPort): void {
             typeof (req.role === "device" ? rec.open : rec.attach) === "function",
           exports: Object.keys(mod),
         };
+        if (reply.targetObject) {
+          whole = new TargetHost(value as DeviceTarget | DriverTarget);
+          reply.watch = typeof rec.watch === "function";
+          try {
+            reply.targetInfo = structuredClone(rec.info);
+          } catch {
+            // Not cloneable: the harness reports it as not describing the target.
+          }
+        }
         if (req.role === "driver") {
           try {
             reply.info = structuredClone(mod[req.info]);
@@ -237,7 +251,8 @@ export function serveModule(port: HostPort): void {
         const listeners: ((level: boolean) => void)[] = [];
         let driver: DriverSession;
         try {
-          driver = (factory as InProcessDriverFactory)(endpoint(req, listeners));
+          const ep = endpoint(req, listeners);
+          driver = whole ? await (whole.target as DriverTarget).attach(ep) : (factory as InProcessDriverFactory)(ep);
         } catch (e) {
           const err = new Error(`The in-process driver factory failed: ${errorText(e)}`);
           err.name = "TargetError";
@@ -262,7 +277,24 @@ export function serveModule(port: HostPort): void {
         await s?.driver.close();
         return undefined;
       }
+      case "topen":
+        return await wholeTarget().open(req.transport);
+      case "tcall":
+        return await wholeTarget().call(req.session, req.call);
+      case "watch":
+        return await wholeTarget().watch(req.request);
     }
+  }
+
+  function wholeTarget(): TargetHost {
+    if (!whole) throw new Error("The export is not a whole target object");
+    return whole;
+  }
+
+  /** The device's memory accesses to send with the answer to `req`. */
+  function traceFor(req: Request): MemoryAccess[] {
+    if (req.op === "tcall") return whole?.trace(req.session) ?? [];
+    return traced?.accesses.splice(0) ?? [];
   }
 
   port.listen((frame: Frame) => {
@@ -272,9 +304,8 @@ export function serveModule(port: HostPort): void {
     switch (m.kind) {
       case "req":
         serve(m.req).then(
-          (value) => post({ kind: "res", id: m.id, ok: true, value, trace: traced?.accesses.splice(0) ?? [] }),
-          (err) =>
-            post({ kind: "res", id: m.id, ok: false, error: toWire(err), trace: traced?.accesses.splice(0) ?? [] }),
+          (value) => post({ kind: "res", id: m.id, ok: true, value, trace: traceFor(m.req) }),
+          (err) => post({ kind: "res", id: m.id, ok: false, error: toWire(err), trace: traceFor(m.req) }),
         );
         break;
       case "ret": {

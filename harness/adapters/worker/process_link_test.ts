@@ -9,6 +9,9 @@ import { ScenarioRunner } from "../../roles/harness_device.ts";
 import { InProcessDeviceTarget } from "../in_process.ts";
 import { WorkerDeviceTarget } from "./worker_device.ts";
 import { WorkerDriverTarget } from "./worker_driver.ts";
+import { RemoteDeviceTarget } from "./remote_device.ts";
+import { resolveTarget } from "../../cli/target_file.ts";
+import { referenceDeviceTarget } from "../../models/device/reference.ts";
 import type { Isolation } from "./worker_host.ts";
 
 const fixture = (name: string) => new URL(`../../../fixtures/targets/${name}`, import.meta.url).href;
@@ -152,5 +155,93 @@ Deno.test("process driver: a driver that exits is a TargetError, the next attach
     assertStringIncludes(again.message, "Deno.exit(3)");
   } finally {
     await target.close();
+  }
+});
+
+const WHOLE = fixture("worker/whole_targets.ts");
+
+Deno.test("process device: a whole DeviceTarget export runs in the child and gets the in-process verdicts", async () => {
+  const target = new RemoteDeviceTarget(
+    {
+      name: "whole",
+      transport: "mmio",
+      transports: referenceDeviceTarget("blk").info.transports ?? [],
+      deviceType: "blk",
+    },
+    { url: WHOLE, export: "device", isolation: PROCESS },
+  );
+  for (const filter of ["2.4", "2.8.12", "4.1.4.3"]) {
+    const opts = { seed: 7, runs: 3, strict: false, filter, targetArg: "x", shrink: false };
+    const inProcess = await runTarget(referenceDeviceTarget("blk"), CLAUSES, opts);
+    const child = await runTarget(target, CLAUSES, opts);
+    assert(inProcess.some((r) => r.verdict === "pass"));
+    assertEquals(verdicts(child), verdicts(inProcess), JSON.stringify(child.filter((r) => r.verdict !== "pass")));
+  }
+});
+
+Deno.test("process device: a whole target that exhausts its heap is a TargetError; the next open gets a fresh process", async () => {
+  const target = new RemoteDeviceTarget({ name: "hog", transport: "mmio" }, {
+    url: WHOLE,
+    export: "hog",
+    isolation: PROCESS,
+  }, { callMs: 20_000, loadMs: 20_000 });
+  try {
+    const s = await target.open();
+    const e = await assertRejects(() => s.registers.read(0x100, 4), TargetError);
+    assertStringIncludes(e.message, "it ran out of memory (its heap limit is 64 MiB)");
+    const again = await target.open();
+    assertEquals(await again.registers.read(0x000, 4), 0x74726976);
+    await again.close();
+  } finally {
+    await target.close();
+  }
+});
+
+Deno.test("process driver: a whole DriverTarget export runs in the child and gets the in-process verdicts", async () => {
+  const target = new WorkerDriverTarget(INFO, { url: WHOLE, export: "driver", isolation: PROCESS });
+  try {
+    const opts = {
+      seed: 11,
+      runs: 3,
+      strict: false,
+      filter: "3.1.1",
+      targetArg: "x",
+      shrink: false,
+      present: "blk" as const,
+    };
+    const inProcess = await runTarget(referenceDriverTarget("example-driver"), CLAUSES, opts);
+    const child = await runTarget(target, CLAUSES, opts);
+    assertEquals(verdicts(child), verdicts(inProcess), JSON.stringify(child.filter((r) => r.verdict === "error")));
+  } finally {
+    await target.close();
+  }
+});
+
+Deno.test("process: the loader runs a whole target export in a child process, both roles", async () => {
+  for (const role of ["device", "driver"] as const) {
+    const { target } = await resolveTarget({
+      adapter: "in-process",
+      role,
+      source: {
+        kind: "module",
+        module: WHOLE,
+        export: role,
+        info: "info",
+        ...(role === "device" ? { deviceType: "blk" as const } : {}),
+      },
+      arg: `whole-${role}`,
+    });
+    assert(role === "device" ? target instanceof RemoteDeviceTarget : target instanceof WorkerDriverTarget);
+    const rs = await runTarget(target, CLAUSES, {
+      seed: 1,
+      runs: 2,
+      strict: false,
+      filter: role === "device" ? "2.4" : "3.1.1",
+      targetArg: "x",
+    });
+    assert(
+      rs.length > 0 && rs.every((r: ClauseResult) => r.verdict === "pass" || r.verdict === "n/a"),
+      JSON.stringify(rs),
+    );
   }
 });

@@ -16,6 +16,8 @@ import {
   type HarnessDeviceEndpoint,
   type ProbeResult,
   TargetError,
+  type WatchedRun,
+  type WatchRequest,
   type Workload,
   type WorkloadResult,
 } from "../../adapter.ts";
@@ -33,12 +35,27 @@ export class WorkerDriverTarget implements DriverTarget {
   #nextSession = 1;
   readonly #endpoints = new Map<number, HarnessDeviceEndpoint>();
 
+  /** A whole driver target that watches its driver: each watch crosses as one request. */
+  readonly watch?: (request: WatchRequest) => Promise<WatchedRun>;
+
+  /** `watches`: the module's export is a whole target object with `watch` (set from its load reply). */
   constructor(
     info: Omit<DriverTargetInfo, "adapter" | "contractVersion">,
     readonly module: WorkerModule,
     readonly timeouts: WorkerTimeouts = {},
+    watches = false,
   ) {
     this.info = { ...info, adapter: "in-process", contractVersion: ADAPTER_CONTRACT_VERSION };
+    if (watches) {
+      this.watch = async (request) => {
+        const channel = await this.#worker();
+        return await channel.request<WatchedRun>(
+          { op: "watch", request },
+          "a watch of the driver",
+          (this.timeouts.loadMs ?? 30_000) * 20,
+        );
+      };
+    }
   }
 
   #worker(): Promise<WorkerChannel> {
@@ -47,7 +64,7 @@ export class WorkerDriverTarget implements DriverTarget {
       try {
         this.#endpoints.clear();
         const { channel, reply } = await loadInWorker(this.info.name, this.module, "driver", "", this.timeouts);
-        if (reply.type !== "function") {
+        if (reply.type !== "function" && !reply.targetObject) {
           channel.kill("the export is not a factory");
           throw new TargetError(
             `The export "${this.module.export}" of ${this.module.url} is not an InProcessDriverFactory: it is ${reply.type}`,

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { Capabilities } from "../../adapter.ts";
 import type { TransportKind } from "../../features.ts";
 import type { MemoryAccess } from "../../memory.ts";
 import type { Width } from "../../registers.ts";
@@ -42,7 +43,40 @@ export type Request =
   | { op: "probe"; session: number; deadlineMs: number }
   | { op: "workload"; session: number; work: unknown; deadlineMs: number }
   | { op: "remove"; session: number; deadlineMs: number }
-  | { op: "close"; session: number };
+  | { op: "close"; session: number }
+  /** A whole device target: opens a session of it. */
+  | { op: "topen"; transport: TransportKind }
+  /** A whole device target: one call on a session of it. */
+  | { op: "tcall"; session: number; call: SessionCall }
+  /** A whole driver target that watches its driver: one watch. */
+  | { op: "watch"; request: unknown };
+
+/** One call on a session of a whole device target (`tcall`). */
+export type SessionCall =
+  | { kind: "reg"; space: SpaceName; offset: number; width: Width; value?: number }
+  | { kind: "memRead"; addr: number; length: number }
+  | { kind: "memWrite"; addr: number; data: Uint8Array }
+  | { kind: "level" }
+  | { kind: "settle"; ms: number }
+  | { kind: "config" }
+  | { kind: "restart" }
+  | { kind: "describe" }
+  | { kind: "close" };
+
+/** What `topen` answers: the session's shape. */
+export interface RemoteOpenReply {
+  session: number;
+  transport: TransportKind;
+  capabilities: Capabilities;
+  memory: Window;
+  pci: { memoryWindow: Window; ioWindow?: Window; io: boolean } | null;
+  /** The session can change its configuration from the host side. */
+  config: boolean;
+  /** The session describes itself. */
+  describe: boolean;
+  /** The session gives its memory trace. */
+  trace: boolean;
+}
 
 /** What `load` answers: what the export is. */
 export interface LoadReply {
@@ -54,6 +88,10 @@ export interface LoadReply {
   exports: string[];
   /** The driver's info export, structured-cloned (undefined when absent or not cloneable). */
   info?: unknown;
+  /** A whole target: its `info`, structured-cloned. */
+  targetInfo?: unknown;
+  /** A whole driver target that can watch its driver. */
+  watch?: boolean;
 }
 
 /** What `open` and `restart` answer. */
