@@ -20,7 +20,7 @@ import type { DeviceFunction } from "./device_function.ts";
 
 /** The device-independent features the reference device implements and offers. */
 export const REFERENCE_CORE_FEATURES: bigint = bit(F.VERSION_1) | bit(F.INDIRECT_DESC) | bit(F.RING_RESET) |
-  bit(F.IN_ORDER) | bit(F.EVENT_IDX) | bit(F.NOTIFICATION_DATA) | bit(F.RING_PACKED);
+  bit(F.IN_ORDER) | bit(F.EVENT_IDX) | bit(F.NOTIFICATION_DATA) | bit(F.RING_PACKED) | bit(F.SUSPEND);
 
 /**
  * What a device on a legacy interface may offer: device-type bits 0–23 plus
@@ -133,6 +133,8 @@ export class DeviceCore {
   onRaise: (cause: number, queue?: number) => void = () => {};
   /** Why the device entered its error state, if it did. */
   errorReason: string | undefined;
+  /** A configuration change happened while the device was suspended: its notification is owed at resume (3.4). */
+  configChangeOwed = false;
   readonly knobs: DeviceKnobs;
   readonly memory: GuestMemory;
   readonly transport: TransportKind;
@@ -188,6 +190,7 @@ export class DeviceCore {
     this.negotiated = 0n;
     this.interruptStatus = 0;
     this.errorReason = undefined;
+    this.configChangeOwed = false;
     this.#rerun.clear();
     clearTimeout(this.#poll);
     this.queues = Array.from({ length: this.fn.queueCount }, () => this.freshQueue());
@@ -214,6 +217,8 @@ export class DeviceCore {
       if (this.acceptFeatures(this.driverFeatures())) this.negotiated = this.driverFeatures();
       else next &= ~Status.FEATURES_OK;
     }
+    if (this.writeSuspend(old, next)) return;
+    next &= ~Status.SUSPEND;
     // The device keeps DEVICE_NEEDS_RESET once set; the driver cannot clear it.
     this.status = next | (old & Status.DEVICE_NEEDS_RESET);
     if ((next & Status.DRIVER_OK) && !(old & Status.DRIVER_OK)) {
@@ -222,6 +227,48 @@ export class DeviceCore {
       if (this.knobs.spuriousUsedNotifications) this.raise(Irq.USED, 0);
       if (this.knobs.suppressAvailNotifications) this.#startPolling(this.epoch);
     }
+  }
+
+  /** Whether VIRTIO_F_SUSPEND is in force. */
+  get suspendable(): boolean {
+    return (this.negotiated & bit(F.SUSPEND)) !== 0n;
+  }
+
+  /** Suspended (spec 3.4): SUSPEND set, DRIVER_OK clear. */
+  get suspended(): boolean {
+    return (this.status & Status.SUSPEND) !== 0 && (this.status & Status.DRIVER_OK) === 0;
+  }
+
+  /**
+   * Handles the SUSPEND bit of a status write (spec 3.4); true when the write was a suspend or a resume and is done.
+   * A SUSPEND bit written before the device is initialized (DRIVER_OK) or without VIRTIO_F_SUSPEND is ignored.
+   */
+  protected writeSuspend(old: number, next: number): boolean {
+    if (!this.suspendable || (old & Status.DEVICE_NEEDS_RESET)) return false;
+    const keep = old & Status.DEVICE_NEEDS_RESET;
+    if ((next & Status.SUSPEND) && !(old & Status.SUSPEND) && (old & Status.DRIVER_OK)) {
+      // Stop taking buffers; DRIVER_OK goes to 0 once the requests in flight are used (and notified).
+      this.status = next | keep;
+      void this.idle().then(() => {
+        if ((this.status & Status.SUSPEND) && (this.status & Status.DRIVER_OK)) this.status &= ~Status.DRIVER_OK;
+      });
+      return true;
+    }
+    if (this.suspended && (next & Status.DRIVER_OK)) {
+      this.status = (next & ~Status.SUSPEND) | keep;
+      if (this.configChangeOwed) {
+        this.configChangeOwed = false;
+        this.raise(Irq.CONFIG);
+      }
+      for (let q = 0; q < this.queues.length; q++) this.kick(q);
+      return true;
+    }
+    if (old & Status.SUSPEND) {
+      // Suspending or suspended: a write that neither resumes nor resets keeps the device as it is.
+      this.status = old;
+      return true;
+    }
+    return false;
   }
 
   /**
@@ -241,7 +288,8 @@ export class DeviceCore {
   /** Whether the device may touch queue `q` now. */
   protected canProcess(q: number): boolean {
     const queue = this.queues[q];
-    return (this.status & Status.DRIVER_OK) !== 0 && (this.status & Status.DEVICE_NEEDS_RESET) === 0 &&
+    return (this.status & Status.DRIVER_OK) !== 0 &&
+      (this.status & (Status.DEVICE_NEEDS_RESET | Status.SUSPEND)) === 0 &&
       queue !== undefined && queue.ready && queue.resetPending === 0;
   }
 
@@ -423,7 +471,8 @@ export class DeviceCore {
   changeConfig(mutate: (config: Uint8Array) => void): void {
     this.bumpGeneration();
     mutate(this.fn.config);
-    if (this.status & Status.DRIVER_OK) this.raise(Irq.CONFIG);
+    if (this.status & Status.SUSPEND) this.configChangeOwed = true;
+    else if (this.status & Status.DRIVER_OK) this.raise(Irq.CONFIG);
   }
 
   protected bumpGeneration(): void {
