@@ -179,7 +179,9 @@ export type Workload =
   | { kind: "blk-read"; sector: number; sectors: number }
   | { kind: "blk-write"; sector: number; data: Uint8Array }
   | { kind: "blk-capacity" }
-  | { kind: "queue-reset"; queue: number };
+  | { kind: "queue-reset"; queue: number }
+  /** Suspend the device and resume it (VIRTIO_F_SUSPEND, spec 3.4), then go on as before. */
+  | { kind: "suspend" };
 
 /** The result of a workload. */
 export type WorkloadResult =

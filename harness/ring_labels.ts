@@ -46,3 +46,6 @@ export const PACKED_FLAGS = `${PACKED} / Supplying Buffers to The Device / Updat
 export const PACKED_NOTIFY = `${PACKED} / Supplying Buffers to The Device / Sending Available Buffer Notifications`;
 /** 3.3.1: device cleanup. */
 export const CLEANUP = "drivernormative:General Initialization And Device Operation / Device Cleanup";
+
+/** 3.4.1: the driver while the device is suspended (VIRTIO_F_SUSPEND). */
+export const SUSPEND_DRIVER = "drivernormative:General Initialization And Device Operation / Device Suspend";

@@ -13,6 +13,7 @@ import { FEATURE_BITS_DEVICE_CLAUSES } from "./basic_facilities/feature_bits.ts"
 import { FEATURE_BITS_DRIVER_CLAUSES } from "./basic_facilities/feature_bits_driver.ts";
 import { INIT_DRIVER_CLAUSES } from "./initialization/device_init_driver.ts";
 import { SUSPEND_DEVICE_CLAUSES } from "./initialization/device_suspend_device.ts";
+import { SUSPEND_DRIVER_CLAUSES } from "./initialization/device_suspend_driver.ts";
 import { RESERVED_FEATURES_DEVICE_CLAUSES } from "./reserved_features/reserved_features_device.ts";
 import { RESERVED_FEATURES_DRIVER_CLAUSES } from "./reserved_features/reserved_features_driver.ts";
 import { MMIO_LAYOUT_DEVICE_CLAUSES } from "./transport_mmio/register_layout_device.ts";
@@ -50,6 +51,7 @@ export const CLAUSES: readonly Clause[] = [
   ...SPLIT_DEVICE_CLAUSES,
   ...PACKED_DEVICE_CLAUSES,
   ...INIT_DRIVER_CLAUSES,
+  ...SUSPEND_DRIVER_CLAUSES,
   ...SUSPEND_DEVICE_CLAUSES,
   ...MMIO_LAYOUT_DEVICE_CLAUSES,
   ...MMIO_DRIVER_CLAUSES,

@@ -14,6 +14,7 @@ const MMIO_IRQ =
 const RESERVED_DRIVER = "drivernormative:Reserved Feature Bits";
 const RESERVED_DEVICE = "devicenormative:Reserved Feature Bits";
 
+const SHARED_MEMORY_DEVICE = "devicenormative:Basic Facilities of a Virtio Device / Shared Memory Regions";
 const FRAMING_DRIVER = "drivernormative:Basic Facilities of a Virtio Device / Message Framing";
 const USED_RING_DRIVER = "drivernormative:Basic Facilities of a Virtio Device / Virtqueues / The Virtqueue Used Ring";
 const PACKED_DESC_DRIVER = "drivernormative:Basic Facilities of a Virtio Device / PAcked Virtqueues / " +
@@ -23,6 +24,13 @@ const PACKED_SG_DRIVER = "drivernormative:Basic Facilities of a Virtio Device / 
 
 /** The waivers. */
 export const WAIVERS: readonly Waiver[] = [
+  {
+    label: SHARED_MEMORY_DEVICE,
+    statement: 1,
+    reason: "Whether a shared memory region controls the device or streams data is given by what the device type " +
+      "puts in it, which no black-box check can tell from the outside; the region's presentation (the PCI shared " +
+      "memory capability) is checked by 4.1.4.7.1#1 and #2.",
+  },
   {
     label: FRAMING_DRIVER,
     statement: 2,

@@ -54,7 +54,7 @@ export const BUILTIN_TARGETS: readonly string[] = ["reference-rng-device", "refe
 
 const DEVICE_TYPES = Object.keys(DEVICE_IDS) as ModelledDeviceType[];
 const TRANSPORTS: readonly TransportKind[] = ["mmio", "mmio-legacy", "pci", "ccw"];
-const WORKLOADS: readonly string[] = ["rng-read", "blk-read", "blk-write", "blk-capacity", "queue-reset"];
+const WORKLOADS: readonly string[] = ["rng-read", "blk-read", "blk-write", "blk-capacity", "queue-reset", "suspend"];
 
 /** Where the implementation under test comes from. */
 export type TargetSource =

@@ -33,6 +33,8 @@ function workloadOf(kind: Workload["kind"], type: DeviceTypeName): Workload | un
       return type === "blk" ? { kind } : undefined;
     case "queue-reset":
       return { kind, queue: 0 };
+    case "suspend":
+      return { kind };
   }
 }
 
@@ -68,9 +70,9 @@ export async function checkDriverTargetContract(target: DriverTarget, deadlineMs
   }
   for (const type of info.deviceTypes.filter((t) => PRESENTED_TYPES.includes(t))) {
     for (const transport of info.transports.filter((t) => PRESENTED_TRANSPORTS.includes(t))) {
-      // A queue reset needs VIRTIO_F_RING_RESET, which the legacy interface cannot offer.
+      // A queue reset needs VIRTIO_F_RING_RESET, a suspend VIRTIO_F_SUSPEND: the legacy interface offers neither.
       const workloads = info.workloads
-        .filter((k) => !(k === "queue-reset" && transport === "mmio-legacy"))
+        .filter((k) => !((k === "queue-reset" || k === "suspend") && transport === "mmio-legacy"))
         .flatMap((k) => workloadOf(k, type) ?? []);
       const where = `${type} over ${transport}`;
       try {

@@ -558,6 +558,7 @@ export class ScenarioRunner {
       watched,
       onViolation: (v) => device.recordViolation(v),
       live: () => (core.status & Status.DRIVER_OK) !== 0,
+      suspended: () => (core.status & Status.SUSPEND) !== 0,
     });
     const device = new DeviceRecorder(core, monitor);
     const { line, ...presented } = this.present(core, device, s);

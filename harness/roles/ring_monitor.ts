@@ -34,6 +34,7 @@ import {
   PACKED_INDIRECT,
   PACKED_NOTIFY,
   PACKED_SG,
+  SUSPEND_DRIVER,
   UPDATING_IDX,
   USED_SUPPRESSION,
   VQ,
@@ -42,6 +43,8 @@ import { hex } from "../text.ts";
 
 /** What a driver did wrong on a ring. Split-ring kinds first, then packed (`packed-…`). */
 export type RingViolationKind =
+  /** Buffers made available after the driver set SUSPEND, before it resumed the device (either ring layout). */
+  | "published-while-suspended"
   /** A split queue area not aligned as the split layout table requires (desc 16, driver 2, device 4). */
   | "misaligned-area"
   /** A split queue area not inside guest memory when the queue was enabled (the queue is not monitored). */
@@ -140,6 +143,7 @@ export const RING_VIOLATION_STATEMENTS: Record<RingViolationKind, string> = {
   "misaligned-area": `${VQ}#1`,
   "area-outside-memory": `${VQ}#1`,
   "used-flags-not-zero": `${AVAIL_SUPPRESSION}#1`,
+  "published-while-suspended": `${SUSPEND_DRIVER}#3`,
   "avail-idx-backwards": `${AVAIL_RING}#1`,
   "avail-idx-overrun": `${AVAIL_RING}#1`,
   "idx-before-entry": `${UPDATING_IDX}#1`,
@@ -236,6 +240,8 @@ export interface RingMonitorOptions {
    * while it answers true; without it, from the queue's enable on.
    */
   live?: () => boolean;
+  /** Whether the driver has set SUSPEND and not yet resumed the device (spec 3.4): no buffer may be made available. */
+  suspended?: () => boolean;
 }
 
 const NEXT = 1;
@@ -401,6 +407,7 @@ export class RingMonitor implements MemoryWatcher {
   readonly #onViolation: ((v: RingViolation) => void) | undefined;
   readonly #limit: number;
   readonly #live: (() => boolean) | undefined;
+  readonly #suspended: (() => boolean) | undefined;
   readonly #queues = new Map<number, QueueState>();
   readonly #summary = new Map<number, RingQueueSummary>();
   readonly #seen = new Set<string>();
@@ -412,6 +419,7 @@ export class RingMonitor implements MemoryWatcher {
     this.#onViolation = opts.onViolation;
     this.#limit = opts.limit ?? 10_000;
     this.#live = opts.live;
+    this.#suspended = opts.suspended;
     if (opts.watched) opts.watched.watcher = this;
   }
 
@@ -915,6 +923,9 @@ export class RingMonitor implements MemoryWatcher {
       st.slotWritten.fill(1);
       return;
     }
+    if (this.#suspended?.()) {
+      this.#report(st.q, "published-while-suspended", `available idx written ${old}→${idx} after SUSPEND was set`);
+    }
     const usedIdx = r.u16(st.a.device + 2);
     const ahead = (idx - usedIdx) & 0xffff;
     if (ahead > size) {
@@ -1254,6 +1265,9 @@ export class RingMonitor implements MemoryWatcher {
       }
       st.listCount++;
       this.#summaryOf(st.q).published++;
+      if (this.#suspended?.()) {
+        this.#report(st.q, "published-while-suspended", `descriptor list at slot ${head} made available after SUSPEND`);
+      }
       this.#openWindow(st, 0, 0, seq);
     }
   }

@@ -80,6 +80,7 @@ export const DRIVER_CORE_FEATURES: bigint = mask(
   F.IN_ORDER,
   F.RING_PACKED,
   F.NOTIFICATION_DATA,
+  F.SUSPEND,
 );
 
 /** Chains with more buffers than this go into an indirect table when VIRTIO_F_INDIRECT_DESC is negotiated. */
@@ -101,6 +102,7 @@ export const REFERENCE_DRIVER_WORKLOADS: Workload["kind"][] = [
   "blk-write",
   "blk-capacity",
   "queue-reset",
+  "suspend",
 ];
 
 /** Queues the reference driver sets up, by device type. */
@@ -977,6 +979,48 @@ export class ReferenceDriver implements DriverSession {
     });
   }
 
+  /**
+   * Suspends the device and resumes it (VIRTIO_F_SUSPEND, spec 3.4): sets SUSPEND, re-reads device status until
+   * SUSPEND reads 1 and DRIVER_OK 0, then sets DRIVER_OK again and re-reads it until SUSPEND reads 0 and DRIVER_OK 1.
+   * Nothing is made available, notified or written to the configuration meanwhile (the registers are the driver's
+   * alone for the whole of it).
+   */
+  protected async suspendAndResume(deadline: number): Promise<WorkloadResult> {
+    if (!this.bound) return { ok: false, error: "suspend: the driver is not bound to a device" };
+    if (!(this.negotiated & bit(F.SUSPEND))) return { ok: false, error: "SUSPEND not negotiated" };
+    return await this.exclusive(async () => {
+      await this.t.setStatus(this.driverStatus | Status.SUSPEND);
+      const suspended = await this.awaitStatus(
+        (s) => (s & Status.SUSPEND) !== 0 && (s & Status.DRIVER_OK) === 0,
+        "suspend: the device did not show SUSPEND=1, DRIVER_OK=0",
+        deadline,
+      );
+      if (suspended !== undefined) return { ok: false, error: suspended };
+      await this.t.setStatus(this.driverStatus);
+      const resumed = await this.awaitStatus(
+        (s) => (s & Status.SUSPEND) === 0 && (s & Status.DRIVER_OK) !== 0,
+        "suspend: the device did not resume (SUSPEND=0, DRIVER_OK=1)",
+        deadline,
+      );
+      return resumed === undefined ? { ok: true } : { ok: false, error: resumed };
+    });
+  }
+
+  /** Re-reads device status until `done` holds (bounded; DEVICE_NEEDS_RESET ends it). Returns an error, or `undefined`. */
+  protected async awaitStatus(
+    done: (s: number) => boolean,
+    what: string,
+    deadline: number,
+  ): Promise<string | undefined> {
+    for (let polls = 0;; polls++) {
+      const s = await this.t.getStatus();
+      if (done(s)) return undefined;
+      if (s & Status.DEVICE_NEEDS_RESET) return `${what}: it set DEVICE_NEEDS_RESET (${formatStatus(s)})`;
+      if (Date.now() >= deadline || polls >= MAX_POLLS) return `${what} in time: status reads ${formatStatus(s)}`;
+      await sleep(RESET_POLL_MS);
+    }
+  }
+
   /** Reads QueueReset until it reads 0 (bounded): the reset took effect. Returns an error, or `undefined`. */
   protected async awaitQueueReset(index: number, deadline: number): Promise<string | undefined> {
     for (let polls = 0; await this.t.queueResetPending(index); polls++) {
@@ -1017,6 +1061,8 @@ export class ReferenceDriver implements DriverSession {
           return await this.blkCapacity(deadline);
         case "queue-reset":
           return await this.resetQueue(work.queue, deadline);
+        case "suspend":
+          return await this.suspendAndResume(deadline);
         default:
           return { ok: false, error: `Unsupported workload ${(work as { kind: string }).kind}` };
       }

@@ -78,7 +78,7 @@ Deno.test("reference driver binds to rng and reads entropy", async () => {
   const t = await new ScenarioRunner(target, "rng").run({ workloads: [{ kind: "rng-read", bytes: 32 }] });
   assertEquals(t.probe, { bound: true });
   assertEquals(okData(t.results[0])?.length, 32);
-  assertEquals(accepted(t), bit(F.VERSION_1) | bit(F.RING_RESET) | RING_FEATURES);
+  assertEquals(accepted(t), bit(F.VERSION_1) | bit(F.RING_RESET) | bit(F.SUSPEND) | RING_FEATURES);
   assert(statusWrites(t).some((s) => s & Status.DRIVER_OK));
   assert(removeResets(t));
   assertStrict(t);
