@@ -35,6 +35,7 @@ import { PCI_MSIX_DEVICE_CLAUSES } from "./transport_pci/msix_device.ts";
 import { BLOCK_DEVICE_CLAUSES } from "./block/block_device.ts";
 import { BLOCK_DRIVER_CLAUSES } from "./block/block_driver.ts";
 import { ENTROPY_DEVICE_CLAUSES } from "./entropy/entropy_device.ts";
+import { CONSOLE_DEVICE_CLAUSES } from "./console/console_device.ts";
 import { ENTROPY_DRIVER_CLAUSES } from "./entropy/entropy_driver.ts";
 
 /** All clauses, in spec order. */
@@ -70,6 +71,7 @@ export const CLAUSES: readonly Clause[] = [
   ...BLOCK_DEVICE_CLAUSES,
   ...ENTROPY_DRIVER_CLAUSES,
   ...ENTROPY_DEVICE_CLAUSES,
+  ...CONSOLE_DEVICE_CLAUSES,
 ];
 
 /** Statements answered by a written waiver instead of a clause. */

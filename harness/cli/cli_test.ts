@@ -105,7 +105,7 @@ Deno.test("cli: target problems exit 2 with one sentence", async () => {
   );
   await usageError(
     ["--target", noType],
-    `target file ${noType}: "options.deviceType" is missing (one of "rng", "blk")`,
+    `target file ${noType}: "options.deviceType" is missing (one of "rng", "blk", "console")`,
   );
   const two = await writeTarget(
     "two.jsonc",

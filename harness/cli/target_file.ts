@@ -13,7 +13,8 @@
  * file, with `export` naming the export, default `default`). Device targets
  * take `deviceType`, driver targets take `present` (the device type the
  * harness presents). Built-in names need no file: `reference-rng-device`,
- * `reference-blk-device`, `reference-driver`, `mutant:<name>`.
+ * `reference-blk-device`, `reference-console-device`, `reference-driver`,
+ * `mutant:<name>`.
  *
  * With `"adapter": "qemu"` (device role only) `options` describes a QEMU
  * device: `transport` (`"mmio"`, `"mmio-legacy"` or `"pci"`), `device` (the
@@ -44,13 +45,18 @@ export { UsageError } from "../options.ts";
 export const ADAPTERS: readonly string[] = ["in-process", ...ADAPTER_REGISTRY.map((a) => a.name)];
 
 /** Device types the bundled reference device models (device role). */
-export const REFERENCE_DEVICE_TYPES: readonly DeviceTypeName[] = ["rng", "blk"];
+export const REFERENCE_DEVICE_TYPES: readonly DeviceTypeName[] = ["rng", "blk", "console"];
 
 /** Device types the harness can present to a driver under test. */
 export const PRESENTABLE: readonly DeviceTypeName[] = ["rng", "blk"];
 
 /** Built-in target names (besides `mutant:<name>`). */
-export const BUILTIN_TARGETS: readonly string[] = ["reference-rng-device", "reference-blk-device", "reference-driver"];
+export const BUILTIN_TARGETS: readonly string[] = [
+  "reference-rng-device",
+  "reference-blk-device",
+  "reference-console-device",
+  "reference-driver",
+];
 
 const DEVICE_TYPES = Object.keys(DEVICE_IDS) as ModelledDeviceType[];
 const TRANSPORTS: readonly TransportKind[] = ["mmio", "mmio-legacy", "pci", "ccw"];
@@ -297,25 +303,21 @@ export async function readTargetFile(path: string): Promise<TargetSpec> {
   return parseTargetText(text, path);
 }
 
+/** The built-in reference devices, by name. */
+const REFERENCE_DEVICE_NAMES: Record<string, DeviceTypeName> = {
+  "reference-rng-device": "rng",
+  "reference-blk-device": "blk",
+  "reference-console-device": "console",
+};
+
 /** The spec of a built-in target name, or undefined when `arg` is not one. */
 export function builtinSpec(arg: string): TargetSpec | undefined {
-  switch (arg) {
-    case "reference-rng-device":
-      return {
-        adapter: "in-process",
-        role: "device",
-        source: { kind: "model", model: "reference", deviceType: "rng" },
-        arg,
-      };
-    case "reference-blk-device":
-      return {
-        adapter: "in-process",
-        role: "device",
-        source: { kind: "model", model: "reference", deviceType: "blk" },
-        arg,
-      };
-    case "reference-driver":
-      return { adapter: "in-process", role: "driver", source: { kind: "model", model: "reference" }, arg };
+  const deviceType = REFERENCE_DEVICE_NAMES[arg];
+  if (deviceType) {
+    return { adapter: "in-process", role: "device", source: { kind: "model", model: "reference", deviceType }, arg };
+  }
+  if (arg === "reference-driver") {
+    return { adapter: "in-process", role: "driver", source: { kind: "model", model: "reference" }, arg };
   }
   if (arg.startsWith("mutant:")) {
     const name = arg.slice("mutant:".length);

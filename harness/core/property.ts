@@ -82,7 +82,10 @@ export async function checkProperty<T>(
   arb: fc.Arbitrary<T>,
   property: (value: T) => Promise<void>,
   format: (value: T) => string = (v) => fc.stringify(v),
+  opts: { maxRuns?: number } = {},
 ): Promise<void> {
+  // A clause whose cases are few and each costly caps its runs (still fixed by the seed alone).
+  const runs = Math.min(settings.runs, opts.maxRuns ?? Infinity);
   let other: unknown = undefined;
   // The last case that broke the requirement: a target error while shrinking (a crash, say) does not lose it.
   let violated: { value: T; error: Violation } | undefined;
@@ -113,7 +116,7 @@ export async function checkProperty<T>(
     }),
     {
       seed: settings.seed,
-      numRuns: settings.runs,
+      numRuns: runs,
       // Runs and shrinking end inside the clause's deadline: a failure found by then is reported as it stands.
       interruptAfterTimeLimit: propertyBudgetMs(settings.deadline),
       ...(settings.replayPath ? { path: settings.replayPath, endOnFailure: true } : {}),
@@ -123,7 +126,7 @@ export async function checkProperty<T>(
   if (!details.failed) {
     // The seed fixes how many cases run and which: a run cut short is not judged, so a slower machine never
     // passes a property on fewer cases than a faster one would have tried.
-    if (details.interrupted) throw new PropertyCutShort(details.numRuns, settings.runs);
+    if (details.interrupted) throw new PropertyCutShort(details.numRuns, runs);
     return;
   }
   const err = details.errorInstance;

@@ -204,7 +204,7 @@ export class HarnessDriver {
    * available (without notifying; see {@link kick}).
    */
   async sampleRequest(q: number, writableBytes = 16): Promise<SampleRequest> {
-    this.#sampleTypeApplies();
+    this.requireSampleRequests();
     const queue = this.queue(q);
     const mem = this.session.memory;
     const descriptors = this.sampleDescriptors(q);
@@ -322,7 +322,8 @@ export class HarnessDriver {
     );
   }
 
-  #sampleTypeApplies(): void {
+  /** Ends the clause as n/a when the harness makes no requests of this device type that it completes by itself. */
+  requireSampleRequests(): void {
     if (!SAMPLE_REQUEST_TYPES.includes(this.deviceType)) {
       // A net receive buffer waits for a packet, a console port for input: nothing the harness can complete.
       notApplicable(

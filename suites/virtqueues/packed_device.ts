@@ -253,6 +253,7 @@ export async function buildChain(
   sector: number,
   salt = 0,
 ): Promise<Chain> {
+  ctx.driver.requireSampleRequests();
   const c: Chain = { buffers: [], initial: [], indirect: false, slots: 0, id: -1, head: { pos: 0, wrap: 1 } };
   if (ctx.deviceType === "blk") {
     await element(ctx, c, 16, false, blkHeader(shape.out, sector));

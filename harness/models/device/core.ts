@@ -15,8 +15,8 @@ import { Status } from "../../status.ts";
 import type { DeviceQueue } from "../../virtqueue/queue.ts";
 import { ringFeatures } from "../../virtqueue/queue.ts";
 import { createDeviceQueue } from "../../virtqueue/rings.ts";
-import { RingError, SplitDeviceQueue } from "../../virtqueue/split.ts";
-import type { DeviceFunction } from "./device_function.ts";
+import { type ChainBuffer, RingError, SplitDeviceQueue } from "../../virtqueue/split.ts";
+import { type DeviceFunction, type FunctionHost, scatter } from "./device_function.ts";
 
 /** The device-independent features the reference device implements and offers. */
 export const REFERENCE_CORE_FEATURES: bigint = bit(F.VERSION_1) | bit(F.INDIRECT_DESC) | bit(F.RING_RESET) |
@@ -45,6 +45,8 @@ export interface QueueState {
   armed?: boolean;
   /** Notifications received for this queue (with VIRTIO_F_NOTIFICATION_DATA, the raw values). */
   notifications: number;
+  /** Buffers taken but held for data the device does not have yet (input queues), oldest first. */
+  held: { id: number; buffers: ChainBuffer[] }[];
 }
 
 /**
@@ -110,7 +112,7 @@ export interface DeviceOptions {
  * console.log(core.status); // 1
  * ```
  */
-export class DeviceCore {
+export class DeviceCore implements FunctionHost {
   status = 0;
   /** Driver feature words as written (word index → value). */
   driverFeatureWords: number[] = [];
@@ -149,6 +151,7 @@ export class DeviceCore {
     this.transport = opts.transport;
     this.knobs = opts.knobs ?? {};
     this.resetState();
+    fn.attach?.(this);
   }
 
   /**
@@ -199,7 +202,7 @@ export class DeviceCore {
   }
 
   protected freshQueue(): QueueState {
-    return { size: 0, desc: 0, driver: 0, device: 0, ready: false, resetPending: 0, notifications: 0 };
+    return { size: 0, desc: 0, driver: 0, device: 0, ready: false, resetPending: 0, notifications: 0, held: [] };
   }
 
   /** Device reset (spec 2.4): everything back to the initial state, status 0. */
@@ -408,6 +411,10 @@ export class DeviceCore {
         // A device or queue reset while the request ran: its rings are no longer the device's to write.
         if (epoch !== this.epoch || this.queues[q] !== state) return;
         if (result.kind === "error") return this.enterErrorState(result.reason);
+        if (result.kind === "hold") {
+          state.held.push({ id: buf.id, buffers: buf.buffers });
+          continue;
+        }
         const len = this.usedLength(result.written, buf.buffers.reduce((s, b) => s + b.len, 0));
         if (batching || reorder) {
           batch.push({ id: buf.id, len });
@@ -434,6 +441,26 @@ export class DeviceCore {
       if (e instanceof RingError) return this.enterErrorState(e.message);
       throw e;
     }
+  }
+
+  /** Fills the oldest held buffer of queue `q` with `data` and uses it (see {@link FunctionHost.deliver}). */
+  deliver(q: number, data: Uint8Array): Promise<boolean> {
+    const state = this.queues[q];
+    if (!state || !this.canProcess(q) || state.held.length === 0) return Promise.resolve(false);
+    const held = state.held.shift()!;
+    const epoch = this.epoch;
+    const job = (async () => {
+      const written = await scatter(this.memory, held.buffers.filter((b) => b.writable), data);
+      if (epoch !== this.epoch || this.queues[q] !== state) return;
+      const ring = this.ring(q);
+      await ring.pushUsed(held.id, written);
+      await this.afterUsed(q, ring);
+    })();
+    const tracked = job.catch((e) => {
+      if (epoch === this.epoch && e instanceof RingError) this.enterErrorState(e.message);
+    }).finally(() => this.#jobs.delete(tracked));
+    this.#jobs.add(tracked);
+    return tracked.then(() => true);
   }
 
   /** The length reported in a used element: bytes actually written. */
@@ -487,8 +514,10 @@ export class DeviceCore {
     return v;
   }
 
-  /** Driver writes to configuration space: this reference device has no writable fields, so they are ignored. */
-  writeConfig(_offset: number, _width: number, _value: number): void {}
+  /** Driver writes to configuration space: the function's to take (ignored when it has no writable field). */
+  writeConfig(offset: number, width: number, value: number): void {
+    this.fn.writeConfig?.(offset, width as 1 | 2 | 4, value);
+  }
 
   /** Queue `q` enabled by the driver. */
   enableQueue(q: number): void {

@@ -27,6 +27,11 @@ export function fieldAccessWidth(field: ConfigField): Width {
 /** The outcome of handling one request chain. */
 export type HandleResult =
   | { kind: "used"; written: number }
+  /**
+   * The buffer waits for data the device does not have yet (an input queue): the core keeps it, and the function
+   * fills and uses it later through {@link FunctionHost.deliver}.
+   */
+  | { kind: "hold" }
   /** The request is malformed for this device type: the device enters its error state. */
   | { kind: "error"; reason: string };
 
@@ -45,6 +50,19 @@ export interface DeviceFunction {
   handle(queue: number, chain: ChainBuffer[], mem: GuestMemory, negotiated: bigint): Promise<HandleResult>;
   /** Back to power-on state (the disk contents of a blk device survive). */
   reset(): void;
+  /** Connects the function to its core (a function that sends on its own, e.g. console input, keeps `host`). */
+  attach?(host: FunctionHost): void;
+  /** A driver write to the configuration space (absent: writes are ignored). */
+  writeConfig?(offset: number, width: Width, value: number): void;
+}
+
+/** What a device function may ask of its core. */
+export interface FunctionHost {
+  /**
+   * Fills the oldest buffer held on `queue` (see the `hold` result) with `data` and uses it, with a used-buffer
+   * notification as the driver asked; false when no buffer is held there or the queue cannot be used now.
+   */
+  deliver(queue: number, data: Uint8Array): Promise<boolean>;
 }
 
 /** Writes `data` across the writable buffers of a chain; returns bytes written. */

@@ -8,6 +8,7 @@ import { InProcessDeviceTarget } from "../../adapters/in_process.ts";
 import type { DeviceTypeName, TransportKind } from "../../features.ts";
 import type { GuestMemory } from "../../memory.ts";
 import { BlkFunction } from "./blk.ts";
+import { ConsoleFunction } from "./console.ts";
 import { DeviceCore, type DeviceOptions } from "./core.ts";
 import type { DeviceFunction } from "./device_function.ts";
 import { MmioDevice } from "./mmio_device.ts";
@@ -27,6 +28,7 @@ export interface DeviceParts {
 function makeFunction(type: DeviceTypeName): DeviceFunction {
   if (type === "rng") return new RngFunction();
   if (type === "blk") return new BlkFunction();
+  if (type === "console") return new ConsoleFunction();
   throw new Error(`No reference ${type} device yet`);
 }
 
