@@ -181,7 +181,9 @@ export type Workload =
   | { kind: "blk-capacity" }
   | { kind: "queue-reset"; queue: number }
   /** Suspend the device and resume it (VIRTIO_F_SUSPEND, spec 3.4), then go on as before. */
-  | { kind: "suspend" };
+  | { kind: "suspend" }
+  /** Write bytes to console port 0. */
+  | { kind: "console-write"; data: Uint8Array };
 
 /** The result of a workload. */
 export type WorkloadResult =

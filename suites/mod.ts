@@ -36,6 +36,7 @@ import { BLOCK_DEVICE_CLAUSES } from "./block/block_device.ts";
 import { BLOCK_DRIVER_CLAUSES } from "./block/block_driver.ts";
 import { ENTROPY_DEVICE_CLAUSES } from "./entropy/entropy_device.ts";
 import { CONSOLE_DEVICE_CLAUSES } from "./console/console_device.ts";
+import { CONSOLE_DRIVER_CLAUSES } from "./console/console_driver.ts";
 import { ENTROPY_DRIVER_CLAUSES } from "./entropy/entropy_driver.ts";
 
 /** All clauses, in spec order. */
@@ -71,6 +72,7 @@ export const CLAUSES: readonly Clause[] = [
   ...BLOCK_DEVICE_CLAUSES,
   ...ENTROPY_DRIVER_CLAUSES,
   ...ENTROPY_DEVICE_CLAUSES,
+  ...CONSOLE_DRIVER_CLAUSES,
   ...CONSOLE_DEVICE_CLAUSES,
 ];
 

@@ -62,7 +62,8 @@ Deno.test("an unmodelled device type runs the generic clauses on every transport
     const n = passed.filter((r) => r.transport === t).length;
     assert(n >= 5, `too few passes on ${t}: ${n}`);
   }
-  assert(passed.length >= 60, `only ${passed.length} passes`);
+  // 51 since the packed-ring clauses, like the split ones, need requests the harness can make of the device type.
+  assert(passed.length >= 50, `only ${passed.length} passes`);
   // Clauses about a modelled type's requests or configuration are n/a with a reason, not errors.
   assert(results.every((r) => r.deviceType === "other"));
 });

@@ -158,7 +158,7 @@ Flags:
                          reference-console-device, reference-driver,
                          mutant:<name>
   --role device|driver   run only targets of this role
-  --present rng|blk      the device type the harness presents to a driver
+  --present rng|blk|console  the device type the harness presents to a driver
   --transport <t>        only this transport: mmio, pci or mmio-legacy
                          (default: every transport the target offers)
   --filter <prefix>      only clauses whose label, section or id starts so
@@ -334,8 +334,12 @@ export async function planRuns(opts: CliOptions): Promise<TargetRun[]> {
   }
   if (opts.role !== "device") {
     const drv = await referenceDriver("reference-driver");
-    if (drv) runs.push(...driverRuns({ target: drv, targetArg: "--target reference-driver" }, opts.present));
-    else if (opts.role === "driver" || opts.present) {
+    const targetArg = "--target reference-driver";
+    if (drv && opts.present) runs.push(...driverRuns({ target: drv, targetArg }, opts.present));
+    // The default run presents rng and blk (the four runs the docs name); `--present console` runs the console.
+    else if (drv) {
+      runs.push(...(["rng", "blk"] as const).map((p) => ({ target: withName(drv, p, true), targetArg, present: p })));
+    } else if (opts.role === "driver" || opts.present) {
       throw new UsageError(`--role driver: this build has no reference driver yet`);
     }
   }

@@ -48,7 +48,7 @@ export const ADAPTERS: readonly string[] = ["in-process", ...ADAPTER_REGISTRY.ma
 export const REFERENCE_DEVICE_TYPES: readonly DeviceTypeName[] = ["rng", "blk", "console"];
 
 /** Device types the harness can present to a driver under test. */
-export const PRESENTABLE: readonly DeviceTypeName[] = ["rng", "blk"];
+export const PRESENTABLE: readonly DeviceTypeName[] = ["rng", "blk", "console"];
 
 /** Built-in target names (besides `mutant:<name>`). */
 export const BUILTIN_TARGETS: readonly string[] = [
@@ -60,7 +60,15 @@ export const BUILTIN_TARGETS: readonly string[] = [
 
 const DEVICE_TYPES = Object.keys(DEVICE_IDS) as ModelledDeviceType[];
 const TRANSPORTS: readonly TransportKind[] = ["mmio", "mmio-legacy", "pci", "ccw"];
-const WORKLOADS: readonly string[] = ["rng-read", "blk-read", "blk-write", "blk-capacity", "queue-reset", "suspend"];
+const WORKLOADS: readonly string[] = [
+  "rng-read",
+  "blk-read",
+  "blk-write",
+  "blk-capacity",
+  "queue-reset",
+  "suspend",
+  "console-write",
+];
 
 /** Where the implementation under test comes from. */
 export type TargetSource =

@@ -35,6 +35,8 @@ function workloadOf(kind: Workload["kind"], type: DeviceTypeName): Workload | un
       return { kind, queue: 0 };
     case "suspend":
       return { kind };
+    case "console-write":
+      return type === "console" ? { kind, data: new TextEncoder().encode("hello\n") } : undefined;
   }
 }
 

@@ -35,6 +35,7 @@ import {
   PciDevice,
   type PciLayoutOptions,
 } from "../models/device/pci_device.ts";
+import { ConsoleFunction } from "../models/device/console.ts";
 import { RngFunction } from "../models/device/rng.ts";
 import { ringFeatures } from "../virtqueue/queue.ts";
 import { RingMonitor, type RingViolation, type RingViolationKind } from "./ring_monitor.ts";
@@ -166,6 +167,7 @@ export interface PlaceholderAccess {
 /** The default workload for a device type. */
 export function defaultWorkloads(type: DeviceTypeName): Workload[] {
   if (type === "blk") return [{ kind: "blk-read", sector: 0, sectors: 1 }];
+  if (type === "console") return [{ kind: "console-write", data: new TextEncoder().encode("virtio\n") }];
   return [{ kind: "rng-read", bytes: 16 }];
 }
 
@@ -184,6 +186,8 @@ export function deviceFunctionFor(
         ...(opts.blkSectors === undefined ? {} : { sectors: opts.blkSectors }),
         ...(opts.blkReadOnly ? { readOnly: true } : {}),
       });
+    case "console":
+      return new ConsoleFunction(q);
     default:
       throw new Error(`The harness cannot present a ${type} device yet`);
   }

@@ -84,6 +84,10 @@ export class ConsoleFunction implements DeviceFunction {
   readonly open = new Set<number>();
   /** Whether the driver sent DEVICE_READY. */
   ready = false;
+  /** Every control message since the function was made, across resets, with who sent it (driver-role clauses). */
+  readonly controlLog: { from: "driver" | "device"; id: number; event: number; value: number }[] = [];
+  /** Buffers the driver put on the wrong side: device-readable in a receive queue, device-writable in a transmit queue. */
+  readonly misplaced: { queue: number; input: boolean }[] = [];
   #host: FunctionHost | undefined;
   /** Messages and input waiting for a held buffer, per receive queue. */
   readonly #outbox = new Map<number, Uint8Array[]>();
@@ -114,6 +118,7 @@ export class ConsoleFunction implements DeviceFunction {
 
   /** Sends a control message (MULTIPORT). */
   control(id: number, event: number, value: number, extra?: Uint8Array): Promise<void> {
+    this.#log("device", id, event, value);
     return this.send(CONTROL_RX, controlMessage(id, event, value, extra));
   }
 
@@ -122,17 +127,18 @@ export class ConsoleFunction implements DeviceFunction {
     if (!multiport && queue > 1) return { kind: "error", reason: `queue ${queue} exists only with MULTIPORT` };
     const role = queueRole(queue);
     const input = "control" in role ? role.control === "rx" : role.dir === "rx";
+    // A buffer on the wrong side is noted (the driver-role clauses read it) and held or read as it is, so one
+    // misplaced buffer does not stop the console for everything the driver does next.
     if (input) {
       if (chain.some((b) => !b.writable)) {
-        return { kind: "error", reason: `a device-readable buffer in receive queue ${queue}` };
+        this.#misplaced(queue, input);
+        return { kind: "hold" };
       }
       const next = this.#outbox.get(queue)?.shift();
       if (!next) return { kind: "hold" };
       return { kind: "used", written: await scatter(mem, chain, next) };
     }
-    if (chain.some((b) => b.writable)) {
-      return { kind: "error", reason: `a device-writable buffer in transmit queue ${queue}` };
-    }
+    if (chain.some((b) => b.writable)) this.#misplaced(queue, input);
     const data = await gather(mem, chain);
     if ("control" in role) await this.onControl(data);
     else this.#append(role.port, data);
@@ -151,6 +157,7 @@ export class ConsoleFunction implements DeviceFunction {
     const id = le.u32(msg, 0);
     const event = le.u16(msg, 4);
     const value = le.u16(msg, 6);
+    this.#log("driver", id, event, value);
     if (event === ConsoleEvent.DEVICE_READY && value === 1 && !this.ready) {
       this.ready = true;
       for (let port = 0; port < this.ports; port++) await this.control(port, ConsoleEvent.DEVICE_ADD, 0);
@@ -160,6 +167,14 @@ export class ConsoleFunction implements DeviceFunction {
       if (value === 1) this.open.add(id);
       else this.open.delete(id);
     }
+  }
+
+  #misplaced(queue: number, input: boolean): void {
+    if (this.misplaced.length < 100) this.misplaced.push({ queue, input });
+  }
+
+  #log(from: "driver" | "device", id: number, event: number, value: number): void {
+    if (this.controlLog.length < 1000) this.controlLog.push({ from, id, event, value });
   }
 
   writeConfig(offset: number, width: Width, value: number): void {

@@ -43,7 +43,8 @@
 import type { DriverSession, HarnessDeviceEndpoint, ProbeResult, Workload, WorkloadResult } from "../../adapter.ts";
 import { InProcessDriverTarget } from "../../adapters/in_process.ts";
 import { bit, BLK_F, definedMask, DEVICE_IDS, type DeviceTypeName, dropUnsatisfied, F, mask } from "../../features.ts";
-import { BumpAllocator } from "../../memory.ts";
+import { BumpAllocator, le } from "../../memory.ts";
+import { CONSOLE_F, ConsoleEvent, CONTROL_RX, CONTROL_TX, controlMessage, receiveqOf } from "../device/console.ts";
 import type { RegisterSpace } from "../../registers.ts";
 import { formatStatus, Status } from "../../status.ts";
 import { MmioDriverTransport } from "../../transport/mmio_driver.ts";
@@ -67,7 +68,7 @@ import {
 import { errorText } from "../../text.ts";
 
 /** Device types the reference driver drives. */
-export type DrivenType = "rng" | "blk";
+export type DrivenType = "rng" | "blk" | "console";
 
 /** Device-independent features the reference driver implements (accepted when offered). */
 export const DRIVER_CORE_FEATURES: bigint = mask(
@@ -90,6 +91,7 @@ export const DIRECT_CHAIN_LIMIT = 2;
 export const DRIVER_TYPE_FEATURES: Record<DrivenType, bigint> = {
   rng: 0n,
   blk: BLK_DRIVER_FEATURES,
+  console: bit(CONSOLE_F.MULTIPORT),
 };
 
 /** Largest queue size the reference driver sets up. */
@@ -103,10 +105,19 @@ export const REFERENCE_DRIVER_WORKLOADS: Workload["kind"][] = [
   "blk-capacity",
   "queue-reset",
   "suspend",
+  "console-write",
 ];
 
 /** Queues the reference driver sets up, by device type. */
-const QUEUES: Record<DrivenType, number[]> = { rng: [0], blk: [0] };
+const QUEUES: Record<DrivenType, number[]> = { rng: [0], blk: [0], console: [0, 1] };
+
+/** Console ports the reference driver sets up with MULTIPORT at most (queues for the rest are left alone). */
+const CONSOLE_PORTS_LIMIT = 4;
+/** Receive buffers the reference driver keeps posted per console receive queue, and their size. */
+const CONSOLE_RX_BUFFERS = 2;
+const CONSOLE_RX_BYTES = 64;
+/** How long the reference driver waits for one control message to be used. */
+const CONSOLE_CONTROL_WAIT_MS = 100;
 
 /** Bounds of the driver's polling loops. */
 const RESET_POLL_MS = 1;
@@ -176,6 +187,7 @@ function sleep(ms: number): Promise<void> {
 function drivenType(deviceId: number): DrivenType | undefined {
   if (deviceId === DEVICE_IDS.rng) return "rng";
   if (deviceId === DEVICE_IDS.blk) return "blk";
+  if (deviceId === DEVICE_IDS.console) return "console";
   return undefined;
 }
 
@@ -290,8 +302,16 @@ export class ReferenceDriver implements DriverSession {
    * Identification, then the initialization sequence of spec 3.1.1. Returns
    * `{ bound: false }` without an error for a placeholder (DeviceID 0).
    */
-  probe(deadlineMs: number): Promise<ProbeResult> {
+  async probe(deadlineMs: number): Promise<ProbeResult> {
     const deadline = Date.now() + deadlineMs;
+    const result = await this.probeLocked(deadline);
+    // The console handshake runs with the registers free: the device answers on its queues meanwhile.
+    if (result.bound && this.deviceType === "console") await this.startConsole(deadline);
+    return result;
+  }
+
+  /** The probe itself, with the registers held. */
+  protected probeLocked(deadline: number): Promise<ProbeResult> {
     return this.exclusive(async () => {
       this.bound = false;
       try {
@@ -333,10 +353,135 @@ export class ReferenceDriver implements DriverSession {
     }
     this.negotiated = accepted;
     await this.readDeviceConfig(type, accepted, deadline);
-    for (const q of QUEUES[type]) await this.setupQueue(q);
+    for (const q of await this.queuesToSetUp(type)) await this.setupQueue(q);
     await this.driverOk();
     this.bound = true;
     return { bound: true };
+  }
+
+  /** The queues set up at probe: a console with MULTIPORT adds its control queues and the queues of its ports. */
+  protected async queuesToSetUp(type: DrivenType): Promise<number[]> {
+    if (type !== "console" || !(this.negotiated & bit(CONSOLE_F.MULTIPORT))) return QUEUES[type];
+    const ports = Math.min(CONSOLE_PORTS_LIMIT, Math.max(1, await this.t.readConfig(4, 4)));
+    return Array.from({ length: 2 + 2 * ports }, (_, q) => q);
+  }
+
+  // ----------------------------------------------------------------- console
+
+  /** Control messages of the console handshake still being answered, and how many arrived. */
+  #consoleBusy = 0;
+  #consoleMessages = 0;
+  /** Console input received per port (bytes, in order). */
+  readonly consoleInput: Map<number, number[]> = new Map();
+
+  /**
+   * After DRIVER_OK on a console: receive buffers on port 0 (and, with MULTIPORT, on the control receiveq), then
+   * DEVICE_READY; the handshake (PORT_READY for each port added, PORT_OPEN for a console port) runs as the device
+   * sends, and the probe waits (bounded) until it has been quiet for a while.
+   */
+  protected async startConsole(deadline: number): Promise<void> {
+    await this.postReceive(0, (data) => this.#consoleInput(0, data));
+    if (!(this.negotiated & bit(CONSOLE_F.MULTIPORT))) return;
+    await this.postReceive(CONTROL_RX, (data) => this.onConsoleControl(data, deadline));
+    await this.sendControl(controlMessage(0, ConsoleEvent.DEVICE_READY, 1), deadline);
+    // Quiet: no message being handled and none arrived during a short wait, twice in a row.
+    for (let idle = 0, seen = this.#consoleMessages; idle < 2 && Date.now() < deadline;) {
+      await sleep(2);
+      idle = this.#consoleBusy === 0 && seen === this.#consoleMessages ? idle + 1 : 0;
+      seen = this.#consoleMessages;
+    }
+  }
+
+  #consoleInput(port: number, data: Uint8Array): void {
+    const got = this.consoleInput.get(port) ?? [];
+    got.push(...data);
+    this.consoleInput.set(port, got.slice(-4096));
+  }
+
+  /** Keeps {@link CONSOLE_RX_BUFFERS} device-writable buffers posted on `queue`; `onData` gets what each brings. */
+  protected async postReceive(queue: number, onData: (data: Uint8Array) => void | Promise<void>): Promise<void> {
+    for (let i = 0; i < CONSOLE_RX_BUFFERS; i++) await this.#postOne(queue, onData);
+  }
+
+  async #postOne(index: number, onData: (data: Uint8Array) => void | Promise<void>): Promise<void> {
+    const queue = this.queues.get(index);
+    if (!queue) return;
+    const addr = this.ringAlloc.alloc(CONSOLE_RX_BYTES, 16);
+    const pending = await this.exclusive(async () => {
+      const id = await this.addChain(queue, this.receiveBuffers(addr));
+      const p = this.#track(queue, id);
+      await this.makeAvailable(queue, id);
+      return p;
+    });
+    void pending.done.then(async (o) => {
+      if (o.kind !== "used" || this.queues.get(index) !== queue) return;
+      this.#consoleBusy++;
+      this.#consoleMessages++;
+      try {
+        const n = Math.min(o.len, CONSOLE_RX_BYTES);
+        await onData(n > 0 ? await this.endpoint.memory.read(addr, n) : new Uint8Array(0));
+        await this.#postOne(index, onData);
+      } catch (e) {
+        this.lastError = message(e);
+      } finally {
+        this.#consoleBusy--;
+      }
+    });
+  }
+
+  /** The buffers of one receive request at `addr` (device-writable). */
+  protected receiveBuffers(addr: number): BufferSpec[] {
+    return [{ addr, len: CONSOLE_RX_BYTES, writable: true }];
+  }
+
+  /**
+   * Sends one control message on the control transmitq and waits until it is used, at most
+   * {@link CONSOLE_CONTROL_WAIT_MS} (a message not used by then stays exposed until it is, like any request).
+   */
+  protected async sendControl(msg: Uint8Array, deadline: number): Promise<void> {
+    await this.transmit(CONTROL_TX, msg, Math.min(deadline, Date.now() + CONSOLE_CONTROL_WAIT_MS));
+  }
+
+  /** Puts `data` in one device-readable buffer on `index` and waits until it is used; false on a timeout. */
+  protected async transmit(index: number, data: Uint8Array, deadline: number): Promise<boolean> {
+    const lease = this.#lease([data.length]);
+    try {
+      const addr = lease.addrs[0]!;
+      await this.endpoint.memory.write(addr, data);
+      const outcome = await this.submit(index, this.transmitBuffers(addr, data.length), deadline, lease);
+      return outcome.kind === "used";
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** The buffers of one transmit request of `len` bytes at `addr` (device-readable). */
+  protected transmitBuffers(addr: number, len: number): BufferSpec[] {
+    return [{ addr, len, writable: false }];
+  }
+
+  /** A control message from the device: PORT_READY for a port added, PORT_OPEN (value 1) for a console port. */
+  protected async onConsoleControl(msg: Uint8Array, deadline: number): Promise<void> {
+    if (msg.length < 8) return;
+    const id = le.u32(msg, 0);
+    const event = le.u16(msg, 4);
+    if (event === ConsoleEvent.DEVICE_ADD) {
+      const rx = receiveqOf(id);
+      if (id > 0 && this.queues.has(rx)) await this.postReceive(rx, (data) => this.#consoleInput(id, data));
+      await this.sendControl(controlMessage(id, ConsoleEvent.PORT_READY, 1), deadline);
+    } else if (event === ConsoleEvent.CONSOLE_PORT) {
+      await this.sendControl(controlMessage(id, ConsoleEvent.PORT_OPEN, 1), deadline);
+    }
+  }
+
+  /** Writes `data` to console port 0 (its transmitq). */
+  protected async consoleWrite(data: Uint8Array, deadline: number, deadlineMs: number): Promise<WorkloadResult> {
+    this.#requireBound("console", "console-write");
+    if (data.length === 0) return { ok: false, error: "console-write of 0 bytes" };
+    const ok = await this.transmit(1, data, deadline);
+    return ok
+      ? { ok: true }
+      : { ok: false, error: `timeout: the device did not use the output within ${deadlineMs} ms` };
   }
 
   /**
@@ -1063,6 +1208,8 @@ export class ReferenceDriver implements DriverSession {
           return await this.resetQueue(work.queue, deadline);
         case "suspend":
           return await this.suspendAndResume(deadline);
+        case "console-write":
+          return await this.consoleWrite(work.data, deadline, deadlineMs);
         default:
           return { ok: false, error: `Unsupported workload ${(work as { kind: string }).kind}` };
       }
@@ -1132,7 +1279,7 @@ export function driverTarget(name: string, Driver: DriverClass = ReferenceDriver
     {
       name,
       transports: ["mmio", "pci", "mmio-legacy"],
-      deviceTypes: ["rng", "blk"],
+      deviceTypes: ["rng", "blk", "console"],
       workloads: [...REFERENCE_DRIVER_WORKLOADS],
     },
     (endpoint) => new Driver(endpoint),
