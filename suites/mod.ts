@@ -33,6 +33,7 @@ import { PCI_COMMON_CFG_DEVICE_CLAUSES } from "./transport_pci/common_cfg_device
 import { PCI_ISR_DEVICE_CLAUSES } from "./transport_pci/notify_isr_device.ts";
 import { PCI_MSIX_DEVICE_CLAUSES } from "./transport_pci/msix_device.ts";
 import { BLOCK_DEVICE_CLAUSES } from "./block/block_device.ts";
+import { BLOCK_INIT_DEVICE_CLAUSES } from "./block/block_init_device.ts";
 import { BLOCK_DRIVER_CLAUSES } from "./block/block_driver.ts";
 import { ENTROPY_DEVICE_CLAUSES } from "./entropy/entropy_device.ts";
 import { CONSOLE_DEVICE_CLAUSES } from "./console/console_device.ts";
@@ -69,6 +70,7 @@ export const CLAUSES: readonly Clause[] = [
   ...PCI_ISR_DEVICE_CLAUSES,
   ...PCI_MSIX_DEVICE_CLAUSES,
   ...BLOCK_DRIVER_CLAUSES,
+  ...BLOCK_INIT_DEVICE_CLAUSES,
   ...BLOCK_DEVICE_CLAUSES,
   ...ENTROPY_DRIVER_CLAUSES,
   ...ENTROPY_DEVICE_CLAUSES,
