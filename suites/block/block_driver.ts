@@ -8,12 +8,18 @@ import { defineDriverClause, type DriverClauseContext } from "../../harness/core
 import { bit, BLK_F } from "../../harness/features.ts";
 import { le } from "../../harness/memory.ts";
 import { BlkType, SECTOR } from "../../harness/models/device/blk.ts";
-import type { Scenario, ScenarioTrace } from "../../harness/roles/harness_device.ts";
-import { accepted, accesses } from "../../harness/roles/trace.ts";
+import { deviceFunctionFor, type Scenario, type ScenarioTrace } from "../../harness/roles/harness_device.ts";
+import { REFERENCE_CORE_FEATURES } from "../../harness/models/device/core.ts";
+import { accepted, accesses, fmtAccess } from "../../harness/roles/trace.ts";
+import { Status } from "../../harness/status.ts";
+import { hex } from "../../harness/text.ts";
 import { Mmio } from "../../harness/transport/mmio_layout.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 
 const OPERATION = "drivernormative:Device Types / Block Device / Device Operation";
+const INIT = "drivernormative:Device Types / Block Device / Device Initialization";
+/** Offset of `writeback` in the block configuration. */
+const WRITEBACK = 32;
 
 /** One block request as the harness's device received it. */
 export interface BlkRequestSeen {
@@ -168,4 +174,34 @@ export const wholeSectors = defineDriverClause({
 });
 
 /** The driver clauses of spec 5.2. */
-export const BLOCK_DRIVER_CLAUSES = [withinCapacity, readOnlyAccepted, wholeSectors];
+export const writebackAfterFeaturesOk = defineDriverClause({
+  label: INIT,
+  statement: 4,
+  level: "MUST NOT",
+  title: "writeback not read before FEATURES_OK",
+  applies: { deviceTypes: ["blk"] },
+  requirement: "The driver reads the writeback field only once it has set FEATURES_OK.",
+  action: "Presents a block device that offers VIRTIO_BLK_F_CONFIG_WCE and FLUSH, lets the driver probe and read, " +
+    "and checks every configuration read that covers writeback (byte 32) against the status at that moment (a real " +
+    "driver: its own device's offer).",
+  async run(ctx) {
+    const t = ctx.scenarios.watched ? await ctx.scenarios.baseline() : await ctx.scenarios.run({
+      knobs: {
+        offered: deviceFunctionFor("blk").features | REFERENCE_CORE_FEATURES | bit(BLK_F.CONFIG_WCE) | bit(BLK_F.FLUSH),
+      },
+      workloads: [{ kind: "blk-read", sector: 0, sectors: 1 }],
+    });
+    if (!t.probe.bound) notApplicable("the driver did not bind");
+    const early = accesses(t).filter((e) =>
+      e.kind === "read" && e.offset <= Mmio.Config + WRITEBACK && e.offset + e.width > Mmio.Config + WRITEBACK &&
+      (e.status & Status.FEATURES_OK) === 0
+    );
+    expectNone(
+      "reads of writeback only after FEATURES_OK",
+      early,
+      (e) => `${fmtAccess(e)} with status ${hex(e.status, 2)}`,
+    );
+  },
+});
+
+export const BLOCK_DRIVER_CLAUSES = [withinCapacity, readOnlyAccepted, wholeSectors, writebackAfterFeaturesOk];
