@@ -21,8 +21,8 @@ import { fmtAccess } from "../virtqueues/packed_device.ts";
 const DEVICE = "devicenormative:General Initialization And Device Operation / Device Suspend";
 const APPLIES = { offered: [F.SUSPEND] };
 const QUEUE = 0;
-/** Device time granted for a suspend or a resume to show in device status. */
-const SETTLE_MS = 1000;
+/** Device time granted for a suspend or a resume to show in device status (a device may first finish its requests). */
+const SETTLE_MS = 5000;
 /** How long nothing may happen while suspended. */
 const QUIET_MS = 100;
 
