@@ -280,6 +280,52 @@ export const resumesOrNeedsReset = defineDeviceClause({
   },
 });
 
+export const drainsBeforeSuspended = defineDeviceClause({
+  label: DEVICE,
+  statement: 8,
+  level: "SHOULD",
+  title: "buffers started are used and notified before the device shows itself suspended",
+  requirement: "Between SUSPEND being set and the device showing itself suspended, the device uses every buffer it " +
+    "had started on, and sends the used-buffer notification for what it used.",
+  action: "Negotiates VIRTIO_F_SUSPEND (split ring), makes 1–8 requests available with one notification, sets " +
+    "SUSPEND at once and waits until the device shows itself suspended; then compares the requests whose head " +
+    "descriptor the device had read (its memory trace) with the requests used, and looks for a used-buffer " +
+    "notification when any was used.",
+  applies: { ...APPLIES, capabilities: ["memoryTrace"] },
+  async run(ctx) {
+    await checkProperty(ctx, fc.integer({ min: 1, max: 8 }), async (requests) => {
+      await open(ctx);
+      const q = ctx.driver.queue(QUEUE);
+      const n = Math.min(requests, ctx.driver.sampleCapacity(QUEUE));
+      const heads: number[] = [];
+      for (let i = 0; i < n; i++) heads.push((await ctx.driver.sampleRequest(QUEUE)).head);
+      ctx.session.takeMemoryTrace?.();
+      await ctx.driver.kick(QUEUE);
+      if (!await suspendedOrSkip(ctx)) return;
+      const trace = ctx.session.takeMemoryTrace?.() ?? [];
+      const used = new Set((await ctx.driver.waitUsed(QUEUE, n, 0)).map((u) => u.id));
+      const read = (h: number) =>
+        trace.some((a) =>
+          a.kind === "read" && a.addr <= q.addrs.desc + 16 * h && a.addr + a.length > q.addrs.desc + 16 * h
+        );
+      const started = heads.filter(read);
+      expectNone(
+        "every request the device started used before it showed itself suspended",
+        started.filter((h) => !used.has(h)),
+        (h) => `request with head ${h} was read but is not used`,
+      );
+      if (used.size === 0) return;
+      const isr = await ctx.transport.interruptStatus();
+      const notified = (isr & MmioInterrupt.USED_BUFFER) !== 0 || trace.some((a) => a.kind === "interrupt");
+      expectThat(
+        notified,
+        `a used-buffer notification for the ${used.size} request(s) used`,
+        () => `interrupt status ${hex(isr)}, no interrupt in the trace`,
+      );
+    }, (n) => `${n} request(s) made available, then SUSPEND at once`);
+  },
+});
+
 /** The device clauses of spec 3.4. */
 export const SUSPEND_DEVICE_CLAUSES = [
   suspendIgnoredBeforeInit,
@@ -288,4 +334,5 @@ export const SUSPEND_DEVICE_CLAUSES = [
   configNotificationAtResume,
   suspendsOrNeedsReset,
   resumesOrNeedsReset,
+  drainsBeforeSuspended,
 ];
