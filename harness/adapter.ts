@@ -179,6 +179,10 @@ export type Workload =
   | { kind: "blk-read"; sector: number; sectors: number }
   | { kind: "blk-write"; sector: number; data: Uint8Array }
   | { kind: "blk-capacity" }
+  /** A FLUSH request (VIRTIO_BLK_F_FLUSH). */
+  | { kind: "blk-flush" }
+  /** A GET_ID request: the device's ID string. */
+  | { kind: "blk-get-id" }
   | { kind: "queue-reset"; queue: number }
   /** Suspend the device and resume it (VIRTIO_F_SUSPEND, spec 3.4), then go on as before. */
   | { kind: "suspend" }

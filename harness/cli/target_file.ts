@@ -65,6 +65,8 @@ const WORKLOADS: readonly string[] = [
   "blk-read",
   "blk-write",
   "blk-capacity",
+  "blk-flush",
+  "blk-get-id",
   "queue-reset",
   "suspend",
   "console-write",

@@ -30,6 +30,8 @@ function workloadOf(kind: Workload["kind"], type: DeviceTypeName): Workload | un
     case "blk-write":
       return type === "blk" ? { kind, sector: 1, data: new Uint8Array(512).fill(0x5a) } : undefined;
     case "blk-capacity":
+    case "blk-flush":
+    case "blk-get-id":
       return type === "blk" ? { kind } : undefined;
     case "queue-reset":
       return { kind, queue: 0 };

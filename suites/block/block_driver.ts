@@ -51,7 +51,12 @@ export async function blkRequestsOf(
           requests.push({
             type: le.u32(hdr, 0),
             sector: le.u64(hdr, 8),
-            dataLength: le.u32(hdr, 0) === BlkType.IN ? Math.max(0, inBytes - 1) : outBytes,
+            // Data before the status byte (reads, GET_ID), or after the header (writes); a FLUSH counts both.
+            dataLength: le.u32(hdr, 0) === BlkType.IN || le.u32(hdr, 0) === BlkType.GET_ID
+              ? Math.max(0, inBytes - 1)
+              : le.u32(hdr, 0) === BlkType.FLUSH
+              ? outBytes + Math.max(0, inBytes - 1)
+              : outBytes,
           });
         }
         return await serve(queue, chain, mem, negotiated);
@@ -204,4 +209,70 @@ export const writebackAfterFeaturesOk = defineDriverClause({
   },
 });
 
-export const BLOCK_DRIVER_CLAUSES = [withinCapacity, readOnlyAccepted, wholeSectors, writebackAfterFeaturesOk];
+/** Runs the driver's FLUSH and GET_ID workloads (those it declares) on the harness's block device (FLUSH offered). */
+async function commands(ctx: DriverClauseContext, kind: "blk-flush" | "blk-get-id"): Promise<BlkRequestSeen[]> {
+  if (!ctx.target.info.workloads.includes(kind)) notApplicable(`the driver does not support the ${kind} workload`);
+  const { t, requests } = await blkRequestsOf(ctx, { workloads: [{ kind }, { kind }] });
+  if (!t.probe.bound) notApplicable("the driver did not bind");
+  const type = kind === "blk-flush" ? BlkType.FLUSH : BlkType.GET_ID;
+  const mine = requests.filter((r) => r.type === type);
+  if (mine.length === 0) notApplicable(`the driver sent no ${kind === "blk-flush" ? "FLUSH" : "GET_ID"} request`);
+  return mine;
+}
+
+export const flushSectorZero = defineDriverClause({
+  label: OPERATION,
+  statement: 4,
+  level: "MUST",
+  title: "a FLUSH request has sector 0",
+  applies: { deviceTypes: ["blk"], legacy: true },
+  requirement: "The driver sets the sector field of every FLUSH request to 0.",
+  action: "Presents a block device that offers VIRTIO_BLK_F_FLUSH, asks for two flushes and reads the sector field " +
+    "of each FLUSH request the device receives.",
+  async run(ctx) {
+    const flushes = await commands(ctx, "blk-flush");
+    expectNone("sector 0 in every FLUSH", flushes.filter((r) => r.sector !== 0), (r) => `FLUSH at sector ${r.sector}`);
+  },
+});
+
+export const flushWithoutData = defineDriverClause({
+  label: OPERATION,
+  statement: 5,
+  level: "SHOULD NOT",
+  title: "a FLUSH request carries no data",
+  applies: { deviceTypes: ["blk"], legacy: true },
+  requirement: "A FLUSH request has only its header and status byte: no data buffer either way.",
+  action: "As for 5.2.6.1#4, then measures the bytes each FLUSH carries besides header and status.",
+  async run(ctx) {
+    const flushes = await commands(ctx, "blk-flush");
+    expectNone(
+      "FLUSH requests without data",
+      flushes.filter((r) => r.dataLength !== 0),
+      (r) => `${r.dataLength} data bytes`,
+    );
+  },
+});
+
+export const getIdTwentyBytes = defineDriverClause({
+  label: OPERATION,
+  statement: 8,
+  level: "MUST",
+  title: "a GET_ID request has 20 bytes of data",
+  applies: { deviceTypes: ["blk"], legacy: true },
+  requirement: "The data of a GET_ID request is exactly 20 bytes (the device ID string's room).",
+  action: "Asks for the device ID twice and measures the device-writable data of each GET_ID request.",
+  async run(ctx) {
+    const ids = await commands(ctx, "blk-get-id");
+    expectNone("GET_ID data of 20 bytes", ids.filter((r) => r.dataLength !== 20), (r) => `${r.dataLength} bytes`);
+  },
+});
+
+export const BLOCK_DRIVER_CLAUSES = [
+  withinCapacity,
+  readOnlyAccepted,
+  flushSectorZero,
+  flushWithoutData,
+  wholeSectors,
+  getIdTwentyBytes,
+  writebackAfterFeaturesOk,
+];

@@ -21,7 +21,10 @@ export const BLK_DRIVER_FEATURES: bigint = mask(
 );
 
 /** Request types the reference driver submits (spec 5.2.6). */
-export const BlkRequestType = { IN: 0, OUT: 1 } as const;
+export const BlkRequestType = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8 } as const;
+
+/** Bytes of the device ID a GET_ID request reads (spec 5.2.6). */
+export const BLK_ID_BYTES = 20;
 
 /** Request status values (spec 5.2.6). */
 export const BlkRequestStatus = { OK: 0, IOERR: 1, UNSUPP: 2 } as const;

@@ -58,6 +58,7 @@ import {
   BLK_CAPACITY_FIELD,
   BLK_DRIVER_FEATURES,
   BLK_HEADER_SIZE,
+  BLK_ID_BYTES,
   BLK_SECTOR_SIZE,
   blkConfigFields,
   blkHeader,
@@ -106,6 +107,8 @@ export const REFERENCE_DRIVER_WORKLOADS: Workload["kind"][] = [
   "queue-reset",
   "suspend",
   "console-write",
+  "blk-flush",
+  "blk-get-id",
 ];
 
 /** Queues the reference driver sets up, by device type. */
@@ -1014,6 +1017,47 @@ export class ReferenceDriver implements DriverSession {
     }
   }
 
+  /**
+   * A block command without sector data: FLUSH (no data, sector 0) or GET_ID (20 device-writable bytes, the device's
+   * ID string). Resolves to the status, and GET_ID's bytes.
+   */
+  protected async blkCommand(type: 4 | 8, deadline: number, deadlineMs: number): Promise<WorkloadResult> {
+    const what = type === BlkRequestType.FLUSH ? "blk-flush" : "blk-get-id";
+    this.#requireBound("blk", what);
+    if (type === BlkRequestType.FLUSH && !(this.negotiated & bit(BLK_F.FLUSH))) {
+      return { ok: false, error: "blk-flush: VIRTIO_BLK_F_FLUSH was not negotiated" };
+    }
+    const dataLen = type === BlkRequestType.GET_ID ? BLK_ID_BYTES : 0;
+    const lease = this.#lease([BLK_HEADER_SIZE, Math.max(1, dataLen), 1]);
+    try {
+      const [hdr, buf, status] = lease.addrs as [number, number, number];
+      const mem = this.endpoint.memory;
+      await mem.write(hdr, blkHeader(type, this.commandSector(type)));
+      await mem.write(status, new Uint8Array([0xff]));
+      const outcome = await this.submit(0, this.blkCommandChain(type, hdr, buf, dataLen, status), deadline, lease);
+      if (outcome.kind !== "used") return { ok: false, error: this.#outcomeError(outcome, deadlineMs) };
+      const code = (await mem.read(status, 1))[0]!;
+      if (code !== 0) return { ok: false, error: `${what}: the device answered status ${code}` };
+      return dataLen ? { ok: true, data: await mem.read(buf, dataLen) } : { ok: true };
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** The sector field of a FLUSH or GET_ID request (0: the spec sets it for FLUSH). */
+  protected commandSector(_type: number): number {
+    return 0;
+  }
+
+  /** The chain of a FLUSH or GET_ID request: header, the ID buffer (GET_ID), status byte. */
+  protected blkCommandChain(_type: number, hdr: number, buf: number, dataLen: number, status: number): BufferSpec[] {
+    return [
+      { addr: hdr, len: BLK_HEADER_SIZE, writable: false },
+      ...(dataLen ? [{ addr: buf, len: dataLen, writable: true }] : []),
+      { addr: status, len: 1, writable: true },
+    ];
+  }
+
   /** A block read or write of whole sectors. */
   protected async blkTransfer(
     type: number,
@@ -1210,6 +1254,10 @@ export class ReferenceDriver implements DriverSession {
           return await this.suspendAndResume(deadline);
         case "console-write":
           return await this.consoleWrite(work.data, deadline, deadlineMs);
+        case "blk-flush":
+          return await this.blkCommand(BlkRequestType.FLUSH, deadline, deadlineMs);
+        case "blk-get-id":
+          return await this.blkCommand(BlkRequestType.GET_ID, deadline, deadlineMs);
         default:
           return { ok: false, error: `Unsupported workload ${(work as { kind: string }).kind}` };
       }
