@@ -183,6 +183,10 @@ export type Workload =
   | { kind: "blk-flush" }
   /** A GET_ID request: the device's ID string. */
   | { kind: "blk-get-id" }
+  /** A DISCARD request for `sectors` from `sector` (VIRTIO_BLK_F_DISCARD). */
+  | { kind: "blk-discard"; sector: number; sectors: number }
+  /** A WRITE_ZEROES request for `sectors` from `sector` (VIRTIO_BLK_F_WRITE_ZEROES). */
+  | { kind: "blk-write-zeroes"; sector: number; sectors: number }
   | { kind: "queue-reset"; queue: number }
   /** Suspend the device and resume it (VIRTIO_F_SUSPEND, spec 3.4), then go on as before. */
   | { kind: "suspend" }

@@ -67,6 +67,8 @@ const WORKLOADS: readonly string[] = [
   "blk-capacity",
   "blk-flush",
   "blk-get-id",
+  "blk-discard",
+  "blk-write-zeroes",
   "queue-reset",
   "suspend",
   "console-write",

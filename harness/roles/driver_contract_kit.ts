@@ -33,6 +33,10 @@ function workloadOf(kind: Workload["kind"], type: DeviceTypeName): Workload | un
     case "blk-flush":
     case "blk-get-id":
       return type === "blk" ? { kind } : undefined;
+    case "blk-discard":
+    case "blk-write-zeroes":
+      // The plain harness device does not offer these features: the driver is expected to refuse them cleanly.
+      return undefined;
     case "queue-reset":
       return { kind, queue: 0 };
     case "suspend":

@@ -7,7 +7,8 @@ import type { Workload } from "../../harness/adapter.ts";
 import { defineDriverClause, type DriverClauseContext } from "../../harness/core/clause.ts";
 import { bit, BLK_F } from "../../harness/features.ts";
 import { le } from "../../harness/memory.ts";
-import { BlkType, SECTOR } from "../../harness/models/device/blk.ts";
+import { BLK_SEGMENT_BYTES, BlkType, SECTOR } from "../../harness/models/device/blk.ts";
+import { gather } from "../../harness/models/device/device_function.ts";
 import { deviceFunctionFor, type Scenario, type ScenarioTrace } from "../../harness/roles/harness_device.ts";
 import { REFERENCE_CORE_FEATURES } from "../../harness/models/device/core.ts";
 import { accepted, accesses, fmtAccess } from "../../harness/roles/trace.ts";
@@ -27,6 +28,8 @@ export interface BlkRequestSeen {
   sector: number;
   /** Bytes of data: device-readable after the header (OUT), or device-writable before the status byte (IN). */
   dataLength: number;
+  /** DISCARD and WRITE_ZEROES: the data after the header (its segments), at most 4 KiB of it. */
+  segments?: Uint8Array;
 }
 
 /** Runs a scenario on the harness's block device, recording every request's type, sector and data length. */
@@ -46,6 +49,9 @@ export async function blkRequestsOf(
         const first = readable[0];
         if (first && first.len >= 16) {
           const hdr = await mem.read(first.addr, 16);
+          const type = le.u32(hdr, 0);
+          const ranged = type === BlkType.DISCARD || type === BlkType.WRITE_ZEROES;
+          const segments = ranged ? (await gather(mem, readable)).slice(16, 16 + 4096) : undefined;
           const inBytes = writable.reduce((n, b) => n + b.len, 0);
           const outBytes = readable.reduce((n, b) => n + b.len, 0) - 16;
           requests.push({
@@ -57,6 +63,7 @@ export async function blkRequestsOf(
               : le.u32(hdr, 0) === BlkType.FLUSH
               ? outBytes + Math.max(0, inBytes - 1)
               : outBytes,
+            ...(segments ? { segments } : {}),
           });
         }
         return await serve(queue, chain, mem, negotiated);
@@ -267,12 +274,121 @@ export const getIdTwentyBytes = defineDriverClause({
   },
 });
 
+/** The segments of a discard or write-zeroes request: sector, sectors and flags of each. */
+function segmentsOf(r: BlkRequestSeen): { sector: number; sectors: number; flags: number }[] {
+  const d = r.segments ?? new Uint8Array(0);
+  const out: { sector: number; sectors: number; flags: number }[] = [];
+  for (let at = 0; at + BLK_SEGMENT_BYTES <= d.length; at += BLK_SEGMENT_BYTES) {
+    out.push({ sector: le.u64(d, at), sectors: le.u32(d, at + 8), flags: le.u32(d, at + 12) });
+  }
+  return out;
+}
+
+/** Limits the harness's block device presents: one segment per discard and per write-zeroes request. */
+const MAX_SEGMENTS = 1;
+
+/** The driver's discard and write-zeroes requests on a device that offers both (n/a without such requests). */
+async function rangeRequests(ctx: DriverClauseContext, kinds: ("blk-discard" | "blk-write-zeroes")[]) {
+  const have = kinds.filter((k) => ctx.target.info.workloads.includes(k));
+  if (have.length === 0) notApplicable(`the driver supports neither ${kinds.join(" nor ")}`);
+  const { t, requests } = await blkRequestsOf(ctx, {
+    knobs: {
+      offered: deviceFunctionFor("blk").features | REFERENCE_CORE_FEATURES | bit(BLK_F.DISCARD) |
+        bit(BLK_F.WRITE_ZEROES),
+    },
+    workloads: have.flatMap((kind) => [{ kind, sector: 0, sectors: 8 }, { kind, sector: 16, sectors: 4 }]),
+  });
+  if (!t.probe.bound) notApplicable("the driver did not bind");
+  const mine = requests.filter((r) => r.type === BlkType.DISCARD || r.type === BlkType.WRITE_ZEROES);
+  if (mine.length === 0) notApplicable("the driver sent no discard or write-zeroes request");
+  return mine;
+}
+
+const rangeName = (r: BlkRequestSeen) => (r.type === BlkType.DISCARD ? "DISCARD" : "WRITE_ZEROES");
+
+export const rangeDataWhole = defineDriverClause({
+  label: OPERATION,
+  statement: 7,
+  level: "MUST",
+  title: "discard and write-zeroes data a multiple of 16 bytes",
+  applies: { deviceTypes: ["blk"] },
+  requirement: "The data of a DISCARD, SECURE_ERASE or WRITE_ZEROES request is a whole number of 16-byte segments.",
+  action: "Presents a block device that offers DISCARD and WRITE_ZEROES, asks for two discards and two " +
+    "write-zeroes (those the driver declares) and measures the data of each such request.",
+  async run(ctx) {
+    const rs = await rangeRequests(ctx, ["blk-discard", "blk-write-zeroes"]);
+    expectNone(
+      "segment data a multiple of 16 bytes",
+      rs.filter((r) => r.dataLength % BLK_SEGMENT_BYTES !== 0),
+      (r) => `${rangeName(r)} with ${r.dataLength} data bytes`,
+    );
+  },
+});
+
+export const discardSegmentsWithinMax = defineDriverClause({
+  label: OPERATION,
+  statement: 9,
+  level: "MUST NOT",
+  title: "no DISCARD with more segments than max_discard_seg",
+  applies: { deviceTypes: ["blk"] },
+  requirement: "A DISCARD request carries at most max_discard_seg segments.",
+  action: `Presents max_discard_seg ${MAX_SEGMENTS}, asks for two discards and counts the segments of each.`,
+  async run(ctx) {
+    const rs = (await rangeRequests(ctx, ["blk-discard"])).filter((r) => r.type === BlkType.DISCARD);
+    if (rs.length === 0) notApplicable("the driver sent no DISCARD request");
+    expectNone(
+      `at most ${MAX_SEGMENTS} segment(s) per DISCARD`,
+      rs.filter((r) => segmentsOf(r).length > MAX_SEGMENTS),
+      (r) => `DISCARD with ${segmentsOf(r).length} segments`,
+    );
+  },
+});
+
+export const writeZeroesSegmentsWithinMax = defineDriverClause({
+  label: OPERATION,
+  statement: 11,
+  level: "MUST NOT",
+  title: "no WRITE_ZEROES with more segments than max_write_zeroes_seg",
+  applies: { deviceTypes: ["blk"] },
+  requirement: "A WRITE_ZEROES request carries at most max_write_zeroes_seg segments.",
+  action: `Presents max_write_zeroes_seg ${MAX_SEGMENTS}, asks for two write-zeroes and counts their segments.`,
+  async run(ctx) {
+    const rs = (await rangeRequests(ctx, ["blk-write-zeroes"])).filter((r) => r.type === BlkType.WRITE_ZEROES);
+    if (rs.length === 0) notApplicable("the driver sent no WRITE_ZEROES request");
+    expectNone(
+      `at most ${MAX_SEGMENTS} segment(s) per WRITE_ZEROES`,
+      rs.filter((r) => segmentsOf(r).length > MAX_SEGMENTS),
+      (r) => `WRITE_ZEROES with ${segmentsOf(r).length} segments`,
+    );
+  },
+});
+
+export const discardWithoutUnmap = defineDriverClause({
+  label: OPERATION,
+  statement: 14,
+  level: "MUST",
+  title: "the unmap bit clear in DISCARD segments",
+  applies: { deviceTypes: ["blk"] },
+  requirement: "Every segment of a DISCARD request has its unmap flag (bit 0 of flags) clear.",
+  action: "Asks for two discards and reads the flags of every segment.",
+  async run(ctx) {
+    const rs = (await rangeRequests(ctx, ["blk-discard"])).filter((r) => r.type === BlkType.DISCARD);
+    if (rs.length === 0) notApplicable("the driver sent no DISCARD request");
+    const bad = rs.flatMap((r) => segmentsOf(r).filter((s) => s.flags & 1));
+    expectNone("unmap clear in every DISCARD segment", bad, (s) => `segment at sector ${s.sector} flags ${s.flags}`);
+  },
+});
+
 export const BLOCK_DRIVER_CLAUSES = [
   withinCapacity,
   readOnlyAccepted,
   flushSectorZero,
   flushWithoutData,
   wholeSectors,
+  rangeDataWhole,
   getIdTwentyBytes,
+  discardSegmentsWithinMax,
+  writeZeroesSegmentsWithinMax,
+  discardWithoutUnmap,
   writebackAfterFeaturesOk,
 ];

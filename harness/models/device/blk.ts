@@ -10,7 +10,10 @@ import type { ChainBuffer } from "../../virtqueue/split.ts";
 import { type ConfigField, type DeviceFunction, gather, type HandleResult, scatter } from "./device_function.ts";
 
 /** Block request types. */
-export const BlkType = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8 } as const;
+export const BlkType = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZEROES: 13 } as const;
+
+/** Bytes of one discard / write-zeroes segment (struct virtio_blk_discard_write_zeroes). */
+export const BLK_SEGMENT_BYTES = 16;
 /** Block request status values. */
 export const BlkStatus = { OK: 0, IOERR: 1, UNSUPP: 2 } as const;
 /** Sector size of the request interface. */
@@ -95,6 +98,13 @@ export class BlkFunction implements DeviceFunction {
     le.setU32(this.config, 8, 64 * 1024); // size_max
     le.setU32(this.config, 12, this.#max - 2); // seg_max
     le.setU32(this.config, 20, SECTOR); // blk_size
+    // Discard and write zeroes (meaningful when their features are offered): whole disk, one segment per request.
+    le.setU32(this.config, 36, sectors); // max_discard_sectors
+    le.setU32(this.config, 40, 1); // max_discard_seg
+    le.setU32(this.config, 44, 1); // discard_sector_alignment
+    le.setU32(this.config, 48, sectors); // max_write_zeroes_sectors
+    le.setU32(this.config, 52, 1); // max_write_zeroes_seg
+    this.config[56] = 1; // write_zeroes_may_unmap
   }
   /** Capacity in sectors, as the configuration space presents it. */
   get capacity(): number {
@@ -103,7 +113,7 @@ export class BlkFunction implements DeviceFunction {
   queueSizeMax(queue: number): number {
     return queue === 0 ? this.#max : 0;
   }
-  async handle(_queue: number, chain: ChainBuffer[], mem: GuestMemory): Promise<HandleResult> {
+  async handle(_queue: number, chain: ChainBuffer[], mem: GuestMemory, negotiated = 0n): Promise<HandleResult> {
     const readable = chain.filter((b) => !b.writable);
     const writable = chain.filter((b) => b.writable);
     const out = await gather(mem, readable);
@@ -138,12 +148,32 @@ export class BlkFunction implements DeviceFunction {
         written = await scatter(mem, inBufs, id);
         break;
       }
+      case BlkType.DISCARD:
+      case BlkType.WRITE_ZEROES: {
+        const feature = type === BlkType.DISCARD ? BLK_F.DISCARD : BLK_F.WRITE_ZEROES;
+        if (!(negotiated & (1n << BigInt(feature)))) status = BlkStatus.UNSUPP;
+        else status = this.#discardOrZero(out.subarray(16));
+        break;
+      }
       default:
         status = BlkStatus.UNSUPP;
     }
     await mem.write(statusBuf.addr, new Uint8Array([status]));
     return { kind: "used", written: written + 1 };
   }
+  /** Applies the segments of a discard or write-zeroes request (both zero the range here); its status. */
+  #discardOrZero(data: Uint8Array): number {
+    if (data.length === 0 || data.length % BLK_SEGMENT_BYTES !== 0) return BlkStatus.IOERR;
+    for (let at = 0; at < data.length; at += BLK_SEGMENT_BYTES) {
+      const sector = le.u64(data, at);
+      const sectors = le.u32(data, at + 8);
+      if ((sector + sectors) * SECTOR > this.disk.length) return BlkStatus.IOERR;
+      if (this.readOnly) return BlkStatus.IOERR;
+      this.disk.fill(0, sector * SECTOR, (sector + sectors) * SECTOR);
+    }
+    return BlkStatus.OK;
+  }
+
   /** Changes the capacity (a resize), as a host would. */
   resize(sectors: number): void {
     le.setU64(this.config, 0, sectors);

@@ -18,10 +18,12 @@ export const BLK_DRIVER_FEATURES: bigint = mask(
   BLK_F.BLK_SIZE,
   BLK_F.FLUSH,
   BLK_F.TOPOLOGY,
+  BLK_F.DISCARD,
+  BLK_F.WRITE_ZEROES,
 );
 
 /** Request types the reference driver submits (spec 5.2.6). */
-export const BlkRequestType = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8 } as const;
+export const BlkRequestType = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZEROES: 13 } as const;
 
 /** Bytes of the device ID a GET_ID request reads (spec 5.2.6). */
 export const BLK_ID_BYTES = 20;

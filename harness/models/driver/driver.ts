@@ -109,6 +109,8 @@ export const REFERENCE_DRIVER_WORKLOADS: Workload["kind"][] = [
   "console-write",
   "blk-flush",
   "blk-get-id",
+  "blk-discard",
+  "blk-write-zeroes",
 ];
 
 /** Queues the reference driver sets up, by device type. */
@@ -1058,6 +1060,59 @@ export class ReferenceDriver implements DriverSession {
     ];
   }
 
+  /**
+   * A discard or write-zeroes request of one segment (`sectors` from `sector`, unmap clear), within the limits the
+   * device's configuration gives (max sectors, max segments) and only with the feature negotiated.
+   */
+  protected async blkRange(
+    type: 11 | 13,
+    sector: number,
+    sectors: number,
+    deadline: number,
+    deadlineMs: number,
+  ): Promise<WorkloadResult> {
+    const discard = type === BlkRequestType.DISCARD;
+    const what = discard ? "blk-discard" : "blk-write-zeroes";
+    this.#requireBound("blk", what);
+    if (!(this.negotiated & bit(discard ? BLK_F.DISCARD : BLK_F.WRITE_ZEROES))) {
+      return { ok: false, error: `${what}: VIRTIO_BLK_F_${discard ? "DISCARD" : "WRITE_ZEROES"} was not negotiated` };
+    }
+    const maxSectors = this.config.get(discard ? "max_discard_sectors" : "max_write_zeroes_sectors") ?? 0;
+    if (!Number.isSafeInteger(sector) || sector < 0 || sectors < 1 || (maxSectors > 0 && sectors > maxSectors)) {
+      return { ok: false, error: `${what}: ${sectors} sectors at ${sector} is outside the device's limits` };
+    }
+    const data = this.rangeSegments(type, sector, sectors);
+    const lease = this.#lease([BLK_HEADER_SIZE, data.length, 1]);
+    try {
+      const [hdr, buf, status] = lease.addrs as [number, number, number];
+      const mem = this.endpoint.memory;
+      await mem.write(hdr, blkHeader(type, 0));
+      await mem.write(buf, data);
+      await mem.write(status, new Uint8Array([0xff]));
+      const chain: BufferSpec[] = [
+        { addr: hdr, len: BLK_HEADER_SIZE, writable: false },
+        { addr: buf, len: data.length, writable: false },
+        { addr: status, len: 1, writable: true },
+      ];
+      const outcome = await this.submit(0, chain, deadline, lease);
+      if (outcome.kind !== "used") return { ok: false, error: this.#outcomeError(outcome, deadlineMs) };
+      const code = (await mem.read(status, 1))[0]!;
+      return code === 0 ? { ok: true } : { ok: false, error: `${what}: the device answered status ${code}` };
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** The data of a discard or write-zeroes request: one segment (sector, sectors, flags 0). */
+  protected rangeSegments(_type: number, sector: number, sectors: number): Uint8Array {
+    const seg = new Uint8Array(16);
+    const v = new DataView(seg.buffer);
+    v.setUint32(0, sector % 2 ** 32, true);
+    v.setUint32(4, Math.floor(sector / 2 ** 32), true);
+    v.setUint32(8, sectors, true);
+    return seg;
+  }
+
   /** A block read or write of whole sectors. */
   protected async blkTransfer(
     type: number,
@@ -1258,6 +1313,10 @@ export class ReferenceDriver implements DriverSession {
           return await this.blkCommand(BlkRequestType.FLUSH, deadline, deadlineMs);
         case "blk-get-id":
           return await this.blkCommand(BlkRequestType.GET_ID, deadline, deadlineMs);
+        case "blk-discard":
+          return await this.blkRange(BlkRequestType.DISCARD, work.sector, work.sectors, deadline, deadlineMs);
+        case "blk-write-zeroes":
+          return await this.blkRange(BlkRequestType.WRITE_ZEROES, work.sector, work.sectors, deadline, deadlineMs);
         default:
           return { ok: false, error: `Unsupported workload ${(work as { kind: string }).kind}` };
       }
