@@ -5,8 +5,11 @@
  */
 import { TargetError } from "../../harness/adapter.ts";
 import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core/clause.ts";
-import { bit, BLK_F } from "../../harness/features.ts";
-import { BlkStatus, BlkType, SECTOR } from "../../harness/models/device/blk.ts";
+import fc from "fast-check";
+import { checkProperty } from "../../harness/core/property.ts";
+import { bit, BLK_F, F } from "../../harness/features.ts";
+import { le } from "../../harness/memory.ts";
+import { BLK_SEGMENT_BYTES, BlkStatus, BlkType, SECTOR } from "../../harness/models/device/blk.ts";
 import { hex } from "../../harness/text.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 
@@ -132,4 +135,112 @@ export const readOnlyNothingWritten = defineDeviceClause({
 });
 
 /** The device clauses of spec 5.2. */
-export const BLOCK_DEVICE_CLAUSES = [readOnlyWriteFails, readOnlyNothingWritten, zonedRefusedWithoutZoned];
+/** One discard / write-zeroes segment. */
+function segment(sector: number, sectors: number, flags: number): Uint8Array {
+  const seg = new Uint8Array(BLK_SEGMENT_BYTES);
+  le.setU64(seg, 0, sector);
+  le.setU32(seg, 8, sectors);
+  le.setU32(seg, 12, flags);
+  return seg;
+}
+
+/** Negotiates DISCARD and WRITE_ZEROES (those offered) and sets DRIVER_OK; the kinds negotiated. */
+async function openRanges(ctx: DeviceClauseContext): Promise<number[]> {
+  const want = [BLK_F.DISCARD, BLK_F.WRITE_ZEROES].filter((f) => ctx.offered & bit(f));
+  if (want.length === 0) notApplicable("the device offers neither VIRTIO_BLK_F_DISCARD nor VIRTIO_BLK_F_WRITE_ZEROES");
+  const init = await ctx.driver.init(
+    "driver-ok",
+    (o) => o & (bit(F.VERSION_1) | want.reduce((m, f) => m | bit(f), 0n)),
+  );
+  if (!init.featuresOk) notApplicable("the device refused DISCARD / WRITE_ZEROES with VERSION_1 alone");
+  return want.map((f) => (f === BLK_F.DISCARD ? BlkType.DISCARD : BlkType.WRITE_ZEROES));
+}
+
+/** Sends one request and returns its status byte (undefined: not used in time). */
+async function statusOf(ctx: DeviceClauseContext, r: Parameters<DeviceClauseContext["driver"]["blkRequest"]>[1]) {
+  const req = await ctx.driver.blkRequest(0, r);
+  await ctx.driver.kick(0);
+  const used = await ctx.driver.waitUsed(0, 1);
+  return used.length === 0 ? undefined : (await ctx.session.memory.read(req.status, 1))[0]!;
+}
+
+const kindName = (t: number) => (t === BlkType.DISCARD ? "DISCARD" : "WRITE_ZEROES");
+
+export const unknownRangeFlagsUnsupported = defineDeviceClause({
+  label: OPERATION,
+  statement: 5,
+  level: "MUST",
+  title: "discard and write zeroes with an unknown flag answered UNSUPP",
+  applies: { deviceTypes: ["blk"] },
+  requirement: "A discard, secure erase or write zeroes request whose segment has a flag the spec does not define " +
+    "(any but unmap) gets status VIRTIO_BLK_S_UNSUPP.",
+  action: "Negotiates DISCARD and WRITE_ZEROES (those offered), sends each with one segment of one sector whose " +
+    "flags have bit 1 set, and reads the status byte.",
+  async run(ctx) {
+    const wrong: string[] = [];
+    for (const type of await openRanges(ctx)) {
+      const status = await statusOf(ctx, { type, out: segment(2, 1, 2) });
+      if (status !== BlkStatus.UNSUPP) {
+        wrong.push(`${kindName(type)}: status ${status === undefined ? "none" : hex(status, 2)}`);
+      }
+    }
+    expectNone(`status UNSUPP (${hex(BlkStatus.UNSUPP, 2)}) for an unknown flag`, wrong, (x) => x);
+  },
+});
+
+export const discardUnmapUnsupported = defineDeviceClause({
+  label: OPERATION,
+  statement: 6,
+  level: "MUST",
+  title: "a discard with the unmap flag answered UNSUPP",
+  applies: { deviceTypes: ["blk"], offered: [BLK_F.DISCARD] },
+  requirement: "A discard request whose segment has the unmap flag set gets status VIRTIO_BLK_S_UNSUPP.",
+  action: "Negotiates DISCARD, sends a discard of one sector with unmap set, and reads the status byte.",
+  async run(ctx) {
+    if (!(await openRanges(ctx)).includes(BlkType.DISCARD)) notApplicable("DISCARD was not negotiated");
+    const status = await statusOf(ctx, { type: BlkType.DISCARD, out: segment(2, 1, 1) });
+    expectThat(
+      status === BlkStatus.UNSUPP,
+      `status UNSUPP (${hex(BlkStatus.UNSUPP, 2)})`,
+      () => status === undefined ? "not used" : `status ${hex(status, 2)}`,
+    );
+  },
+});
+
+export const writeZeroesReadsZero = defineDeviceClause({
+  label: OPERATION,
+  statement: 9,
+  level: "MUST",
+  title: "sectors read back as zeroes after a write zeroes",
+  applies: { deviceTypes: ["blk"], offered: [BLK_F.WRITE_ZEROES] },
+  requirement: "Once a write zeroes request has completed, reads of its sectors return zeroes, with or without unmap.",
+  action: "Negotiates WRITE_ZEROES, writes a pattern to two sectors, sends a write zeroes over them (unmap set or " +
+    "not), then reads them back.",
+  async run(ctx) {
+    await checkProperty(ctx, fc.boolean(), async (unmap) => {
+      if (ctx.offered & bit(BLK_F.RO)) notApplicable("the disk is read-only (VIRTIO_BLK_F_RO): nothing can be zeroed");
+      if (!(await openRanges(ctx)).includes(BlkType.WRITE_ZEROES)) notApplicable("WRITE_ZEROES was not negotiated");
+      const sector = 4;
+      const pattern = new Uint8Array(2 * SECTOR).map((_, i) => (i * 7 + 1) & 0xff);
+      const w = await statusOf(ctx, { type: BlkType.OUT, sector, out: pattern });
+      if (w !== BlkStatus.OK) throw new TargetError(`The device did not write the pattern (status ${w})`);
+      const z = await statusOf(ctx, { type: BlkType.WRITE_ZEROES, out: segment(sector, 2, unmap ? 1 : 0) });
+      expectThat(z === BlkStatus.OK, "the write zeroes completed with status OK", () => `status ${z}`);
+      const r = await ctx.driver.blkRequest(0, { type: BlkType.IN, sector, inBytes: 2 * SECTOR });
+      await ctx.driver.kick(0);
+      await ctx.driver.waitUsed(0, 1);
+      const data = await ctx.session.memory.read(r.dataIn!, 2 * SECTOR);
+      const nonzero = data.findIndex((b) => b !== 0);
+      expectThat(nonzero < 0, "zeroes read back", () => `byte ${nonzero} reads ${hex(data[nonzero]!, 2)}`);
+    }, (unmap) => `write zeroes with unmap ${unmap ? "set" : "clear"}`);
+  },
+});
+
+export const BLOCK_DEVICE_CLAUSES = [
+  readOnlyWriteFails,
+  readOnlyNothingWritten,
+  unknownRangeFlagsUnsupported,
+  discardUnmapUnsupported,
+  writeZeroesReadsZero,
+  zonedRefusedWithoutZoned,
+];

@@ -152,7 +152,7 @@ export class BlkFunction implements DeviceFunction {
       case BlkType.WRITE_ZEROES: {
         const feature = type === BlkType.DISCARD ? BLK_F.DISCARD : BLK_F.WRITE_ZEROES;
         if (!(negotiated & (1n << BigInt(feature)))) status = BlkStatus.UNSUPP;
-        else status = this.#discardOrZero(out.subarray(16));
+        else status = this.discardOrZero(type, out.subarray(16));
         break;
       }
       default:
@@ -162,8 +162,13 @@ export class BlkFunction implements DeviceFunction {
     return { kind: "used", written: written + 1 };
   }
   /** Applies the segments of a discard or write-zeroes request (both zero the range here); its status. */
-  #discardOrZero(data: Uint8Array): number {
+  protected discardOrZero(type: number, data: Uint8Array): number {
     if (data.length === 0 || data.length % BLK_SEGMENT_BYTES !== 0) return BlkStatus.IOERR;
+    for (let at = 0; at < data.length; at += BLK_SEGMENT_BYTES) {
+      // Only unmap (bit 0) is defined, and only for write zeroes (spec 5.2.6.2).
+      const flags = le.u32(data, at + 12);
+      if ((flags & ~1) !== 0 || (type === BlkType.DISCARD && (flags & 1) !== 0)) return BlkStatus.UNSUPP;
+    }
     for (let at = 0; at < data.length; at += BLK_SEGMENT_BYTES) {
       const sector = le.u64(data, at);
       const sectors = le.u32(data, at + 8);
