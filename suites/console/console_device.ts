@@ -127,71 +127,75 @@ const arbHandshake = fc.record({ buffers: fc.integer({ min: 4, max: 16 }), portR
 const fmtHandshake = (v: { buffers: number; portReady: boolean }) =>
   `${v.buffers} control receive buffers, ${v.portReady ? "PORT_READY for each port added" : "no PORT_READY"}`;
 
-export const addsNewPortsOnly = defineDeviceClause({
-  label: MULTIPORT,
-  statement: 1,
-  level: "MUST NOT",
-  title: "DEVICE_ADD names a new port below max_nr_ports",
-  requirement: "A DEVICE_ADD from the device never names a port that already exists, nor one at or above " +
-    "max_nr_ports.",
-  action: "Negotiates VIRTIO_CONSOLE_F_MULTIPORT, sets up the control queues with 4–16 receive buffers, sends " +
+/**
+ * Walks the device's port announcements in order: the DEVICE_ADD messages naming an existing port or one at or above
+ * max_nr_ports (`adds`), and the DEVICE_REMOVE messages naming a port not added (`removes`).
+ */
+function portFaults(messages: Control[], maxPorts: number): { adds: string[]; removes: string[] } {
+  const live = new Set<number>();
+  const adds: string[] = [];
+  const removes: string[] = [];
+  for (const m of messages) {
+    if (m.event === ConsoleEvent.DEVICE_ADD) {
+      if (m.id >= maxPorts) adds.push(`${fmtControl(m)}: max_nr_ports is ${maxPorts}`);
+      else if (live.has(m.id)) adds.push(`${fmtControl(m)}: port ${m.id} exists already`);
+      live.add(m.id);
+    } else if (m.event === ConsoleEvent.DEVICE_REMOVE) {
+      if (!live.has(m.id)) removes.push(`${fmtControl(m)}: port ${m.id} was not added`);
+      live.delete(m.id);
+    }
+  }
+  return { adds, removes };
+}
+
+/** A multiport clause: runs the handshake property and checks one kind of port fault. */
+function portClause(statement: 1 | 2, title: string, requirement: string, action: string, expected: string) {
+  return defineDeviceClause({
+    label: MULTIPORT,
+    statement,
+    level: "MUST NOT",
+    title,
+    requirement,
+    action,
+    applies: { deviceTypes: ["console"], offered: [CONSOLE_F.MULTIPORT] },
+    async run(ctx) {
+      await checkProperty(
+        ctx,
+        arbHandshake,
+        async (v) => {
+          const { maxPorts, messages } = await handshake(ctx, v.buffers, v.portReady);
+          const faults = portFaults(messages, maxPorts);
+          expectNone(
+            `${expected} (max_nr_ports ${maxPorts})`,
+            statement === 1 ? faults.adds : faults.removes,
+            (x) => x,
+          );
+        },
+        fmtHandshake,
+        { maxRuns: HANDSHAKE_RUNS },
+      );
+    },
+  });
+}
+
+export const addsNewPortsOnly = portClause(
+  1,
+  "DEVICE_ADD names a new port below max_nr_ports",
+  "A DEVICE_ADD from the device never names a port that already exists, nor one at or above max_nr_ports.",
+  "Negotiates VIRTIO_CONSOLE_F_MULTIPORT, sets up the control queues with 4–16 receive buffers, sends " +
     "DEVICE_READY, answers (or not) each DEVICE_ADD with PORT_READY, collects the device's control messages until " +
     "it is quiet and checks every DEVICE_ADD.",
-  applies: { deviceTypes: ["console"], offered: [CONSOLE_F.MULTIPORT] },
-  async run(ctx) {
-    await checkProperty(
-      ctx,
-      arbHandshake,
-      async (v) => {
-        const { maxPorts, messages } = await handshake(ctx, v.buffers, v.portReady);
-        const live = new Set<number>();
-        const bad: string[] = [];
-        for (const m of messages) {
-          if (m.event === ConsoleEvent.DEVICE_ADD) {
-            if (m.id >= maxPorts) bad.push(`${fmtControl(m)}: max_nr_ports is ${maxPorts}`);
-            else if (live.has(m.id)) bad.push(`${fmtControl(m)}: port ${m.id} exists already`);
-            live.add(m.id);
-          } else if (m.event === ConsoleEvent.DEVICE_REMOVE) live.delete(m.id);
-        }
-        expectNone(`DEVICE_ADD of new ports below max_nr_ports (${maxPorts})`, bad, (s) => s);
-      },
-      fmtHandshake,
-      { maxRuns: HANDSHAKE_RUNS },
-    );
-  },
-});
+  "DEVICE_ADD of new ports below max_nr_ports",
+);
 
-export const removesAddedPortsOnly = defineDeviceClause({
-  label: MULTIPORT,
-  statement: 2,
-  level: "MUST NOT",
-  title: "DEVICE_REMOVE names a port added before",
-  requirement: "A DEVICE_REMOVE from the device names only a port it created with an earlier DEVICE_ADD.",
-  action: "Runs the multiport handshake as for 5.3.6.2.1#1 and checks that each DEVICE_REMOVE follows a DEVICE_ADD " +
-    "of its port (and no later DEVICE_REMOVE of it).",
-  applies: { deviceTypes: ["console"], offered: [CONSOLE_F.MULTIPORT] },
-  async run(ctx) {
-    await checkProperty(
-      ctx,
-      arbHandshake,
-      async (v) => {
-        const { messages } = await handshake(ctx, v.buffers, v.portReady);
-        const live = new Set<number>();
-        const bad: string[] = [];
-        for (const m of messages) {
-          if (m.event === ConsoleEvent.DEVICE_ADD) live.add(m.id);
-          else if (m.event === ConsoleEvent.DEVICE_REMOVE) {
-            if (!live.has(m.id)) bad.push(`${fmtControl(m)}: port ${m.id} was not added`);
-            live.delete(m.id);
-          }
-        }
-        expectNone("DEVICE_REMOVE of added ports only", bad, (s) => s);
-      },
-      fmtHandshake,
-      { maxRuns: HANDSHAKE_RUNS },
-    );
-  },
-});
+export const removesAddedPortsOnly = portClause(
+  2,
+  "DEVICE_REMOVE names a port added before",
+  "A DEVICE_REMOVE from the device names only a port it created with an earlier DEVICE_ADD.",
+  "Runs the multiport handshake as for 5.3.6.2.1#1 and checks that each DEVICE_REMOVE follows a DEVICE_ADD of its " +
+    "port (and no later DEVICE_REMOVE of it).",
+  "DEVICE_REMOVE of added ports only",
+);
 
 /** The device clauses of spec 5.3. */
 export const CONSOLE_DEVICE_CLAUSES = [emergencyWriteAnyTime, addsNewPortsOnly, removesAddedPortsOnly];

@@ -3,10 +3,10 @@
  * user's module: each frame is a 4-byte little-endian length and a payload
  * of JSON text followed by the byte arrays the message holds (each a
  * 4-byte length and its bytes; in the JSON an array is `{"$bytes": n}`).
- * JSON is several times cheaper here than `node:v8` serialisation. A frame carries one message and the guest-memory bytes its
- * sender changed since its last frame (see {@link SyncedMemory}), tagged
- * with the memory's generation so bytes of a memory that was since replaced
- * are dropped.
+ * JSON is several times cheaper here than `node:v8` serialisation. A frame
+ * carries one message and the guest-memory bytes its sender changed since
+ * its last frame (see {@link SyncedMemory}), tagged with the memory's
+ * generation so bytes of a memory that was since replaced are dropped.
  *
  * @module
  */

@@ -64,7 +64,7 @@ export class ProcessLink {
       "--quiet",
       `--v8-flags=--max-old-space-size=${this.heapMiB}`,
       ...(options.read.length ? [`--allow-read=${options.read.join(",")}`] : []),
-      MAIN.pathname,
+      decodeURIComponent(MAIN.pathname),
     ];
     const child = spawnDeno(args, { stdin: "piped", stdout: "piped", stderr: "piped", env: { NO_COLOR: "1" } });
     this.#child = child;
