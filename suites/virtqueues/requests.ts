@@ -207,7 +207,9 @@ export async function placeRequest(
   const writable: PlacedRequest["writable"] = [];
   for (const len of shape.writable) {
     const addr = ctx.driver.alloc.alloc(len, 8);
-    await mem.write(addr, Uint8Array.from({ length: len }, (_, i) => canary(i)));
+    const fill = new Uint8Array(len);
+    for (let i = 0; i < len; i++) fill[i] = canary(i);
+    await mem.write(addr, fill);
     writable.push({ addr, len });
     buffers.push({ addr, len, writable: true });
   }
@@ -263,10 +265,9 @@ export function rememberWrite(p: PlacedRequest, known: Map<number, Uint8Array>):
   if (p.shape.kind !== "blk-write") return;
   const n = (sum(p.shape.readable) - 16) / SECTOR;
   for (let s = 0; s < n; s++) {
-    known.set(
-      p.shape.sector + s,
-      Uint8Array.from({ length: SECTOR }, (_, i) => diskPattern(p.shape.sector, s * SECTOR + i)),
-    );
+    const sector = new Uint8Array(SECTOR);
+    for (let i = 0; i < SECTOR; i++) sector[i] = diskPattern(p.shape.sector, s * SECTOR + i);
+    known.set(p.shape.sector + s, sector);
   }
 }
 
