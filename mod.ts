@@ -40,6 +40,7 @@ export {
   type DriverTarget,
   type DriverTargetInfo,
   type HarnessDeviceEndpoint,
+  type NetWire,
   type PciFunctionAccess,
   type ProbeResult,
   type RingAccessStep,

@@ -57,6 +57,8 @@ export interface Capabilities {
   memoryTrace: boolean;
   /** The host side can change the device configuration (e.g. a resize). */
   configChange: boolean;
+  /** A network device's wire is the harness's: it reads what the device transmits and injects what it receives. */
+  wire?: boolean;
 }
 
 /** Names of the capabilities, for applicability declarations. */
@@ -98,6 +100,17 @@ export interface DeviceTargetInfo {
   contractVersion: number;
 }
 
+/**
+ * A network device's wire as the harness owns it: the far end of the link. Frames are Ethernet frames (destination
+ * MAC first) without the virtio header.
+ */
+export interface NetWire {
+  /** The frames the device put on the wire since the last call, oldest first. */
+  takeTransmitted(): Promise<Uint8Array[]>;
+  /** Puts `frame` on the wire towards the device, which receives it (into the driver's buffers, filters permitting). */
+  inject(frame: Uint8Array): Promise<void>;
+}
+
 /** A live connection to a device under test; the harness plays the driver. */
 export interface DeviceSession {
   /** What the target is. */
@@ -130,6 +143,8 @@ export interface DeviceSession {
   takeMemoryTrace?(): { kind: "read" | "write" | "interrupt"; addr: number; length: number }[];
   /** Changes the device configuration from the host side (configChange capability). */
   triggerConfigChange?(): Promise<void>;
+  /** A network device's wire (wire capability). */
+  readonly wire?: NetWire | undefined;
   /** Brings the implementation back to power-on state (a new process if need be). */
   restart(): Promise<void>;
   /**

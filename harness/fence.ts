@@ -175,7 +175,17 @@ function fencePci(pci: PciFunctionAccess, fence: ClauseFence): PciFunctionAccess
 export function fenceSession(session: DeviceSession, fence: ClauseFence): DeviceSession {
   const space = session.transport === "pci" ? "PCI configuration space" : "MMIO register";
   const pci = session.pci ? fencePci(session.pci, fence) : undefined;
+  const wire = session.wire;
   const view: DeviceSession = {
+    ...(wire
+      ? {
+        wire: {
+          takeTransmitted: () => fence.call("the frames the device transmitted", () => wire.takeTransmitted()),
+          inject: (frame: Uint8Array) =>
+            fence.call(() => `a ${frame.length}-byte frame towards the device`, () => wire.inject(frame)),
+        },
+      }
+      : {}),
     info: session.info,
     capabilities: { ...session.capabilities },
     transport: session.transport,

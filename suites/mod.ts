@@ -37,6 +37,7 @@ import { BLOCK_INIT_DEVICE_CLAUSES } from "./block/block_init_device.ts";
 import { BLOCK_DRIVER_CLAUSES } from "./block/block_driver.ts";
 import { ENTROPY_DEVICE_CLAUSES } from "./entropy/entropy_device.ts";
 import { CONSOLE_DEVICE_CLAUSES } from "./console/console_device.ts";
+import { NET_DEVICE_CLAUSES } from "./net/net_device.ts";
 import { CONSOLE_DRIVER_CLAUSES } from "./console/console_driver.ts";
 import { ENTROPY_DRIVER_CLAUSES } from "./entropy/entropy_driver.ts";
 
@@ -76,6 +77,7 @@ export const CLAUSES: readonly Clause[] = [
   ...ENTROPY_DEVICE_CLAUSES,
   ...CONSOLE_DRIVER_CLAUSES,
   ...CONSOLE_DEVICE_CLAUSES,
+  ...NET_DEVICE_CLAUSES,
 ];
 
 /** Statements answered by a written waiver instead of a clause. */

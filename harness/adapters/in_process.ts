@@ -14,6 +14,7 @@ import {
   type DriverTarget,
   type DriverTargetInfo,
   type HarnessDeviceEndpoint,
+  type NetWire,
   type PciFunctionAccess,
   TargetError,
 } from "../adapter.ts";
@@ -34,6 +35,8 @@ export interface InProcessDevice {
   idle?(): Promise<void>;
   /** A host-side configuration change (e.g. a resize). */
   triggerConfigChange?(): void;
+  /** A network device's wire (the session's `wire` capability). */
+  wire?: NetWire;
 }
 
 /** Builds a device over the guest memory it is given, presented on `transport`. */
@@ -106,6 +109,7 @@ class InProcessDeviceSession implements DeviceSession {
       interrupts: true,
       memoryTrace: true,
       configChange: this.#device.triggerConfigChange !== undefined,
+      wire: this.#device.wire !== undefined,
     };
   }
   #build(): void {
@@ -146,6 +150,16 @@ class InProcessDeviceSession implements DeviceSession {
         : {}),
     };
     return out;
+  }
+  get wire(): NetWire | undefined {
+    if (!this.#device.wire) return undefined;
+    // Through the current device, so a restart keeps the session's view valid.
+    const wire = () => {
+      const w = this.#device.wire;
+      if (!w) throw new TargetError("The device has no wire since the session restarted");
+      return w;
+    };
+    return { takeTransmitted: () => wire().takeTransmitted(), inject: (f) => wire().inject(f) };
   }
   interruptLevel(): Promise<boolean> {
     return Promise.resolve(this.#level);

@@ -155,7 +155,8 @@ driver presented an rng and a blk device (driver role).
 Flags:
   --target <file|name>   a target file (JSONC) or a built-in target:
                          reference-rng-device, reference-blk-device,
-                         reference-console-device, reference-driver,
+                         reference-console-device, reference-net-device,
+                         reference-driver,
                          mutant:<name>
   --role device|driver   run only targets of this role
   --present rng|blk|console  the device type the harness presents to a driver

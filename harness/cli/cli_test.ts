@@ -105,7 +105,7 @@ Deno.test("cli: target problems exit 2 with one sentence", async () => {
   );
   await usageError(
     ["--target", noType],
-    `target file ${noType}: "options.deviceType" is missing (one of "rng", "blk", "console")`,
+    `target file ${noType}: "options.deviceType" is missing (one of "rng", "blk", "console", "net")`,
   );
   const two = await writeTarget(
     "two.jsonc",

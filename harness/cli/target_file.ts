@@ -13,7 +13,7 @@
  * file, with `export` naming the export, default `default`). Device targets
  * take `deviceType`, driver targets take `present` (the device type the
  * harness presents). Built-in names need no file: `reference-rng-device`,
- * `reference-blk-device`, `reference-console-device`, `reference-driver`,
+ * `reference-blk-device`, `reference-console-device`, `reference-net-device`, `reference-driver`,
  * `mutant:<name>`.
  *
  * With `"adapter": "qemu"` (device role only) `options` describes a QEMU
@@ -45,7 +45,7 @@ export { UsageError } from "../options.ts";
 export const ADAPTERS: readonly string[] = ["in-process", ...ADAPTER_REGISTRY.map((a) => a.name)];
 
 /** Device types the bundled reference device models (device role). */
-export const REFERENCE_DEVICE_TYPES: readonly DeviceTypeName[] = ["rng", "blk", "console"];
+export const REFERENCE_DEVICE_TYPES: readonly DeviceTypeName[] = ["rng", "blk", "console", "net"];
 
 /** Device types the harness can present to a driver under test. */
 export const PRESENTABLE: readonly DeviceTypeName[] = ["rng", "blk", "console"];
@@ -55,6 +55,7 @@ export const BUILTIN_TARGETS: readonly string[] = [
   "reference-rng-device",
   "reference-blk-device",
   "reference-console-device",
+  "reference-net-device",
   "reference-driver",
 ];
 
@@ -320,6 +321,7 @@ const REFERENCE_DEVICE_NAMES: Record<string, DeviceTypeName> = {
   "reference-rng-device": "rng",
   "reference-blk-device": "blk",
   "reference-console-device": "console",
+  "reference-net-device": "net",
 };
 
 /** The spec of a built-in target name, or undefined when `arg` is not one. */

@@ -413,6 +413,7 @@ export class DeviceCore implements FunctionHost {
         if (result.kind === "error") return this.enterErrorState(result.reason);
         if (result.kind === "hold") {
           state.held.push({ id: buf.id, buffers: buf.buffers });
+          await this.fn.afterHold?.(q);
           continue;
         }
         const len = this.usedLength(result.written, buf.buffers.reduce((s, b) => s + b.len, 0));
@@ -441,6 +442,13 @@ export class DeviceCore implements FunctionHost {
       if (e instanceof RingError) return this.enterErrorState(e.message);
       throw e;
     }
+  }
+
+  /** The device-writable bytes of each buffer held on queue `q`, oldest first (see {@link FunctionHost.heldSizes}). */
+  heldSizes(q: number): number[] {
+    const state = this.queues[q];
+    if (!state || !this.canProcess(q)) return [];
+    return state.held.map((h) => h.buffers.reduce((n, b) => n + (b.writable ? b.len : 0), 0));
   }
 
   /** Fills the oldest held buffer of queue `q` with `data` and uses it (see {@link FunctionHost.deliver}). */

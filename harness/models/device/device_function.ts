@@ -52,6 +52,11 @@ export interface DeviceFunction {
   reset(): void;
   /** Connects the function to its core (a function that sends on its own, e.g. console input, keeps `host`). */
   attach?(host: FunctionHost): void;
+  /**
+   * Called once the core holds a buffer of `queue` (a `hold` result), so a function with input waiting can deliver
+   * it now; the core waits for it before it takes the next buffer.
+   */
+  afterHold?(queue: number): Promise<void>;
   /** A driver write to the configuration space (absent: writes are ignored). */
   writeConfig?(offset: number, width: Width, value: number): void;
 }
@@ -63,6 +68,8 @@ export interface FunctionHost {
    * notification as the driver asked; false when no buffer is held there or the queue cannot be used now.
    */
   deliver(queue: number, data: Uint8Array): Promise<boolean>;
+  /** The device-writable bytes of each buffer held on `queue`, oldest first (none when the queue cannot be used). */
+  heldSizes(queue: number): number[];
 }
 
 /** Writes `data` across the writable buffers of a chain; returns bytes written. */

@@ -14,6 +14,7 @@ import type { DeviceFunction } from "./device_function.ts";
 import { MmioDevice } from "./mmio_device.ts";
 import { MmioLegacyDevice } from "./mmio_legacy_device.ts";
 import { DEFAULT_PCI_WINDOWS, PciDevice } from "./pci_device.ts";
+import { NetFunction } from "./net.ts";
 import { RngFunction } from "./rng.ts";
 
 /** The classes a device variant may replace (mutants replace one). */
@@ -29,6 +30,7 @@ function makeFunction(type: DeviceTypeName): DeviceFunction {
   if (type === "rng") return new RngFunction();
   if (type === "blk") return new BlkFunction();
   if (type === "console") return new ConsoleFunction();
+  if (type === "net") return new NetFunction();
   throw new Error(`No reference ${type} device yet`);
 }
 
@@ -52,6 +54,14 @@ export function referenceDeviceFactory(type: DeviceTypeName, parts: DeviceParts 
     const device = presentOn(transport, core, parts);
     if (fn instanceof BlkFunction) {
       device.triggerConfigChange = () => core.changeConfig(() => fn.resize(fn.capacity + 8));
+    }
+    if (fn instanceof NetFunction) {
+      // The far end of the link: what the driver transmits, and frames the harness injects.
+      device.wire = {
+        takeTransmitted: () => Promise.resolve(fn.takeTransmitted().map((t) => t.frame)),
+        inject: (frame) => fn.inject(frame),
+      };
+      device.triggerConfigChange = () => core.changeConfig(() => fn.setLink(!fn.linkUp));
     }
     return device;
   };

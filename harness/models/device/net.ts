@@ -1,0 +1,441 @@
+/**
+ * The reference network device's function (spec 5.1): receiveq1 (queue 0),
+ * transmitq1 (queue 1) and, with VIRTIO_NET_F_CTRL_VQ, the control queue
+ * (queue 2). The wire is a port the harness owns: frames the driver
+ * transmits are kept (header and frame), frames the harness injects are
+ * received into the driver's buffers, filtered as the control commands set.
+ *
+ * Receive buffers are held until a frame arrives. Without
+ * VIRTIO_NET_F_MRG_RXBUF a frame takes one buffer, which must hold the header
+ * and the frame (a frame that does not fit is dropped and counted); with it a
+ * frame is spread over as many held buffers as it needs, every buffer but the
+ * last filled completely, and `num_buffers` says how many.
+ *
+ * @module
+ */
+import { bit, DEVICE_IDS, F, NET_F } from "../../features.ts";
+import { le } from "../../memory.ts";
+import type { GuestMemory } from "../../memory.ts";
+import type { ChainBuffer } from "../../virtqueue/split.ts";
+import { NET_CONFIG_LAYOUT } from "../../device_types.ts";
+import { type DeviceFunction, type FunctionHost, gather, type HandleResult } from "./device_function.ts";
+
+/** Flags of `struct virtio_net_hdr` (spec 5.1.9). */
+export const NetHdrFlag = { NEEDS_CSUM: 1, DATA_VALID: 2, RSC_INFO: 4, UDP_TUNNEL_CSUM: 8 } as const;
+/** `gso_type` values and bits (spec 5.1.9). */
+export const NetGso = {
+  NONE: 0,
+  TCPV4: 1,
+  UDP: 3,
+  TCPV6: 4,
+  UDP_L4: 5,
+  UDP_TUNNEL_IPV4: 0x20,
+  UDP_TUNNEL_IPV6: 0x40,
+  ECN: 0x80,
+} as const;
+
+/** Control queue classes and commands (spec 5.1.9.5). */
+export const NetCtrl = {
+  RX: 0,
+  RX_PROMISC: 0,
+  RX_ALLMULTI: 1,
+  MAC: 1,
+  MAC_TABLE_SET: 0,
+  MAC_ADDR_SET: 1,
+  VLAN: 2,
+  ANNOUNCE: 3,
+  MQ: 4,
+  OK: 0,
+  ERR: 1,
+} as const;
+
+/** VIRTIO_NET_S_LINK_UP in `status`. */
+export const NET_S_LINK_UP = 1;
+
+/** The queues of a single queue pair. */
+export const NET_RX = 0;
+/** transmitq1. */
+export const NET_TX = 1;
+/** The control queue when VIRTIO_NET_F_MQ is not negotiated. */
+export const NET_CTRL = 2;
+
+/** A decoded `struct virtio_net_hdr` (the first 12 bytes; 10 on a legacy device without MRG_RXBUF). */
+export interface NetHeader {
+  flags: number;
+  gsoType: number;
+  hdrLen: number;
+  gsoSize: number;
+  csumStart: number;
+  csumOffset: number;
+  /** Absent in a 10-byte header. */
+  numBuffers?: number;
+}
+
+/**
+ * The size of `struct virtio_net_hdr` for a negotiated feature set (spec 5.1.6.1): 20 bytes with HASH_REPORT, 12
+ * with VERSION_1 or MRG_RXBUF, 10 on a legacy device without MRG_RXBUF.
+ */
+export function netHeaderSize(negotiated: bigint): number {
+  if ((negotiated & bit(NET_F.HASH_REPORT)) !== 0n) return 20;
+  if ((negotiated & (bit(F.VERSION_1) | bit(NET_F.MRG_RXBUF))) !== 0n) return 12;
+  return 10;
+}
+
+/** Decodes the header at the start of `b` (`size` bytes of it). */
+export function decodeNetHeader(b: Uint8Array, size: number): NetHeader {
+  const h: NetHeader = {
+    flags: b[0] ?? 0,
+    gsoType: b[1] ?? 0,
+    hdrLen: b.length >= 4 ? le.u16(b, 2) : 0,
+    gsoSize: b.length >= 6 ? le.u16(b, 4) : 0,
+    csumStart: b.length >= 8 ? le.u16(b, 6) : 0,
+    csumOffset: b.length >= 10 ? le.u16(b, 8) : 0,
+  };
+  if (size >= 12 && b.length >= 12) h.numBuffers = le.u16(b, 10);
+  return h;
+}
+
+/** Encodes a header of `size` bytes. */
+export function encodeNetHeader(h: Partial<NetHeader>, size: number): Uint8Array {
+  const b = new Uint8Array(size);
+  b[0] = h.flags ?? 0;
+  b[1] = h.gsoType ?? 0;
+  le.setU16(b, 2, h.hdrLen ?? 0);
+  le.setU16(b, 4, h.gsoSize ?? 0);
+  le.setU16(b, 6, h.csumStart ?? 0);
+  le.setU16(b, 8, h.csumOffset ?? 0);
+  if (size >= 12) le.setU16(b, 10, h.numBuffers ?? 0);
+  return b;
+}
+
+/**
+ * Completes a partial checksum (spec 5.1.9.2.1): the ones' complement sum of the bytes from `start` to the end,
+ * stored big-endian at `start + offset` (where the driver put the pseudo-header sum). False when the field does
+ * not lie inside the frame.
+ */
+export function completeChecksum(frame: Uint8Array, start: number, offset: number): boolean {
+  const at = start + offset;
+  if (at + 2 > frame.length) return false;
+  let sum = 0;
+  for (let i = start; i < frame.length; i += 2) sum += (frame[i]! << 8) | (frame[i + 1] ?? 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  const c = ~sum & 0xffff;
+  frame[at] = c >> 8;
+  frame[at + 1] = c & 0xff;
+  return true;
+}
+
+/** One frame the driver transmitted: its header, the frame as it went on the wire, and its chain. */
+export interface Transmitted {
+  header: NetHeader;
+  frame: Uint8Array;
+  /** How many bytes of header and frame the chain carried, and whether it had a device-writable buffer. */
+  length: number;
+  writableBuffer: boolean;
+}
+
+/** One command on the control queue, with the device's answer. */
+export interface NetControlCommand {
+  cls: number;
+  command: number;
+  data: Uint8Array;
+  ack: number;
+}
+
+/** Options of the reference network device. */
+export interface NetOptions {
+  queueSizeMax?: number;
+  /** The MAC address in the configuration; default 52:54:00:12:34:56. */
+  mac?: readonly number[];
+  /** mtu with VIRTIO_NET_F_MTU; default 1500. */
+  mtu?: number;
+}
+
+const ETH_HEADER = 14;
+
+/**
+ * The reference virtio-net device function.
+ *
+ * @example
+ * ```ts
+ * import { NetFunction } from "./net.ts";
+ * const net = new NetFunction();
+ * console.log(net.deviceId, net.config[0].toString(16)); // 1 "52"
+ * ```
+ */
+export class NetFunction implements DeviceFunction {
+  readonly type = "net" as const;
+  readonly deviceId = DEVICE_IDS.net;
+  readonly features = [
+    NET_F.CSUM,
+    NET_F.MTU,
+    NET_F.MAC,
+    NET_F.MRG_RXBUF,
+    NET_F.STATUS,
+    NET_F.CTRL_VQ,
+    NET_F.CTRL_RX,
+    NET_F.CTRL_MAC_ADDR,
+    NET_F.SPEED_DUPLEX,
+  ].reduce((m, b) => m | bit(b), 0n);
+  readonly queueCount = 3;
+  readonly config = new Uint8Array(24);
+  readonly configLayout = NET_CONFIG_LAYOUT;
+  /** Frames the driver transmitted, oldest first (kept across resets; the harness takes them). */
+  readonly transmitted: Transmitted[] = [];
+  /** Control commands since the function was made, across resets. */
+  readonly controlLog: NetControlCommand[] = [];
+  /** Frames dropped: no receive buffer could hold them, or the filter refused them. */
+  dropped = 0;
+  /** Receive buffers with a device-readable part (the driver's fault): held, never filled. */
+  misplacedReceive = 0;
+  promiscuous = true;
+  allMulticast = false;
+  /** MAC filter table (CTRL_MAC_TABLE_SET): unicast and multicast entries. */
+  macTable: { unicast: string[]; multicast: string[] } = { unicast: [], multicast: [] };
+  readonly #mac: readonly number[];
+  readonly #mtu: number;
+  readonly #max: number;
+  #host: FunctionHost | undefined;
+  #negotiated = 0n;
+  #inbox: Uint8Array[] = [];
+  #draining: Promise<void> = Promise.resolve();
+
+  constructor(opts: NetOptions = {}) {
+    this.#mac = opts.mac ?? [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+    this.#mtu = opts.mtu ?? 1500;
+    this.#max = opts.queueSizeMax ?? 64;
+    this.reset();
+  }
+
+  attach(host: FunctionHost): void {
+    this.#host = host;
+  }
+
+  queueSizeMax(queue: number): number {
+    return queue < this.queueCount ? this.#max : 0;
+  }
+
+  /** The device's current MAC address. */
+  get mac(): number[] {
+    return [...this.config.subarray(0, 6)];
+  }
+
+  /** Whether the link is up (the `status` field). */
+  get linkUp(): boolean {
+    return (le.u16(this.config, 6) & NET_S_LINK_UP) !== 0;
+  }
+
+  /** Sets the link state in `status` (the caller raises the configuration change). */
+  setLink(up: boolean): void {
+    le.setU16(this.config, 6, up ? NET_S_LINK_UP : 0);
+  }
+
+  /** Takes the frames transmitted since the last take. */
+  takeTransmitted(): Transmitted[] {
+    return this.transmitted.splice(0);
+  }
+
+  /** A frame arrives from the wire: it is received into the driver's buffers, now or once it gives some. */
+  inject(frame: Uint8Array): Promise<void> {
+    if (this.#inbox.length < 1024) this.#inbox.push(frame.slice());
+    return this.#drain();
+  }
+
+  async handle(queue: number, chain: ChainBuffer[], mem: GuestMemory, negotiated: bigint): Promise<HandleResult> {
+    this.#negotiated = negotiated;
+    if (queue === NET_RX) {
+      if (chain.some((b) => !b.writable)) this.misplacedReceive++;
+      return { kind: "hold" };
+    }
+    if (queue === NET_TX) return await this.#transmit(chain, mem, negotiated);
+    if (queue === NET_CTRL && (negotiated & bit(NET_F.CTRL_VQ)) !== 0n) {
+      return await this.#control(chain, mem, negotiated);
+    }
+    return { kind: "error", reason: `queue ${queue} is not in use with the negotiated features` };
+  }
+
+  /**
+   * The frames a transmitted packet puts on the wire: the frame itself, its checksum completed when NEEDS_CSUM asks
+   * for it (flag bits the device does not know are ignored; csum_start and csum_offset count only with NEEDS_CSUM).
+   */
+  protected onWire(header: NetHeader, frame: Uint8Array, negotiated: bigint): Uint8Array[] {
+    if ((header.flags & NetHdrFlag.NEEDS_CSUM) !== 0 && (negotiated & bit(NET_F.CSUM)) !== 0n) {
+      completeChecksum(frame, header.csumStart, header.csumOffset);
+    }
+    return [frame];
+  }
+
+  afterHold(queue: number): Promise<void> {
+    return queue === NET_RX ? this.#drain() : Promise.resolve();
+  }
+
+  async #transmit(chain: ChainBuffer[], mem: GuestMemory, negotiated: bigint): Promise<HandleResult> {
+    const readable = chain.filter((b) => !b.writable);
+    const bytes = await gather(mem, readable);
+    const size = netHeaderSize(negotiated);
+    if (bytes.length < size) return { kind: "used", written: 0 };
+    const header = decodeNetHeader(bytes, size);
+    const frame = bytes.slice(size);
+    for (const out of this.onWire(header, frame, negotiated)) {
+      if (this.transmitted.length >= 4096) break;
+      this.transmitted.push({
+        header,
+        frame: out,
+        length: bytes.length,
+        writableBuffer: chain.some((b) => b.writable),
+      });
+    }
+    return { kind: "used", written: 0 };
+  }
+
+  async #control(chain: ChainBuffer[], mem: GuestMemory, negotiated: bigint): Promise<HandleResult> {
+    const out = await gather(mem, chain.filter((b) => !b.writable));
+    const ackBuf = chain.find((b) => b.writable);
+    if (out.length < 2 || !ackBuf) return { kind: "error", reason: "control command without class, command or ack" };
+    const cls = out[0]!;
+    const command = out[1]!;
+    const data = out.slice(2);
+    const ack = this.#command(cls, command, data, negotiated) ? NetCtrl.OK : NetCtrl.ERR;
+    if (this.controlLog.length < 1000) this.controlLog.push({ cls, command, data, ack });
+    await mem.write(ackBuf.addr, new Uint8Array([ack]));
+    return { kind: "used", written: 1 };
+  }
+
+  /** Carries out one control command; false for one the device refuses. */
+  #command(cls: number, command: number, data: Uint8Array, negotiated: bigint): boolean {
+    const has = (f: number) => (negotiated & bit(f)) !== 0n;
+    if (cls === NetCtrl.RX && has(NET_F.CTRL_RX)) {
+      if (data.length !== 1 || command > NetCtrl.RX_ALLMULTI) return false;
+      if (command === NetCtrl.RX_PROMISC) this.promiscuous = data[0] !== 0;
+      else this.allMulticast = data[0] !== 0;
+      return true;
+    }
+    if (cls === NetCtrl.MAC && command === NetCtrl.MAC_ADDR_SET && has(NET_F.CTRL_MAC_ADDR)) {
+      if (data.length !== 6) return false;
+      this.config.set(data, 0);
+      return true;
+    }
+    if (cls === NetCtrl.MAC && command === NetCtrl.MAC_TABLE_SET && has(NET_F.CTRL_RX)) {
+      const tables: string[][] = [];
+      let off = 0;
+      for (let t = 0; t < 2; t++) {
+        if (off + 4 > data.length) return false;
+        const n = le.u32(data, off);
+        off += 4;
+        if (off + 6 * n > data.length) return false;
+        tables.push(Array.from({ length: n }, (_, i) => macText(data.subarray(off + 6 * i, off + 6 * i + 6))));
+        off += 6 * n;
+      }
+      if (off !== data.length) return false;
+      this.macTable = { unicast: tables[0]!, multicast: tables[1]! };
+      return true;
+    }
+    return false;
+  }
+
+  /** Whether the receive filter lets a frame for `dest` through (spec 5.1.9.5.1). */
+  accepts(frame: Uint8Array): boolean {
+    if (frame.length < ETH_HEADER) return false;
+    if (this.promiscuous) return true;
+    const dest = frame.subarray(0, 6);
+    if (dest.every((b) => b === 0xff)) return true;
+    const text = macText(dest);
+    if ((dest[0]! & 1) !== 0) return this.allMulticast || this.macTable.multicast.includes(text);
+    return text === macText(this.config.subarray(0, 6)) || this.macTable.unicast.includes(text);
+  }
+
+  /** Receives waiting frames into held buffers, one drain at a time. */
+  #drain(): Promise<void> {
+    const next = this.#draining.then(() => this.#drainNow());
+    this.#draining = next.catch(() => {});
+    return next;
+  }
+
+  async #drainNow(): Promise<void> {
+    const host = this.#host;
+    if (!host) return;
+    const size = netHeaderSize(this.#negotiated);
+    const merge = (this.#negotiated & bit(NET_F.MRG_RXBUF)) !== 0n;
+    while (this.#inbox.length > 0) {
+      const frame = this.#inbox[0]!;
+      if (!this.accepts(frame)) {
+        this.#inbox.shift();
+        this.dropped++;
+        continue;
+      }
+      if (this.tooLong(frame)) {
+        // Longer than mtu allows: never passed to a driver that negotiated VIRTIO_NET_F_MTU.
+        this.#inbox.shift();
+        this.dropped++;
+        continue;
+      }
+      const sizes = host.heldSizes(NET_RX);
+      if (sizes.length === 0) return;
+      const total = size + frame.length;
+      const pieces = this.spread(total, sizes, merge);
+      if (pieces === "wait") return;
+      this.#inbox.shift();
+      if (pieces === "drop") {
+        // Too small for the frame: the frame is dropped (the buffer stays held for the next one).
+        this.dropped++;
+        continue;
+      }
+      const data = new Uint8Array(total);
+      data.set(this.receiveHeader(pieces.length, size));
+      data.set(frame, size);
+      let off = 0;
+      for (const n of pieces) {
+        await host.deliver(NET_RX, data.subarray(off, off + n));
+        off += n;
+      }
+    }
+  }
+
+  /** True when a received frame is longer than a driver that negotiated VIRTIO_NET_F_MTU may be given. */
+  protected tooLong(frame: Uint8Array): boolean {
+    return (this.#negotiated & bit(NET_F.MTU)) !== 0n && frame.length > le.u16(this.config, 10) + ETH_HEADER;
+  }
+
+  /**
+   * How a received packet of `total` bytes (header included) goes into the held buffers of `sizes` bytes: the bytes
+   * for each buffer it takes, "wait" for more buffers, or "drop". Without merging, one buffer that holds it all;
+   * with merging, every buffer but the last filled.
+   */
+  protected spread(total: number, sizes: readonly number[], merge: boolean): number[] | "wait" | "drop" {
+    if (!merge) return sizes[0]! >= total ? [total] : "drop";
+    const out: number[] = [];
+    let left = total;
+    for (const room of sizes) {
+      if (left === 0) break;
+      const n = Math.min(room, left);
+      out.push(n);
+      left -= n;
+    }
+    return left > 0 ? "wait" : out;
+  }
+
+  /** The header of a received packet that takes `buffers` buffers: all fields 0 but num_buffers. */
+  protected receiveHeader(buffers: number, size: number): Uint8Array {
+    return encodeNetHeader({ numBuffers: buffers }, size);
+  }
+
+  reset(): void {
+    this.config.fill(0);
+    this.config.set(this.#mac, 0);
+    this.setLink(true);
+    le.setU16(this.config, 8, 1);
+    le.setU16(this.config, 10, this.#mtu);
+    le.setU32(this.config, 12, 1000);
+    this.config[16] = 0x00;
+    this.promiscuous = true;
+    this.allMulticast = false;
+    this.macTable = { unicast: [], multicast: [] };
+    this.#inbox = [];
+    this.#negotiated = 0n;
+  }
+}
+
+/** `aa:bb:cc:dd:ee:ff`. */
+export function macText(b: ArrayLike<number>): string {
+  return Array.from({ length: 6 }, (_, i) => (b[i] ?? 0).toString(16).padStart(2, "0")).join(":");
+}

@@ -1,0 +1,281 @@
+/**
+ * The harness as a network driver (spec 5.1): bringing a net device up with
+ * chosen features, giving it receive buffers, making it receive frames from
+ * the wire the harness owns and reading back what it wrote, and transmitting
+ * frames and reading them off the wire.
+ *
+ * @module
+ */
+import type { NetWire } from "../../harness/adapter.ts";
+import type { DeviceClauseContext } from "../../harness/core/clause.ts";
+import { bit, F, formatFeatures, NET_F } from "../../harness/features.ts";
+import {
+  decodeNetHeader,
+  encodeNetHeader,
+  NET_CTRL,
+  NET_RX,
+  NET_TX,
+  type NetHeader,
+  netHeaderSize,
+} from "../../harness/models/device/net.ts";
+import { HARNESS_CORE_FEATURES } from "../../harness/roles/harness_driver.ts";
+import { formatStatus, Status } from "../../harness/status.ts";
+import { expectThat, notApplicable } from "../../harness/verify.ts";
+import type { BufferSpec, UsedElem } from "../../harness/virtqueue/queue.ts";
+
+/** The MAC address the harness's frames come from (locally administered). */
+export const HARNESS_MAC = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01] as const;
+/** The Ethernet type of the harness's test frames (IEEE local experimental). */
+export const TEST_ETHERTYPE = 0x88b5;
+/** Bytes of an Ethernet header. */
+export const ETH_HEADER = 14;
+
+/** A net device brought up by the harness. */
+export interface NetLink {
+  negotiated: bigint;
+  /** Bytes of `struct virtio_net_hdr` in force. */
+  hdr: number;
+  /** The device's MAC address (from the configuration with VIRTIO_NET_F_MAC, else broadcast is used). */
+  mac: number[];
+  /** Receive buffers made available and not yet used, by head. */
+  receive: Map<number, { pieces: BufferSpec[]; capacity: number }>;
+}
+
+/** The wire of the device under test, or n/a with the reason. */
+export function wireOf(ctx: DeviceClauseContext): NetWire {
+  const wire = ctx.session.wire;
+  if (!wire) {
+    notApplicable(
+      "the harness does not own this device's wire (no wire capability): it can neither make the device receive " +
+        "nor see what it transmits",
+    );
+  }
+  return wire;
+}
+
+/** True when feature `f` is in `set`. */
+export function has(set: bigint, f: number): boolean {
+  return (set & bit(f)) !== 0n;
+}
+
+/**
+ * Brings the device to DRIVER_OK with the harness's core features (without IN_ORDER, so every used element
+ * carries its length) and whichever of `want` it offers; receiveq1 and transmitq1 set up, and the control queue
+ * when CTRL_VQ is negotiated. `want` may name features that must be negotiated (`need`), else the clause is n/a.
+ */
+export async function netUp(
+  ctx: DeviceClauseContext,
+  want: readonly number[],
+  need: readonly number[] = [],
+): Promise<NetLink> {
+  for (const f of need) {
+    if (!has(ctx.offered, f)) notApplicable(`the device does not offer ${formatFeatures(bit(f), "net")}`);
+  }
+  const mask = want.reduce((m, f) => m | bit(f), HARNESS_CORE_FEATURES & ~bit(F.IN_ORDER));
+  const r = await ctx.driver.init("features-ok", (o) => o & mask);
+  expectThat(r.featuresOk, "FEATURES_OK for features the device offered", () => formatStatus(r.status));
+  const negotiated = ctx.driver.negotiated;
+  await ctx.driver.setupQueue(NET_RX);
+  await ctx.driver.setupQueue(NET_TX);
+  if (has(negotiated, NET_F.CTRL_VQ)) await ctx.driver.setupQueue(NET_CTRL);
+  const status = await ctx.driver.addStatus(Status.DRIVER_OK);
+  expectThat((status & Status.DRIVER_OK) !== 0, "DRIVER_OK set", () => formatStatus(status));
+  const mac = has(negotiated, NET_F.MAC)
+    ? await Promise.all(Array.from({ length: 6 }, (_, i) => ctx.transport.readConfig(i, 1)))
+    : [0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+  return { negotiated, hdr: netHeaderSize(negotiated), mac, receive: new Map() };
+}
+
+/** An Ethernet frame of `length` bytes (at least the header) to `dest` from the harness, payload from `seed`. */
+export function testFrame(dest: readonly number[], length: number, seed = 1): Uint8Array {
+  const f = new Uint8Array(Math.max(ETH_HEADER, length));
+  f.set(dest.slice(0, 6), 0);
+  f.set(HARNESS_MAC, 6);
+  f[12] = TEST_ETHERTYPE >> 8;
+  f[13] = TEST_ETHERTYPE & 0xff;
+  for (let i = ETH_HEADER; i < f.length; i++) f[i] = (seed * 37 + i * 11) & 0xff;
+  return f;
+}
+
+/** The fill of receive buffers before the device writes them. */
+const RX_FILL = 0xa5;
+
+/**
+ * Makes receive buffers available on receiveq1 and notifies: each buffer is `capacity` device-writable bytes cut
+ * into `pieces` descriptors (at least 1 byte each).
+ */
+export async function giveReceiveBuffers(
+  ctx: DeviceClauseContext,
+  link: NetLink,
+  buffers: readonly { capacity: number; pieces: number }[],
+): Promise<void> {
+  const queue = ctx.driver.queue(NET_RX);
+  for (const b of buffers) {
+    const n = Math.max(1, Math.min(b.pieces, b.capacity, queue.freeCount));
+    if (queue.freeCount < n) break;
+    const pieces: BufferSpec[] = [];
+    let left = b.capacity;
+    for (let i = 0; i < n; i++) {
+      const len = i === n - 1 ? left : Math.max(1, Math.floor(b.capacity / n));
+      left -= len;
+      const addr = ctx.driver.alloc.alloc(len, 8);
+      await ctx.session.memory.write(addr, new Uint8Array(len).fill(RX_FILL));
+      pieces.push({ addr, len, writable: true });
+    }
+    const head = await queue.add(pieces);
+    await queue.publish(head);
+    link.receive.set(head, { pieces, capacity: b.capacity });
+  }
+  await ctx.driver.kick(NET_RX);
+}
+
+/** One used receive buffer as the harness read it back. */
+export interface UsedReceive {
+  id: number;
+  /** The used length the device reported. */
+  len: number;
+  /** The buffer's device-writable bytes. */
+  capacity: number;
+  /** The first `min(len, capacity)` bytes of the buffer. */
+  bytes: Uint8Array;
+}
+
+/** A packet as received: the used buffers it took, its header, and the frame after the header. */
+export interface ReceivedPacket {
+  header: NetHeader;
+  buffers: UsedReceive[];
+  frame: Uint8Array;
+}
+
+/**
+ * Injects `frames` on the wire and collects the receive buffers the device uses: until `expect` buffers came or
+ * the device went quiet. Returns the used buffers in the order they were used.
+ */
+export async function receiveFrames(
+  ctx: DeviceClauseContext,
+  link: NetLink,
+  frames: readonly Uint8Array[],
+  expect: number,
+): Promise<UsedReceive[]> {
+  const wire = wireOf(ctx);
+  for (const f of frames) await wire.inject(f);
+  const used: UsedElem[] = await ctx.driver.waitUsed(NET_RX, expect);
+  // A device that uses more than expected (a frame spread wider than it needed) is seen too.
+  used.push(...await ctx.driver.waitUsed(NET_RX, 0, 0));
+  const out: UsedReceive[] = [];
+  for (const u of used) {
+    const b = link.receive.get(u.id);
+    if (!b) continue;
+    link.receive.delete(u.id);
+    const bytes = new Uint8Array(Math.min(u.len, b.capacity));
+    let off = 0;
+    for (const p of b.pieces) {
+      if (off >= bytes.length) break;
+      const n = Math.min(p.len, bytes.length - off);
+      bytes.set(await ctx.session.memory.read(p.addr, n), off);
+      off += n;
+    }
+    out.push({ id: u.id, len: u.len, capacity: b.capacity, bytes });
+  }
+  return out;
+}
+
+/**
+ * Groups used receive buffers into packets by `num_buffers` (1 when the header has none or says 0). A group cut
+ * short by the end of the list keeps what there is.
+ */
+export function packetsOf(link: NetLink, used: readonly UsedReceive[]): ReceivedPacket[] {
+  const out: ReceivedPacket[] = [];
+  for (let i = 0; i < used.length;) {
+    const first = used[i]!;
+    const header = decodeNetHeader(first.bytes, link.hdr);
+    const count = Math.max(1, header.numBuffers ?? 1);
+    const buffers = used.slice(i, i + count);
+    const total = buffers.reduce((n, b) => n + b.bytes.length, 0);
+    const all = new Uint8Array(total);
+    let off = 0;
+    for (const b of buffers) {
+      all.set(b.bytes, off);
+      off += b.bytes.length;
+    }
+    out.push({ header, buffers, frame: all.slice(Math.min(link.hdr, all.length)) });
+    i += count;
+  }
+  return out;
+}
+
+/** Formats bytes as hex, at most `max` of them. */
+export function hexBytes(b: Uint8Array, max = 24): string {
+  const s = Array.from(b.subarray(0, max), (x) => x.toString(16).padStart(2, "0")).join(" ");
+  return b.length > max ? `${s} … (${b.length} bytes)` : s;
+}
+
+/** One frame to transmit: its header fields and the frame, cut into `pieces` descriptors after the header's. */
+export interface Outgoing {
+  header: Partial<NetHeader>;
+  frame: Uint8Array;
+  /** Descriptors for header and frame together (1: one buffer); default 2 (header, frame). */
+  pieces?: number;
+}
+
+/**
+ * Transmits `packets` on transmitq1, waits until the device used them, and collects what reached the wire: until
+ * `expect` frames came (default one per packet) or the device went quiet.
+ */
+export async function transmitFrames(
+  ctx: DeviceClauseContext,
+  link: NetLink,
+  packets: readonly Outgoing[],
+  expect = packets.length,
+): Promise<Uint8Array[]> {
+  const wire = wireOf(ctx);
+  await wire.takeTransmitted();
+  const queue = ctx.driver.queue(NET_TX);
+  let sent = 0;
+  for (const p of packets) {
+    const bytes = new Uint8Array(link.hdr + p.frame.length);
+    bytes.set(encodeNetHeader({ numBuffers: 0, ...p.header }, link.hdr));
+    bytes.set(p.frame, link.hdr);
+    const n = Math.max(1, Math.min(p.pieces ?? 2, bytes.length, queue.freeCount));
+    if (queue.freeCount < n) break;
+    const cuts = n === 1 ? [bytes.length] : [link.hdr, ...cutsOf(bytes.length - link.hdr, n - 1)];
+    const pieces: BufferSpec[] = [];
+    let off = 0;
+    for (const len of cuts) {
+      const addr = ctx.driver.alloc.alloc(len, 8);
+      await ctx.session.memory.write(addr, bytes.subarray(off, off + len));
+      pieces.push({ addr, len, writable: false });
+      off += len;
+    }
+    await queue.publish(await queue.add(pieces));
+    sent++;
+  }
+  await ctx.driver.kick(NET_TX);
+  await ctx.driver.waitUsed(NET_TX, sent);
+  const got: Uint8Array[] = [];
+  // Until the frames came, or nothing more came for a negative window (scaled to the device's measured speed).
+  const deadline = Date.now() + ctx.driver.deadlineMs;
+  let lastNews = Date.now();
+  while (got.length < expect && Date.now() < deadline) {
+    const more = await wire.takeTransmitted();
+    got.push(...more);
+    if (more.length > 0) lastNews = Date.now();
+    else if (Date.now() - lastNews > ctx.driver.negativeWindow(100)) break;
+    else await ctx.session.settle(10);
+  }
+  got.push(...await wire.takeTransmitted());
+  return got;
+}
+
+/** `total` bytes cut into `n` non-empty parts (the last takes the rest). */
+function cutsOf(total: number, n: number): number[] {
+  const parts = Math.max(1, Math.min(n, total));
+  const out: number[] = [];
+  let left = total;
+  for (let i = 0; i < parts; i++) {
+    const len = i === parts - 1 ? left : Math.max(1, Math.floor(total / parts));
+    out.push(len);
+    left -= len;
+  }
+  return out.filter((x) => x > 0);
+}
