@@ -181,15 +181,16 @@ export async function receiveFrames(
 }
 
 /**
- * Groups used receive buffers into packets by `num_buffers` (1 when the header has none or says 0). A group cut
- * short by the end of the list keeps what there is.
+ * Groups used receive buffers into packets as a driver does: with MRG_RXBUF by `num_buffers` (at least 1), without
+ * it one buffer per packet whatever `num_buffers` says. A group cut short by the end of the list keeps what there is.
  */
 export function packetsOf(link: NetLink, used: readonly UsedReceive[]): ReceivedPacket[] {
   const out: ReceivedPacket[] = [];
+  const merged = has(link.negotiated, NET_F.MRG_RXBUF);
   for (let i = 0; i < used.length;) {
     const first = used[i]!;
     const header = decodeNetHeader(first.bytes, link.hdr);
-    const count = Math.max(1, header.numBuffers ?? 1);
+    const count = merged ? Math.max(1, header.numBuffers ?? 1) : 1;
     const buffers = used.slice(i, i + count);
     const total = buffers.reduce((n, b) => n + b.bytes.length, 0);
     const all = new Uint8Array(total);

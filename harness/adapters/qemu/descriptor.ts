@@ -34,6 +34,7 @@ const QEMU_SCHEMA = schemaOf.object({
   memoryMiB: schemaOf.int(32, 4096),
   driveMiB: schemaOf.int(1, 4096),
   driveReadOnly: schemaOf.bool(),
+  wire: schemaOf.bool(),
   restart: schemaOf.oneOf(["reset", "relaunch"]),
   backEnd: schemaOf.object({
     argv: {
@@ -125,6 +126,8 @@ function checkQemu(role: unknown, options: unknown, where: string): CheckedOptio
     throw new UsageError(`${where}: "options.driveReadOnly" needs "options.driveMiB" (the drive it makes read-only)`);
   }
   if (driveReadOnly !== undefined) qemu.driveReadOnly = driveReadOnly;
+  const wire = optionalBool(where, o, "wire");
+  if (wire !== undefined) qemu.wire = wire;
   if (o.restart !== undefined) {
     qemu.restart = oneOf(where, "options.restart", o.restart, ["reset", "relaunch"] as const);
   }

@@ -24,6 +24,7 @@ import {
   type DeviceSession,
   type DeviceTarget,
   type DeviceTargetInfo,
+  type NetWire,
   type PciFunctionAccess,
   TargetError,
 } from "../../adapter.ts";
@@ -34,6 +35,10 @@ import { DEFAULT_TEMP_ROOT, QemuProcess } from "./qemu_process.ts";
 import { QtestError } from "./qtest_client.ts";
 import { QtestMemory } from "./qtest_memory.ts";
 import { BACK_END_CHARDEV, type BackEndSpec } from "./back_end.ts";
+import { SocketWire } from "./socket_wire.ts";
+
+/** The netdev id of the harness-owned wire. */
+export const WIRE_NETDEV = "wire0";
 
 /** The transports this adapter opens. */
 export type QemuTransport = "mmio" | "mmio-legacy" | "pci";
@@ -90,6 +95,11 @@ export interface QemuTargetOptions {
   driveMiB?: number;
   /** Make `drive0` read-only (`readonly=on`): a blk device then offers VIRTIO_BLK_F_RO and refuses writes. */
   driveReadOnly?: boolean;
+  /**
+   * A network device's link is the harness's (the session's `wire`): QEMU's `-netdev socket` connects to a loopback
+   * port the harness listens on, and the device string gets `,netdev=wire0` unless it names a netdev.
+   */
+  wire?: boolean;
   /**
    * A vhost-user back end that serves the device (see `back_end.ts`): started in the private directory before QEMU
    * (with `driveMiB`, the empty disk image is `{disk}`, for the back end and not for QEMU); guest RAM becomes a shared
@@ -184,6 +194,7 @@ class QemuDeviceSession implements DeviceSession {
     interrupts: true,
     memoryTrace: false,
     configChange: false,
+    wire: false,
   };
   readonly transport: QemuTransport;
   readonly registers: RegisterSpace;
@@ -193,12 +204,14 @@ class QemuDeviceSession implements DeviceSession {
   #qemu: QemuProcess | undefined;
   #located: Located | undefined;
   #closed = false;
+  #wire: SocketWire | undefined;
   /** Milliseconds the last QEMU start took (spawn to located device). */
   lastStartMs = 0;
 
   constructor(readonly info: DeviceTargetInfo, readonly options: QemuTargetOptions) {
     this.transport = options.transport;
     this.machine = machineFor(options.transport);
+    this.capabilities.wire = options.wire === true;
     const ramMiB = options.memoryMiB ?? 128;
     const wrap = (e: unknown) => this.#wrap(e);
     this.memory = this.machine === "virt"
@@ -346,19 +359,22 @@ class QemuDeviceSession implements DeviceSession {
     if (o.backEnd) {
       if (!/(^|,)chardev=/.test(device)) device += `,chardev=${BACK_END_CHARDEV}`;
     } else if (drive && !/(^|,)drive=/.test(device)) device += ",drive=drive0";
+    if (this.options.wire && !/(^|,)netdev=/.test(device)) device += `,netdev=${WIRE_NETDEV}`;
     const args = this.machine === "virt" ? ["-M", "virt", "-cpu", "cortex-a57", "-m", ram] : ["-M", "q35", "-m", ram];
     // The back end maps guest RAM: it must be shared memory it can receive (a memfd).
     if (o.backEnd) {
       args.push("-object", `memory-backend-memfd,id=mem,size=${ram},share=on`, "-machine", "memory-backend=mem");
     }
     if (this.transport === "mmio") args.push("-global", "virtio-mmio.force-legacy=false");
-    args.push("-device", device, ...(o.extraArgs ?? []));
+    args.push("-device", device, ...(this.#wire?.netdevArgs(WIRE_NETDEV) ?? []), ...(o.extraArgs ?? []));
     return { binary: o.binary ?? defaultBinary(this.machine), args, drive };
   }
 
   /** Starts QEMU, finds the device and intercepts its interrupt controller. */
   async launch(): Promise<void> {
     const started = performance.now();
+    this.#wire?.close();
+    this.#wire = this.options.wire ? await SocketWire.listen() : undefined;
     const { binary, args, drive } = this.#launchArgs();
     const driveMiB = this.options.driveMiB;
     const qemu = await QemuProcess.start({
@@ -390,6 +406,7 @@ class QemuDeviceSession implements DeviceSession {
     });
     this.#qemu = qemu;
     try {
+      await this.#wire?.connected(this.options.startTimeoutMs ?? 15_000);
       this.#located = this.machine === "virt" ? await this.#locateMmio() : await this.#locatePci();
       await this.#call(async () => this.#live().qtest.irqInterceptIn(await this.#interruptController()));
     } catch (e) {
@@ -541,11 +558,27 @@ class QemuDeviceSession implements DeviceSession {
     return this.#qemu?.describe() ?? "no QEMU is running";
   }
 
+  /** The device's link, when the target owns it (`wire` option). */
+  get wire(): NetWire | undefined {
+    if (!this.options.wire) return undefined;
+    const live = () => {
+      this.#live();
+      if (!this.#wire) throw new TargetError(`QEMU session ${this.info.name} has no wire`);
+      return this.#wire;
+    };
+    return {
+      takeTransmitted: () => this.#call(() => live().takeTransmitted()),
+      inject: (frame) => this.#call(() => live().inject(frame)),
+    };
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await this.#qemu?.close();
     this.#qemu = undefined;
+    this.#wire?.close();
+    this.#wire = undefined;
   }
 }
 
