@@ -38,6 +38,7 @@ import { BLOCK_DRIVER_CLAUSES } from "./block/block_driver.ts";
 import { ENTROPY_DEVICE_CLAUSES } from "./entropy/entropy_device.ts";
 import { CONSOLE_DEVICE_CLAUSES } from "./console/console_device.ts";
 import { NET_DEVICE_CLAUSES } from "./net/net_device.ts";
+import { NET_CONTROL_DEVICE_CLAUSES } from "./net/net_control_device.ts";
 import { CONSOLE_DRIVER_CLAUSES } from "./console/console_driver.ts";
 import { ENTROPY_DRIVER_CLAUSES } from "./entropy/entropy_driver.ts";
 
@@ -78,6 +79,7 @@ export const CLAUSES: readonly Clause[] = [
   ...CONSOLE_DRIVER_CLAUSES,
   ...CONSOLE_DEVICE_CLAUSES,
   ...NET_DEVICE_CLAUSES,
+  ...NET_CONTROL_DEVICE_CLAUSES,
 ];
 
 /** Statements answered by a written waiver instead of a clause. */

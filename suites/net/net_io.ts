@@ -280,3 +280,83 @@ function cutsOf(total: number, n: number): number[] {
   }
   return out.filter((x) => x > 0);
 }
+
+/** A frame like {@link testFrame} with an 802.1Q tag for VLAN `vid` after the source MAC. */
+export function vlanFrame(dest: readonly number[], vid: number, length: number, seed = 1): Uint8Array {
+  const f = testFrame(dest, Math.max(ETH_HEADER + 4, length), seed);
+  f[12] = 0x81;
+  f[13] = 0x00;
+  f[14] = (vid >> 8) & 0x0f;
+  f[15] = vid & 0xff;
+  f[16] = TEST_ETHERTYPE >> 8;
+  f[17] = TEST_ETHERTYPE & 0xff;
+  return f;
+}
+
+/**
+ * Sends one command on the control queue (CTRL_VQ negotiated): class and command, then `data`, in device-readable
+ * buffers, and a device-writable ack byte (preset to 0xff); returns the ack the device wrote, or undefined when it did
+ * not use the command in time.
+ */
+export async function controlCommand(
+  ctx: DeviceClauseContext,
+  cls: number,
+  command: number,
+  data: Uint8Array = new Uint8Array(0),
+): Promise<number | undefined> {
+  const queue = ctx.driver.queue(NET_CTRL);
+  const mem = ctx.session.memory;
+  const head = ctx.driver.alloc.alloc(2, 8);
+  await mem.write(head, new Uint8Array([cls, command]));
+  const pieces: BufferSpec[] = [{ addr: head, len: 2, writable: false }];
+  if (data.length > 0) {
+    const at = ctx.driver.alloc.alloc(data.length, 8);
+    await mem.write(at, data);
+    pieces.push({ addr: at, len: data.length, writable: false });
+  }
+  const ack = ctx.driver.alloc.alloc(1, 8);
+  await mem.write(ack, new Uint8Array([0xff]));
+  pieces.push({ addr: ack, len: 1, writable: true });
+  await queue.publish(await queue.add(pieces));
+  await ctx.driver.kick(NET_CTRL);
+  const used = await ctx.driver.waitUsed(NET_CTRL, 1);
+  if (used.length === 0) return undefined;
+  return (await mem.read(ack, 1))[0];
+}
+
+/** A MAC address as `aa:bb:cc:dd:ee:ff`. */
+export function macString(mac: readonly number[]): string {
+  return mac.map((b) => b.toString(16).padStart(2, "0")).join(":");
+}
+
+/**
+ * Which of `frames` the device passes to the driver: gives a receive buffer for each (and one more), injects them,
+ * then a marker frame to the device's own address, and reads back until the marker came. A device receives in
+ * order, so a frame not received before the marker was dropped: the negative answer costs one round trip, not a
+ * wait. Returns the indexes of the frames received; undefined when the marker never came.
+ */
+export async function whichReceived(
+  ctx: DeviceClauseContext,
+  link: NetLink,
+  frames: readonly Uint8Array[],
+): Promise<Set<number> | undefined> {
+  const marker = testFrame(link.mac, 99, 0xee);
+  const room = Math.max(1526, link.hdr + Math.max(marker.length, ...frames.map((f) => f.length)));
+  const queue = ctx.driver.queue(NET_RX);
+  if (queue.freeCount < frames.length + 1) notApplicable(`the receive queue (size ${queue.size}) is too small`);
+  await giveReceiveBuffers(ctx, link, Array.from({ length: frames.length + 1 }, () => ({ capacity: room, pieces: 1 })));
+  const wire = wireOf(ctx);
+  for (const f of [...frames, marker]) await wire.inject(f);
+  const got = new Set<number>();
+  const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+  for (let round = 0; round < frames.length + 2; round++) {
+    const used = await receiveFrames(ctx, link, [], 1);
+    if (used.length === 0) return undefined;
+    for (const p of packetsOf(link, used)) {
+      if (same(p.frame, marker)) return got;
+      const i = frames.findIndex((f) => same(f, p.frame));
+      if (i >= 0) got.add(i);
+    }
+  }
+  return undefined;
+}

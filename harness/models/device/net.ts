@@ -39,10 +39,16 @@ export const NetCtrl = {
   RX: 0,
   RX_PROMISC: 0,
   RX_ALLMULTI: 1,
+  RX_ALLUNI: 2,
+  RX_NOMULTI: 3,
+  RX_NOUNI: 4,
+  RX_NOBCAST: 5,
   MAC: 1,
   MAC_TABLE_SET: 0,
   MAC_ADDR_SET: 1,
   VLAN: 2,
+  VLAN_ADD: 0,
+  VLAN_DEL: 1,
   ANNOUNCE: 3,
   MQ: 4,
   OK: 0,
@@ -174,6 +180,8 @@ export class NetFunction implements DeviceFunction {
     NET_F.STATUS,
     NET_F.CTRL_VQ,
     NET_F.CTRL_RX,
+    NET_F.CTRL_VLAN,
+    NET_F.CTRL_RX_EXTRA,
     NET_F.CTRL_MAC_ADDR,
     NET_F.SPEED_DUPLEX,
   ].reduce((m, b) => m | bit(b), 0n);
@@ -190,6 +198,13 @@ export class NetFunction implements DeviceFunction {
   misplacedReceive = 0;
   promiscuous = true;
   allMulticast = false;
+  /** The CTRL_RX_EXTRA modes. */
+  allUnicast = false;
+  noMulticast = false;
+  noUnicast = false;
+  noBroadcast = false;
+  /** The VLAN filter table (CTRL_VLAN): VLAN ids whose tagged frames are received. */
+  readonly vlans = new Set<number>();
   /** MAC filter table (CTRL_MAC_TABLE_SET): unicast and multicast entries. */
   macTable: { unicast: string[]; multicast: string[] } = { unicast: [], multicast: [] };
   readonly #mac: readonly number[];
@@ -295,19 +310,33 @@ export class NetFunction implements DeviceFunction {
     const cls = out[0]!;
     const command = out[1]!;
     const data = out.slice(2);
-    const ack = this.#command(cls, command, data, negotiated) ? NetCtrl.OK : NetCtrl.ERR;
+    const ack = this.command(cls, command, data, negotiated) ? NetCtrl.OK : NetCtrl.ERR;
     if (this.controlLog.length < 1000) this.controlLog.push({ cls, command, data, ack });
     await mem.write(ackBuf.addr, new Uint8Array([ack]));
     return { kind: "used", written: 1 };
   }
 
   /** Carries out one control command; false for one the device refuses. */
-  #command(cls: number, command: number, data: Uint8Array, negotiated: bigint): boolean {
+  protected command(cls: number, command: number, data: Uint8Array, negotiated: bigint): boolean {
     const has = (f: number) => (negotiated & bit(f)) !== 0n;
     if (cls === NetCtrl.RX && has(NET_F.CTRL_RX)) {
-      if (data.length !== 1 || command > NetCtrl.RX_ALLMULTI) return false;
-      if (command === NetCtrl.RX_PROMISC) this.promiscuous = data[0] !== 0;
-      else this.allMulticast = data[0] !== 0;
+      if (data.length !== 1 || command > NetCtrl.RX_NOBCAST) return false;
+      if (command > NetCtrl.RX_ALLMULTI && !has(NET_F.CTRL_RX_EXTRA)) return false;
+      const on = data[0] !== 0;
+      if (command === NetCtrl.RX_PROMISC) this.promiscuous = on;
+      else if (command === NetCtrl.RX_ALLMULTI) this.allMulticast = on;
+      else if (command === NetCtrl.RX_ALLUNI) this.allUnicast = on;
+      else if (command === NetCtrl.RX_NOMULTI) this.noMulticast = on;
+      else if (command === NetCtrl.RX_NOUNI) this.noUnicast = on;
+      else this.noBroadcast = on;
+      return true;
+    }
+    if (cls === NetCtrl.VLAN && has(NET_F.CTRL_VLAN)) {
+      if (data.length !== 2 || command > NetCtrl.VLAN_DEL) return false;
+      const vid = le.u16(data, 0);
+      if (vid >= 4096) return false;
+      if (command === NetCtrl.VLAN_ADD) this.vlans.add(vid);
+      else this.vlans.delete(vid);
       return true;
     }
     if (cls === NetCtrl.MAC && command === NetCtrl.MAC_ADDR_SET && has(NET_F.CTRL_MAC_ADDR)) {
@@ -333,15 +362,25 @@ export class NetFunction implements DeviceFunction {
     return false;
   }
 
-  /** Whether the receive filter lets a frame for `dest` through (spec 5.1.9.5.1). */
+  /**
+   * Whether the receive filters let a frame through (spec 5.1.9.5.1–5.1.9.5.3): a VLAN-tagged frame only for a VLAN
+   * in the table once CTRL_VLAN is negotiated; then promiscuous mode takes everything, else broadcast, multicast and
+   * unicast each by their modes, the device's MAC and the MAC table.
+   */
   accepts(frame: Uint8Array): boolean {
     if (frame.length < ETH_HEADER) return false;
+    if ((this.#negotiated & bit(NET_F.CTRL_VLAN)) !== 0n && frame[12] === 0x81 && frame[13] === 0x00) {
+      if (frame.length < ETH_HEADER + 4 || !this.vlans.has(((frame[14]! << 8) | frame[15]!) & 0xfff)) return false;
+    }
     if (this.promiscuous) return true;
     const dest = frame.subarray(0, 6);
-    if (dest.every((b) => b === 0xff)) return true;
+    if (dest.every((b) => b === 0xff)) return !this.noBroadcast;
     const text = macText(dest);
-    if ((dest[0]! & 1) !== 0) return this.allMulticast || this.macTable.multicast.includes(text);
-    return text === macText(this.config.subarray(0, 6)) || this.macTable.unicast.includes(text);
+    if ((dest[0]! & 1) !== 0) {
+      return !this.noMulticast && (this.allMulticast || this.macTable.multicast.includes(text));
+    }
+    if (this.noUnicast) return false;
+    return this.allUnicast || text === macText(this.config.subarray(0, 6)) || this.macTable.unicast.includes(text);
   }
 
   /** Receives waiting frames into held buffers, one drain at a time. */
@@ -429,6 +468,11 @@ export class NetFunction implements DeviceFunction {
     this.config[16] = 0x00;
     this.promiscuous = true;
     this.allMulticast = false;
+    this.allUnicast = false;
+    this.noMulticast = false;
+    this.noUnicast = false;
+    this.noBroadcast = false;
+    this.vlans.clear();
     this.macTable = { unicast: [], multicast: [] };
     this.#inbox = [];
     this.#negotiated = 0n;

@@ -1,0 +1,268 @@
+/**
+ * Device clauses of spec 5.1.9.5 Network Device Control Virtqueue: the
+ * receive-mode commands, the MAC filter table and address, and VLAN
+ * filtering. Each needs the control queue (CTRL_VQ and the feature of the
+ * command class) and, where it judges what the device receives, the wire.
+ *
+ * @module
+ */
+import fc from "fast-check";
+import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core/clause.ts";
+import { checkProperty } from "../../harness/core/property.ts";
+import { NET_F } from "../../harness/features.ts";
+import { le } from "../../harness/memory.ts";
+import { NetCtrl } from "../../harness/models/device/net.ts";
+import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
+import { controlCommand, type NetLink, netUp, testFrame, vlanFrame, whichReceived, wireOf } from "./net_io.ts";
+import { macString } from "./net_io.ts";
+
+const RX_FILTER = "devicenormative:Device Types / Network Device / Device Operation / Control Virtqueue / " +
+  "Packet Receive Filtering";
+const MAC_FILTER = "devicenormative:Device Types / Network Device / Device Operation / Control Virtqueue / " +
+  "Setting MAC Address Filtering";
+const VLAN = "devicenormative:Device Types / Network Device / Device Operation / Control Virtqueue / VLAN Filtering";
+const NET = { deviceTypes: ["net" as const] };
+
+const ACK_NAMES: Record<number, string> = { 0: "VIRTIO_NET_OK", 1: "VIRTIO_NET_ERR" };
+const fmtAck = (a: number | undefined) => a === undefined ? "the command was never used" : ACK_NAMES[a] ?? `ack ${a}`;
+
+/** Brings the device up with the control queue and `features` (all required). */
+function controlUp(ctx: DeviceClauseContext, features: number[], extra: number[] = []): Promise<NetLink> {
+  return netUp(ctx, [NET_F.CTRL_VQ, NET_F.MAC, ...features, ...extra], [NET_F.CTRL_VQ, ...features]);
+}
+
+/** Sends `commands` and returns those the device did not acknowledge with VIRTIO_NET_OK. */
+async function refused(
+  ctx: DeviceClauseContext,
+  commands: readonly { name: string; cls: number; command: number; data: Uint8Array }[],
+): Promise<string[]> {
+  const bad: string[] = [];
+  for (const c of commands) {
+    const ack = await controlCommand(ctx, c.cls, c.command, c.data);
+    if (ack !== NetCtrl.OK) bad.push(`${c.name}: ${fmtAck(ack)}`);
+  }
+  return bad;
+}
+
+const onOff = (name: string, command: number) =>
+  [0, 1, 0].map((v) => ({ name: `${name} ${v}`, cls: NetCtrl.RX, command, data: new Uint8Array([v]) }));
+
+export const rxModesSupported = defineDeviceClause({
+  label: RX_FILTER,
+  statement: 1,
+  level: "MUST",
+  title: "PROMISC and ALLMULTI accepted with VIRTIO_NET_F_CTRL_RX",
+  requirement: "With VIRTIO_NET_F_CTRL_RX negotiated the device carries out VIRTIO_NET_CTRL_RX_PROMISC and " +
+    "VIRTIO_NET_CTRL_RX_ALLMULTI (one byte, off or on).",
+  action: "Negotiates CTRL_VQ and CTRL_RX, turns promiscuous and all-multicast mode on and off on the control queue " +
+    "and checks each command is used with VIRTIO_NET_OK.",
+  applies: { ...NET, offered: [NET_F.CTRL_VQ, NET_F.CTRL_RX] },
+  async run(ctx) {
+    await controlUp(ctx, [NET_F.CTRL_RX]);
+    const bad = await refused(ctx, [...onOff("PROMISC", NetCtrl.RX_PROMISC), ...onOff("ALLMULTI", 1)]);
+    expectNone("every receive-mode command acknowledged with VIRTIO_NET_OK", bad, (s) => s);
+  },
+});
+
+export const rxExtraModesSupported = defineDeviceClause({
+  label: RX_FILTER,
+  statement: 5,
+  level: "MUST",
+  title: "ALLUNI, NOMULTI, NOUNI and NOBCAST accepted with VIRTIO_NET_F_CTRL_RX_EXTRA",
+  requirement: "With VIRTIO_NET_F_CTRL_RX_EXTRA negotiated the device carries out the ALLUNI, NOMULTI, NOUNI and " +
+    "NOBCAST receive-mode commands (one byte each).",
+  action: "Negotiates CTRL_VQ, CTRL_RX and CTRL_RX_EXTRA, sends each of the four commands on, off and on again, and " +
+    "checks each is used with VIRTIO_NET_OK.",
+  applies: { ...NET, offered: [NET_F.CTRL_VQ, NET_F.CTRL_RX_EXTRA] },
+  async run(ctx) {
+    await controlUp(ctx, [NET_F.CTRL_RX_EXTRA], [NET_F.CTRL_RX]);
+    const bad = await refused(ctx, [
+      ...onOff("ALLUNI", NetCtrl.RX_ALLUNI),
+      ...onOff("NOMULTI", NetCtrl.RX_NOMULTI),
+      ...onOff("NOUNI", NetCtrl.RX_NOUNI),
+      ...onOff("NOBCAST", NetCtrl.RX_NOBCAST),
+    ]);
+    expectNone("every extra receive-mode command acknowledged with VIRTIO_NET_OK", bad, (s) => s);
+  },
+});
+
+/** A MAC_TABLE_SET payload: the unicast table, then the multicast one. */
+function macTable(unicast: readonly number[][], multicast: readonly number[][]): Uint8Array {
+  const out = new Uint8Array(8 + 6 * (unicast.length + multicast.length));
+  let off = 0;
+  for (const t of [unicast, multicast]) {
+    le.setU32(out, off, t.length);
+    off += 4;
+    for (const m of t) {
+      out.set(m, off);
+      off += 6;
+    }
+  }
+  return out;
+}
+
+/** Two locally administered unicast addresses the harness uses as foreign destinations. */
+const LISTED = [0x02, 0x11, 0x22, 0x33, 0x44, 0x01];
+const STRANGER = [0x02, 0x11, 0x22, 0x33, 0x44, 0x02];
+
+/**
+ * Turns promiscuous mode off, then checks whether the device filters by destination at all: a frame to an address
+ * in no table must not come through. Returns true when it does filter (the MAC table can then be judged).
+ */
+async function filtersByMac(ctx: DeviceClauseContext, link: NetLink): Promise<boolean> {
+  const ack = await controlCommand(ctx, NetCtrl.RX, NetCtrl.RX_PROMISC, new Uint8Array([0]));
+  if (ack !== NetCtrl.OK) notApplicable(`the device refused to leave promiscuous mode (${fmtAck(ack)})`);
+  const got = await whichReceived(ctx, link, [testFrame(STRANGER, 64, 1)]);
+  if (!got) notApplicable("a frame to the device's own address was not received");
+  return !got.has(0);
+}
+
+export const macTableEmptyAfterReset = defineDeviceClause({
+  label: MAC_FILTER,
+  statement: 1,
+  level: "MUST",
+  title: "the MAC filter table is empty after a reset",
+  requirement: "A reset empties the device's MAC filtering table.",
+  action: "Negotiates CTRL_VQ and CTRL_RX, puts an address in the table with MAC_TABLE_SET, resets the device, " +
+    "brings it up again with promiscuous mode off and injects a frame to that address and one to an address never " +
+    "listed: a device that filters (drops the second) must drop the first too.",
+  applies: { ...NET, offered: [NET_F.CTRL_VQ, NET_F.CTRL_RX] },
+  async run(ctx) {
+    wireOf(ctx);
+    await controlUp(ctx, [NET_F.CTRL_RX]);
+    const set = await controlCommand(ctx, NetCtrl.MAC, NetCtrl.MAC_TABLE_SET, macTable([LISTED], []));
+    if (set !== NetCtrl.OK) notApplicable(`the device refused MAC_TABLE_SET (${fmtAck(set)})`);
+    const link = await controlUp(ctx, [NET_F.CTRL_RX]);
+    if (!await filtersByMac(ctx, link)) notApplicable("the device does not filter by destination address");
+    const got = await whichReceived(ctx, link, [testFrame(LISTED, 64, 2)]);
+    expectThat(
+      got !== undefined && !got.has(0),
+      "no address in the table after the reset",
+      () => `a frame to ${macString(LISTED)}, listed before the reset, was received`,
+    );
+  },
+});
+
+export const macTableInForceWhenUsed = defineDeviceClause({
+  label: MAC_FILTER,
+  statement: 2,
+  level: "MUST",
+  title: "the MAC filter table is in force once MAC_TABLE_SET is used",
+  requirement: "The device updates its MAC filtering table before it marks the MAC_TABLE_SET command used.",
+  action: "Negotiates CTRL_VQ and CTRL_RX, turns promiscuous mode off (n/a when the device does not filter by " +
+    "address at all), sets a table with random unicast addresses, and as soon as the command is used injects a frame " +
+    "to each: every one must be received.",
+  applies: { ...NET, offered: [NET_F.CTRL_VQ, NET_F.CTRL_RX] },
+  async run(ctx) {
+    wireOf(ctx);
+    const addr = fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 5, maxLength: 5 }).map((b) => [0x02, ...b]);
+    await checkProperty(
+      ctx,
+      fc.uniqueArray(addr, { minLength: 1, maxLength: 3, selector: macString }),
+      async (macs) => {
+        const link = await controlUp(ctx, [NET_F.CTRL_RX]);
+        if (!await filtersByMac(ctx, link)) notApplicable("the device does not filter by destination address");
+        const listed = macs.filter((m) => macString(m) !== macString(link.mac));
+        const ack = await controlCommand(ctx, NetCtrl.MAC, NetCtrl.MAC_TABLE_SET, macTable(listed, []));
+        expectThat(ack === NetCtrl.OK, "MAC_TABLE_SET acknowledged", () => fmtAck(ack));
+        const got = await whichReceived(ctx, link, listed.map((m, i) => testFrame(m, 64, i + 3)));
+        const missed = listed.filter((_, i) => !got?.has(i));
+        expectNone("a frame to every listed address received", missed, (m) => `a frame to ${macString(m)} was dropped`);
+      },
+      (macs) => macs.map(macString).join(", "),
+    );
+  },
+});
+
+export const macAddressSetInConfig = defineDeviceClause({
+  label: MAC_FILTER,
+  statement: 3,
+  level: "MUST",
+  title: "mac in the configuration updated once MAC_ADDR_SET is used",
+  requirement: "With VIRTIO_NET_F_MAC negotiated, the device puts the address of a MAC_ADDR_SET command in the " +
+    "configuration's mac before it marks the command used.",
+  action: "Negotiates CTRL_VQ, CTRL_MAC_ADDR and MAC, sends MAC_ADDR_SET with a random unicast address and, once it " +
+    "is used, reads mac from the configuration.",
+  applies: { ...NET, offered: [NET_F.CTRL_VQ, NET_F.CTRL_MAC_ADDR, NET_F.MAC] },
+  async run(ctx) {
+    const addr = fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 5, maxLength: 5 }).map((b) => [0x02, ...b]);
+    await checkProperty(ctx, addr, async (mac) => {
+      await controlUp(ctx, [NET_F.CTRL_MAC_ADDR, NET_F.MAC]);
+      const ack = await controlCommand(ctx, NetCtrl.MAC, NetCtrl.MAC_ADDR_SET, new Uint8Array(mac));
+      if (ack !== NetCtrl.OK) notApplicable(`the device refused MAC_ADDR_SET (${fmtAck(ack)})`);
+      const now: number[] = [];
+      for (let i = 0; i < 6; i++) now.push(await ctx.transport.readConfig(i, 1));
+      expectThat(macString(now) === macString(mac), `mac ${macString(mac)}`, () => `mac ${macString(now)}`);
+    }, macString);
+  },
+});
+
+export const vlanTaggedAcceptedWithoutFilter = defineDeviceClause({
+  label: VLAN,
+  statement: 1,
+  level: "MUST",
+  title: "every VLAN-tagged frame received without VIRTIO_NET_F_CTRL_VLAN",
+  requirement: "Without VIRTIO_NET_F_CTRL_VLAN negotiated the device receives VLAN-tagged frames whatever their tag.",
+  action: "Negotiates neither CTRL_VLAN nor CTRL_VQ, injects frames to the device's address tagged with random VLAN " +
+    "ids and checks every one is received.",
+  applies: NET,
+  async run(ctx) {
+    wireOf(ctx);
+    await checkProperty(
+      ctx,
+      fc.uniqueArray(fc.integer({ min: 0, max: 4095 }), { minLength: 1, maxLength: 3 }),
+      async (vids) => {
+        const link = await netUp(ctx, [NET_F.MAC]);
+        const got = await whichReceived(ctx, link, vids.map((v, i) => vlanFrame(link.mac, v, 64, i + 1)));
+        if (!got) notApplicable("a frame to the device's own address was not received");
+        const missed = vids.filter((_, i) => !got.has(i));
+        expectNone("every tagged frame received", missed, (v) => `the frame tagged VLAN ${v} was dropped`);
+      },
+      (vids) => `VLAN ids ${vids.join(", ")}`,
+    );
+  },
+});
+
+export const vlanInTableAccepted = defineDeviceClause({
+  label: VLAN,
+  statement: 2,
+  level: "MUST",
+  title: "frames of a VLAN in the filter table received with VIRTIO_NET_F_CTRL_VLAN",
+  requirement: "With VIRTIO_NET_F_CTRL_VLAN negotiated the device receives every frame tagged with a VLAN id that is " +
+    "in its VLAN filter table.",
+  action: "Negotiates CTRL_VQ and CTRL_VLAN, adds random VLAN ids with VLAN_ADD, injects frames to the device's " +
+    "address tagged with each and checks every one is received.",
+  applies: { ...NET, offered: [NET_F.CTRL_VQ, NET_F.CTRL_VLAN] },
+  async run(ctx) {
+    wireOf(ctx);
+    await checkProperty(
+      ctx,
+      fc.uniqueArray(fc.integer({ min: 1, max: 4094 }), { minLength: 1, maxLength: 3 }),
+      async (vids) => {
+        const link = await controlUp(ctx, [NET_F.CTRL_VLAN]);
+        for (const v of vids) {
+          const vid = new Uint8Array(2);
+          le.setU16(vid, 0, v);
+          const ack = await controlCommand(ctx, NetCtrl.VLAN, NetCtrl.VLAN_ADD, vid);
+          expectThat(ack === NetCtrl.OK, `VLAN_ADD ${v} acknowledged`, () => fmtAck(ack));
+        }
+        const got = await whichReceived(ctx, link, vids.map((v, i) => vlanFrame(link.mac, v, 64, i + 1)));
+        if (!got) notApplicable("a frame to the device's own address was not received");
+        const missed = vids.filter((_, i) => !got.has(i));
+        expectNone("every frame of a listed VLAN received", missed, (v) => `the frame tagged VLAN ${v} was dropped`);
+      },
+      (vids) => `VLAN ids ${vids.join(", ")}`,
+    );
+  },
+});
+
+/** The control-queue device clauses of spec 5.1.9.5. */
+export const NET_CONTROL_DEVICE_CLAUSES = [
+  rxModesSupported,
+  rxExtraModesSupported,
+  macTableEmptyAfterReset,
+  macTableInForceWhenUsed,
+  macAddressSetInConfig,
+  vlanTaggedAcceptedWithoutFilter,
+  vlanInTableAccepted,
+];
