@@ -206,7 +206,11 @@ export type Workload =
   /** Suspend the device and resume it (VIRTIO_F_SUSPEND, spec 3.4), then go on as before. */
   | { kind: "suspend" }
   /** Write bytes to console port 0. */
-  | { kind: "console-write"; data: Uint8Array };
+  | { kind: "console-write"; data: Uint8Array }
+  /** Transmit one Ethernet frame (the driver adds the virtio header). */
+  | { kind: "net-send"; frame: Uint8Array }
+  /** Receive one frame: the harness puts one on the wire; the result's `data` is the frame the driver got. */
+  | { kind: "net-receive" };
 
 /** The result of a workload. */
 export type WorkloadResult =

@@ -24,6 +24,13 @@ for (const type of ["rng", "blk"] as const) {
 }
 
 // The console and net devices are not in the default run; their reference models pass every clause too.
+Deno.test("reference driver passes every driver clause against a net device", async () => {
+  const results = await runTarget(referenceDriverTarget(), CLAUSES, { ...opts, present: "net" });
+  assert(results.some((r) => r.verdict === "pass" && r.section.startsWith("5.1")));
+  const bad = results.filter((r) => r.verdict !== "pass" && r.verdict !== "n/a");
+  assertEquals(bad.map((r) => `${r.clause} ${r.verdict}: ${r.message}`), []);
+});
+
 for (const type of ["console", "net"] as const) {
   Deno.test(`reference ${type} device passes every device clause`, async () => {
     const results = await runTarget(referenceDeviceTarget(type), CLAUSES, opts);

@@ -159,7 +159,7 @@ Flags:
                          reference-driver,
                          mutant:<name>
   --role device|driver   run only targets of this role
-  --present rng|blk|console  the device type the harness presents to a driver
+  --present rng|blk|console|net  the device type the harness presents to a driver
   --transport <t>        only this transport: mmio, pci or mmio-legacy
                          (default: every transport the target offers)
   --filter <prefix>      only clauses whose label, section or id starts so

@@ -72,7 +72,7 @@ Deno.test("cli: usage errors exit 2 with one sentence on stderr", async () => {
   await usageError(["--runs", "0"], "--runs: 0 is out of range (1 to 1000000)");
   await usageError(["--timeout", "-5"], `--timeout: "-5" is not an integer (use decimal or 0x hex)`);
   await usageError(["--role", "dev"], `--role: must be "device" or "driver", got "dev"`);
-  await usageError(["--present", "net"], `--present: must be "rng" or "blk" or "console", got "net"`);
+  await usageError(["--present", "gpu"], `--present: must be "rng" or "blk" or "console" or "net", got "gpu"`);
   await usageError(["--strict=yes"], `--strict takes no value, got "yes"`);
   await usageError(["--quiet", "--quiet"], "--quiet is given twice");
   await usageError(["--replay", "1:2"], "--replay: needs --filter naming the one clause to replay");

@@ -48,7 +48,7 @@ export const ADAPTERS: readonly string[] = ["in-process", ...ADAPTER_REGISTRY.ma
 export const REFERENCE_DEVICE_TYPES: readonly DeviceTypeName[] = ["rng", "blk", "console", "net"];
 
 /** Device types the harness can present to a driver under test. */
-export const PRESENTABLE: readonly DeviceTypeName[] = ["rng", "blk", "console"];
+export const PRESENTABLE: readonly DeviceTypeName[] = ["rng", "blk", "console", "net"];
 
 /** Built-in target names (besides `mutant:<name>`). */
 export const BUILTIN_TARGETS: readonly string[] = [
@@ -73,6 +73,8 @@ const WORKLOADS: readonly string[] = [
   "queue-reset",
   "suspend",
   "console-write",
+  "net-send",
+  "net-receive",
 ];
 
 /** Where the implementation under test comes from. */

@@ -43,6 +43,10 @@ function workloadOf(kind: Workload["kind"], type: DeviceTypeName): Workload | un
       return { kind };
     case "console-write":
       return type === "console" ? { kind, data: new TextEncoder().encode("hello\n") } : undefined;
+    case "net-send":
+      return type === "net" ? { kind, frame: new Uint8Array(60).fill(0xff, 0, 6) } : undefined;
+    case "net-receive":
+      return type === "net" ? { kind } : undefined;
   }
 }
 

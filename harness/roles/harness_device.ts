@@ -36,6 +36,7 @@ import {
   type PciLayoutOptions,
 } from "../models/device/pci_device.ts";
 import { ConsoleFunction } from "../models/device/console.ts";
+import { NetFunction } from "../models/device/net.ts";
 import { RngFunction } from "../models/device/rng.ts";
 import { ringFeatures } from "../virtqueue/queue.ts";
 import { RingMonitor, type RingViolation, type RingViolationKind } from "./ring_monitor.ts";
@@ -168,7 +169,22 @@ export interface PlaceholderAccess {
 export function defaultWorkloads(type: DeviceTypeName): Workload[] {
   if (type === "blk") return [{ kind: "blk-read", sector: 0, sectors: 1 }];
   if (type === "console") return [{ kind: "console-write", data: new TextEncoder().encode("virtio\n") }];
+  if (type === "net") return [{ kind: "net-send", frame: presentedFrame(1) }, { kind: "net-receive" }];
   return [{ kind: "rng-read", bytes: 16 }];
+}
+
+/**
+ * The frames the harness's net device carries in scenarios: broadcast (every receive filter lets it through), from
+ * a locally administered address, with a payload numbered by `n`, 60 bytes long.
+ */
+export function presentedFrame(n: number): Uint8Array {
+  const f = new Uint8Array(60);
+  f.fill(0xff, 0, 6);
+  f.set([0x02, 0x00, 0x5e, 0x10, 0x00, 0x02], 6);
+  f[12] = 0x88;
+  f[13] = 0xb5;
+  for (let i = 14; i < f.length; i++) f[i] = (n * 29 + i * 3) & 0xff;
+  return f;
 }
 
 /** Creates the reference device function for a type the harness can present. */
@@ -188,6 +204,8 @@ export function deviceFunctionFor(
       });
     case "console":
       return new ConsoleFunction(q);
+    case "net":
+      return new NetFunction(q);
     default:
       throw new Error(`The harness cannot present a ${type} device yet`);
   }
@@ -597,6 +615,8 @@ export class ScenarioRunner {
           phase({ kind: "phase", phase: "workload", index: i });
           const w = work[i]!;
           const ms = s.workloadDeadlineMs ?? deadline;
+          // A frame to receive: on the wire before the driver is asked for it (the device holds it for a buffer).
+          if (w.kind === "net-receive" && fn instanceof NetFunction) await fn.inject(presentedFrame(i + 2));
           results.push(await this.#call(`the driver's ${w.kind} workload`, () => session.workload(w, ms), ms));
         }
       }

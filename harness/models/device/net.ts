@@ -194,6 +194,8 @@ export class NetFunction implements DeviceFunction {
   readonly controlLog: NetControlCommand[] = [];
   /** Frames dropped: no receive buffer could hold them, or the filter refused them. */
   dropped = 0;
+  /** The device-writable bytes of every receive buffer the driver gave, in order (across resets). */
+  readonly receiveBuffers: number[] = [];
   /** Receive buffers with a device-readable part (the driver's fault): held, never filled. */
   misplacedReceive = 0;
   promiscuous = true;
@@ -260,6 +262,9 @@ export class NetFunction implements DeviceFunction {
     this.#negotiated = negotiated;
     if (queue === NET_RX) {
       if (chain.some((b) => !b.writable)) this.misplacedReceive++;
+      if (this.receiveBuffers.length < 4096) {
+        this.receiveBuffers.push(chain.reduce((n, b) => n + (b.writable ? b.len : 0), 0));
+      }
       return { kind: "hold" };
     }
     if (queue === NET_TX) return await this.#transmit(chain, mem, negotiated);

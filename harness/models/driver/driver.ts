@@ -42,7 +42,18 @@
  */
 import type { DriverSession, HarnessDeviceEndpoint, ProbeResult, Workload, WorkloadResult } from "../../adapter.ts";
 import { InProcessDriverTarget } from "../../adapters/in_process.ts";
-import { bit, BLK_F, definedMask, DEVICE_IDS, type DeviceTypeName, dropUnsatisfied, F, mask } from "../../features.ts";
+import {
+  bit,
+  BLK_F,
+  definedMask,
+  DEVICE_IDS,
+  type DeviceTypeName,
+  dropUnsatisfied,
+  F,
+  mask,
+  NET_F,
+} from "../../features.ts";
+import { decodeNetHeader, encodeNetHeader, NET_CTRL, NetCtrl, netHeaderSize } from "../device/net.ts";
 import { BumpAllocator, le } from "../../memory.ts";
 import { CONSOLE_F, ConsoleEvent, CONTROL_RX, CONTROL_TX, controlMessage, receiveqOf } from "../device/console.ts";
 import type { RegisterSpace } from "../../registers.ts";
@@ -69,7 +80,7 @@ import {
 import { errorText } from "../../text.ts";
 
 /** Device types the reference driver drives. */
-export type DrivenType = "rng" | "blk" | "console";
+export type DrivenType = "rng" | "blk" | "console" | "net";
 
 /** Device-independent features the reference driver implements (accepted when offered). */
 export const DRIVER_CORE_FEATURES: bigint = mask(
@@ -93,6 +104,7 @@ export const DRIVER_TYPE_FEATURES: Record<DrivenType, bigint> = {
   rng: 0n,
   blk: BLK_DRIVER_FEATURES,
   console: bit(CONSOLE_F.MULTIPORT),
+  net: mask(NET_F.MAC, NET_F.MTU, NET_F.STATUS, NET_F.MRG_RXBUF, NET_F.CTRL_VQ, NET_F.CTRL_RX, NET_F.CTRL_RX_EXTRA),
 };
 
 /** Largest queue size the reference driver sets up. */
@@ -111,10 +123,18 @@ export const REFERENCE_DRIVER_WORKLOADS: Workload["kind"][] = [
   "blk-get-id",
   "blk-discard",
   "blk-write-zeroes",
+  "net-send",
+  "net-receive",
 ];
 
 /** Queues the reference driver sets up, by device type. */
-const QUEUES: Record<DrivenType, number[]> = { rng: [0], blk: [0], console: [0, 1] };
+const QUEUES: Record<DrivenType, number[]> = { rng: [0], blk: [0], console: [0, 1], net: [0, 1] };
+/** The queues of a net device with the control queue (one queue pair, so the control queue is queue 2). */
+const NET_QUEUES_WITH_CONTROL = [0, 1, NET_CTRL];
+/** The largest Ethernet frame the reference driver receives (no segmentation offload): header, 1500 bytes of data. */
+const NET_FRAME_MAX = 1514;
+/** How often the reference driver looks for a received frame while a net-receive workload waits. */
+const NET_RECEIVE_POLL_MS = 1;
 
 /** Console ports the reference driver sets up with MULTIPORT at most (queues for the rest are left alone). */
 const CONSOLE_PORTS_LIMIT = 4;
@@ -193,6 +213,7 @@ function drivenType(deviceId: number): DrivenType | undefined {
   if (deviceId === DEVICE_IDS.rng) return "rng";
   if (deviceId === DEVICE_IDS.blk) return "blk";
   if (deviceId === DEVICE_IDS.console) return "console";
+  if (deviceId === DEVICE_IDS.net) return "net";
   return undefined;
 }
 
@@ -312,6 +333,7 @@ export class ReferenceDriver implements DriverSession {
     const result = await this.probeLocked(deadline);
     // The console handshake runs with the registers free: the device answers on its queues meanwhile.
     if (result.bound && this.deviceType === "console") await this.startConsole(deadline);
+    if (result.bound && this.deviceType === "net") await this.startNet(deadline);
     return result;
   }
 
@@ -366,9 +388,117 @@ export class ReferenceDriver implements DriverSession {
 
   /** The queues set up at probe: a console with MULTIPORT adds its control queues and the queues of its ports. */
   protected async queuesToSetUp(type: DrivenType): Promise<number[]> {
+    if (type === "net") return this.negotiated & bit(NET_F.CTRL_VQ) ? NET_QUEUES_WITH_CONTROL : QUEUES.net;
     if (type !== "console" || !(this.negotiated & bit(CONSOLE_F.MULTIPORT))) return QUEUES[type];
     const ports = Math.min(CONSOLE_PORTS_LIMIT, Math.max(1, await this.t.readConfig(4, 4)));
     return Array.from({ length: 2 + 2 * ports }, (_, q) => q);
+  }
+
+  // --------------------------------------------------------------------- net
+
+  /** Bytes of one receive buffer: a console's, or a net header and the largest frame. */
+  protected get rxBytes(): number {
+    return this.deviceType === "net" ? netHeaderSize(this.negotiated) + NET_FRAME_MAX : CONSOLE_RX_BYTES;
+  }
+
+  /**
+   * After DRIVER_OK on a net device: receive buffers on receiveq1, then (with the control queue) the receive mode a
+   * plain host stack wants: promiscuous and all-multicast off, broadcast on (CTRL_RX_EXTRA), an empty MAC table.
+   */
+  protected async startNet(deadline: number): Promise<void> {
+    await this.postReceive(0, (data) => this.#netInput(data));
+    for (const c of this.netRxModeCommands(this.negotiated)) await this.netControl(c.cls, c.command, c.data, deadline);
+  }
+
+  /** The control commands {@link startNet} sends for the negotiated features. */
+  protected netRxModeCommands(negotiated: bigint): { cls: number; command: number; data: Uint8Array }[] {
+    const has = (f: number) => (negotiated & bit(f)) !== 0n;
+    if (!has(NET_F.CTRL_VQ) || !has(NET_F.CTRL_RX)) return [];
+    const off = new Uint8Array([0]);
+    return [
+      { cls: NetCtrl.RX, command: NetCtrl.RX_PROMISC, data: off },
+      { cls: NetCtrl.RX, command: NetCtrl.RX_ALLMULTI, data: off },
+      ...(has(NET_F.CTRL_RX_EXTRA) ? [{ cls: NetCtrl.RX, command: NetCtrl.RX_NOBCAST, data: off }] : []),
+      { cls: NetCtrl.MAC, command: NetCtrl.MAC_TABLE_SET, data: new Uint8Array(8) },
+    ];
+  }
+
+  /**
+   * Sends one command on the control queue (class, command and data device-readable, the ack byte device-writable)
+   * and waits until it is used, at most {@link CONSOLE_CONTROL_WAIT_MS}; returns the ack, undefined on a timeout.
+   */
+  protected async netControl(
+    cls: number,
+    command: number,
+    data: Uint8Array,
+    deadline: number,
+  ): Promise<number | undefined> {
+    const lease = this.#lease([2 + data.length, 1]);
+    try {
+      const [out, ack] = lease.addrs as [number, number];
+      const bytes = new Uint8Array(2 + data.length);
+      bytes.set([cls, command]);
+      bytes.set(data, 2);
+      await this.endpoint.memory.write(out, bytes);
+      await this.endpoint.memory.write(ack, new Uint8Array([0xff]));
+      const outcome = await this.submit(
+        NET_CTRL,
+        [{ addr: out, len: bytes.length, writable: false }, { addr: ack, len: 1, writable: true }],
+        Math.min(deadline, Date.now() + CONSOLE_CONTROL_WAIT_MS),
+        lease,
+      );
+      return outcome.kind === "used" ? (await this.endpoint.memory.read(ack, 1))[0] : undefined;
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** Frames received and not yet taken by a net-receive workload (oldest first, at most 64). */
+  readonly netInput: Uint8Array[] = [];
+
+  /** One used receive buffer: the header, then the frame (one buffer holds a whole frame of the driver's size). */
+  #netInput(data: Uint8Array): void {
+    const size = this.receiveHeaderSize();
+    if (data.length < size) return;
+    const header = decodeNetHeader(data, size);
+    if (header.numBuffers !== undefined && header.numBuffers > 1) {
+      this.lastError = `a received packet spread over ${header.numBuffers} buffers of ${this.rxBytes} bytes`;
+      return;
+    }
+    this.netInput.push(data.slice(size));
+    if (this.netInput.length > 64) this.netInput.shift();
+  }
+
+  /** The size of the header before a received frame: the negotiated one. */
+  protected receiveHeaderSize(): number {
+    return netHeaderSize(this.negotiated);
+  }
+
+  /** Transmits one frame on transmitq1: a header of the negotiated size (all fields 0), then the frame. */
+  protected async netSend(frame: Uint8Array, deadline: number, deadlineMs: number): Promise<WorkloadResult> {
+    this.#requireBound("net", "net-send");
+    const header = this.transmitHeader(netHeaderSize(this.negotiated));
+    const data = new Uint8Array(header.length + frame.length);
+    data.set(header);
+    data.set(frame, header.length);
+    return await this.transmit(1, data, deadline)
+      ? { ok: true }
+      : { ok: false, error: `timeout: the device did not use the frame within ${deadlineMs} ms` };
+  }
+
+  /** The header of a transmitted frame: no offload asked for, num_buffers 0. */
+  protected transmitHeader(size: number): Uint8Array {
+    return encodeNetHeader({}, size);
+  }
+
+  /** Waits (bounded) for a received frame and returns it. */
+  protected async netReceive(deadline: number, deadlineMs: number): Promise<WorkloadResult> {
+    this.#requireBound("net", "net-receive");
+    while (this.netInput.length === 0 && Date.now() < deadline) await sleep(NET_RECEIVE_POLL_MS);
+    const frame = this.netInput.shift();
+    return frame
+      ? { ok: true, data: frame }
+      : { ok: false, error: `timeout: no frame received within ${deadlineMs} ms` };
   }
 
   // ----------------------------------------------------------------- console
@@ -411,7 +541,7 @@ export class ReferenceDriver implements DriverSession {
   async #postOne(index: number, onData: (data: Uint8Array) => void | Promise<void>): Promise<void> {
     const queue = this.queues.get(index);
     if (!queue) return;
-    const addr = this.ringAlloc.alloc(CONSOLE_RX_BYTES, 16);
+    const addr = this.ringAlloc.alloc(this.rxBytes, 16);
     const pending = await this.exclusive(async () => {
       const id = await this.addChain(queue, this.receiveBuffers(addr));
       const p = this.#track(queue, id);
@@ -423,7 +553,7 @@ export class ReferenceDriver implements DriverSession {
       this.#consoleBusy++;
       this.#consoleMessages++;
       try {
-        const n = Math.min(o.len, CONSOLE_RX_BYTES);
+        const n = Math.min(o.len, this.rxBytes);
         await onData(n > 0 ? await this.endpoint.memory.read(addr, n) : new Uint8Array(0));
         await this.#postOne(index, onData);
       } catch (e) {
@@ -436,7 +566,7 @@ export class ReferenceDriver implements DriverSession {
 
   /** The buffers of one receive request at `addr` (device-writable). */
   protected receiveBuffers(addr: number): BufferSpec[] {
-    return [{ addr, len: CONSOLE_RX_BYTES, writable: true }];
+    return [{ addr, len: this.rxBytes, writable: true }];
   }
 
   /**
@@ -1309,6 +1439,10 @@ export class ReferenceDriver implements DriverSession {
           return await this.suspendAndResume(deadline);
         case "console-write":
           return await this.consoleWrite(work.data, deadline, deadlineMs);
+        case "net-send":
+          return await this.netSend(work.frame, deadline, deadlineMs);
+        case "net-receive":
+          return await this.netReceive(deadline, deadlineMs);
         case "blk-flush":
           return await this.blkCommand(BlkRequestType.FLUSH, deadline, deadlineMs);
         case "blk-get-id":
@@ -1386,7 +1520,7 @@ export function driverTarget(name: string, Driver: DriverClass = ReferenceDriver
     {
       name,
       transports: ["mmio", "pci", "mmio-legacy"],
-      deviceTypes: ["rng", "blk", "console"],
+      deviceTypes: ["rng", "blk", "console", "net"],
       workloads: [...REFERENCE_DRIVER_WORKLOADS],
     },
     (endpoint) => new Driver(endpoint),

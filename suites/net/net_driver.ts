@@ -1,0 +1,374 @@
+/**
+ * Driver clauses of spec 5.1 Network Device: configuration writes (5.1.4.2),
+ * the header of what the driver transmits (5.1.9.2.1), its receive buffers
+ * (5.1.9.3.1) and the control commands it may send (5.1.9.5). The harness
+ * presents its reference net device, asks the driver to send one frame and
+ * receive one, and reads what reached the device; a watched real driver is
+ * judged on its register accesses only.
+ *
+ * @module
+ */
+import type { WorkloadResult } from "../../harness/adapter.ts";
+import { defineDriverClause, type DriverClauseContext } from "../../harness/core/clause.ts";
+import { bit, F, NET_F } from "../../harness/features.ts";
+import {
+  NetCtrl,
+  NetFunction,
+  NetGso,
+  NetHdrFlag,
+  netHeaderSize,
+  type Transmitted,
+} from "../../harness/models/device/net.ts";
+import { presentedFrame, type ScenarioTrace } from "../../harness/roles/harness_device.ts";
+import { acceptedSets, accesses, fmtAccess } from "../../harness/roles/trace.ts";
+import { hex } from "../../harness/text.ts";
+import { Mmio } from "../../harness/transport/mmio_layout.ts";
+import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
+
+const CONFIG = "drivernormative:Device Types / Network Device / Device configuration layout";
+const TX = "drivernormative:Device Types / Network Device / Device Operation / Packet Transmission";
+const RX_BUFFERS = "drivernormative:Device Types / Network Device / Device Operation / Setting Up Receive Buffers";
+const RX_FILTER = "drivernormative:Device Types / Network Device / Device Operation / Control Virtqueue / " +
+  "Packet Receive Filtering";
+const MAC_FILTER = "drivernormative:Device Types / Network Device / Device Operation / Control Virtqueue / " +
+  "Setting MAC Address Filtering";
+const NET = { deviceTypes: ["net" as const] };
+
+export const noConfigWrites = defineDriverClause({
+  label: CONFIG,
+  statement: 1,
+  level: "MUST NOT",
+  title: "no writes to the network configuration fields",
+  requirement: "The driver never writes the net device's configuration fields (mac, status, mtu and the rest are " +
+    "the device's).",
+  action: "Lets the driver probe the device, send and receive a frame and detach (a real driver: its whole run), " +
+    "and looks for writes into the device-specific configuration space.",
+  applies: NET,
+  async run(ctx) {
+    const t = await ctx.scenarios.baseline();
+    const writes = accesses(t).filter((e) => e.kind === "write" && e.offset >= Mmio.Config);
+    expectNone("no write to the configuration", writes, fmtAccess);
+  },
+});
+
+/** The harness's net device as the scenario left it, or n/a (a watched driver's device is not the harness's). */
+function netOf(ctx: DriverClauseContext, t: ScenarioTrace): NetFunction {
+  if (ctx.scenarios.watched || !(t.fn instanceof NetFunction)) {
+    notApplicable("the driver runs beside its own device: the harness does not see the frames it transmits");
+  }
+  if (!t.probe.bound) notApplicable(`the driver did not bind${t.probe.error ? `: ${t.probe.error}` : ""}`);
+  return t.fn;
+}
+
+/** A scenario offering `offered` (the harness device's features with those of `drop` cleared) and two sends. */
+async function sending(
+  ctx: DriverClauseContext,
+  drop: number[] = [],
+): Promise<{ t: ScenarioTrace; net: NetFunction; negotiated: bigint }> {
+  if (ctx.scenarios.watched) {
+    notApplicable("the driver runs beside its own device: the harness does not see the frames it transmits");
+  }
+  const offered = drop.reduce((m, f) => m & ~bit(f), new NetFunction().features | bit(F.VERSION_1));
+  const t = await ctx.scenarios.run({
+    knobs: { offered },
+    workloads: [
+      { kind: "net-send", frame: presentedFrame(11) },
+      { kind: "net-send", frame: presentedFrame(12).slice(0, 42) },
+      { kind: "net-receive" },
+    ],
+  });
+  const net = netOf(ctx, t);
+  if (net.transmitted.length === 0) notApplicable("the driver transmitted nothing");
+  // The features in force during the run (the driver's removal reset the device).
+  return { t, net, negotiated: acceptedSets(t).at(-1) ?? 0n };
+}
+
+const fmtTx = (x: Transmitted) =>
+  `flags ${hex(x.header.flags, 2)}, gso_type ${hex(x.header.gsoType, 2)}, num_buffers ${
+    x.header.numBuffers ?? "(none)"
+  }, ${x.frame.length}-byte frame`;
+
+export const txHeaderSize = defineDriverClause({
+  label: TX,
+  statement: 1,
+  level: "MUST",
+  title: "transmitted frames carry a header of the receive header's size",
+  requirement: "The driver puts a struct virtio_net_hdr of the size in force (the same as on receive) before each " +
+    "transmitted frame.",
+  action: "Asks the driver to send two frames and checks that, after a header of the negotiated size, each packet " +
+    "holds exactly the frame asked for (a shorter or longer header shifts it).",
+  applies: NET,
+  async run(ctx) {
+    const { net, negotiated } = await sending(ctx);
+    const size = netHeaderSize(negotiated);
+    const want = [presentedFrame(11), presentedFrame(12).slice(0, 42)];
+    const bad = net.transmitted.slice(0, 2).flatMap((x, i) => {
+      const w = want[i]!;
+      return x.frame.length === w.length && x.frame.every((b, k) => b === w[k])
+        ? []
+        : [`packet ${i + 1}: ${x.length} bytes, a ${w.length}-byte frame after a ${size}-byte header expected`];
+    });
+    expectNone(`frames after a ${size}-byte header`, bad, (s) => s);
+  },
+});
+
+/** A transmit clause: every transmitted header must pass `ok` in a scenario offering the device without `drop`. */
+function txClause(
+  o: { statement: number; level: "MUST" | "MUST NOT"; title: string; requirement: string; drop?: number[] },
+  expect: string,
+  bad: (x: Transmitted) => boolean,
+) {
+  return defineDriverClause({
+    label: TX,
+    statement: o.statement,
+    level: o.level,
+    title: o.title,
+    requirement: o.requirement,
+    action: "Presents a net device" + (o.drop?.length ? " without the features named" : "") + ", asks the driver " +
+      "to send two frames and checks the header of each packet that reached the device.",
+    applies: NET,
+    async run(ctx) {
+      const { net } = await sending(ctx, o.drop ?? []);
+      expectNone(expect, net.transmitted.filter(bad), fmtTx);
+    },
+  });
+}
+
+export const txNumBuffersZero = txClause(
+  {
+    statement: 2,
+    level: "MUST",
+    title: "num_buffers 0 in transmitted headers",
+    requirement: "The driver sets num_buffers to 0 in the header of every frame it transmits.",
+  },
+  "num_buffers 0",
+  (x) => (x.header.numBuffers ?? 0) !== 0,
+);
+
+export const txFlagsZeroWithoutCsum = txClause(
+  {
+    statement: 3,
+    level: "MUST",
+    title: "flags 0 in transmitted headers without VIRTIO_NET_F_CSUM",
+    requirement: "Without VIRTIO_NET_F_CSUM negotiated the driver leaves flags 0 in every transmitted header.",
+    drop: [NET_F.CSUM],
+  },
+  "flags 0",
+  (x) => x.header.flags !== 0,
+);
+
+const gso = (statement: number, value: number, name: string, feature: number, fname: string) =>
+  txClause(
+    {
+      statement,
+      level: "MUST NOT",
+      title: `no ${name} in gso_type without ${fname}`,
+      requirement: `Without ${fname} negotiated the driver never asks for ${name} in a transmitted header.`,
+      drop: [feature],
+    },
+    `gso_type other than ${name}`,
+    (x) => (x.header.gsoType & 0x1f) === value,
+  );
+
+export const txNoTcpv4 = gso(7, NetGso.TCPV4, "VIRTIO_NET_HDR_GSO_TCPV4", NET_F.HOST_TSO4, "VIRTIO_NET_F_HOST_TSO4");
+export const txNoTcpv6 = gso(9, NetGso.TCPV6, "VIRTIO_NET_HDR_GSO_TCPV6", NET_F.HOST_TSO6, "VIRTIO_NET_F_HOST_TSO6");
+export const txNoUdp = gso(11, NetGso.UDP, "VIRTIO_NET_HDR_GSO_UDP", NET_F.HOST_UFO, "VIRTIO_NET_F_HOST_UFO");
+export const txNoUdpL4 = gso(13, NetGso.UDP_L4, "VIRTIO_NET_HDR_GSO_UDP_L4", NET_F.HOST_USO, "VIRTIO_NET_F_HOST_USO");
+
+const TUNNEL = NetGso.UDP_TUNNEL_IPV4 | NetGso.UDP_TUNNEL_IPV6;
+
+export const txNoTunnelBits = txClause(
+  {
+    statement: 17,
+    level: "MUST NOT",
+    title: "no UDP tunnel bits in gso_type without HOST_UDP_TUNNEL_GSO",
+    requirement: "Without VIRTIO_NET_F_HOST_UDP_TUNNEL_GSO negotiated the driver sets neither UDP tunnel bit in " +
+      "gso_type.",
+    drop: [NET_F.HOST_UDP_TUNNEL_GSO],
+  },
+  "no tunnel bit in gso_type",
+  (x) => (x.header.gsoType & TUNNEL) !== 0,
+);
+
+export const txNoTunnelCsum = txClause(
+  {
+    statement: 22,
+    level: "MUST NOT",
+    title: "no UDP_TUNNEL_CSUM flag without HOST_UDP_TUNNEL_GSO_CSUM",
+    requirement: "Without VIRTIO_NET_F_HOST_UDP_TUNNEL_GSO_CSUM negotiated the driver leaves " +
+      "VIRTIO_NET_HDR_F_UDP_TUNNEL_CSUM clear.",
+    drop: [NET_F.HOST_UDP_TUNNEL_GSO_CSUM],
+  },
+  "VIRTIO_NET_HDR_F_UDP_TUNNEL_CSUM clear",
+  (x) => (x.header.flags & NetHdrFlag.UDP_TUNNEL_CSUM) !== 0,
+);
+
+export const txGsoNone = txClause(
+  {
+    statement: 31,
+    level: "MUST",
+    title: "gso_type NONE without transmit segmentation offload",
+    requirement: "Without HOST_TSO4, HOST_TSO6, HOST_USO or HOST_UFO negotiated the driver sets gso_type to " +
+      "VIRTIO_NET_HDR_GSO_NONE.",
+    drop: [NET_F.HOST_TSO4, NET_F.HOST_TSO6, NET_F.HOST_USO, NET_F.HOST_UFO],
+  },
+  "gso_type 0 (NONE)",
+  (x) => x.header.gsoType !== NetGso.NONE,
+);
+
+export const txNoTunnelBitsAgain = txClause(
+  {
+    statement: 42,
+    level: "MUST NOT",
+    title: "no UDP tunnel bits without HOST_UDP_TUNNEL_GSO (restated)",
+    requirement: "The driver does not set the UDP tunnel bits of gso_type unless VIRTIO_NET_F_HOST_UDP_TUNNEL_GSO is " +
+      "negotiated (the requirement of statement 17, stated again).",
+    drop: [NET_F.HOST_UDP_TUNNEL_GSO],
+  },
+  "no tunnel bit in gso_type",
+  (x) => (x.header.gsoType & TUNNEL) !== 0,
+);
+
+export const txNoTunnelCsumAgain = txClause(
+  {
+    statement: 43,
+    level: "MUST NOT",
+    title: "no UDP_TUNNEL_CSUM flag without HOST_UDP_TUNNEL_GSO_CSUM (restated)",
+    requirement: "The driver does not set VIRTIO_NET_HDR_F_UDP_TUNNEL_CSUM unless " +
+      "VIRTIO_NET_F_HOST_UDP_TUNNEL_GSO_CSUM is negotiated (statement 22, stated again).",
+    drop: [NET_F.HOST_UDP_TUNNEL_GSO_CSUM],
+  },
+  "VIRTIO_NET_HDR_F_UDP_TUNNEL_CSUM clear",
+  (x) => (x.header.flags & NetHdrFlag.UDP_TUNNEL_CSUM) !== 0,
+);
+
+export const txNoReceiveFlags = txClause(
+  {
+    statement: 45,
+    level: "MUST NOT",
+    title: "no DATA_VALID or RSC_INFO in transmitted headers",
+    requirement: "The driver never sets VIRTIO_NET_HDR_F_DATA_VALID or VIRTIO_NET_HDR_F_RSC_INFO (receive-side " +
+      "flags) in a transmitted header.",
+  },
+  "DATA_VALID and RSC_INFO clear",
+  (x) => (x.header.flags & (NetHdrFlag.DATA_VALID | NetHdrFlag.RSC_INFO)) !== 0,
+);
+
+export const mergedBuffersHoldHeader = defineDriverClause({
+  label: RX_BUFFERS,
+  statement: 3,
+  level: "MUST",
+  title: "each receive buffer at least a header long with MRG_RXBUF",
+  requirement: "With VIRTIO_NET_F_MRG_RXBUF negotiated every receive buffer the driver gives holds at least a " +
+    "struct virtio_net_hdr (12 bytes, 20 with HASH_REPORT).",
+  action: "Presents a net device offering MRG_RXBUF, lets the driver probe it and receive a frame, and checks the " +
+    "device-writable size of every receive buffer it gave.",
+  applies: NET,
+  async run(ctx) {
+    const { net, negotiated } = await sending(ctx);
+    if (!(negotiated & bit(NET_F.MRG_RXBUF))) notApplicable("the driver did not negotiate MRG_RXBUF");
+    const size = netHeaderSize(negotiated);
+    expectNone(
+      `receive buffers of ${size} bytes or more`,
+      net.receiveBuffers.filter((n) => n < size),
+      (n) => `a ${n}-byte receive buffer`,
+    );
+  },
+});
+
+export const receiveHeaderSize = defineDriverClause({
+  label: RX_BUFFERS,
+  statement: 4,
+  level: "MUST",
+  title: "the receive header taken at the negotiated size",
+  requirement: "The driver counts struct virtio_net_hdr at the size the negotiated features give it (12 bytes, 20 " +
+    "with HASH_REPORT, 24 or 32 with the tunnel and outer-header features) when it parses a received packet.",
+  action: "Puts a frame on the wire, asks the driver for what it received and compares: a driver that takes the " +
+    "header at another size returns the frame shifted.",
+  applies: NET,
+  async run(ctx) {
+    const { t } = await sending(ctx);
+    const r: WorkloadResult | undefined = t.results[2];
+    if (!r || !r.ok || !r.data) {
+      notApplicable(`the driver did not report a received frame${r && !r.ok ? `: ${r.error}` : ""}`);
+    }
+    const want = presentedFrame(4);
+    const same = r.data.length === want.length && r.data.every((b, i) => b === want[i]);
+    expectThat(
+      same,
+      `the ${want.length}-byte frame put on the wire`,
+      () => `${r.data!.length} bytes starting ${Array.from(r.data!.subarray(0, 8), (b) => hex(b, 2)).join(" ")}`,
+    );
+  },
+});
+
+/** A control clause: in a scenario offering CTRL_VQ but not `without`, no command of class `cls` (and `commands`). */
+function noCommandWithout(
+  o: { label: string; statement: number; title: string; requirement: string; without: number[] },
+  forbidden: (cls: number, command: number) => boolean,
+) {
+  return defineDriverClause({
+    label: o.label,
+    statement: o.statement,
+    level: "MUST NOT",
+    title: o.title,
+    requirement: o.requirement,
+    action: "Presents a net device with the control queue but without the features named, lets the driver probe " +
+      "it, send and receive, and checks the commands it sent on the control queue.",
+    applies: NET,
+    async run(ctx) {
+      const { net } = await sending(ctx, o.without);
+      const sent = net.controlLog.filter((c) => forbidden(c.cls, c.command));
+      expectNone("no such command", sent, (c) => `class ${c.cls} command ${c.command}`);
+    },
+  });
+}
+
+export const noRxCommandsWithoutCtrlRx = noCommandWithout({
+  label: RX_FILTER,
+  statement: 1,
+  title: "no PROMISC or ALLMULTI without VIRTIO_NET_F_CTRL_RX",
+  requirement: "Without VIRTIO_NET_F_CTRL_RX negotiated the driver sends neither VIRTIO_NET_CTRL_RX_PROMISC nor " +
+    "VIRTIO_NET_CTRL_RX_ALLMULTI.",
+  without: [NET_F.CTRL_RX, NET_F.CTRL_RX_EXTRA],
+}, (cls, command) => cls === NetCtrl.RX && command <= NetCtrl.RX_ALLMULTI);
+
+export const noExtraCommandsWithoutRxExtra = noCommandWithout({
+  label: RX_FILTER,
+  statement: 2,
+  title: "no ALLUNI, NOMULTI, NOUNI or NOBCAST without VIRTIO_NET_F_CTRL_RX_EXTRA",
+  requirement: "Without VIRTIO_NET_F_CTRL_RX_EXTRA negotiated the driver sends none of the four extra receive-mode " +
+    "commands.",
+  without: [NET_F.CTRL_RX_EXTRA],
+}, (cls, command) => cls === NetCtrl.RX && command >= NetCtrl.RX_ALLUNI && command <= NetCtrl.RX_NOBCAST);
+
+export const noMacCommandsWithoutCtrlRx = noCommandWithout({
+  label: MAC_FILTER,
+  statement: 1,
+  title: "no VIRTIO_NET_CTRL_MAC command without VIRTIO_NET_F_CTRL_RX",
+  requirement: "Without VIRTIO_NET_F_CTRL_RX negotiated the driver sends no command of the VIRTIO_NET_CTRL_MAC class.",
+  without: [NET_F.CTRL_RX, NET_F.CTRL_RX_EXTRA],
+}, (cls) => cls === NetCtrl.MAC);
+
+/** The driver clauses of spec 5.1. */
+export const NET_DRIVER_CLAUSES = [
+  noConfigWrites,
+  txHeaderSize,
+  txNumBuffersZero,
+  txFlagsZeroWithoutCsum,
+  txNoTcpv4,
+  txNoTcpv6,
+  txNoUdp,
+  txNoUdpL4,
+  txNoTunnelBits,
+  txNoTunnelCsum,
+  txGsoNone,
+  txNoTunnelBitsAgain,
+  txNoTunnelCsumAgain,
+  txNoReceiveFlags,
+  mergedBuffersHoldHeader,
+  receiveHeaderSize,
+  noRxCommandsWithoutCtrlRx,
+  noExtraCommandsWithoutRxExtra,
+  noMacCommandsWithoutCtrlRx,
+];
