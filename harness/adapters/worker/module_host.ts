@@ -112,6 +112,7 @@ export function serveModule(port: HostPort): void {
     return {
       generation: gen,
       configChange: device.triggerConfigChange !== undefined,
+      wire: device.wire !== undefined,
       hasIdle: device.idle !== undefined,
       pci: pci
         ? {
@@ -246,6 +247,13 @@ export function serveModule(port: HostPort): void {
           throw new Error("This device cannot change its configuration from the host side");
         }
         device.triggerConfigChange();
+        return undefined;
+      case "wireTake":
+        if (!device?.wire) throw new Error("This device has no wire");
+        return await device.wire.takeTransmitted();
+      case "wireInject":
+        if (!device?.wire) throw new Error("This device has no wire");
+        await device.wire.inject(req.frame);
         return undefined;
       case "attach": {
         const listeners: ((level: boolean) => void)[] = [];

@@ -53,6 +53,31 @@ for (const filter of ["2.4", "2.8.12", "2.8.15", "4.2.2"]) {
   });
 }
 
+Deno.test("process device: a net device's wire crosses to the child (factory and whole target), same verdicts", async () => {
+  const opts = { seed: 7, runs: 3, strict: false, filter: "5.1", targetArg: "--target x", shrink: false };
+  const inProcess = await runTarget(referenceDeviceTarget("net"), CLAUSES, { ...opts });
+  const wired = inProcess.filter((r) => r.verdict === "pass" && r.section.startsWith("5.1.9"));
+  assert(wired.length > 10, "the in-process run judges the receive and transmit clauses");
+  const factory = new WorkerDeviceTarget("reference-net-device", "net", {
+    url: fixture("worker/reference_device.ts"),
+    export: "net",
+    isolation: PROCESS,
+  }, referenceDeviceTarget("net").info.transports ?? []);
+  const whole = new RemoteDeviceTarget(
+    {
+      name: "reference-net-device",
+      transport: "mmio",
+      transports: referenceDeviceTarget("net").info.transports ?? [],
+      deviceType: "net",
+    },
+    { url: WHOLE, export: "netDevice", isolation: PROCESS },
+  );
+  for (const target of [factory, whole]) {
+    const child = await runTarget(target, CLAUSES, opts);
+    assertEquals(verdicts(child), verdicts(inProcess), JSON.stringify(child.filter((r) => r.verdict !== "pass")));
+  }
+});
+
 Deno.test("process device: standard output of the module does not break the frames", async () => {
   const s = await openChild("hog_device");
   try {

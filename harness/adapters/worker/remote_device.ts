@@ -15,6 +15,7 @@ import {
   type DeviceSession,
   type DeviceTarget,
   type DeviceTargetInfo,
+  type NetWire,
   type PciFunctionAccess,
   TargetError,
 } from "../../adapter.ts";
@@ -22,7 +23,7 @@ import type { TransportKind } from "../../features.ts";
 import type { GuestMemory, MemoryAccess } from "../../memory.ts";
 import type { RegisterSpace, Width } from "../../registers.ts";
 import { hex } from "../../text.ts";
-import { loadInWorker, type WorkerModule } from "./worker_device.ts";
+import { framesOf, loadInWorker, type WorkerModule } from "./worker_device.ts";
 import type { WorkerChannel, WorkerTimeouts } from "./worker_host.ts";
 import type { RemoteOpenReply, SessionCall, SpaceName } from "./worker_protocol.ts";
 
@@ -85,6 +86,7 @@ class RemoteDeviceSession implements DeviceSession {
   readonly describe?: () => string;
   readonly triggerConfigChange?: () => Promise<void>;
   readonly takeMemoryTrace?: () => MemoryAccess[];
+  readonly wire?: NetWire;
   #trace: MemoryAccess[] = [];
   #said = "";
   #closed = false;
@@ -107,6 +109,18 @@ class RemoteDeviceSession implements DeviceSession {
     if (shape.config) {
       this.triggerConfigChange = async () => {
         await this.#call({ kind: "config" }, "a configuration change");
+      };
+    }
+    if (shape.wire) {
+      this.wire = {
+        takeTransmitted: async () =>
+          framesOf(await this.#call({ kind: "wireTake" }, "the frames the device transmitted")),
+        inject: async (frame) => {
+          await this.#call(
+            { kind: "wireInject", frame: frame.slice() },
+            `a ${frame.length}-byte frame towards the device`,
+          );
+        },
       };
     }
     if (shape.describe) this.describe = () => this.#said;

@@ -44,6 +44,7 @@ export class TargetHost {
       config: typeof s.triggerConfigChange === "function",
       describe: typeof s.describe === "function",
       trace: typeof s.takeMemoryTrace === "function",
+      wire: s.wire !== undefined,
     };
   }
 
@@ -76,6 +77,13 @@ export class TargetHost {
       case "config":
         if (!s.triggerConfigChange) throw new Error("This session cannot change its configuration from the host side");
         await s.triggerConfigChange();
+        return undefined;
+      case "wireTake":
+        if (!s.wire) throw new Error("This session has no wire");
+        return await s.wire.takeTransmitted();
+      case "wireInject":
+        if (!s.wire) throw new Error("This session has no wire");
+        await s.wire.inject(c.frame);
         return undefined;
       case "restart":
         await s.restart();

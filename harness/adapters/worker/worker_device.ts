@@ -15,6 +15,7 @@ import {
   type DeviceSession,
   type DeviceTarget,
   type DeviceTargetInfo,
+  type NetWire,
   type PciFunctionAccess,
   TargetError,
 } from "../../adapter.ts";
@@ -146,7 +147,7 @@ class WorkerDeviceSession implements DeviceSession {
   #opened(reply: OpenReply): void {
     this.#shape = reply;
     this.#generation = reply.generation;
-    this.capabilities = { ...this.capabilities, configChange: reply.configChange };
+    this.capabilities = { ...this.capabilities, configChange: reply.configChange, wire: reply.wire === true };
   }
 
   /** Builds the device in `kept` (a loaded child process) or in a fresh worker or process that imports the module. */
@@ -272,6 +273,21 @@ class WorkerDeviceSession implements DeviceSession {
     return this.#trace.splice(0);
   }
 
+  /** The device's wire, when it has one (a network device). */
+  get wire(): NetWire | undefined {
+    if (!this.capabilities.wire) return undefined;
+    return {
+      takeTransmitted: async () =>
+        framesOf(await this.#live().request<unknown>({ op: "wireTake" }, "the frames the device transmitted")),
+      inject: async (frame) => {
+        await this.#live().request<unknown>(
+          { op: "wireInject", frame: frame.slice() },
+          `a ${frame.length}-byte frame towards the device`,
+        );
+      },
+    };
+  }
+
   async triggerConfigChange(): Promise<void> {
     if (!this.capabilities.configChange) {
       throw new TargetError("This device cannot change its configuration from the host side");
@@ -301,4 +317,12 @@ class WorkerDeviceSession implements DeviceSession {
     channel.kill("the session was closed");
     await channel.exited;
   }
+}
+
+/** The frames a worker or child process answered a wire take with, checked: a list of byte arrays. */
+export function framesOf(v: unknown): Uint8Array[] {
+  if (!Array.isArray(v) || !v.every((f) => f instanceof Uint8Array)) {
+    throw new TargetError(`The device answered a wire take with something that is not a list of frames: ${typeof v}`);
+  }
+  return v;
 }

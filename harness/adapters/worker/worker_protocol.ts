@@ -32,6 +32,10 @@ export type Request =
   | { op: "reg"; space: SpaceName; offset: number; width: Width; value?: number }
   | { op: "settle"; ms: number }
   | { op: "configChange" }
+  /** A network device's wire: the frames it transmitted since the last take. */
+  | { op: "wireTake" }
+  /** A network device's wire: a frame towards the device. */
+  | { op: "wireInject"; frame: Uint8Array }
   | {
     op: "attach";
     session: number;
@@ -59,6 +63,8 @@ export type SessionCall =
   | { kind: "level" }
   | { kind: "settle"; ms: number }
   | { kind: "config" }
+  | { kind: "wireTake" }
+  | { kind: "wireInject"; frame: Uint8Array }
   | { kind: "restart" }
   | { kind: "describe" }
   | { kind: "close" };
@@ -76,6 +82,8 @@ export interface RemoteOpenReply {
   describe: boolean;
   /** The session gives its memory trace. */
   trace: boolean;
+  /** The session has a network device's wire. */
+  wire: boolean;
 }
 
 /** What `load` answers: what the export is. */
@@ -99,6 +107,8 @@ export interface OpenReply {
   /** The device's generation: its interrupt events carry it (events of a device since rebuilt are stale). */
   generation: number;
   configChange: boolean;
+  /** The device has a wire (a network device). */
+  wire: boolean;
   hasIdle: boolean;
   pci: { memoryWindow: Window; ioWindow?: Window; io: boolean } | null;
 }
