@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { netHeaderSize } from "../models/device/net.ts";
 import type { DeviceSession } from "../adapter.ts";
 import { TargetError } from "../adapter.ts";
 import { bit, type DeviceTypeName, F } from "../features.ts";
@@ -44,6 +45,12 @@ export const HARNESS_CORE_FEATURES = bit(F.VERSION_1) | bit(F.INDIRECT_DESC) | b
 
 /** Device types whose requests the harness can make and the device completes on its own. */
 export const SAMPLE_REQUEST_TYPES: readonly DeviceTypeName[] = ["rng", "blk"];
+
+/**
+ * Bytes of a net sample request: one receive buffer on receiveq1, filled by a frame the harness puts on the wire
+ * (header and frame exactly fill it).
+ */
+export const NET_SAMPLE_BYTES = 128;
 
 /** A request a sample workload put on a queue. */
 export interface SampleRequest {
@@ -86,6 +93,8 @@ export class HarnessDriver {
    * checks that the device, once reset, still serves a plain request.
    */
   readonly faults: string[] = [];
+  /** Frames for net sample requests, put on the wire at the next notification of receiveq1. */
+  readonly #pendingFrames: Uint8Array[] = [];
   constructor(
     readonly session: DeviceSession,
     readonly transport: DriverTransport,
@@ -98,6 +107,7 @@ export class HarnessDriver {
   /** Writes the reset value and polls until status reads 0; returns the last status read. */
   async reset(): Promise<number> {
     this.queues.clear();
+    this.#pendingFrames.length = 0;
     this.negotiated = 0n;
     this.alloc.reset();
     await this.transport.reset();
@@ -222,11 +232,16 @@ export class HarnessDriver {
           { addr: this.alloc.alloc(1), len: 1, writable: true },
         ]
         : [{ addr: hdr, len: 16, writable: false }, { addr: this.alloc.alloc(513), len: 513, writable: true }];
+    } else if (this.deviceType === "net") {
+      if (q !== 0) notApplicable(`the harness makes net requests on receiveq1 (queue 0) only, not on queue ${q}`);
+      const len = Math.max(writableBytes, NET_SAMPLE_BYTES);
+      buffers = [{ addr: this.alloc.alloc(len), len, writable: true }];
     } else {
       buffers = [{ addr: this.alloc.alloc(writableBytes), len: writableBytes, writable: true }];
     }
     const head = await queue.add(buffers);
     await queue.publish(head);
+    if (this.deviceType === "net") this.#pendingFrames.push(this.#frameFor(buffers[0]!.len));
     const writable = buffers.filter((b) => b.writable).reduce((s, b) => s + b.len, 0);
     return { head, writable, buffers };
   }
@@ -322,16 +337,39 @@ export class HarnessDriver {
     );
   }
 
+  /**
+   * True when the harness can make sample requests the device completes: rng and blk requests, and on a net device
+   * whose wire the harness owns, a receive buffer with a frame put on the wire for it.
+   */
+  get makesSampleRequests(): boolean {
+    return SAMPLE_REQUEST_TYPES.includes(this.deviceType) || (this.deviceType === "net" && !!this.session.wire);
+  }
+
   /** Ends the clause as n/a when the harness makes no requests of this device type that it completes by itself. */
   requireSampleRequests(): void {
-    if (!SAMPLE_REQUEST_TYPES.includes(this.deviceType)) {
-      // A net receive buffer waits for a packet, a console port for input: nothing the harness can complete.
+    if (!this.makesSampleRequests) {
+      // A net receive buffer waits for a packet (unless the harness owns the wire), a console port for input.
       notApplicable(
         `the harness cannot make ${
           this.deviceType === "other" ? "requests of this device type" : `${this.deviceType} requests`
         } the device completes by itself yet (it drives ${SAMPLE_REQUEST_TYPES.join(" and ")})`,
       );
     }
+  }
+
+  /**
+   * A broadcast frame that, with the header in force, exactly fills a receive buffer of `len` bytes (a device
+   * receives it into the oldest buffer it holds; the frames match the buffers one for one).
+   */
+  #frameFor(len: number): Uint8Array {
+    const hdr = netHeaderSize(this.negotiated);
+    const frame = new Uint8Array(Math.min(1514, Math.max(60, len - hdr)));
+    frame.fill(0xff, 0, 6);
+    frame.set([0x02, 0x00, 0x5e, 0x10, 0x00, 0x03], 6);
+    frame[12] = 0x88;
+    frame[13] = 0xb5;
+    for (let i = 14; i < frame.length; i++) frame[i] = (i * 13 + 5) & 0xff;
+    return frame;
   }
 
   /**
@@ -365,14 +403,28 @@ export class HarnessDriver {
    * Sends an available-buffer notification for queue `q` (with the
    * notification data when VIRTIO_F_NOTIFICATION_DATA is negotiated).
    */
-  kick(q: number): Promise<void> {
+  async kick(q: number): Promise<void> {
     const queue = this.queues.get(q);
     if (queue?.features.notificationData) {
       const data = queue.notificationData();
       this.#lastNotificationData.set(q, data);
-      return this.transport.notify(q, data);
+      await this.transport.notify(q, data);
+    } else {
+      await this.transport.notify(q);
     }
-    return this.transport.notify(q);
+    if (q === 0 && this.#pendingFrames.length > 0) await this.#sendPendingFrames();
+  }
+
+  /**
+   * The frames for net sample requests made available since the last notification of receiveq1: put on the wire
+   * after it, so a device acts on them when notified (as it does on an rng or blk request), and only while it is
+   * live (a frame towards a device that was reset would wait in it for a later buffer).
+   */
+  async #sendPendingFrames(): Promise<void> {
+    const frames = this.#pendingFrames.splice(0);
+    const status = await this.transport.getStatus();
+    if (!(status & Status.DRIVER_OK) || (status & Status.DEVICE_NEEDS_RESET)) return;
+    for (const f of frames) await this.session.wire?.inject(f);
   }
 
   /**

@@ -15,7 +15,7 @@ import type { MemoryAccess } from "../../harness/memory.ts";
 import { formatStatus, Status } from "../../harness/status.ts";
 import { hex } from "../../harness/text.ts";
 import { MmioInterrupt } from "../../harness/transport/mmio_layout.ts";
-import { expectNone, expectThat } from "../../harness/verify.ts";
+import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 import { fmtAccess } from "../virtqueues/packed_device.ts";
 
 const DEVICE = "devicenormative:General Initialization And Device Operation / Device Suspend";
@@ -293,6 +293,13 @@ export const drainsBeforeSuspended = defineDeviceClause({
     "notification when any was used.",
   applies: { ...APPLIES, capabilities: ["memoryTrace"] },
   async run(ctx) {
+    if (ctx.deviceType === "net") {
+      // The premise (a request whose head the device read is one it started) does not hold on a receive queue.
+      notApplicable(
+        "a net device may take receive buffers ahead of the frames that fill them: reading one is not starting a " +
+          "request",
+      );
+    }
     await checkProperty(ctx, fc.integer({ min: 1, max: 8 }), async (requests) => {
       await open(ctx);
       const q = ctx.driver.queue(QUEUE);

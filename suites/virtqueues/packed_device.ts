@@ -254,6 +254,9 @@ export async function buildChain(
   salt = 0,
 ): Promise<Chain> {
   ctx.driver.requireSampleRequests();
+  if (ctx.deviceType !== "blk" && ctx.deviceType !== "rng") {
+    notApplicable(`the packed-ring chains are written for rng and blk requests, not ${ctx.deviceType}`);
+  }
   const c: Chain = { buffers: [], initial: [], indirect: false, slots: 0, id: -1, head: { pos: 0, wrap: 1 } };
   if (ctx.deviceType === "blk") {
     await element(ctx, c, 16, false, blkHeader(shape.out, sector));
