@@ -8,7 +8,10 @@
  *
  * @module
  */
+import fc from "fast-check";
 import type { WorkloadResult } from "../../harness/adapter.ts";
+import { checkProperty } from "../../harness/core/property.ts";
+import { le } from "../../harness/memory.ts";
 import { defineDriverClause, type DriverClauseContext } from "../../harness/core/clause.ts";
 import { bit, F, NET_F } from "../../harness/features.ts";
 import {
@@ -59,6 +62,95 @@ function netOf(ctx: DriverClauseContext, t: ScenarioTrace): NetFunction {
   if (!t.probe.bound) notApplicable(`the driver did not bind${t.probe.error ? `: ${t.probe.error}` : ""}`);
   return t.fn;
 }
+
+/** The mtu values the MTU clauses present (the IPv4 minimum for links, a small one, Ethernet, a jumbo frame). */
+const MTUS = [576, 1000, 1500, 9000];
+
+/** A scenario with a device showing `mtu` (VIRTIO_NET_F_MTU offered; MRG_RXBUF only with `merge`). */
+async function withMtu(
+  ctx: DriverClauseContext,
+  mtu: number,
+  merge: boolean,
+  workloads: { kind: "net-send"; frame: Uint8Array }[] = [],
+): Promise<{ net: NetFunction; negotiated: bigint }> {
+  if (ctx.scenarios.watched) notApplicable("the driver runs beside its own device: the harness cannot set its mtu");
+  const offered = (new NetFunction().features | bit(F.VERSION_1)) & ~(merge ? 0n : bit(NET_F.MRG_RXBUF));
+  const t = await ctx.scenarios.run({
+    knobs: { offered },
+    configure: (_core, fn) => {
+      if (!(fn instanceof NetFunction)) return;
+      fn.mtu = mtu;
+      le.setU16(fn.config, 10, mtu);
+    },
+    workloads: [...workloads, { kind: "net-receive" }],
+  });
+  const net = netOf(ctx, t);
+  const negotiated = acceptedSets(t).at(-1) ?? 0n;
+  if (!(negotiated & bit(NET_F.MTU))) notApplicable("the driver did not negotiate VIRTIO_NET_F_MTU");
+  return { net, negotiated };
+}
+
+export const receiveRoomForMtu = defineDriverClause({
+  label: CONFIG,
+  statement: 8,
+  level: "MUST",
+  title: "receive buffers for a frame of mtu plus the Ethernet header",
+  requirement: "With VIRTIO_NET_F_MTU negotiated the driver gives receive buffers that can take one frame of mtu " +
+    "plus the Ethernet header (without segmentation offload): one buffer that large, or with MRG_RXBUF enough of " +
+    "them together.",
+  action: "Presents a net device showing an mtu of 576, 1000, 1500 or 9000, with and without MRG_RXBUF, lets the " +
+    "driver probe it and receive a frame, and adds up the receive buffers it gave.",
+  applies: NET,
+  async run(ctx) {
+    await checkProperty(
+      ctx,
+      fc.record({ mtu: fc.constantFrom(...MTUS), merge: fc.boolean() }),
+      async ({ mtu, merge }) => {
+        const { net, negotiated } = await withMtu(ctx, mtu, merge);
+        const need = netHeaderSize(negotiated) + mtu + 14;
+        const merged = (negotiated & bit(NET_F.MRG_RXBUF)) !== 0n;
+        const room = merged ? net.receiveBuffers.reduce((a, b) => a + b, 0) : Math.max(0, ...net.receiveBuffers);
+        expectThat(
+          room >= need,
+          `receive room for ${need} bytes (header, mtu ${mtu}, Ethernet header)`,
+          () =>
+            `${
+              merged ? "all buffers together" : "the largest buffer"
+            }: ${room} bytes (${net.receiveBuffers.length} given)`,
+        );
+      },
+      ({ mtu, merge }) => `mtu ${mtu}, MRG_RXBUF ${merge ? "offered" : "not offered"}`,
+    );
+  },
+});
+
+export const noFrameBeyondMtu = defineDriverClause({
+  label: CONFIG,
+  statement: 9,
+  level: "MUST NOT",
+  title: "no transmitted frame longer than mtu plus the Ethernet header",
+  requirement: "With VIRTIO_NET_F_MTU negotiated the driver never transmits a frame (without segmentation offload) " +
+    "longer than mtu plus the Ethernet header.",
+  action: "Presents a net device showing an mtu of 576, 1000 or 1500, asks the driver to send a frame of mtu + 14 " +
+    "bytes and one of mtu + 15 (which it must refuse or cut), and checks the length of every frame that reached the " +
+    "device.",
+  applies: NET,
+  async run(ctx) {
+    await checkProperty(ctx, fc.constantFrom(576, 1000, 1500), async (mtu) => {
+      const frame = (n: number) => {
+        const f = new Uint8Array(n);
+        f.set(presentedFrame(7).subarray(0, 14));
+        return f;
+      };
+      const { net } = await withMtu(ctx, mtu, true, [
+        { kind: "net-send", frame: frame(mtu + 14) },
+        { kind: "net-send", frame: frame(mtu + 15) },
+      ]);
+      const long = net.transmitted.filter((x) => x.frame.length > mtu + 14);
+      expectNone(`frames of at most ${mtu + 14} bytes`, long, (x) => `a ${x.frame.length}-byte frame (mtu ${mtu})`);
+    }, (mtu) => `mtu ${mtu}`);
+  },
+});
 
 /** A scenario offering `offered` (the harness device's features with those of `drop` cleared) and two sends. */
 async function sending(
@@ -353,6 +445,8 @@ export const noMacCommandsWithoutCtrlRx = noCommandWithout({
 /** The driver clauses of spec 5.1. */
 export const NET_DRIVER_CLAUSES = [
   noConfigWrites,
+  receiveRoomForMtu,
+  noFrameBeyondMtu,
   txHeaderSize,
   txNumBuffersZero,
   txFlagsZeroWithoutCsum,

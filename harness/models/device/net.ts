@@ -210,7 +210,8 @@ export class NetFunction implements DeviceFunction {
   /** MAC filter table (CTRL_MAC_TABLE_SET): unicast and multicast entries. */
   macTable: { unicast: string[]; multicast: string[] } = { unicast: [], multicast: [] };
   readonly #mac: readonly number[];
-  readonly #mtu: number;
+  /** The mtu the configuration shows after every reset (with VIRTIO_NET_F_MTU). */
+  mtu: number;
   readonly #max: number;
   #host: FunctionHost | undefined;
   #negotiated = 0n;
@@ -219,7 +220,7 @@ export class NetFunction implements DeviceFunction {
 
   constructor(opts: NetOptions = {}) {
     this.#mac = opts.mac ?? [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
-    this.#mtu = opts.mtu ?? 1500;
+    this.mtu = opts.mtu ?? 1500;
     this.#max = opts.queueSizeMax ?? 64;
     this.reset();
   }
@@ -468,7 +469,7 @@ export class NetFunction implements DeviceFunction {
     this.config.set(this.#mac, 0);
     this.setLink(true);
     le.setU16(this.config, 8, 1);
-    le.setU16(this.config, 10, this.#mtu);
+    le.setU16(this.config, 10, this.mtu);
     le.setU32(this.config, 12, 1000);
     this.config[16] = 0x00;
     this.promiscuous = true;

@@ -133,6 +133,8 @@ const QUEUES: Record<DrivenType, number[]> = { rng: [0], blk: [0], console: [0, 
 const NET_QUEUES_WITH_CONTROL = [0, 1, NET_CTRL];
 /** The largest Ethernet frame the reference driver receives (no segmentation offload): header, 1500 bytes of data. */
 const NET_FRAME_MAX = 1514;
+/** The net configuration's mtu field (read with VIRTIO_NET_F_MTU). */
+const NET_MTU_FIELD: ConfigField = { name: "mtu", offset: 10, size: 2, feature: NET_F.MTU };
 /** How often the reference driver looks for a received frame while a net-receive workload waits. */
 const NET_RECEIVE_POLL_MS = 1;
 
@@ -398,7 +400,13 @@ export class ReferenceDriver implements DriverSession {
 
   /** Bytes of one receive buffer: a console's, or a net header and the largest frame. */
   protected get rxBytes(): number {
-    return this.deviceType === "net" ? netHeaderSize(this.negotiated) + NET_FRAME_MAX : CONSOLE_RX_BYTES;
+    return this.deviceType === "net" ? netHeaderSize(this.negotiated) + this.netFrameMax : CONSOLE_RX_BYTES;
+  }
+
+  /** The longest frame without segmentation offload: mtu plus the Ethernet header with MTU, else 1514. */
+  protected get netFrameMax(): number {
+    const mtu = this.config.get("mtu");
+    return (this.negotiated & bit(NET_F.MTU)) !== 0n && mtu !== undefined ? mtu + 14 : NET_FRAME_MAX;
   }
 
   /**
@@ -477,6 +485,9 @@ export class ReferenceDriver implements DriverSession {
   /** Transmits one frame on transmitq1: a header of the negotiated size (all fields 0), then the frame. */
   protected async netSend(frame: Uint8Array, deadline: number, deadlineMs: number): Promise<WorkloadResult> {
     this.#requireBound("net", "net-send");
+    if (frame.length > this.netFrameMax) {
+      return { ok: false, error: `net-send: a ${frame.length}-byte frame is longer than ${this.netFrameMax} bytes` };
+    }
     const header = this.transmitHeader(netHeaderSize(this.negotiated));
     const data = new Uint8Array(header.length + frame.length);
     data.set(header);
@@ -724,6 +735,7 @@ export class ReferenceDriver implements DriverSession {
 
   /** The configuration fields to read for a device type under `features` (only fields that exist). */
   protected configFields(type: DrivenType, features: bigint): ConfigField[] {
+    if (type === "net") return (features & bit(NET_F.MTU)) !== 0n ? [NET_MTU_FIELD] : [];
     return type === "blk" ? blkConfigFields(features) : [];
   }
 
