@@ -11,7 +11,7 @@ import fc from "fast-check";
 import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core/clause.ts";
 import { checkProperty } from "../../harness/core/property.ts";
 import { bit, formatFeatures, NET_F } from "../../harness/features.ts";
-import { NET_S_LINK_UP, NetGso, NetHdrFlag } from "../../harness/models/device/net.ts";
+import { NET_S_LINK_UP, NetGso, NetHdrFlag, udpChecksumOk } from "../../harness/models/device/net.ts";
 import { hex } from "../../harness/text.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 import {
@@ -26,6 +26,7 @@ import {
   receiveFrames,
   testFrame,
   transmitFrames,
+  udpFrame,
   type UsedReceive,
   wireOf,
 } from "./net_io.ts";
@@ -616,29 +617,39 @@ export const noRscInfo = receiveClause({
   bad: (p) => p.header.flags & NetHdrFlag.RSC_INFO ? `flags ${hex(p.header.flags, 2)}` : undefined,
 });
 
+export const dataValidChecked = defineDeviceClause({
+  label: RX,
+  statement: 33,
+  level: "MUST",
+  title: "DATA_VALID only on frames whose checksum the device found right",
+  requirement: "With VIRTIO_NET_F_GUEST_CSUM negotiated, a device that sets VIRTIO_NET_HDR_F_DATA_VALID in a " +
+    "received header has checked the packet's checksum: it never marks a frame whose checksum is wrong.",
+  action: "Negotiates GUEST_CSUM, injects 1–4 IPv4/UDP frames with right or wrong UDP checksums at random and checks " +
+    "that every received header with DATA_VALID belongs to a frame whose checksum is right.",
+  applies: { ...NET, offered: [NET_F.GUEST_CSUM] },
+  async run(ctx) {
+    wireOf(ctx);
+    const frames = fc.array(fc.record({ payload: fc.integer({ min: 18, max: 1472 }), good: fc.boolean() }), {
+      minLength: 1,
+      maxLength: 4,
+    });
+    await checkProperty(ctx, frames, async (fs) => {
+      const link = await netUp(ctx, [...PLAIN, NET_F.GUEST_CSUM], [NET_F.GUEST_CSUM]);
+      const sent = fs.map((f, i) => udpFrame(link.mac, f.payload, i + 1, f.good));
+      await giveReceiveBuffers(ctx, link, sent.map(() => ({ capacity: 1526, pieces: 1 })));
+      const packets = packetsOf(link, await receiveFrames(ctx, link, sent, sent.length));
+      const marked = packets.filter((p) => (p.header.flags & NetHdrFlag.DATA_VALID) !== 0);
+      expectNone(
+        "DATA_VALID only with a right checksum",
+        marked.filter((p) => udpChecksumOk(p.frame) !== true),
+        (p) => `a ${p.frame.length}-byte UDP frame with a wrong checksum marked DATA_VALID`,
+      );
+    }, (fs) => fs.map((f) => `${f.payload} bytes ${f.good ? "right" : "wrong"}`).join(", "));
+  },
+});
+
 // ---------------------------------------------------------------------------------------------------------------
 // Transmitting: 5.1.9.2.2
-
-/** An IPv4/UDP frame to broadcast whose UDP checksum is wrong (not 0, which would mean "none"). */
-function udpFrameBadChecksum(payload: number, seed: number): { frame: Uint8Array; csumStart: number } {
-  const frame = testFrame([0xff, 0xff, 0xff, 0xff, 0xff, 0xff], ETH_HEADER + 20 + 8 + payload, seed);
-  frame[12] = 0x08;
-  frame[13] = 0x00;
-  const ip = ETH_HEADER;
-  frame.set([0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2], ip);
-  const total = 20 + 8 + payload;
-  frame[ip + 2] = total >> 8;
-  frame[ip + 3] = total & 0xff;
-  let sum = 0;
-  for (let i = 0; i < 20; i += 2) sum += (frame[ip + i]! << 8) | frame[ip + i + 1]!;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  const c = ~sum & 0xffff;
-  frame[ip + 10] = c >> 8;
-  frame[ip + 11] = c & 0xff;
-  const udp = ip + 20;
-  frame.set([0x30, 0x39, 0x30, 0x3a, (8 + payload) >> 8, (8 + payload) & 0xff, 0xde, 0xad], udp);
-  return { frame, csumStart: udp };
-}
 
 export const unknownFlagsIgnored = defineDeviceClause({
   label: TX,
@@ -702,7 +713,7 @@ export const badChecksumForwarded = defineDeviceClause({
     wireOf(ctx);
     await checkProperty(ctx, fc.integer({ min: 18, max: 1472 }), async (payload) => {
       const link = await netUp(ctx, PLAIN);
-      const frames = [udpFrameBadChecksum(payload, 5).frame];
+      const frames = [udpFrame([0xff, 0xff, 0xff, 0xff, 0xff, 0xff], payload, 5, false)];
       const wire = await transmitFrames(ctx, link, frames.map((frame) => ({ header: {}, frame })));
       expectSameFrames(frames, wire, "UDP checksum 0xdead (wrong)");
     }, (payload) => `a UDP frame with ${payload} payload bytes`);
@@ -739,6 +750,7 @@ export const NET_DEVICE_CLAUSES = [
   noTunnelCsumFlag,
   gsoNoneWithoutOffload,
   noRscInfo,
+  dataValidChecked,
   unknownFlagsIgnored,
   csumFieldsUnusedWithoutFlag,
   badChecksumForwarded,

@@ -285,6 +285,42 @@ function cutsOf(total: number, n: number): number[] {
   return out.filter((x) => x > 0);
 }
 
+/**
+ * An IPv4/UDP frame to `dest` with `payload` bytes after the UDP header; its UDP checksum right when `good`, else
+ * wrong (and not 0, which would mean "none").
+ */
+export function udpFrame(dest: readonly number[], payload: number, seed: number, good: boolean): Uint8Array {
+  const frame = testFrame(dest, ETH_HEADER + 20 + 8 + payload, seed);
+  frame[12] = 0x08;
+  frame[13] = 0x00;
+  const ip = ETH_HEADER;
+  frame.set([0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2], ip);
+  const total = 20 + 8 + payload;
+  frame[ip + 2] = total >> 8;
+  frame[ip + 3] = total & 0xff;
+  const fold = (sum: number) => {
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    return sum;
+  };
+  let sum = 0;
+  for (let i = 0; i < 20; i += 2) sum += (frame[ip + i]! << 8) | frame[ip + i + 1]!;
+  const c = ~fold(sum) & 0xffff;
+  frame[ip + 10] = c >> 8;
+  frame[ip + 11] = c & 0xff;
+  const udp = ip + 20;
+  const len = 8 + payload;
+  frame.set([0x30, 0x39, 0x30, 0x3a, len >> 8, len & 0xff, 0, 0], udp);
+  let u = 17 + len;
+  for (let i = ip + 12; i < ip + 20; i += 2) u += (frame[i]! << 8) | frame[i + 1]!;
+  for (let i = udp; i < udp + len; i += 2) u += (frame[i]! << 8) | (i + 1 < udp + len ? frame[i + 1]! : 0);
+  let sumU = ~fold(u) & 0xffff;
+  if (sumU === 0) sumU = 0xffff;
+  if (!good) sumU = sumU === 0x1234 ? 0x4321 : 0x1234;
+  frame[udp + 6] = sumU >> 8;
+  frame[udp + 7] = sumU & 0xff;
+  return frame;
+}
+
 /** A frame like {@link testFrame} with an 802.1Q tag for VLAN `vid` after the source MAC. */
 export function vlanFrame(dest: readonly number[], vid: number, length: number, seed = 1): Uint8Array {
   const f = testFrame(dest, Math.max(ETH_HEADER + 4, length), seed);

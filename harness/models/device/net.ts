@@ -131,6 +131,22 @@ export function completeChecksum(frame: Uint8Array, start: number, offset: numbe
   return true;
 }
 
+/**
+ * Whether an IPv4/UDP frame's UDP checksum is right: undefined when the frame is not IPv4/UDP (no options, not a
+ * fragment) or carries no checksum (0).
+ */
+export function udpChecksumOk(f: Uint8Array): boolean | undefined {
+  if (f.length < 42 || f[12] !== 0x08 || f[13] !== 0x00 || f[14] !== 0x45 || f[23] !== 17) return undefined;
+  if ((f[20]! & 0x3f) !== 0 || f[21] !== 0) return undefined;
+  const udpLen = (f[38]! << 8) | f[39]!;
+  if (udpLen < 8 || 34 + udpLen > f.length || ((f[40]! << 8) | f[41]!) === 0) return undefined;
+  let sum = 17 + udpLen;
+  for (let i = 26; i < 34; i += 2) sum += (f[i]! << 8) | f[i + 1]!;
+  for (let i = 34; i < 34 + udpLen; i += 2) sum += (f[i]! << 8) | (i + 1 < 34 + udpLen ? f[i + 1]! : 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum === 0xffff;
+}
+
 /** One frame the driver transmitted: its header, the frame as it went on the wire, and its chain. */
 export interface Transmitted {
   header: NetHeader;
@@ -174,6 +190,7 @@ export class NetFunction implements DeviceFunction {
   readonly deviceId = DEVICE_IDS.net;
   readonly features = [
     NET_F.CSUM,
+    NET_F.GUEST_CSUM,
     NET_F.MTU,
     NET_F.MAC,
     NET_F.MRG_RXBUF,
@@ -426,7 +443,7 @@ export class NetFunction implements DeviceFunction {
         continue;
       }
       const data = new Uint8Array(total);
-      data.set(this.receiveHeader(pieces.length, size));
+      data.set(this.receiveHeader(pieces.length, size, frame));
       data.set(frame, size);
       let off = 0;
       for (const n of pieces) {
@@ -459,9 +476,14 @@ export class NetFunction implements DeviceFunction {
     return left > 0 ? "wait" : out;
   }
 
-  /** The header of a received packet that takes `buffers` buffers: all fields 0 but num_buffers. */
-  protected receiveHeader(buffers: number, size: number): Uint8Array {
-    return encodeNetHeader({ numBuffers: buffers }, size);
+  /**
+   * The header of a received packet that takes `buffers` buffers: num_buffers, and with GUEST_CSUM negotiated
+   * DATA_VALID for an IPv4/UDP frame whose checksum the device checked and found right; every other field 0.
+   */
+  protected receiveHeader(buffers: number, size: number, frame?: Uint8Array): Uint8Array {
+    const valid = (this.#negotiated & bit(NET_F.GUEST_CSUM)) !== 0n && frame !== undefined &&
+      udpChecksumOk(frame) === true;
+    return encodeNetHeader({ numBuffers: buffers, flags: valid ? NetHdrFlag.DATA_VALID : 0 }, size);
   }
 
   reset(): void {
