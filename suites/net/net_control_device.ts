@@ -21,6 +21,10 @@ const RX_FILTER = "devicenormative:Device Types / Network Device / Device Operat
 const MAC_FILTER = "devicenormative:Device Types / Network Device / Device Operation / Control Virtqueue / " +
   "Setting MAC Address Filtering";
 const VLAN = "devicenormative:Device Types / Network Device / Device Operation / Control Virtqueue / VLAN Filtering";
+const ANNOUNCE = "devicenormative:Device Types / Network Device / Device Operation / Control Virtqueue / " +
+  "Gratuitous Packet Sending";
+/** VIRTIO_NET_S_ANNOUNCE in status (offset 6 of the configuration). */
+const S_ANNOUNCE = 2;
 const NET = { deviceTypes: ["net" as const] };
 
 const ACK_NAMES: Record<number, string> = { 0: "VIRTIO_NET_OK", 1: "VIRTIO_NET_ERR" };
@@ -256,6 +260,35 @@ export const vlanInTableAccepted = defineDeviceClause({
   },
 });
 
+export const announceClearedOnAck = defineDeviceClause({
+  label: ANNOUNCE,
+  statement: 1,
+  level: "MUST",
+  title: "VIRTIO_NET_S_ANNOUNCE cleared before ANNOUNCE_ACK is used",
+  requirement: "With VIRTIO_NET_F_GUEST_ANNOUNCE negotiated, the device clears VIRTIO_NET_S_ANNOUNCE in status when " +
+    "it receives VIRTIO_NET_CTRL_ANNOUNCE_ACK, before it marks that command used.",
+  action: "Negotiates CTRL_VQ, STATUS and GUEST_ANNOUNCE, asks the host side for a configuration change (n/a when " +
+    "the device does not then set VIRTIO_NET_S_ANNOUNCE), sends ANNOUNCE_ACK and reads status once it is used.",
+  applies: { ...NET, offered: [NET_F.CTRL_VQ, NET_F.GUEST_ANNOUNCE, NET_F.STATUS], capabilities: ["configChange"] },
+  async run(ctx) {
+    await controlUp(ctx, [NET_F.GUEST_ANNOUNCE, NET_F.STATUS]);
+    await ctx.session.triggerConfigChange!();
+    await ctx.driver.quiet(ctx.driver.negativeWindow(50));
+    const before = await ctx.transport.readConfig(6, 2);
+    if (!(before & S_ANNOUNCE)) {
+      notApplicable("the device did not ask for an announcement after the host-side change");
+    }
+    const ack = await controlCommand(ctx, NetCtrl.ANNOUNCE, NetCtrl.ANNOUNCE_ACK);
+    expectThat(ack !== undefined, "ANNOUNCE_ACK used", () => fmtAck(ack));
+    const after = await ctx.transport.readConfig(6, 2);
+    expectThat(
+      !(after & S_ANNOUNCE),
+      "VIRTIO_NET_S_ANNOUNCE clear once ANNOUNCE_ACK is used",
+      () => `status 0x${after.toString(16)} (acknowledged ${fmtAck(ack)})`,
+    );
+  },
+});
+
 /** The control-queue device clauses of spec 5.1.9.5. */
 export const NET_CONTROL_DEVICE_CLAUSES = [
   rxModesSupported,
@@ -265,4 +298,5 @@ export const NET_CONTROL_DEVICE_CLAUSES = [
   macAddressSetInConfig,
   vlanTaggedAcceptedWithoutFilter,
   vlanInTableAccepted,
+  announceClearedOnAck,
 ];

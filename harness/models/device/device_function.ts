@@ -70,6 +70,8 @@ export interface FunctionHost {
   deliver(queue: number, data: Uint8Array): Promise<boolean>;
   /** The device-writable bytes of each buffer held on `queue`, oldest first (none when the queue cannot be used). */
   heldSizes(queue: number): number[];
+  /** The features in force (0 before FEATURES_OK). */
+  readonly negotiated: bigint;
 }
 
 /** Writes `data` across the writable buffers of a chain; returns bytes written. */

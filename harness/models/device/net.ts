@@ -50,6 +50,7 @@ export const NetCtrl = {
   VLAN_ADD: 0,
   VLAN_DEL: 1,
   ANNOUNCE: 3,
+  ANNOUNCE_ACK: 0,
   MQ: 4,
   OK: 0,
   ERR: 1,
@@ -57,6 +58,8 @@ export const NetCtrl = {
 
 /** VIRTIO_NET_S_LINK_UP in `status`. */
 export const NET_S_LINK_UP = 1;
+/** VIRTIO_NET_S_ANNOUNCE in `status`: the device asks the driver to announce itself (GUEST_ANNOUNCE). */
+export const NET_S_ANNOUNCE = 2;
 
 /** The queues of a single queue pair. */
 export const NET_RX = 0;
@@ -199,6 +202,7 @@ export class NetFunction implements DeviceFunction {
     NET_F.CTRL_RX,
     NET_F.CTRL_VLAN,
     NET_F.CTRL_RX_EXTRA,
+    NET_F.GUEST_ANNOUNCE,
     NET_F.CTRL_MAC_ADDR,
     NET_F.SPEED_DUPLEX,
   ].reduce((m, b) => m | bit(b), 0n);
@@ -262,7 +266,19 @@ export class NetFunction implements DeviceFunction {
 
   /** Sets the link state in `status` (the caller raises the configuration change). */
   setLink(up: boolean): void {
-    le.setU16(this.config, 6, up ? NET_S_LINK_UP : 0);
+    le.setU16(this.config, 6, (le.u16(this.config, 6) & ~NET_S_LINK_UP) | (up ? NET_S_LINK_UP : 0));
+  }
+
+  /**
+   * A host-side change: with GUEST_ANNOUNCE negotiated the device asks for an announcement (VIRTIO_NET_S_ANNOUNCE,
+   * as after a migration), else the link goes down or up. The caller raises the configuration change.
+   */
+  hostChange(): void {
+    if (((this.#host?.negotiated ?? this.#negotiated) & bit(NET_F.GUEST_ANNOUNCE)) !== 0n) {
+      le.setU16(this.config, 6, le.u16(this.config, 6) | NET_S_ANNOUNCE);
+    } else {
+      this.setLink(!this.linkUp);
+    }
   }
 
   /** Takes the frames transmitted since the last take. */
@@ -353,6 +369,11 @@ export class NetFunction implements DeviceFunction {
       else if (command === NetCtrl.RX_NOUNI) this.noUnicast = on;
       else this.noBroadcast = on;
       return true;
+    }
+    if (cls === NetCtrl.ANNOUNCE && command === NetCtrl.ANNOUNCE_ACK && has(NET_F.GUEST_ANNOUNCE)) {
+      // Cleared before the command is used (5.1.9.5.4.2).
+      le.setU16(this.config, 6, le.u16(this.config, 6) & ~NET_S_ANNOUNCE);
+      return data.length === 0;
     }
     if (cls === NetCtrl.VLAN && has(NET_F.CTRL_VLAN)) {
       if (data.length !== 2 || command > NetCtrl.VLAN_DEL) return false;

@@ -61,7 +61,7 @@ export function referenceDeviceFactory(type: DeviceTypeName, parts: DeviceParts 
         takeTransmitted: () => Promise.resolve(fn.takeTransmitted().map((t) => t.frame)),
         inject: (frame) => fn.inject(frame),
       };
-      device.triggerConfigChange = () => core.changeConfig(() => fn.setLink(!fn.linkUp));
+      device.triggerConfigChange = () => core.changeConfig(() => fn.hostChange());
     }
     return device;
   };
