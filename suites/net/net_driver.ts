@@ -35,6 +35,8 @@ const RX_FILTER = "drivernormative:Device Types / Network Device / Device Operat
   "Packet Receive Filtering";
 const MAC_FILTER = "drivernormative:Device Types / Network Device / Device Operation / Control Virtqueue / " +
   "Setting MAC Address Filtering";
+const ANNOUNCE = "drivernormative:Device Types / Network Device / Device Operation / Control Virtqueue / " +
+  "Gratuitous Packet Sending";
 const NET = { deviceTypes: ["net" as const] };
 
 export const noConfigWrites = defineDriverClause({
@@ -442,6 +444,47 @@ export const noMacCommandsWithoutCtrlRx = noCommandWithout({
   without: [NET_F.CTRL_RX, NET_F.CTRL_RX_EXTRA],
 }, (cls) => cls === NetCtrl.MAC);
 
+export const announceAcknowledged = defineDriverClause({
+  label: ANNOUNCE,
+  statement: 2,
+  level: "MUST",
+  title: "ANNOUNCE_ACK sent when the device asks for an announcement",
+  requirement: "With VIRTIO_NET_F_GUEST_ANNOUNCE negotiated, a driver that sees VIRTIO_NET_S_ANNOUNCE in status " +
+    "sends VIRTIO_NET_CTRL_ANNOUNCE_ACK on the control queue.",
+  action: "Presents a net device offering CTRL_VQ, STATUS and GUEST_ANNOUNCE that sets VIRTIO_NET_S_ANNOUNCE (with a " +
+    "configuration change notification) once the driver has sent a frame; lets it send and receive, then looks " +
+    "for the ANNOUNCE_ACK among its control commands.",
+  applies: NET,
+  async run(ctx) {
+    if (ctx.scenarios.watched) {
+      notApplicable("the driver runs beside its own device: the harness cannot ask it to announce");
+    }
+    let asked = false;
+    const t = await ctx.scenarios.run({
+      configure: (core, fn) => {
+        if (!(fn instanceof NetFunction)) return;
+        fn.onTransmit = () => {
+          if (asked) return;
+          asked = true;
+          core.changeConfig(() => fn.hostChange());
+        };
+      },
+      workloads: [{ kind: "net-send", frame: presentedFrame(21) }, { kind: "net-receive" }, { kind: "net-receive" }],
+    });
+    const net = netOf(ctx, t);
+    const negotiated = acceptedSets(t).at(-1) ?? 0n;
+    const need = bit(NET_F.GUEST_ANNOUNCE) | bit(NET_F.CTRL_VQ);
+    if ((negotiated & need) !== need) notApplicable("the driver did not negotiate GUEST_ANNOUNCE with CTRL_VQ");
+    if (!asked) notApplicable("the driver sent no frame, so the device never asked for an announcement");
+    const acks = net.controlLog.filter((c) => c.cls === NetCtrl.ANNOUNCE && c.command === NetCtrl.ANNOUNCE_ACK);
+    expectThat(
+      acks.length > 0,
+      "an ANNOUNCE_ACK on the control queue",
+      () => `commands sent: ${net.controlLog.map((c) => `${c.cls}/${c.command}`).join(", ") || "none"}`,
+    );
+  },
+});
+
 /** The driver clauses of spec 5.1. */
 export const NET_DRIVER_CLAUSES = [
   noConfigWrites,
@@ -465,4 +508,5 @@ export const NET_DRIVER_CLAUSES = [
   noRxCommandsWithoutCtrlRx,
   noExtraCommandsWithoutRxExtra,
   noMacCommandsWithoutCtrlRx,
+  announceAcknowledged,
 ];

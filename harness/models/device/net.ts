@@ -213,6 +213,8 @@ export class NetFunction implements DeviceFunction {
   readonly transmitted: Transmitted[] = [];
   /** Control commands since the function was made, across resets. */
   readonly controlLog: NetControlCommand[] = [];
+  /** Called after every frame the driver transmitted (scenarios hook host-side changes on it). */
+  onTransmit?: () => void;
   /** Frames dropped: no receive buffer could hold them, or the filter refused them. */
   dropped = 0;
   /** The device-writable bytes of every receive buffer the driver gave, in order (across resets). */
@@ -339,6 +341,7 @@ export class NetFunction implements DeviceFunction {
         writableBuffer: chain.some((b) => b.writable),
       });
     }
+    this.onTransmit?.();
     return { kind: "used", written: 0 };
   }
 

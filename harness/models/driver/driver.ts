@@ -53,7 +53,7 @@ import {
   mask,
   NET_F,
 } from "../../features.ts";
-import { decodeNetHeader, encodeNetHeader, NET_CTRL, NetCtrl, netHeaderSize } from "../device/net.ts";
+import { decodeNetHeader, encodeNetHeader, NET_CTRL, NET_S_ANNOUNCE, NetCtrl, netHeaderSize } from "../device/net.ts";
 import { BumpAllocator, le } from "../../memory.ts";
 import { CONSOLE_F, ConsoleEvent, CONTROL_RX, CONTROL_TX, controlMessage, receiveqOf } from "../device/console.ts";
 import type { RegisterSpace } from "../../registers.ts";
@@ -104,7 +104,16 @@ export const DRIVER_TYPE_FEATURES: Record<DrivenType, bigint> = {
   rng: 0n,
   blk: BLK_DRIVER_FEATURES,
   console: bit(CONSOLE_F.MULTIPORT),
-  net: mask(NET_F.MAC, NET_F.MTU, NET_F.STATUS, NET_F.MRG_RXBUF, NET_F.CTRL_VQ, NET_F.CTRL_RX, NET_F.CTRL_RX_EXTRA),
+  net: mask(
+    NET_F.MAC,
+    NET_F.MTU,
+    NET_F.STATUS,
+    NET_F.MRG_RXBUF,
+    NET_F.CTRL_VQ,
+    NET_F.CTRL_RX,
+    NET_F.CTRL_RX_EXTRA,
+    NET_F.GUEST_ANNOUNCE,
+  ),
 };
 
 /** Largest queue size the reference driver sets up. */
@@ -924,7 +933,22 @@ export class ReferenceDriver implements DriverSession {
   protected async configChanged(): Promise<void> {
     const status = await this.t.getStatus();
     if (status & Status.DEVICE_NEEDS_RESET) await this.recoverFromNeedsReset();
-    else this.configStale = true;
+    else {
+      this.configStale = true;
+      if (this.deviceType === "net") await this.netConfigChanged();
+    }
+  }
+
+  /**
+   * A net device's configuration changed: with GUEST_ANNOUNCE, when status asks for an announcement, the driver
+   * acknowledges it on the control queue (after this handler has let the registers go).
+   */
+  protected async netConfigChanged(): Promise<void> {
+    const need = bit(NET_F.GUEST_ANNOUNCE) | bit(NET_F.CTRL_VQ);
+    if ((this.negotiated & need) !== need) return;
+    if (!((await this.t.readConfig(6, 2)) & NET_S_ANNOUNCE)) return;
+    void this.netControl(NetCtrl.ANNOUNCE, NetCtrl.ANNOUNCE_ACK, new Uint8Array(0), Date.now() + RECOVERY_MS)
+      .catch((e) => this.lastError = message(e));
   }
 
   /** The device set DEVICE_NEEDS_RESET: reset it, then fail every request in flight. */
