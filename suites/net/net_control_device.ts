@@ -9,7 +9,8 @@
 import fc from "fast-check";
 import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core/clause.ts";
 import { checkProperty } from "../../harness/core/property.ts";
-import { NET_F } from "../../harness/features.ts";
+import { bit, F, NET_F } from "../../harness/features.ts";
+import { formatStatus, Status } from "../../harness/status.ts";
 import { le } from "../../harness/memory.ts";
 import { NetCtrl } from "../../harness/models/device/net.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
@@ -289,6 +290,122 @@ export const announceClearedOnAck = defineDeviceClause({
   },
 });
 
+const STEERING = "devicenormative:Device Types / Network Device / Device Operation / Control Virtqueue / " +
+  "Automatic receive steering in multiqueue mode";
+
+/** A multiqueue device brought up: every queue pair and the control queue (queue 2N) set up, DRIVER_OK set. */
+interface MqLink {
+  link: NetLink;
+  pairs: number;
+  /** Receive buffers made available, by queue and head. */
+  buffers: Map<string, number>;
+}
+
+async function mqUp(ctx: DeviceClauseContext): Promise<MqLink> {
+  wireOf(ctx);
+  const want = bit(F.VERSION_1) | bit(NET_F.MQ) | bit(NET_F.CTRL_VQ) | bit(NET_F.MAC);
+  const r = await ctx.driver.init("features-ok", (o) => o & want);
+  expectThat(r.featuresOk, "FEATURES_OK with MQ and CTRL_VQ", () => formatStatus(r.status));
+  const pairs = await ctx.transport.readConfig(8, 2);
+  if (pairs < 2) notApplicable(`max_virtqueue_pairs is ${pairs}: no second queue pair to steer to`);
+  const used = Math.min(pairs, 8);
+  for (let q = 0; q < 2 * used; q++) await ctx.driver.setupQueue(q, 8);
+  await ctx.driver.setupQueue(2 * pairs, 8);
+  await ctx.driver.addStatus(Status.DRIVER_OK);
+  const mac = await Promise.all(Array.from({ length: 6 }, (_, i) => ctx.transport.readConfig(i, 1)));
+  const link: NetLink = { negotiated: ctx.driver.negotiated, hdr: 12, mac, receive: new Map() };
+  return { link, pairs: used, buffers: new Map() };
+}
+
+/** Gives `per` receive buffers of 1526 bytes on every receive queue of the pairs set up. */
+async function fillReceiveQueues(ctx: DeviceClauseContext, mq: MqLink, per: number): Promise<void> {
+  for (let p = 0; p < mq.pairs; p++) {
+    const queue = ctx.driver.queue(2 * p);
+    for (let i = 0; i < per && queue.freeCount > 0; i++) {
+      const addr = ctx.driver.alloc.alloc(1526, 8);
+      await queue.publish(await queue.add([{ addr, len: 1526, writable: true }]));
+    }
+    await ctx.driver.kick(2 * p);
+  }
+}
+
+/**
+ * Injects `count` frames of distinct flows (source addresses) and collects where they were received: until every
+ * one came on some receive queue (the frames and buffers match one for one) or the deadline. Returns the queue of
+ * each used buffer.
+ */
+async function steer(ctx: DeviceClauseContext, mq: MqLink, count: number, seed: number): Promise<number[]> {
+  const wire = wireOf(ctx);
+  for (let i = 0; i < count; i++) {
+    const f = testFrame(mq.link.mac, 80, seed + i);
+    f.set([0x02, 0x00, 0x5e, 0x20, (seed + i) >> 8 & 0xff, (seed + i) & 0xff], 6);
+    await wire.inject(f);
+  }
+  const queues: number[] = [];
+  const deadline = Date.now() + ctx.driver.deadlineMs;
+  while (queues.length < count && Date.now() < deadline) {
+    for (let p = 0; p < mq.pairs; p++) {
+      for (const _ of await ctx.driver.waitUsed(2 * p, 0, 0)) queues.push(2 * p);
+    }
+    if (queues.length < count) await ctx.session.settle(10);
+  }
+  return queues;
+}
+
+export const receiveq1BeforePairsSet = defineDeviceClause({
+  label: STEERING,
+  statement: 1,
+  level: "MUST",
+  title: "only receiveq1 used until VQ_PAIRS_SET",
+  requirement: "After initialization or a reset, a device with VIRTIO_NET_F_MQ negotiated puts received packets on " +
+    "receiveq1 only, until the driver enables more queue pairs.",
+  action:
+    "Negotiates MQ and CTRL_VQ, sets up every queue pair, gives receive buffers on every receive queue, injects " +
+    "frames of distinct flows without sending VQ_PAIRS_SET, and checks each was received on receiveq1.",
+  applies: { ...NET, offered: [NET_F.MQ, NET_F.CTRL_VQ] },
+  async run(ctx) {
+    await checkProperty(ctx, fc.integer({ min: 1, max: 6 }), async (count) => {
+      const mq = await mqUp(ctx);
+      await fillReceiveQueues(ctx, mq, count);
+      const got = await steer(ctx, mq, count, 40);
+      expectNone("every frame on receiveq1 (queue 0)", got.filter((q) => q !== 0), (q) => `a frame on queue ${q}`);
+      expectThat(got.length === count, `${count} frames received`, () => `${got.length}`);
+    }, (count) => `${count} frames of distinct flows`);
+  },
+});
+
+export const noQueueBeyondPairs = defineDeviceClause({
+  label: STEERING,
+  statement: 2,
+  level: "MUST NOT",
+  title: "no receive queue beyond virtqueue_pairs after VQ_PAIRS_SET",
+  requirement: "Once the device has used a VQ_PAIRS_SET command for n pairs, it puts no received packet on a " +
+    "receive queue beyond receiveqn.",
+  action: "Negotiates MQ and CTRL_VQ, sets up every queue pair, sends VQ_PAIRS_SET for a random n below the maximum, " +
+    "gives receive buffers on every receive queue, injects frames of distinct flows and checks each landed on " +
+    "receiveq1 … receiveqn.",
+  applies: { ...NET, offered: [NET_F.MQ, NET_F.CTRL_VQ] },
+  async run(ctx) {
+    const arb = fc.record({ n: fc.integer({ min: 1, max: 7 }), count: fc.integer({ min: 1, max: 6 }) });
+    await checkProperty(ctx, arb, async ({ n, count }) => {
+      const mq = await mqUp(ctx);
+      const pairs = Math.min(n, mq.pairs - 1);
+      const data = new Uint8Array(2);
+      le.setU16(data, 0, pairs);
+      const ctrl = 2 * await ctx.transport.readConfig(8, 2);
+      const ack = await controlCommand(ctx, NetCtrl.MQ, NetCtrl.MQ_VQ_PAIRS_SET, data, ctrl);
+      expectThat(ack === NetCtrl.OK, `VQ_PAIRS_SET ${pairs} acknowledged`, () => fmtAck(ack));
+      await fillReceiveQueues(ctx, mq, count);
+      const got = await steer(ctx, mq, count, 70);
+      expectNone(
+        `every frame on receiveq1 … receiveq${pairs}`,
+        got.filter((q) => q >= 2 * pairs),
+        (q) => `a frame on queue ${q} (receiveq${q / 2 + 1})`,
+      );
+    }, ({ n, count }) => `VQ_PAIRS_SET ${n} (at most max − 1), ${count} frames`);
+  },
+});
+
 /** The control-queue device clauses of spec 5.1.9.5. */
 export const NET_CONTROL_DEVICE_CLAUSES = [
   rxModesSupported,
@@ -299,4 +416,6 @@ export const NET_CONTROL_DEVICE_CLAUSES = [
   vlanTaggedAcceptedWithoutFilter,
   vlanInTableAccepted,
   announceClearedOnAck,
+  receiveq1BeforePairsSet,
+  noQueueBeyondPairs,
 ];

@@ -334,17 +334,18 @@ export function vlanFrame(dest: readonly number[], vid: number, length: number, 
 }
 
 /**
- * Sends one command on the control queue (CTRL_VQ negotiated): class and command, then `data`, in device-readable
- * buffers, and a device-writable ack byte (preset to 0xff); returns the ack the device wrote, or undefined when it did
- * not use the command in time.
+ * Sends one command on the control queue (CTRL_VQ negotiated; queue `index`, 2N with MQ): class and command, then
+ * `data`, in device-readable buffers, and a device-writable ack byte (preset to 0xff); returns the ack the device
+ * wrote, or undefined when it did not use the command in time.
  */
 export async function controlCommand(
   ctx: DeviceClauseContext,
   cls: number,
   command: number,
   data: Uint8Array = new Uint8Array(0),
+  index = NET_CTRL,
 ): Promise<number | undefined> {
-  const queue = ctx.driver.queue(NET_CTRL);
+  const queue = ctx.driver.queue(index);
   const mem = ctx.session.memory;
   const head = ctx.driver.alloc.alloc(2, 8);
   await mem.write(head, new Uint8Array([cls, command]));
@@ -358,8 +359,8 @@ export async function controlCommand(
   await mem.write(ack, new Uint8Array([0xff]));
   pieces.push({ addr: ack, len: 1, writable: true });
   await queue.publish(await queue.add(pieces));
-  await ctx.driver.kick(NET_CTRL);
-  const used = await ctx.driver.waitUsed(NET_CTRL, 1);
+  await ctx.driver.kick(index);
+  const used = await ctx.driver.waitUsed(index, 1);
   if (used.length === 0) return undefined;
   return (await mem.read(ack, 1))[0];
 }

@@ -52,6 +52,7 @@ export const NetCtrl = {
   ANNOUNCE: 3,
   ANNOUNCE_ACK: 0,
   MQ: 4,
+  MQ_VQ_PAIRS_SET: 0,
   OK: 0,
   ERR: 1,
 } as const;
@@ -157,6 +158,8 @@ export interface Transmitted {
   /** How many bytes of header and frame the chain carried, and whether it had a device-writable buffer. */
   length: number;
   writableBuffer: boolean;
+  /** The transmit queue it came on (1 for transmitq1, 3 for transmitq2, …). */
+  queue: number;
 }
 
 /** One command on the control queue, with the device's answer. */
@@ -170,6 +173,8 @@ export interface NetControlCommand {
 /** Options of the reference network device. */
 export interface NetOptions {
   queueSizeMax?: number;
+  /** Queue pairs (max_virtqueue_pairs, VIRTIO_NET_F_MQ offered when more than 1); default 4. */
+  pairs?: number;
   /** The MAC address in the configuration; default 52:54:00:12:34:56. */
   mac?: readonly number[];
   /** mtu with VIRTIO_NET_F_MTU; default 1500. */
@@ -191,7 +196,7 @@ const ETH_HEADER = 14;
 export class NetFunction implements DeviceFunction {
   readonly type = "net" as const;
   readonly deviceId = DEVICE_IDS.net;
-  readonly features = [
+  features: bigint = [
     NET_F.CSUM,
     NET_F.GUEST_CSUM,
     NET_F.MTU,
@@ -206,7 +211,13 @@ export class NetFunction implements DeviceFunction {
     NET_F.CTRL_MAC_ADDR,
     NET_F.SPEED_DUPLEX,
   ].reduce((m, b) => m | bit(b), 0n);
-  readonly queueCount = 3;
+  readonly queueCount: number;
+  /** max_virtqueue_pairs. */
+  readonly pairs: number;
+  /** Queue pairs in use (VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET; 1 after a reset). */
+  activePairs = 1;
+  /** The receive queue each received frame went to, in order (across resets). */
+  readonly receivedOn: number[] = [];
   readonly config = new Uint8Array(24);
   readonly configLayout = NET_CONFIG_LAYOUT;
   /** Frames the driver transmitted, oldest first (kept across resets; the harness takes them). */
@@ -244,6 +255,9 @@ export class NetFunction implements DeviceFunction {
   constructor(opts: NetOptions = {}) {
     this.#mac = opts.mac ?? [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
     this.mtu = opts.mtu ?? 1500;
+    this.pairs = Math.max(1, Math.min(0x8000, opts.pairs ?? 4));
+    this.queueCount = 2 * this.pairs + 1;
+    if (this.pairs > 1) this.features |= bit(NET_F.MQ);
     this.#max = opts.queueSizeMax ?? 64;
     this.reset();
   }
@@ -296,18 +310,20 @@ export class NetFunction implements DeviceFunction {
 
   async handle(queue: number, chain: ChainBuffer[], mem: GuestMemory, negotiated: bigint): Promise<HandleResult> {
     this.#negotiated = negotiated;
-    if (queue === NET_RX) {
+    const mq = (negotiated & bit(NET_F.MQ)) !== 0n;
+    const ctrl = mq ? 2 * this.pairs : NET_CTRL;
+    if (queue === ctrl && (negotiated & bit(NET_F.CTRL_VQ)) !== 0n) return await this.#control(chain, mem, negotiated);
+    if (queue >= (mq ? 2 * this.pairs : 2)) {
+      return { kind: "error", reason: `queue ${queue} is not in use with the negotiated features` };
+    }
+    if (queue % 2 === 0) {
       if (chain.some((b) => !b.writable)) this.misplacedReceive++;
       if (this.receiveBuffers.length < 4096) {
         this.receiveBuffers.push(chain.reduce((n, b) => n + (b.writable ? b.len : 0), 0));
       }
       return { kind: "hold" };
     }
-    if (queue === NET_TX) return await this.#transmit(chain, mem, negotiated);
-    if (queue === NET_CTRL && (negotiated & bit(NET_F.CTRL_VQ)) !== 0n) {
-      return await this.#control(chain, mem, negotiated);
-    }
-    return { kind: "error", reason: `queue ${queue} is not in use with the negotiated features` };
+    return await this.#transmit(queue, chain, mem, negotiated);
   }
 
   /**
@@ -322,10 +338,10 @@ export class NetFunction implements DeviceFunction {
   }
 
   afterHold(queue: number): Promise<void> {
-    return queue === NET_RX ? this.#drain() : Promise.resolve();
+    return queue % 2 === 0 && queue < 2 * this.pairs ? this.#drain() : Promise.resolve();
   }
 
-  async #transmit(chain: ChainBuffer[], mem: GuestMemory, negotiated: bigint): Promise<HandleResult> {
+  async #transmit(queue: number, chain: ChainBuffer[], mem: GuestMemory, negotiated: bigint): Promise<HandleResult> {
     const readable = chain.filter((b) => !b.writable);
     const bytes = await gather(mem, readable);
     const size = netHeaderSize(negotiated);
@@ -339,6 +355,7 @@ export class NetFunction implements DeviceFunction {
         frame: out,
         length: bytes.length,
         writableBuffer: chain.some((b) => b.writable),
+        queue,
       });
     }
     this.onTransmit?.();
@@ -371,6 +388,13 @@ export class NetFunction implements DeviceFunction {
       else if (command === NetCtrl.RX_NOMULTI) this.noMulticast = on;
       else if (command === NetCtrl.RX_NOUNI) this.noUnicast = on;
       else this.noBroadcast = on;
+      return true;
+    }
+    if (cls === NetCtrl.MQ && command === NetCtrl.MQ_VQ_PAIRS_SET && has(NET_F.MQ)) {
+      if (data.length !== 2) return false;
+      const n = le.u16(data, 0);
+      if (n < 1 || n > this.pairs) return false;
+      this.activePairs = n;
       return true;
     }
     if (cls === NetCtrl.ANNOUNCE && command === NetCtrl.ANNOUNCE_ACK && has(NET_F.GUEST_ANNOUNCE)) {
@@ -455,7 +479,8 @@ export class NetFunction implements DeviceFunction {
         this.dropped++;
         continue;
       }
-      const sizes = host.heldSizes(NET_RX);
+      const rx = this.receiveQueueFor(frame);
+      const sizes = host.heldSizes(rx);
       if (sizes.length === 0) return;
       const total = size + frame.length;
       const pieces = this.spread(total, sizes, merge);
@@ -470,11 +495,23 @@ export class NetFunction implements DeviceFunction {
       data.set(this.receiveHeader(pieces.length, size, frame));
       data.set(frame, size);
       let off = 0;
+      if (this.receivedOn.length < 4096) this.receivedOn.push(rx);
       for (const n of pieces) {
-        await host.deliver(NET_RX, data.subarray(off, off + n));
+        await host.deliver(rx, data.subarray(off, off + n));
         off += n;
       }
     }
+  }
+
+  /**
+   * The receive queue a frame goes to: receiveq1 until VQ_PAIRS_SET, then one of the pairs in use chosen by the
+   * frame's flow (its source address and first payload bytes), so one flow keeps its queue.
+   */
+  protected receiveQueueFor(frame: Uint8Array): number {
+    if (this.activePairs <= 1) return NET_RX;
+    let h = 0;
+    for (let i = 6; i < Math.min(frame.length, 30); i++) if (i < 12 || i >= 14) h = (h * 31 + frame[i]!) >>> 0;
+    return 2 * (h % this.activePairs);
   }
 
   /** True when a received frame is longer than a driver that negotiated VIRTIO_NET_F_MTU may be given. */
@@ -514,7 +551,8 @@ export class NetFunction implements DeviceFunction {
     this.config.fill(0);
     this.config.set(this.#mac, 0);
     this.setLink(true);
-    le.setU16(this.config, 8, 1);
+    le.setU16(this.config, 8, this.pairs);
+    this.activePairs = 1;
     le.setU16(this.config, 10, this.mtu);
     le.setU32(this.config, 12, 1000);
     this.config[16] = 0x00;
