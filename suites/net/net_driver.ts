@@ -15,6 +15,7 @@ import { le } from "../../harness/memory.ts";
 import { defineDriverClause, type DriverClauseContext } from "../../harness/core/clause.ts";
 import { bit, F, NET_F } from "../../harness/features.ts";
 import {
+  type NetControlCommand,
   NetCtrl,
   NetFunction,
   NetGso,
@@ -485,6 +486,88 @@ export const announceAcknowledged = defineDriverClause({
   },
 });
 
+const STEERING = "drivernormative:Device Types / Network Device / Device Operation / Control Virtqueue / " +
+  "Automatic receive steering in multiqueue mode";
+
+/** A scenario with a multiqueue device (4 pairs) and four frames to send; n/a unless the driver negotiated MQ. */
+async function multiqueue(ctx: DriverClauseContext): Promise<{ net: NetFunction; pairsSet: NetControlCommand[] }> {
+  if (ctx.scenarios.watched) {
+    notApplicable("the driver runs beside its own device: the harness does not see its queues' traffic");
+  }
+  const t = await ctx.scenarios.run({
+    workloads: [
+      ...[31, 32, 33, 34].map((n) => ({ kind: "net-send" as const, frame: presentedFrame(n) })),
+      { kind: "net-receive" },
+    ],
+  });
+  const net = netOf(ctx, t);
+  const negotiated = acceptedSets(t).at(-1) ?? 0n;
+  if (!(negotiated & bit(NET_F.MQ))) notApplicable("the driver did not negotiate VIRTIO_NET_F_MQ");
+  return { net, pairsSet: net.controlLog.filter((c) => c.cls === NetCtrl.MQ && c.command === 0) };
+}
+
+const pairsOf = (c: NetControlCommand) => c.data.length === 2 ? c.data[0]! | (c.data[1]! << 8) : -1;
+
+export const pairsRequestInRange = defineDriverClause({
+  label: STEERING,
+  statement: 2,
+  level: "MUST NOT",
+  title: "VQ_PAIRS_SET neither 0 nor beyond max_virtqueue_pairs",
+  requirement: "The driver never asks VQ_PAIRS_SET for 0 queue pairs or for more than max_virtqueue_pairs.",
+  action: "Presents a net device with MQ and 4 queue pairs, lets the driver probe it, send four frames and receive " +
+    "one, and reads the pair counts of its VQ_PAIRS_SET commands.",
+  applies: NET,
+  async run(ctx) {
+    const { net, pairsSet } = await multiqueue(ctx);
+    expectNone(
+      `VQ_PAIRS_SET between 1 and ${net.pairs}`,
+      pairsSet.filter((c) => pairsOf(c) < 1 || pairsOf(c) > net.pairs),
+      (c) => `VQ_PAIRS_SET ${pairsOf(c)}`,
+    );
+  },
+});
+
+export const transmitq1BeforePairsSet = defineDriverClause({
+  label: STEERING,
+  statement: 3,
+  level: "MUST",
+  title: "frames only on transmitq1 before VQ_PAIRS_SET",
+  requirement: "Until it has sent VQ_PAIRS_SET, the driver transmits on transmitq1 only.",
+  action: "Presents a net device with MQ and 4 queue pairs, lets the driver send four frames, and checks the " +
+    "transmit queue of every frame the device took before the first VQ_PAIRS_SET.",
+  applies: NET,
+  async run(ctx) {
+    const { net, pairsSet } = await multiqueue(ctx);
+    const first = pairsSet[0]?.seq ?? Infinity;
+    expectNone(
+      "frames before VQ_PAIRS_SET on transmitq1 (queue 1)",
+      net.transmitted.filter((x) => x.seq < first && x.queue !== 1),
+      (x) => `a frame on queue ${x.queue} before VQ_PAIRS_SET`,
+    );
+  },
+});
+
+export const noTransmitqBeyondPairs = defineDriverClause({
+  label: STEERING,
+  statement: 4,
+  level: "MUST NOT",
+  title: "no frame on a transmit queue beyond the pairs set",
+  requirement: "Once it has made VQ_PAIRS_SET for n pairs available, the driver transmits on transmitq1 … " +
+    "transmitqn only.",
+  action: "Presents a net device with MQ and 4 queue pairs, lets the driver send four frames, and checks the " +
+    "transmit queue of every frame the device took after each VQ_PAIRS_SET against the pairs it set.",
+  applies: NET,
+  async run(ctx) {
+    const { net, pairsSet } = await multiqueue(ctx);
+    if (pairsSet.length === 0) notApplicable("the driver sent no VQ_PAIRS_SET");
+    const bad = net.transmitted.filter((x) => {
+      const last = pairsSet.findLast((c) => c.seq < x.seq);
+      return last !== undefined && x.queue >= 2 * pairsOf(last);
+    });
+    expectNone("frames on the transmit queues of the pairs set", bad, (x) => `a frame on queue ${x.queue}`);
+  },
+});
+
 /** The driver clauses of spec 5.1. */
 export const NET_DRIVER_CLAUSES = [
   noConfigWrites,
@@ -509,4 +592,7 @@ export const NET_DRIVER_CLAUSES = [
   noExtraCommandsWithoutRxExtra,
   noMacCommandsWithoutCtrlRx,
   announceAcknowledged,
+  pairsRequestInRange,
+  transmitq1BeforePairsSet,
+  noTransmitqBeyondPairs,
 ];

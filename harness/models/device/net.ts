@@ -160,10 +160,14 @@ export interface Transmitted {
   writableBuffer: boolean;
   /** The transmit queue it came on (1 for transmitq1, 3 for transmitq2, …). */
   queue: number;
+  /** Its place among the device's transmitted frames and control commands (one counter for both). */
+  seq: number;
 }
 
 /** One command on the control queue, with the device's answer. */
 export interface NetControlCommand {
+  /** Its place among the device's transmitted frames and control commands (one counter for both). */
+  seq: number;
   cls: number;
   command: number;
   data: Uint8Array;
@@ -251,6 +255,7 @@ export class NetFunction implements DeviceFunction {
   #negotiated = 0n;
   #inbox: Uint8Array[] = [];
   #draining: Promise<void> = Promise.resolve();
+  #seq = 0;
 
   constructor(opts: NetOptions = {}) {
     this.#mac = opts.mac ?? [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
@@ -356,6 +361,7 @@ export class NetFunction implements DeviceFunction {
         length: bytes.length,
         writableBuffer: chain.some((b) => b.writable),
         queue,
+        seq: this.#seq++,
       });
     }
     this.onTransmit?.();
@@ -370,7 +376,7 @@ export class NetFunction implements DeviceFunction {
     const command = out[1]!;
     const data = out.slice(2);
     const ack = this.command(cls, command, data, negotiated) ? NetCtrl.OK : NetCtrl.ERR;
-    if (this.controlLog.length < 1000) this.controlLog.push({ cls, command, data, ack });
+    if (this.controlLog.length < 1000) this.controlLog.push({ seq: this.#seq++, cls, command, data, ack });
     await mem.write(ackBuf.addr, new Uint8Array([ack]));
     return { kind: "used", written: 1 };
   }

@@ -113,6 +113,7 @@ export const DRIVER_TYPE_FEATURES: Record<DrivenType, bigint> = {
     NET_F.CTRL_RX,
     NET_F.CTRL_RX_EXTRA,
     NET_F.GUEST_ANNOUNCE,
+    NET_F.MQ,
   ),
 };
 
@@ -138,12 +139,16 @@ export const REFERENCE_DRIVER_WORKLOADS: Workload["kind"][] = [
 
 /** Queues the reference driver sets up, by device type. */
 const QUEUES: Record<DrivenType, number[]> = { rng: [0], blk: [0], console: [0, 1], net: [0, 1] };
+/** Queue pairs the reference driver uses with VIRTIO_NET_F_MQ (when the device has that many). */
+const NET_PAIRS_USED = 2;
 /** The queues of a net device with the control queue (one queue pair, so the control queue is queue 2). */
 const NET_QUEUES_WITH_CONTROL = [0, 1, NET_CTRL];
 /** The largest Ethernet frame the reference driver receives (no segmentation offload): header, 1500 bytes of data. */
 const NET_FRAME_MAX = 1514;
 /** The net configuration's mtu field (read with VIRTIO_NET_F_MTU). */
 const NET_MTU_FIELD: ConfigField = { name: "mtu", offset: 10, size: 2, feature: NET_F.MTU };
+/** The net configuration's max_virtqueue_pairs field (read with VIRTIO_NET_F_MQ). */
+const NET_PAIRS_FIELD: ConfigField = { name: "max_virtqueue_pairs", offset: 8, size: 2, feature: NET_F.MQ };
 /** How often the reference driver looks for a received frame while a net-receive workload waits. */
 const NET_RECEIVE_POLL_MS = 1;
 
@@ -399,13 +404,36 @@ export class ReferenceDriver implements DriverSession {
 
   /** The queues set up at probe: a console with MULTIPORT adds its control queues and the queues of its ports. */
   protected async queuesToSetUp(type: DrivenType): Promise<number[]> {
-    if (type === "net") return this.negotiated & bit(NET_F.CTRL_VQ) ? NET_QUEUES_WITH_CONTROL : QUEUES.net;
+    if (type === "net") return this.netQueues();
     if (type !== "console" || !(this.negotiated & bit(CONSOLE_F.MULTIPORT))) return QUEUES[type];
     const ports = Math.min(CONSOLE_PORTS_LIMIT, Math.max(1, await this.t.readConfig(4, 4)));
     return Array.from({ length: 2 + 2 * ports }, (_, q) => q);
   }
 
   // --------------------------------------------------------------------- net
+
+  /** max_virtqueue_pairs (1 without MQ). */
+  protected netMaxPairs = 1;
+  /** Queue pairs the driver uses: set up at probe; in force once VQ_PAIRS_SET was acknowledged. */
+  protected netPairsWanted = 1;
+  protected netPairs = 1;
+  #txTurn = 0;
+
+  /** The control queue: 2N with MQ (N = max_virtqueue_pairs), else queue 2. */
+  protected get netControlQueue(): number {
+    return (this.negotiated & bit(NET_F.MQ)) !== 0n ? 2 * this.netMaxPairs : NET_CTRL;
+  }
+
+  /** The queues of a net device: the pairs the driver uses and the control queue. */
+  protected netQueues(): number[] {
+    this.netMaxPairs = this.netPairsWanted = this.netPairs = 1;
+    if (!(this.negotiated & bit(NET_F.CTRL_VQ))) return QUEUES.net;
+    if (!(this.negotiated & bit(NET_F.MQ))) return NET_QUEUES_WITH_CONTROL;
+    const max = this.config.get("max_virtqueue_pairs") ?? 1;
+    this.netMaxPairs = max >= 1 && max <= 0x8000 ? max : 1;
+    this.netPairsWanted = Math.min(this.netMaxPairs, NET_PAIRS_USED);
+    return [...Array.from({ length: 2 * this.netPairsWanted }, (_, q) => q), this.netControlQueue];
+  }
 
   /** Bytes of one receive buffer: a console's, or a net header and the largest frame. */
   protected get rxBytes(): number {
@@ -423,7 +451,23 @@ export class ReferenceDriver implements DriverSession {
    * plain host stack wants: promiscuous and all-multicast off, broadcast on (CTRL_RX_EXTRA), an empty MAC table.
    */
   protected async startNet(deadline: number): Promise<void> {
-    await this.postReceive(0, (data) => this.#netInput(data));
+    try {
+      await this.#startNet(deadline);
+    } catch (e) {
+      // The device failed meanwhile (DEVICE_NEEDS_RESET, a reset): the driver goes on unbound or recovered, the
+      // probe itself finished.
+      this.lastError = message(e);
+    }
+  }
+
+  async #startNet(deadline: number): Promise<void> {
+    for (let p = 0; p < this.netPairsWanted; p++) await this.postReceive(2 * p, (data) => this.#netInput(data));
+    if (this.netPairsWanted > 1) {
+      const n = new Uint8Array(2);
+      le.setU16(n, 0, this.netPairsRequested());
+      const ack = await this.netControl(NetCtrl.MQ, NetCtrl.MQ_VQ_PAIRS_SET, n, deadline);
+      if (ack === NetCtrl.OK) this.netPairs = this.netPairsWanted;
+    }
     for (const c of this.netRxModeCommands(this.negotiated)) await this.netControl(c.cls, c.command, c.data, deadline);
   }
 
@@ -459,7 +503,7 @@ export class ReferenceDriver implements DriverSession {
       await this.endpoint.memory.write(out, bytes);
       await this.endpoint.memory.write(ack, new Uint8Array([0xff]));
       const outcome = await this.submit(
-        NET_CTRL,
+        this.netControlQueue,
         [{ addr: out, len: bytes.length, writable: false }, { addr: ack, len: 1, writable: true }],
         Math.min(deadline, Date.now() + CONSOLE_CONTROL_WAIT_MS),
         lease,
@@ -501,9 +545,19 @@ export class ReferenceDriver implements DriverSession {
     const data = new Uint8Array(header.length + frame.length);
     data.set(header);
     data.set(frame, header.length);
-    return await this.transmit(1, data, deadline)
+    return await this.transmit(this.netTransmitQueue(), data, deadline)
       ? { ok: true }
       : { ok: false, error: `timeout: the device did not use the frame within ${deadlineMs} ms` };
+  }
+
+  /** The pairs asked for with VQ_PAIRS_SET: those set up. */
+  protected netPairsRequested(): number {
+    return this.netPairsWanted;
+  }
+
+  /** The transmit queue of the next frame: the pairs in force in turn (transmitq1 before VQ_PAIRS_SET). */
+  protected netTransmitQueue(): number {
+    return 2 * (this.#txTurn++ % this.netPairs) + 1;
   }
 
   /** The header of a transmitted frame: no offload asked for, num_buffers 0. */
@@ -744,7 +798,9 @@ export class ReferenceDriver implements DriverSession {
 
   /** The configuration fields to read for a device type under `features` (only fields that exist). */
   protected configFields(type: DrivenType, features: bigint): ConfigField[] {
-    if (type === "net") return (features & bit(NET_F.MTU)) !== 0n ? [NET_MTU_FIELD] : [];
+    if (type === "net") {
+      return [NET_MTU_FIELD, NET_PAIRS_FIELD].filter((f) => (features & bit(f.feature!)) !== 0n);
+    }
     return type === "blk" ? blkConfigFields(features) : [];
   }
 
