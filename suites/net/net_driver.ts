@@ -311,6 +311,30 @@ export const txGsoNone = txClause(
   (x) => x.header.gsoType !== NetGso.NONE,
 );
 
+export const gsoNeedsCsum = txClause(
+  {
+    statement: 32,
+    level: "MUST",
+    title: "NEEDS_CSUM with any segmentation request",
+    requirement: "When the driver asks for segmentation (gso_type other than NONE) it also sets " +
+      "VIRTIO_NET_HDR_F_NEEDS_CSUM.",
+  },
+  "NEEDS_CSUM on every header with a gso_type",
+  (x) => x.header.gsoType !== NetGso.NONE && (x.header.flags & NetHdrFlag.NEEDS_CSUM) === 0,
+);
+
+export const gsoHasSize = txClause(
+  {
+    statement: 33,
+    level: "MUST",
+    title: "gso_size set with any segmentation request",
+    requirement: "When the driver asks for segmentation (gso_type other than NONE) it sets gso_size to the segment " +
+      "size it wants.",
+  },
+  "gso_size on every header with a gso_type",
+  (x) => x.header.gsoType !== NetGso.NONE && x.header.gsoSize === 0,
+);
+
 export const txNoTunnelBitsAgain = txClause(
   {
     statement: 42,
@@ -568,6 +592,37 @@ export const noTransmitqBeyondPairs = defineDriverClause({
   },
 });
 
+export const unknownReceiveFlagsIgnored = defineDriverClause({
+  label: "drivernormative:Device Types / Network Device / Device Operation / Processing of Incoming Packets",
+  statement: 1,
+  level: "MUST",
+  title: "unknown flag bits of a received header ignored",
+  requirement: "The driver ignores flag bits of a received header that it does not know: the frame is taken as if " +
+    "they were clear.",
+  action: "Presents a net device whose received headers carry flag bit 0x80 (no meaning in any feature), puts a " +
+    "frame on the wire and checks the driver reports exactly that frame received.",
+  applies: NET,
+  async run(ctx) {
+    if (ctx.scenarios.watched) notApplicable("the driver runs beside its own device: the harness cannot set its flags");
+    const t = await ctx.scenarios.run({
+      configure: (_core, fn) => {
+        if (fn instanceof NetFunction) fn.extraReceiveFlags = 0x80;
+      },
+      workloads: [{ kind: "net-receive" }],
+    });
+    netOf(ctx, t);
+    const r = t.results[0];
+    const want = presentedFrame(2);
+    const same = r?.ok === true && r.data !== undefined && r.data.length === want.length &&
+      r.data.every((b, i) => b === want[i]);
+    expectThat(
+      same,
+      `the ${want.length}-byte frame received`,
+      () => r === undefined ? "no result" : r.ok ? `${r.data?.length ?? 0} bytes` : r.error,
+    );
+  },
+});
+
 /** The driver clauses of spec 5.1. */
 export const NET_DRIVER_CLAUSES = [
   noConfigWrites,
@@ -583,6 +638,8 @@ export const NET_DRIVER_CLAUSES = [
   txNoTunnelBits,
   txNoTunnelCsum,
   txGsoNone,
+  gsoNeedsCsum,
+  gsoHasSize,
   txNoTunnelBitsAgain,
   txNoTunnelCsumAgain,
   txNoReceiveFlags,
@@ -592,6 +649,7 @@ export const NET_DRIVER_CLAUSES = [
   noExtraCommandsWithoutRxExtra,
   noMacCommandsWithoutCtrlRx,
   announceAcknowledged,
+  unknownReceiveFlagsIgnored,
   pairsRequestInRange,
   transmitq1BeforePairsSet,
   noTransmitqBeyondPairs,

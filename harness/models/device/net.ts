@@ -228,6 +228,8 @@ export class NetFunction implements DeviceFunction {
   readonly transmitted: Transmitted[] = [];
   /** Control commands since the function was made, across resets. */
   readonly controlLog: NetControlCommand[] = [];
+  /** Flag bits a scenario adds to every received header (bits a driver must ignore when it does not know them). */
+  extraReceiveFlags = 0;
   /** Called after every frame the driver transmitted (scenarios hook host-side changes on it). */
   onTransmit?: () => void;
   /** Frames dropped: no receive buffer could hold them, or the filter refused them. */
@@ -550,7 +552,8 @@ export class NetFunction implements DeviceFunction {
   protected receiveHeader(buffers: number, size: number, frame?: Uint8Array): Uint8Array {
     const valid = (this.#negotiated & bit(NET_F.GUEST_CSUM)) !== 0n && frame !== undefined &&
       udpChecksumOk(frame) === true;
-    return encodeNetHeader({ numBuffers: buffers, flags: valid ? NetHdrFlag.DATA_VALID : 0 }, size);
+    const flags = (valid ? NetHdrFlag.DATA_VALID : 0) | this.extraReceiveFlags;
+    return encodeNetHeader({ numBuffers: buffers, flags }, size);
   }
 
   reset(): void {

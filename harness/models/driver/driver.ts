@@ -522,12 +522,18 @@ export class ReferenceDriver implements DriverSession {
     const size = this.receiveHeaderSize();
     if (data.length < size) return;
     const header = decodeNetHeader(data, size);
+    if (!this.acceptsReceived(header.flags)) return;
     if (header.numBuffers !== undefined && header.numBuffers > 1) {
       this.lastError = `a received packet spread over ${header.numBuffers} buffers of ${this.rxBytes} bytes`;
       return;
     }
     this.netInput.push(data.slice(size));
     if (this.netInput.length > 64) this.netInput.shift();
+  }
+
+  /** Whether a received packet with these header flags is taken: always (flag bits it does not know are ignored). */
+  protected acceptsReceived(_flags: number): boolean {
+    return true;
   }
 
   /** The size of the header before a received frame: the negotiated one. */
