@@ -406,6 +406,152 @@ export const noQueueBeyondPairs = defineDeviceClause({
   },
 });
 
+/** A multicast address the harness uses (locally administered group). */
+const GROUP = [0x03, 0x11, 0x22, 0x33, 0x44, 0x05];
+const BROADCAST = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+
+/** One receive-mode SHOULD: the commands that set the mode, a frame's destination, and whether it should come. */
+interface ModeCase {
+  statement: number;
+  level: "SHOULD" | "SHOULD NOT";
+  title: string;
+  requirement: string;
+  extra: boolean;
+  /** Commands after PROMISC 0 (RX class command, value). */
+  modes: [number, number][];
+  /** A multicast MAC table with this group (MAC_TABLE_SET) before the modes. */
+  table?: boolean;
+  dest: "stranger" | "group" | "broadcast" | "own";
+  received: boolean;
+}
+
+function modeClause(c: ModeCase) {
+  const names: Record<number, string> = {
+    0: "PROMISC",
+    1: "ALLMULTI",
+    2: "ALLUNI",
+    3: "NOMULTI",
+    4: "NOUNI",
+    5: "NOBCAST",
+  };
+  const what = {
+    stranger: "a unicast address in no table",
+    group: "a multicast group",
+    broadcast: "broadcast",
+    own: "the device's own address",
+  }[c.dest];
+  return defineDeviceClause({
+    label: RX_FILTER,
+    statement: c.statement,
+    level: c.level,
+    title: c.title,
+    requirement: c.requirement,
+    action:
+      `Negotiates CTRL_VQ and CTRL_RX${c.extra ? " and CTRL_RX_EXTRA" : ""}, turns promiscuous mode off${
+        c.table ? ", lists a multicast group in the MAC table" : ""
+      }, sends ${
+        c.modes.map(([m, v]) => `${names[m]} ${v}`).join(", ") || "nothing more"
+      }, injects a frame to ${what} ` +
+      `and checks it is ${c.received ? "" : "not "}received (a marker frame after it bounds the wait).`,
+    applies: { ...NET, offered: [NET_F.CTRL_VQ, NET_F.CTRL_RX, ...(c.extra ? [NET_F.CTRL_RX_EXTRA] : [])] },
+    async run(ctx) {
+      const link = await controlUp(ctx, c.extra ? [NET_F.CTRL_RX, NET_F.CTRL_RX_EXTRA] : [NET_F.CTRL_RX]);
+      wireOf(ctx);
+      const commands: [number, number, Uint8Array][] = [[NetCtrl.RX, NetCtrl.RX_PROMISC, new Uint8Array([0])]];
+      if (c.table) commands.push([NetCtrl.MAC, NetCtrl.MAC_TABLE_SET, macTable([], [GROUP])]);
+      for (const [m, v] of c.modes) commands.push([NetCtrl.RX, m, new Uint8Array([v])]);
+      for (const [cls, command, data] of commands) {
+        const ack = await controlCommand(ctx, cls, command, data);
+        if (ack !== NetCtrl.OK) notApplicable(`the device refused a receive-mode command (${fmtAck(ack)})`);
+      }
+      const dest = { stranger: STRANGER, group: GROUP, broadcast: BROADCAST, own: link.mac }[c.dest];
+      // The marker goes where the modes let it: the device's own address, or broadcast when unicast is suppressed.
+      const marker = c.modes.some(([m, v]) => m === NetCtrl.RX_NOUNI && v === 1) ? BROADCAST : link.mac;
+      const got = await whichReceived(ctx, link, [testFrame(dest, 64, 9)], marker);
+      if (!got) notApplicable("the marker frame after the test frame was not received");
+      expectThat(
+        got.has(0) === c.received,
+        `the frame to ${what} ${c.received ? "received" : "dropped"}`,
+        () => got.has(0) ? "it was received" : "it was dropped",
+      );
+    },
+  });
+}
+
+export const RX_MODE_CLAUSES = [
+  modeClause({
+    statement: 2,
+    level: "SHOULD",
+    title: "promiscuous mode receives every frame",
+    requirement: "With promiscuous mode on, the device should receive every incoming frame.",
+    extra: false,
+    modes: [[NetCtrl.RX_PROMISC, 1]],
+    dest: "stranger",
+    received: true,
+  }),
+  modeClause({
+    statement: 4,
+    level: "SHOULD",
+    title: "all-multicast mode receives every multicast frame",
+    requirement: "With all-multicast receive on, the device should let every incoming multicast frame through.",
+    extra: false,
+    modes: [[NetCtrl.RX_ALLMULTI, 1]],
+    dest: "group",
+    received: true,
+  }),
+  modeClause({
+    statement: 6,
+    level: "SHOULD",
+    title: "all-unicast mode receives every unicast frame",
+    requirement: "With all-unicast receive on, the device should let every incoming unicast frame through.",
+    extra: true,
+    modes: [[NetCtrl.RX_ALLUNI, 1]],
+    dest: "stranger",
+    received: true,
+  }),
+  modeClause({
+    statement: 7,
+    level: "SHOULD NOT",
+    title: "no multicast frame while multicast is suppressed",
+    requirement: "With NOMULTI on, the device should not pass multicast frames to the driver.",
+    extra: true,
+    table: true,
+    modes: [[NetCtrl.RX_NOMULTI, 1]],
+    dest: "group",
+    received: false,
+  }),
+  modeClause({
+    statement: 9,
+    level: "SHOULD NOT",
+    title: "broadcast still received while multicast is suppressed",
+    requirement: "Suppressing multicast (NOMULTI) should not keep broadcast frames from the driver.",
+    extra: true,
+    modes: [[NetCtrl.RX_NOMULTI, 1]],
+    dest: "broadcast",
+    received: true,
+  }),
+  modeClause({
+    statement: 10,
+    level: "SHOULD NOT",
+    title: "no unicast frame while unicast is suppressed",
+    requirement: "With NOUNI on, the device should not pass unicast frames to the driver.",
+    extra: true,
+    modes: [[NetCtrl.RX_NOUNI, 1]],
+    dest: "own",
+    received: false,
+  }),
+  modeClause({
+    statement: 12,
+    level: "SHOULD NOT",
+    title: "no broadcast frame while broadcast is suppressed",
+    requirement: "With NOBCAST on, the device should not pass broadcast frames to the driver.",
+    extra: true,
+    modes: [[NetCtrl.RX_NOBCAST, 1]],
+    dest: "broadcast",
+    received: false,
+  }),
+];
+
 /** The control-queue device clauses of spec 5.1.9.5. */
 export const NET_CONTROL_DEVICE_CLAUSES = [
   rxModesSupported,
@@ -418,4 +564,5 @@ export const NET_CONTROL_DEVICE_CLAUSES = [
   announceClearedOnAck,
   receiveq1BeforePairsSet,
   noQueueBeyondPairs,
+  ...RX_MODE_CLAUSES,
 ];

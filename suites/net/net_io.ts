@@ -380,8 +380,9 @@ export async function whichReceived(
   ctx: DeviceClauseContext,
   link: NetLink,
   frames: readonly Uint8Array[],
+  markerTo: readonly number[] = link.mac,
 ): Promise<Set<number> | undefined> {
-  const marker = testFrame(link.mac, 99, 0xee);
+  const marker = testFrame(markerTo, 99, 0xee);
   const room = Math.max(1526, link.hdr + Math.max(marker.length, ...frames.map((f) => f.length)));
   const queue = ctx.driver.queue(NET_RX);
   if (queue.freeCount < frames.length + 1) notApplicable(`the receive queue (size ${queue.size}) is too small`);
