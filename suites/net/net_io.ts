@@ -17,6 +17,7 @@ import {
   NET_TX,
   type NetHeader,
   netHeaderSize,
+  onesComplementSum,
 } from "../../harness/models/device/net.ts";
 import { HARNESS_CORE_FEATURES } from "../../harness/roles/harness_driver.ts";
 import { formatStatus, Status } from "../../harness/status.ts";
@@ -298,22 +299,13 @@ export function udpFrame(dest: readonly number[], payload: number, seed: number,
   const total = 20 + 8 + payload;
   frame[ip + 2] = total >> 8;
   frame[ip + 3] = total & 0xff;
-  const fold = (sum: number) => {
-    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-    return sum;
-  };
-  let sum = 0;
-  for (let i = 0; i < 20; i += 2) sum += (frame[ip + i]! << 8) | frame[ip + i + 1]!;
-  const c = ~fold(sum) & 0xffff;
+  const c = ~onesComplementSum(frame, ip, ip + 20) & 0xffff;
   frame[ip + 10] = c >> 8;
   frame[ip + 11] = c & 0xff;
   const udp = ip + 20;
   const len = 8 + payload;
   frame.set([0x30, 0x39, 0x30, 0x3a, len >> 8, len & 0xff, 0, 0], udp);
-  let u = 17 + len;
-  for (let i = ip + 12; i < ip + 20; i += 2) u += (frame[i]! << 8) | frame[i + 1]!;
-  for (let i = udp; i < udp + len; i += 2) u += (frame[i]! << 8) | (i + 1 < udp + len ? frame[i + 1]! : 0);
-  let sumU = ~fold(u) & 0xffff;
+  let sumU = ~onesComplementSum(frame, udp, udp + len, onesComplementSum(frame, ip + 12, ip + 20, 17 + len)) & 0xffff;
   if (sumU === 0) sumU = 0xffff;
   if (!good) sumU = sumU === 0x1234 ? 0x4321 : 0x1234;
   frame[udp + 6] = sumU >> 8;

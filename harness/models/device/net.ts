@@ -126,10 +126,7 @@ export function encodeNetHeader(h: Partial<NetHeader>, size: number): Uint8Array
 export function completeChecksum(frame: Uint8Array, start: number, offset: number): boolean {
   const at = start + offset;
   if (at + 2 > frame.length) return false;
-  let sum = 0;
-  for (let i = start; i < frame.length; i += 2) sum += (frame[i]! << 8) | (frame[i + 1] ?? 0);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  const c = ~sum & 0xffff;
+  const c = ~onesComplementSum(frame, start, frame.length) & 0xffff;
   frame[at] = c >> 8;
   frame[at + 1] = c & 0xff;
   return true;
@@ -144,11 +141,19 @@ export function udpChecksumOk(f: Uint8Array): boolean | undefined {
   if ((f[20]! & 0x3f) !== 0 || f[21] !== 0) return undefined;
   const udpLen = (f[38]! << 8) | f[39]!;
   if (udpLen < 8 || 34 + udpLen > f.length || ((f[40]! << 8) | f[41]!) === 0) return undefined;
-  let sum = 17 + udpLen;
-  for (let i = 26; i < 34; i += 2) sum += (f[i]! << 8) | f[i + 1]!;
-  for (let i = 34; i < 34 + udpLen; i += 2) sum += (f[i]! << 8) | (i + 1 < 34 + udpLen ? f[i + 1]! : 0);
+  // The pseudo header: addresses, protocol, UDP length; then the UDP header and data.
+  return onesComplementSum(f, 34, 34 + udpLen, onesComplementSum(f, 26, 34, 17 + udpLen)) === 0xffff;
+}
+
+/**
+ * The 16-bit ones' complement sum of the big-endian words of `b[from, to)` (an odd last byte padded with 0), added to
+ * `initial` and folded: the Internet checksum is its complement.
+ */
+export function onesComplementSum(b: Uint8Array, from: number, to: number, initial = 0): number {
+  let sum = initial;
+  for (let i = from; i < to; i += 2) sum += (b[i]! << 8) | (i + 1 < to ? b[i + 1]! : 0);
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return sum === 0xffff;
+  return sum;
 }
 
 /** One frame the driver transmitted: its header, the frame as it went on the wire, and its chain. */
