@@ -57,8 +57,14 @@ export function zeroedBytes(size: number): Uint8Array {
   return new Uint8Array(new ArrayBuffer(size, { maxByteLength: size }));
 }
 
+/** How far a growing {@link ArrayMemory} extends its backing store at a time. */
+const GROWTH = 64 * 1024;
+
 /**
- * Guest memory backed by one in-process buffer.
+ * Guest memory backed by one in-process buffer. Without a backing store given, the buffer starts empty and grows (in
+ * 64 KiB steps, never beyond `size`) to the highest byte written: bytes above that read as zero. A harness makes
+ * thousands of guest memories in a run and touches the first few hundred KiB of each; a buffer sized to what is used
+ * keeps the collector from running for memory nobody wrote.
  *
  * @example
  * ```ts
@@ -66,17 +72,32 @@ export function zeroedBytes(size: number): Uint8Array {
  * const mem = new ArrayMemory(0x4000_0000, 1 << 20);
  * await writeU32(mem, 0x4000_0010, 0xdeadbeef);
  * console.log((await readU32(mem, 0x4000_0010)).toString(16)); // "deadbeef"
+ * console.log(mem.peek(0x4008_0000, 4)); // Uint8Array(4) [ 0, 0, 0, 0 ]
  * ```
  */
 export class ArrayMemory implements GuestMemory {
-  /** The memory's bytes, offset 0 at the base address. */
-  readonly bytes: Uint8Array;
-  /** `bytes`: the backing store (e.g. over a `SharedArrayBuffer`), `size` bytes long; fresh zeroes by default. */
+  #bytes: Uint8Array;
+  /** `bytes`: the backing store (e.g. over a `SharedArrayBuffer`), `size` bytes long; a growing buffer by default. */
   constructor(readonly base: number, readonly size: number, bytes?: Uint8Array) {
     if (bytes && bytes.length !== size) {
       throw new RangeError(`Guest memory backing store has the wrong size: ${bytes.length} bytes, not ${size}`);
     }
-    this.bytes = bytes ?? zeroedBytes(size);
+    // A view without a length over a resizable buffer tracks the buffer's length as it grows.
+    this.#bytes = bytes ?? new Uint8Array(new ArrayBuffer(0, { maxByteLength: size }));
+  }
+  /**
+   * The memory's bytes, offset 0 at the base address, all `size` of them (a growing buffer grows to its full size
+   * first: prefer {@link peek}, {@link poke} and {@link u16} for single accesses).
+   */
+  get bytes(): Uint8Array {
+    this.#reach(this.size);
+    return this.#bytes;
+  }
+  /** Grows the backing store to hold at least `end` bytes (offset from the base). */
+  #reach(end: number): void {
+    if (end <= this.#bytes.length) return;
+    const buffer = this.#bytes.buffer as ArrayBuffer;
+    buffer.resize(Math.min(this.size, Math.ceil(end / GROWTH) * GROWTH));
   }
   #check(addr: number, length: number): number {
     if (!inRange(this, addr, length)) {
@@ -88,15 +109,40 @@ export class ArrayMemory implements GuestMemory {
     }
     return addr - this.base;
   }
+  /** A copy of `length` bytes at guest-physical address `addr`, read now. */
+  peek(addr: number, length: number): Uint8Array {
+    const off = this.#check(addr, length);
+    const b = this.#bytes;
+    if (off + length <= b.length) return b.slice(off, off + length);
+    const out = new Uint8Array(length);
+    if (off < b.length) out.set(b.subarray(off), 0);
+    return out;
+  }
+  /** Writes `data` at guest-physical address `addr` now. */
+  poke(addr: number, data: Uint8Array): void {
+    const off = this.#check(addr, data.length);
+    this.#reach(off + data.length);
+    this.#bytes.set(data, off);
+  }
+  /** The little-endian u16 at `addr` (the caller checked the range). */
+  u16(addr: number): number {
+    const b = this.#bytes;
+    const off = addr - this.base;
+    return off + 2 <= b.length ? b[off]! | (b[off + 1]! << 8) : getU16(this.peek(addr, 2), 0);
+  }
+  /** The little-endian u32 at `addr` (the caller checked the range). */
+  u32(addr: number): number {
+    const b = this.#bytes;
+    const off = addr - this.base;
+    return off + 4 <= b.length ? getU32(b, off) : getU32(this.peek(addr, 4), 0);
+  }
   /** Reads `length` bytes at guest-physical address `addr`. */
   read(addr: number, length: number): Promise<Uint8Array> {
-    const off = this.#check(addr, length);
-    return Promise.resolve(this.bytes.slice(off, off + length));
+    return Promise.resolve(this.peek(addr, length));
   }
   /** Writes `data` at guest-physical address `addr`. */
   write(addr: number, data: Uint8Array): Promise<void> {
-    const off = this.#check(addr, data.length);
-    this.bytes.set(data, off);
+    this.poke(addr, data);
     return Promise.resolve();
   }
 }

@@ -274,23 +274,18 @@ function packedIdlePosition(r: Raw, desc: number, size: number): { pos: number; 
 
 /** Raw little-endian reads of the guest memory; callers check ranges first. */
 class Raw {
-  readonly view: DataView;
-  constructor(readonly mem: ArrayMemory) {
-    const b = mem.bytes;
-    this.view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  }
+  constructor(readonly mem: ArrayMemory) {}
   has(addr: number, length: number): boolean {
     return inRange(this.mem, addr, length);
   }
   u16(addr: number): number {
-    return this.view.getUint16(addr - this.mem.base, true);
+    return this.mem.u16(addr);
   }
   u32(addr: number): number {
-    return this.view.getUint32(addr - this.mem.base, true);
+    return this.mem.u32(addr);
   }
   u64(addr: number): number {
-    const off = addr - this.mem.base;
-    return this.view.getUint32(off, true) + this.view.getUint32(off + 4, true) * 2 ** 32;
+    return this.mem.u32(addr) + this.mem.u32(addr + 4) * 2 ** 32;
   }
 }
 

@@ -119,9 +119,9 @@ export class WatchedMemory implements GuestMemory {
   read(addr: number, length: number): Promise<Uint8Array> {
     if (!this.watcher || !this.watches(addr, length)) return this.inner.read(addr, length);
     try {
-      const off = this.#offset(addr, length);
+      this.#offset(addr, length);
       this.#call(() => this.watcher?.onRead(addr, length));
-      return Promise.resolve(this.inner.bytes.slice(off, off + length));
+      return Promise.resolve(this.inner.peek(addr, length));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -130,11 +130,11 @@ export class WatchedMemory implements GuestMemory {
   write(addr: number, data: Uint8Array): Promise<void> {
     if (!this.watcher || !this.watches(addr, data.length)) return this.inner.write(addr, data);
     try {
-      const off = this.#offset(addr, data.length);
+      this.#offset(addr, data.length);
       const copy = data.slice();
       this.#call(() => this.watcher?.beforeWrite?.(addr, copy.length));
-      const before = this.inner.bytes.slice(off, off + copy.length);
-      this.inner.bytes.set(copy, off);
+      const before = this.inner.peek(addr, copy.length);
+      this.inner.poke(addr, copy);
       this.#call(() => this.watcher?.onWrite(addr, copy, before));
       return Promise.resolve();
     } catch (e) {
