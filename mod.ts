@@ -54,6 +54,7 @@ export {
   type WorkloadResult,
 } from "./harness/adapter.ts";
 export type { DeviceTypeName, TransportKind } from "./harness/features.ts";
+export { type Clock, type ClockTimer, realClock, VirtualClock, type VirtualClockOptions } from "./harness/clock.ts";
 export { ArrayMemory, type GuestMemory, MemoryAccessError } from "./harness/memory.ts";
 export type { RegisterSpace, Width } from "./harness/registers.ts";
 

@@ -15,6 +15,7 @@
  *
  * @module
  */
+import type { Clock } from "./clock.ts";
 import type { DeviceTypeName, TransportKind } from "./features.ts";
 import type { GuestMemory } from "./memory.ts";
 import type { RegisterSpace, Width } from "./registers.ts";
@@ -186,6 +187,12 @@ export interface HarnessDeviceEndpoint {
   readonly memory: GuestMemory;
   /** Subscribes to the device's interrupt line. */
   onInterrupt(listener: (level: boolean) => void): void;
+  /**
+   * The harness's clock, when it offers one (to drivers that run in this process): a driver that takes its time and
+   * timers from it instead of `Date.now` and `setTimeout` runs on virtual time, so waiting out a request the device
+   * holds by design costs no wall-clock time. Absent: the driver uses the wall clock.
+   */
+  readonly clock?: Clock;
 }
 
 /** Work a driver under test is asked to do, by device type. */
@@ -411,6 +418,11 @@ export interface DriverTarget {
   readonly info: DriverTargetInfo;
   /** Attaches the driver to a device the harness presents (rejects on a watched target). */
   attach(device: HarnessDeviceEndpoint): Promise<DriverSession>;
+  /**
+   * True when the driver runs in this process and takes every time and timer from
+   * {@link HarnessDeviceEndpoint.clock}: the harness then runs it, and the device it presents, on virtual time.
+   */
+  readonly virtualTime?: boolean;
   /** A watched target: runs the driver once, from power-on, and returns every step it took at the transport. */
   watch?(request: WatchRequest): Promise<WatchedRun>;
   /** Frees what the target keeps between sessions (as {@link DeviceTarget.close}). Optional. */

@@ -77,6 +77,8 @@ const GROWTH = 64 * 1024;
  */
 export class ArrayMemory implements GuestMemory {
   #bytes: Uint8Array;
+  /** How many reads and writes the memory has served (a measure of activity, e.g. for a virtual clock). */
+  accesses = 0;
   /** `bytes`: the backing store (e.g. over a `SharedArrayBuffer`), `size` bytes long; a growing buffer by default. */
   constructor(readonly base: number, readonly size: number, bytes?: Uint8Array) {
     if (bytes && bytes.length !== size) {
@@ -112,6 +114,7 @@ export class ArrayMemory implements GuestMemory {
   /** A copy of `length` bytes at guest-physical address `addr`, read now. */
   peek(addr: number, length: number): Uint8Array {
     const off = this.#check(addr, length);
+    this.accesses++;
     const b = this.#bytes;
     if (off + length <= b.length) return b.slice(off, off + length);
     const out = new Uint8Array(length);
@@ -121,17 +124,20 @@ export class ArrayMemory implements GuestMemory {
   /** Writes `data` at guest-physical address `addr` now. */
   poke(addr: number, data: Uint8Array): void {
     const off = this.#check(addr, data.length);
+    this.accesses++;
     this.#reach(off + data.length);
     this.#bytes.set(data, off);
   }
   /** The little-endian u16 at `addr` (the caller checked the range). */
   u16(addr: number): number {
+    this.accesses++;
     const b = this.#bytes;
     const off = addr - this.base;
     return off + 2 <= b.length ? b[off]! | (b[off + 1]! << 8) : getU16(this.peek(addr, 2), 0);
   }
   /** The little-endian u32 at `addr` (the caller checked the range). */
   u32(addr: number): number {
+    this.accesses++;
     const b = this.#bytes;
     const off = addr - this.base;
     return off + 4 <= b.length ? getU32(b, off) : getU32(this.peek(addr, 4), 0);

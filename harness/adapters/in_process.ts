@@ -222,9 +222,19 @@ export class InProcessDriverTarget implements DriverTarget {
   readonly role = "driver" as const;
   /** What the target is. */
   readonly info: DriverTargetInfo;
-  /** A driver target from its description and the factory that attaches the driver to the harness device. */
-  constructor(info: Omit<DriverTargetInfo, "adapter" | "contractVersion">, readonly factory: InProcessDriverFactory) {
+  /** Whether the driver takes all its time from the endpoint's clock (see {@link DriverTarget.virtualTime}). */
+  readonly virtualTime: boolean;
+  /**
+   * A driver target from its description and the factory that attaches the driver to the harness device;
+   * `virtualTime`: the driver takes every time and timer from the endpoint's clock.
+   */
+  constructor(
+    info: Omit<DriverTargetInfo, "adapter" | "contractVersion">,
+    readonly factory: InProcessDriverFactory,
+    opts: { virtualTime?: boolean } = {},
+  ) {
     this.info = { ...info, adapter: "in-process", contractVersion: ADAPTER_CONTRACT_VERSION };
+    this.virtualTime = opts.virtualTime ?? false;
   }
   attach(device: HarnessDeviceEndpoint): Promise<DriverSession> {
     try {

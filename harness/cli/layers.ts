@@ -17,6 +17,7 @@ export const FLOORS: readonly Floor[] = [
   {
     name: "helpers",
     paths: [
+      "harness/clock.ts",
       "harness/features.ts",
       "harness/memory.ts",
       "harness/registers.ts",

@@ -562,7 +562,12 @@ export async function loadTarget(arg: string): Promise<LoadedTarget> {
 
 /** A driver target under another name (the same driver). */
 export function renameDriver(t: DriverTarget, name: string): DriverTarget {
-  const renamed: DriverTarget = { role: "driver", info: { ...t.info, name }, attach: (d) => t.attach(d) };
+  const renamed: DriverTarget = {
+    role: "driver",
+    info: { ...t.info, name },
+    attach: (d) => t.attach(d),
+    ...(t.virtualTime ? { virtualTime: true } : {}),
+  };
   const watch = t.watch;
   if (watch) renamed.watch = (r) => watch.call(t, r);
   return renamed;

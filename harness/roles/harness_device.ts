@@ -16,6 +16,7 @@ import type {
   Workload,
   WorkloadResult,
 } from "../adapter.ts";
+import { VirtualClock } from "../clock.ts";
 import { callWithDeadline, untilAborted } from "../deadline.ts";
 import type { DeviceTypeName, TransportKind } from "../features.ts";
 import { ArrayMemory, inRange, readU16 } from "../memory.ts";
@@ -573,7 +574,17 @@ export class ScenarioRunner {
       ...(s.blkReadOnly ? { blkReadOnly: true } : {}),
       ...(s.queueSizeMax === undefined ? {} : { queueSizeMax: s.queueSizeMax }),
     });
-    const core = new DeviceCore(fn, { memory, transport: this.transport, ...(s.knobs ? { knobs: s.knobs } : {}) });
+    // A driver that takes its time from the endpoint's clock runs, with the device, on virtual time: time moves while
+    // neither touches a register or guest memory.
+    const clock: VirtualClock | undefined = this.target.virtualTime
+      ? new VirtualClock({ activity: (): number => memory.accesses + device.events.length })
+      : undefined;
+    const core = new DeviceCore(fn, {
+      memory,
+      transport: this.transport,
+      ...(s.knobs ? { knobs: s.knobs } : {}),
+      ...(clock ? { clock } : {}),
+    });
     const listeners: ((level: boolean) => void)[] = [];
     const watched = new WatchedMemory(memory);
     const monitor = new RingMonitor(memory, {
@@ -599,6 +610,7 @@ export class ScenarioRunner {
         ...presented,
         memory: watched,
         onInterrupt: (l) => listeners.push(l),
+        ...(clock ? { clock } : {}),
       }), deadline);
     const results: WorkloadResult[] = [];
     let probe: ProbeResult;
@@ -627,6 +639,7 @@ export class ScenarioRunner {
       phase({ kind: "phase", phase: "end" });
     } finally {
       await callWithDeadline(() => session.close(), 2 * deadline + 500, "closing the driver session");
+      clock?.dispose();
     }
     return {
       events: device.events,

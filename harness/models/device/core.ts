@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { type Clock, type ClockTimer, realClock } from "../../clock.ts";
 import { bit, definedMask, dependencyGaps, F, type TransportKind } from "../../features.ts";
 import type { GuestMemory } from "../../memory.ts";
 import { Status } from "../../status.ts";
@@ -97,6 +98,8 @@ export interface DeviceOptions {
   memory: GuestMemory;
   transport: TransportKind;
   knobs?: DeviceKnobs;
+  /** Where the device's timers come from (polling): the wall clock by default. */
+  clock?: Clock;
 }
 
 /**
@@ -141,7 +144,8 @@ export class DeviceCore implements FunctionHost {
   readonly memory: GuestMemory;
   readonly transport: TransportKind;
   #jobs = new Set<Promise<void>>();
-  #poll: ReturnType<typeof setTimeout> | undefined;
+  #poll: ClockTimer | undefined;
+  readonly #clock: Clock;
   #stopped = false;
   #rerun = new Set<number>();
   #running = new Set<number>();
@@ -150,6 +154,7 @@ export class DeviceCore implements FunctionHost {
     this.memory = opts.memory;
     this.transport = opts.transport;
     this.knobs = opts.knobs ?? {};
+    this.#clock = opts.clock ?? realClock;
     this.resetState();
     fn.attach?.(this);
   }
@@ -195,7 +200,7 @@ export class DeviceCore implements FunctionHost {
     this.errorReason = undefined;
     this.configChangeOwed = false;
     this.#rerun.clear();
-    clearTimeout(this.#poll);
+    this.#clock.clearTimer(this.#poll);
     this.queues = Array.from({ length: this.fn.queueCount }, () => this.freshQueue());
     this.fn.reset();
     this.onInterrupt(false);
@@ -308,15 +313,15 @@ export class DeviceCore implements FunctionHost {
     const tick = () => {
       if (epoch !== this.epoch || this.#stopped || !(this.status & Status.DRIVER_OK)) return;
       for (let q = 0; q < this.queues.length; q++) this.kick(q);
-      this.#poll = setTimeout(tick, this.knobs.pollMs ?? 2);
+      this.#poll = this.#clock.setTimer(tick, this.knobs.pollMs ?? 2);
     };
-    this.#poll = setTimeout(tick, this.knobs.pollMs ?? 2);
+    this.#poll = this.#clock.setTimer(tick, this.knobs.pollMs ?? 2);
   }
 
   /** Stops background polling for good (the device is being discarded). */
   stop(): void {
     this.#stopped = true;
-    clearTimeout(this.#poll);
+    this.#clock.clearTimer(this.#poll);
   }
 
   /** Starts (or re-arms) background processing of queue `q`. */

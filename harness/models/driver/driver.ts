@@ -55,6 +55,7 @@ import {
 } from "../../features.ts";
 import { decodeNetHeader, encodeNetHeader, NET_CTRL, NET_S_ANNOUNCE, NetCtrl, netHeaderSize } from "../device/net.ts";
 import { BumpAllocator, le } from "../../memory.ts";
+import { type Clock, type ClockTimer, realClock } from "../../clock.ts";
 import { CONSOLE_F, ConsoleEvent, CONTROL_RX, CONTROL_TX, controlMessage, receiveqOf } from "../device/console.ts";
 import type { RegisterSpace } from "../../registers.ts";
 import { formatStatus, Status } from "../../status.ts";
@@ -221,10 +222,6 @@ function message(e: unknown): string {
   return errorText(e);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 function drivenType(deviceId: number): DrivenType | undefined {
   if (deviceId === DEVICE_IDS.rng) return "rng";
   if (deviceId === DEVICE_IDS.blk) return "blk";
@@ -276,6 +273,8 @@ export class ReferenceDriver implements DriverSession {
 
   /** Where rings and indirect tables are allocated (rewound when the device is reset). */
   protected readonly ringAlloc: BumpAllocator;
+  /** Where the driver's time comes from: the harness's clock when it offers one (virtual time in-process). */
+  protected readonly clock: Clock;
   #bufAlloc: BumpAllocator;
   #bufEpoch = 0;
   #buffersInUse = 0;
@@ -289,6 +288,7 @@ export class ReferenceDriver implements DriverSession {
   /** A driver over the harness device's endpoint. */
   constructor(protected readonly endpoint: HarnessDeviceEndpoint) {
     this.regs = endpoint.registers;
+    this.clock = endpoint.clock ?? realClock;
     if (endpoint.transport === "mmio") this.#transport = new MmioDriverTransport(endpoint.registers);
     const { base, size } = endpoint.memory;
     const ringBytes = Math.min(Math.floor(size / 2), Math.max(64 * 1024, Math.floor(size / 8)));
@@ -345,7 +345,7 @@ export class ReferenceDriver implements DriverSession {
    * `{ bound: false }` without an error for a placeholder (DeviceID 0).
    */
   async probe(deadlineMs: number): Promise<ProbeResult> {
-    const deadline = Date.now() + deadlineMs;
+    const deadline = this.clock.now() + deadlineMs;
     const result = await this.probeLocked(deadline);
     // The console handshake runs with the registers free: the device answers on its queues meanwhile.
     if (result.bound && this.deviceType === "console") await this.startConsole(deadline);
@@ -505,7 +505,7 @@ export class ReferenceDriver implements DriverSession {
       const outcome = await this.submit(
         this.netControlQueue,
         [{ addr: out, len: bytes.length, writable: false }, { addr: ack, len: 1, writable: true }],
-        Math.min(deadline, Date.now() + CONSOLE_CONTROL_WAIT_MS),
+        Math.min(deadline, this.clock.now() + CONSOLE_CONTROL_WAIT_MS),
         lease,
       );
       return outcome.kind === "used" ? (await this.endpoint.memory.read(ack, 1))[0] : undefined;
@@ -574,7 +574,7 @@ export class ReferenceDriver implements DriverSession {
   /** Waits (bounded) for a received frame and returns it. */
   protected async netReceive(deadline: number, deadlineMs: number): Promise<WorkloadResult> {
     this.#requireBound("net", "net-receive");
-    while (this.netInput.length === 0 && Date.now() < deadline) await sleep(NET_RECEIVE_POLL_MS);
+    while (this.netInput.length === 0 && this.clock.now() < deadline) await this.clock.sleep(NET_RECEIVE_POLL_MS);
     const frame = this.netInput.shift();
     return frame
       ? { ok: true, data: frame }
@@ -600,8 +600,8 @@ export class ReferenceDriver implements DriverSession {
     await this.postReceive(CONTROL_RX, (data) => this.onConsoleControl(data, deadline));
     await this.sendControl(controlMessage(0, ConsoleEvent.DEVICE_READY, 1), deadline);
     // Quiet: no message being handled and none arrived during a short wait, twice in a row.
-    for (let idle = 0, seen = this.#consoleMessages; idle < 2 && Date.now() < deadline;) {
-      await sleep(2);
+    for (let idle = 0, seen = this.#consoleMessages; idle < 2 && this.clock.now() < deadline;) {
+      await this.clock.sleep(2);
       idle = this.#consoleBusy === 0 && seen === this.#consoleMessages ? idle + 1 : 0;
       seen = this.#consoleMessages;
     }
@@ -654,7 +654,7 @@ export class ReferenceDriver implements DriverSession {
    * {@link CONSOLE_CONTROL_WAIT_MS} (a message not used by then stays exposed until it is, like any request).
    */
   protected async sendControl(msg: Uint8Array, deadline: number): Promise<void> {
-    await this.transmit(CONTROL_TX, msg, Math.min(deadline, Date.now() + CONSOLE_CONTROL_WAIT_MS));
+    await this.transmit(CONTROL_TX, msg, Math.min(deadline, this.clock.now() + CONSOLE_CONTROL_WAIT_MS));
   }
 
   /** Puts `data` in one device-readable buffer on `index` and waits until it is used; false on a timeout. */
@@ -738,10 +738,10 @@ export class ReferenceDriver implements DriverSession {
     for (let polls = 0;; polls++) {
       const s = await this.t.getStatus();
       if (s === 0) return;
-      if (Date.now() >= deadline || polls >= MAX_POLLS) {
+      if (this.clock.now() >= deadline || polls >= MAX_POLLS) {
         throw new DriverFailure(`The device did not complete its reset: Status reads ${formatStatus(s)}`);
       }
-      await sleep(RESET_POLL_MS);
+      await this.clock.sleep(RESET_POLL_MS);
     }
   }
 
@@ -841,7 +841,7 @@ export class ReferenceDriver implements DriverSession {
       const value = await read();
       const after = await this.t.configGeneration();
       if (before === after) return value;
-      if (Date.now() >= deadline) break;
+      if (this.clock.now() >= deadline) break;
     }
     throw new DriverFailure("The configuration generation kept changing while the driver read the configuration");
   }
@@ -1009,7 +1009,7 @@ export class ReferenceDriver implements DriverSession {
     const need = bit(NET_F.GUEST_ANNOUNCE) | bit(NET_F.CTRL_VQ);
     if ((this.negotiated & need) !== need) return;
     if (!((await this.t.readConfig(6, 2)) & NET_S_ANNOUNCE)) return;
-    void this.netControl(NetCtrl.ANNOUNCE, NetCtrl.ANNOUNCE_ACK, new Uint8Array(0), Date.now() + RECOVERY_MS)
+    void this.netControl(NetCtrl.ANNOUNCE, NetCtrl.ANNOUNCE_ACK, new Uint8Array(0), this.clock.now() + RECOVERY_MS)
       .catch((e) => this.lastError = message(e));
   }
 
@@ -1017,7 +1017,7 @@ export class ReferenceDriver implements DriverSession {
   protected async recoverFromNeedsReset(): Promise<void> {
     this.bound = false;
     try {
-      await this.resetDevice(Date.now() + RECOVERY_MS);
+      await this.resetDevice(this.clock.now() + RECOVERY_MS);
     } finally {
       this.forget("The device set DEVICE_NEEDS_RESET; the driver reset it");
     }
@@ -1208,20 +1208,20 @@ export class ReferenceDriver implements DriverSession {
   }
 
   async #wait(p: Pending, deadline: number): Promise<RequestOutcome> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let poll: ReturnType<typeof setInterval> | undefined;
+    let timer: ClockTimer | undefined;
+    let poll: ClockTimer | undefined;
     try {
       const timeout = new Promise<RequestOutcome>((resolve) => {
-        timer = setTimeout(() => resolve({ kind: "timeout" }), Math.max(0, deadline - Date.now()));
+        timer = this.clock.setTimer(() => resolve({ kind: "timeout" }), Math.max(0, deadline - this.clock.now()));
       });
-      poll = setInterval(() => void this.#harvestSoon(), USED_POLL_MS);
+      poll = this.clock.setRepeating(() => void this.#harvestSoon(), USED_POLL_MS);
       const outcome = await Promise.race([p.done, timeout]);
       if (outcome.kind !== "timeout") return outcome;
       await this.#harvestSoon();
       return p.outcome ?? outcome;
     } finally {
-      clearTimeout(timer);
-      clearInterval(poll);
+      this.clock.clearTimer(timer);
+      this.clock.clearTimer(poll);
     }
   }
 
@@ -1488,25 +1488,25 @@ export class ReferenceDriver implements DriverSession {
       const s = await this.t.getStatus();
       if (done(s)) return undefined;
       if (s & Status.DEVICE_NEEDS_RESET) return `${what}: it set DEVICE_NEEDS_RESET (${formatStatus(s)})`;
-      if (Date.now() >= deadline || polls >= MAX_POLLS) return `${what} in time: status reads ${formatStatus(s)}`;
-      await sleep(RESET_POLL_MS);
+      if (this.clock.now() >= deadline || polls >= MAX_POLLS) return `${what} in time: status reads ${formatStatus(s)}`;
+      await this.clock.sleep(RESET_POLL_MS);
     }
   }
 
   /** Reads QueueReset until it reads 0 (bounded): the reset took effect. Returns an error, or `undefined`. */
   protected async awaitQueueReset(index: number, deadline: number): Promise<string | undefined> {
     for (let polls = 0; await this.t.queueResetPending(index); polls++) {
-      if (Date.now() >= deadline || polls >= MAX_POLLS) {
+      if (this.clock.now() >= deadline || polls >= MAX_POLLS) {
         return `timeout: queue ${index} reset did not complete (QueueReset still reads 1)`;
       }
-      await sleep(RESET_POLL_MS);
+      await this.clock.sleep(RESET_POLL_MS);
     }
     return undefined;
   }
 
   /** Runs one workload, bounded by `deadlineMs`. */
   async workload(work: Workload, deadlineMs: number): Promise<WorkloadResult> {
-    const deadline = Date.now() + deadlineMs;
+    const deadline = this.clock.now() + deadlineMs;
     try {
       switch (work.kind) {
         case "rng-read":
@@ -1561,7 +1561,7 @@ export class ReferenceDriver implements DriverSession {
 
   /** Resets the device (if the driver began initializing it) before forgetting any buffer. */
   remove(deadlineMs: number): Promise<void> {
-    const deadline = Date.now() + deadlineMs;
+    const deadline = this.clock.now() + deadlineMs;
     return this.exclusive(async () => {
       this.bound = false;
       if (this.touched) {
@@ -1622,6 +1622,8 @@ export function driverTarget(name: string, Driver: DriverClass = ReferenceDriver
       workloads: [...REFERENCE_DRIVER_WORKLOADS],
     },
     (endpoint) => new Driver(endpoint),
+    // The reference driver and its variants take their time from the endpoint's clock.
+    { virtualTime: true },
   );
 }
 
