@@ -22,6 +22,9 @@ const PACKED_DESC_DRIVER = "drivernormative:Basic Facilities of a Virtio Device 
 const PACKED_SG_DRIVER = "drivernormative:Basic Facilities of a Virtio Device / Packed Virtqueues / " +
   "Scatter-Gather Support";
 
+const BLK_OPERATION_DEVICE = "devicenormative:Device Types / Block Device / Device Operation";
+const BLK_OPERATION_DRIVER = "drivernormative:Device Types / Block Device / Device Operation";
+
 /** The waivers. */
 export const WAIVERS: readonly Waiver[] = [
   {
@@ -161,5 +164,42 @@ export const WAIVERS: readonly Waiver[] = [
     statement: 6,
     reason: "The harness device cannot offer VIRTIO_F_NOTIF_CONFIG_DATA (its queue_notif_config_data is fixed at " +
       "0, which cannot be told apart from queue index 0), so the case never arises.",
+  },
+  {
+    label: BLK_OPERATION_DEVICE,
+    statement: 13,
+    reason: "Whether stable writes reach persistent storage before their completion shows only after the device " +
+      "loses power or crashes, which no black-box check of a running device can cause or see; what a running device " +
+      "shows (data read back after a write, a flush completed) is checked by the request clauses.",
+  },
+  {
+    label: BLK_OPERATION_DEVICE,
+    statement: 16,
+    reason: "Whether the storage behind a device has lifetime metrics that mean something is a fact about its " +
+      "hardware, not visible through the virtio interface; the values a device sends are checked by 5.2.6.2#17.",
+  },
+  {
+    label: BLK_OPERATION_DEVICE,
+    statement: 31,
+    reason: "The size of a secure erase request is chosen by the driver that forms it: there is nothing for the " +
+      "device to do or show, and the spec gives it no status to answer a wrong size with.",
+  },
+  {
+    label: BLK_OPERATION_DRIVER,
+    statement: 13,
+    reason: "What a driver assumes about its volatile writes after switching to writethrough is a belief in its own " +
+      "state; it shows in nothing it sends the device.",
+  },
+  {
+    label: BLK_OPERATION_DRIVER,
+    statement: 15,
+    reason: "What a driver assumes about the data of discarded sectors shows in nothing it sends the device (it may " +
+      "read them; what it then does with the bytes is not visible at the transport).",
+  },
+  {
+    label: BLK_OPERATION_DRIVER,
+    statement: 16,
+    reason: "What a driver assumes about the segments of a failed multi-segment request is a belief in its own " +
+      "state; it shows in nothing it sends the device.",
   },
 ];

@@ -8,7 +8,7 @@
 import { netHeaderSize } from "../models/device/net.ts";
 import type { DeviceSession } from "../adapter.ts";
 import { TargetError } from "../adapter.ts";
-import { bit, type DeviceTypeName, F } from "../features.ts";
+import { bit, BLK_F, type DeviceTypeName, F } from "../features.ts";
 import { BumpAllocator, le } from "../memory.ts";
 import { hex } from "../text.ts";
 import { formatStatus, Status } from "../status.ts";
@@ -39,6 +39,9 @@ export interface InitResult {
 
 /** Number of queues the harness sets up per device type. */
 export const QUEUES_BY_TYPE: Record<DeviceTypeName, number> = { rng: 1, blk: 1, net: 2, console: 2, other: 1 };
+
+/** Configuration offset of a block device's zoned.model. */
+const BLK_ZONED_MODEL = 92;
 
 /** Core features the harness knows how to drive and accepts when offered. */
 export const HARNESS_CORE_FEATURES = bit(F.VERSION_1) | bit(F.INDIRECT_DESC) | bit(F.RING_RESET) | bit(F.IN_ORDER);
@@ -133,12 +136,14 @@ export class HarnessDriver {
    * chooses the driver features from the offered ones (default: the core
    * features the harness drives). A status that does not read 0 after the
    * reset is a {@link TargetError} unless `tolerateReset` is set (for the
-   * clause that checks exactly that).
+   * clause that checks exactly that). Features without which the device cannot
+   * work at all (VIRTIO_BLK_F_ZONED on a host-managed zoned disk) are accepted
+   * besides `accept`'s choice unless `exact` is set.
    */
   async init(
     stage: Stage,
     accept?: (offered: bigint) => bigint,
-    opts: { tolerateReset?: boolean } = {},
+    opts: { tolerateReset?: boolean; exact?: boolean } = {},
   ): Promise<InitResult> {
     const status0 = await this.reset();
     if (status0 !== 0 && !opts.tolerateReset) {
@@ -151,7 +156,8 @@ export class HarnessDriver {
     result.status = await this.addStatus(Status.DRIVER);
     if (stage === "driver") return result;
     result.offered = await this.transport.readDeviceFeatures();
-    result.accepted = accept ? accept(result.offered) : result.offered & HARNESS_CORE_FEATURES;
+    const required = opts.exact ? 0n : await this.#requiredFeatures(result.offered);
+    result.accepted = (accept ? accept(result.offered) : result.offered & HARNESS_CORE_FEATURES) | required;
     await this.transport.writeDriverFeatures(result.accepted);
     if (this.transport.modern) {
       result.status = await this.addStatus(Status.FEATURES_OK);
@@ -166,6 +172,15 @@ export class HarnessDriver {
     if (stage === "queues") return result;
     result.status = await this.addStatus(Status.DRIVER_OK);
     return result;
+  }
+
+  /**
+   * Offered features the device cannot work without: VIRTIO_BLK_F_ZONED when the zoned model (readable before
+   * FEATURES_OK) is host-managed, for such a device refuses FEATURES_OK without it (spec 5.2.5.2).
+   */
+  async #requiredFeatures(offered: bigint): Promise<bigint> {
+    if (this.deviceType !== "blk" || !this.transport.modern || !(offered & bit(BLK_F.ZONED))) return 0n;
+    return await this.transport.readConfig(BLK_ZONED_MODEL, 1) === 1 ? bit(BLK_F.ZONED) : 0n;
   }
 
   /** The ring features of the negotiated feature set. */

@@ -945,6 +945,9 @@ async function blkChainOrder(ctx: DeviceClauseContext, setup: PackedSetup, cases
     notApplicable("the disk is read-only (VIRTIO_BLK_F_RO offered): this check writes it");
   }
   const q = await openPacked(ctx, setup);
+  if (ctx.driver.negotiated & bit(BLK_F.ZONED)) {
+    notApplicable("a host-managed zoned disk (VIRTIO_BLK_F_ZONED negotiated) takes writes only at write pointers");
+  }
   const indirectOk = q.features.indirect;
   const sectors = await usableSectors(ctx);
   if (sectors < 1) throw new Error("The block device has no capacity to write to");

@@ -81,7 +81,8 @@ function workloads(
       mixed: opts.indirect === "force-mixed",
       forceIndirect: opts.indirect === "force-mixed" || opts.indirect === "force-write-flag",
       indirectWriteFlag: opts.indirect === "force-write-flag",
-      readOnly: (ctx.offered & bit(BLK_F.RO)) !== 0n,
+      // A zoned disk takes writes only at write pointers (the harness may have to negotiate ZONED): reads only.
+      readOnly: (ctx.offered & (bit(BLK_F.RO) | bit(BLK_F.ZONED))) !== 0n,
     });
     return fc.record({
       features: fc.constant(fs),

@@ -4,13 +4,23 @@
  *
  * @module
  */
-import { BLK_F, DEVICE_IDS, mask } from "../../features.ts";
+import { bit, BLK_F, DEVICE_IDS, mask } from "../../features.ts";
 import { type GuestMemory, le, zeroedBytes } from "../../memory.ts";
 import type { ChainBuffer } from "../../virtqueue/split.ts";
 import { type ConfigField, type DeviceFunction, gather, type HandleResult, scatter } from "./device_function.ts";
+import { ZonedDisk, ZonedModel, type ZonedOptions, ZoneReq } from "./blk_zoned.ts";
 
 /** Block request types. */
-export const BlkType = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZEROES: 13 } as const;
+export const BlkType = {
+  IN: 0,
+  OUT: 1,
+  FLUSH: 4,
+  GET_ID: 8,
+  GET_LIFETIME: 10,
+  DISCARD: 11,
+  WRITE_ZEROES: 13,
+  SECURE_ERASE: 14,
+} as const;
 
 /** Bytes of one discard / write-zeroes segment (struct virtio_blk_discard_write_zeroes). */
 export const BLK_SEGMENT_BYTES = 16;
@@ -43,10 +53,20 @@ export const BLK_CONFIG_LAYOUT: readonly ConfigField[] = [
   { name: "max_secure_erase_sectors", offset: 60, size: 4, feature: BLK_F.SECURE_ERASE },
   { name: "max_secure_erase_seg", offset: 64, size: 4, feature: BLK_F.SECURE_ERASE },
   { name: "secure_erase_sector_alignment", offset: 68, size: 4, feature: BLK_F.SECURE_ERASE },
+  { name: "zoned.zone_sectors", offset: 72, size: 4, feature: BLK_F.ZONED },
+  { name: "zoned.max_open_zones", offset: 76, size: 4, feature: BLK_F.ZONED },
+  { name: "zoned.max_active_zones", offset: 80, size: 4, feature: BLK_F.ZONED },
+  { name: "zoned.max_append_sectors", offset: 84, size: 4, feature: BLK_F.ZONED },
+  { name: "zoned.write_granularity", offset: 88, size: 4, feature: BLK_F.ZONED },
+  { name: "zoned.model", offset: 92, size: 1, feature: BLK_F.ZONED },
 ];
 
-/** Size in bytes of the configuration space this device presents. */
+/** Size in bytes of the configuration space this device presents (up to the secure erase fields). */
 export const BLK_CONFIG_SIZE = 72;
+/** Size in bytes of the configuration space of a zoned device (with the zoned characteristics). */
+export const BLK_ZONED_CONFIG_SIZE = 96;
+/** Bytes of a GET_LIFETIME answer (struct virtio_blk_lifetime). */
+export const BLK_LIFETIME_BYTES = 6;
 
 /** Options of the reference block device. */
 export interface BlkOptions {
@@ -59,6 +79,15 @@ export interface BlkOptions {
   features?: bigint;
   /** A read-only disk: VIRTIO_BLK_F_RO offered besides `features`, every write refused with IOERR, nothing written. */
   readOnly?: boolean;
+  /** A zoned disk: VIRTIO_BLK_F_ZONED offered besides `features` (never on the legacy interface), laid out so. */
+  zoned?: ZonedOptions;
+  /**
+   * Lifetime metrics: VIRTIO_BLK_F_LIFETIME offered besides `features`, GET_LIFETIME answered with these values of
+   * pre_eol_info, device_lifetime_est_typ_a and device_lifetime_est_typ_b.
+   */
+  lifetime?: readonly [number, number, number];
+  /** Builds the zones of a zoned disk (a variant's own {@link ZonedDisk}); the stock one by default. */
+  zonedDisk?: (sectors: number, opts: ZonedOptions) => ZonedDisk;
 }
 
 /**
@@ -76,22 +105,44 @@ export class BlkFunction implements DeviceFunction {
   readonly deviceId = DEVICE_IDS.blk;
   readonly features: bigint;
   readonly queueCount = 1;
-  readonly config = new Uint8Array(BLK_CONFIG_SIZE);
+  readonly config: Uint8Array;
   readonly configLayout = BLK_CONFIG_LAYOUT;
   readonly disk: Uint8Array;
   /** The disk refuses writes (VIRTIO_BLK_F_RO offered). */
   readonly readOnly: boolean;
   readonly serial: string;
+  /** The zones of a zoned disk. */
+  readonly zoned: ZonedDisk | undefined;
+  /** What GET_LIFETIME answers (with VIRTIO_BLK_F_LIFETIME). */
+  readonly lifetime: readonly [number, number, number] | undefined;
+  /** Zoned block devices do not exist on the legacy interface. */
+  readonly modernOnly: bigint = bit(BLK_F.ZONED);
   #max: number;
   constructor(opts: BlkOptions = {}) {
     const sectors = opts.sectors ?? 2048;
     this.disk = zeroedBytes(sectors * SECTOR);
     this.serial = (opts.serial ?? "virtio-conformance").slice(0, 20);
     this.features = (opts.features ?? mask(BLK_F.SIZE_MAX, BLK_F.SEG_MAX, BLK_F.BLK_SIZE, BLK_F.FLUSH)) |
-      (opts.readOnly ? mask(BLK_F.RO) : 0n);
+      (opts.readOnly ? mask(BLK_F.RO) : 0n) | (opts.zoned ? mask(BLK_F.ZONED) : 0n) |
+      (opts.lifetime ? mask(BLK_F.LIFETIME) : 0n);
     this.readOnly = opts.readOnly ?? false;
     this.#max = opts.queueSizeMax ?? 128;
+    this.lifetime = opts.lifetime;
+    this.config = new Uint8Array(opts.zoned ? BLK_ZONED_CONFIG_SIZE : BLK_CONFIG_SIZE);
     this.#writeConfig(sectors);
+    if (opts.zoned) {
+      const zoned = opts.zonedDisk ? opts.zonedDisk(sectors, opts.zoned) : new ZonedDisk(sectors, opts.zoned);
+      zoned.onDiscard = (start, n) => this.disk.fill(0, start * SECTOR, (start + n) * SECTOR);
+      zoned.writeConfig(this.config);
+      // Secure erase works on whole zones of a zoned disk.
+      le.setU32(this.config, 68, zoned.zoneSectors);
+      this.zoned = zoned;
+    }
+  }
+
+  /** A host-managed zoned disk cannot work for a driver that does not take it as zoned. */
+  acceptsFeatures(accepted: bigint): boolean {
+    return !(this.zoned?.model === ZonedModel.HM && !(accepted & bit(BLK_F.ZONED)));
   }
   #writeConfig(sectors: number): void {
     le.setU64(this.config, 0, sectors);
@@ -105,6 +156,9 @@ export class BlkFunction implements DeviceFunction {
     le.setU32(this.config, 48, sectors); // max_write_zeroes_sectors
     le.setU32(this.config, 52, 1); // max_write_zeroes_seg
     this.config[56] = 1; // write_zeroes_may_unmap
+    le.setU32(this.config, 60, sectors); // max_secure_erase_sectors
+    le.setU32(this.config, 64, 1); // max_secure_erase_seg
+    le.setU32(this.config, 68, 1); // secure_erase_sector_alignment
   }
   /** Capacity in sectors, as the configuration space presents it. */
   get capacity(): number {
@@ -129,15 +183,22 @@ export class BlkFunction implements DeviceFunction {
     let status: number = BlkStatus.OK;
     let written = 0;
     const span = (len: number) => sector * SECTOR + len <= this.disk.length && len % SECTOR === 0;
+    const has = (f: number) => (negotiated & bit(f)) !== 0n;
+    const zoned = this.zoned && has(BLK_F.ZONED) ? this.zoned : undefined;
     switch (type) {
       case BlkType.IN:
         if (!span(dataInLen)) status = BlkStatus.IOERR;
-        else written = await scatter(mem, inBufs, this.disk.subarray(sector * SECTOR, sector * SECTOR + dataInLen));
+        else if (zoned) status = zoned.read(sector, dataInLen / SECTOR);
+        if (status === BlkStatus.OK) written = await this.readInto(mem, inBufs, sector, dataInLen);
         break;
       case BlkType.OUT: {
         const data = out.subarray(16);
         if (this.readOnly || !span(data.length)) status = BlkStatus.IOERR;
-        else this.disk.set(data, sector * SECTOR);
+        else if (zoned) {
+          const w = zoned.write(sector, data.length / SECTOR);
+          status = w.status;
+          if (status === BlkStatus.OK) this.disk.set(data, w.at * SECTOR);
+        } else this.disk.set(data, sector * SECTOR);
         break;
       }
       case BlkType.FLUSH:
@@ -148,26 +209,90 @@ export class BlkFunction implements DeviceFunction {
         written = await scatter(mem, inBufs, id);
         break;
       }
-      case BlkType.DISCARD:
-      case BlkType.WRITE_ZEROES: {
-        const feature = type === BlkType.DISCARD ? BLK_F.DISCARD : BLK_F.WRITE_ZEROES;
-        if (!(negotiated & (1n << BigInt(feature)))) status = BlkStatus.UNSUPP;
-        else status = this.discardOrZero(type, out.subarray(16));
+      case BlkType.GET_LIFETIME: {
+        if (!this.lifetime || !has(BLK_F.LIFETIME)) {
+          status = BlkStatus.UNSUPP;
+          break;
+        }
+        const answer = new Uint8Array(BLK_LIFETIME_BYTES);
+        this.lifetime.forEach((v, i) => le.setU16(answer, 2 * i, v));
+        written = await scatter(mem, inBufs, answer);
         break;
       }
+      case BlkType.DISCARD:
+      case BlkType.WRITE_ZEROES:
+      case BlkType.SECURE_ERASE: {
+        const feature = type === BlkType.DISCARD
+          ? BLK_F.DISCARD
+          : type === BlkType.WRITE_ZEROES
+          ? BLK_F.WRITE_ZEROES
+          : BLK_F.SECURE_ERASE;
+        if (!has(feature)) status = BlkStatus.UNSUPP;
+        else status = this.discardOrZero(type, out.subarray(16), zoned);
+        break;
+      }
+      case ZoneReq.APPEND: {
+        const data = out.subarray(16);
+        if (!zoned) status = BlkStatus.UNSUPP;
+        else if (this.readOnly || !span(data.length) || data.length === 0 || dataInLen < 8) status = BlkStatus.IOERR;
+        else {
+          const w = zoned.write(sector, data.length / SECTOR, true);
+          status = w.status;
+          if (status === BlkStatus.OK) {
+            this.disk.set(data, w.at * SECTOR);
+            const appended = new Uint8Array(8);
+            le.setU64(appended, 0, this.appendSector(w.at, sector));
+            written = await scatter(mem, inBufs, appended);
+          }
+        }
+        break;
+      }
+      case ZoneReq.REPORT: {
+        const report = zoned?.report(sector, dataInLen);
+        if (!zoned) status = BlkStatus.UNSUPP;
+        else if (!report) status = BlkStatus.IOERR;
+        else written = await scatter(mem, inBufs, report);
+        break;
+      }
+      case ZoneReq.OPEN:
+      case ZoneReq.CLOSE:
+      case ZoneReq.FINISH:
+      case ZoneReq.RESET:
+      case ZoneReq.RESET_ALL:
+        status = zoned ? zoned.manage(type, sector) : BlkStatus.UNSUPP;
+        break;
       default:
         status = BlkStatus.UNSUPP;
     }
     await mem.write(statusBuf.addr, new Uint8Array([status]));
     return { kind: "used", written: written + 1 };
   }
-  /** Applies the segments of a discard or write-zeroes request (both zero the range here); its status. */
-  protected discardOrZero(type: number, data: Uint8Array): number {
+  /** Copies `bytes` from the disk at `sector` into a read's buffers; the bytes written. */
+  protected async readInto(mem: GuestMemory, bufs: ChainBuffer[], sector: number, bytes: number): Promise<number> {
+    return await scatter(mem, bufs, this.disk.subarray(sector * SECTOR, sector * SECTOR + bytes));
+  }
+
+  /** What a successful append reports in append_sector: the first sector it wrote (`zone`: the request's sector). */
+  protected appendSector(at: number, _zone: number): number {
+    return at;
+  }
+
+  /**
+   * Applies the segments of a discard, write-zeroes or secure erase request (all zero the range here; a secure erase
+   * on a zoned disk resets the zones it covers); its status.
+   */
+  protected discardOrZero(type: number, data: Uint8Array, zoned?: ZonedDisk): number {
     if (data.length === 0 || data.length % BLK_SEGMENT_BYTES !== 0) return BlkStatus.IOERR;
     for (let at = 0; at < data.length; at += BLK_SEGMENT_BYTES) {
       // Only unmap (bit 0) is defined, and only for write zeroes (spec 5.2.6.2).
       const flags = le.u32(data, at + 12);
-      if ((flags & ~1) !== 0 || (type === BlkType.DISCARD && (flags & 1) !== 0)) return BlkStatus.UNSUPP;
+      if ((flags & ~1) !== 0 || (type !== BlkType.WRITE_ZEROES && (flags & 1) !== 0)) return BlkStatus.UNSUPP;
+    }
+    if (type === BlkType.SECURE_ERASE && zoned) {
+      for (let at = 0; at < data.length; at += BLK_SEGMENT_BYTES) {
+        const s = zoned.erase(le.u64(data, at), le.u32(data, at + 8));
+        if (s !== BlkStatus.OK) return s;
+      }
     }
     for (let at = 0; at < data.length; at += BLK_SEGMENT_BYTES) {
       const sector = le.u64(data, at);

@@ -174,7 +174,7 @@ export class DeviceCore implements FunctionHost {
    */
   offeredFeatures(): bigint {
     const offered = this.knobs.offered ?? (this.fn.features | REFERENCE_CORE_FEATURES);
-    return this.legacy ? offered & LEGACY_FEATURE_MASK : offered;
+    return this.legacy ? offered & LEGACY_FEATURE_MASK & ~(this.fn.modernOnly ?? 0n) : offered;
   }
 
   /**
@@ -290,6 +290,7 @@ export class DeviceCore implements FunctionHost {
     if (accepted & ~offered) return false;
     if (accepted & ~definedMask(this.fn.type, this.transport)) return false;
     if (!(accepted & bit(F.VERSION_1))) return false;
+    if (this.fn.acceptsFeatures && !this.fn.acceptsFeatures(accepted)) return false;
     return dependencyGaps(this.fn.type, accepted).length === 0;
   }
 

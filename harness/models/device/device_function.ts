@@ -59,6 +59,10 @@ export interface DeviceFunction {
   afterHold?(queue: number): Promise<void>;
   /** A driver write to the configuration space (absent: writes are ignored). */
   writeConfig?(offset: number, width: Width, value: number): void;
+  /** Device-type features the function offers only on a modern interface (never on the legacy one). */
+  readonly modernOnly?: bigint;
+  /** Whether the function can work with the features the driver accepted (absent: any valid set). */
+  acceptsFeatures?(accepted: bigint): boolean;
 }
 
 /** What a device function may ask of its core. */
