@@ -209,6 +209,17 @@ export type Workload =
   | { kind: "blk-discard"; sector: number; sectors: number }
   /** A WRITE_ZEROES request for `sectors` from `sector` (VIRTIO_BLK_F_WRITE_ZEROES). */
   | { kind: "blk-write-zeroes"; sector: number; sectors: number }
+  /** A SECURE_ERASE request for `sectors` from `sector` (VIRTIO_BLK_F_SECURE_ERASE). */
+  | { kind: "blk-secure-erase"; sector: number; sectors: number }
+  /**
+   * A zone management request (VIRTIO_BLK_F_ZONED) for the zone that starts at `sector`: ZONE_OPEN, ZONE_CLOSE,
+   * ZONE_FINISH, ZONE_RESET, or ZONE_RESET_ALL (every zone: `sector` means nothing then).
+   */
+  | { kind: "blk-zone"; op: "open" | "close" | "finish" | "reset" | "reset-all"; sector: number }
+  /** A ZONE_REPORT from the zone holding `sector`; the result's `value` is the number of zones reported. */
+  | { kind: "blk-zone-report"; sector: number }
+  /** A ZONE_APPEND of `data` to the zone that starts at `sector`; the result's `value` is the append_sector. */
+  | { kind: "blk-zone-append"; sector: number; data: Uint8Array }
   | { kind: "queue-reset"; queue: number }
   /** Suspend the device and resume it (VIRTIO_F_SUSPEND, spec 3.4), then go on as before. */
   | { kind: "suspend" }

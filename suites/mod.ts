@@ -35,6 +35,7 @@ import { PCI_MSIX_DEVICE_CLAUSES } from "./transport_pci/msix_device.ts";
 import { BLOCK_DEVICE_CLAUSES } from "./block/block_device.ts";
 import { BLOCK_INIT_DEVICE_CLAUSES } from "./block/block_init_device.ts";
 import { BLOCK_ZONED_DEVICE_CLAUSES } from "./block/block_zoned_device.ts";
+import { BLOCK_ZONED_DRIVER_CLAUSES } from "./block/block_zoned_driver.ts";
 import { BLOCK_DRIVER_CLAUSES } from "./block/block_driver.ts";
 import { ENTROPY_DEVICE_CLAUSES } from "./entropy/entropy_device.ts";
 import { CONSOLE_DEVICE_CLAUSES } from "./console/console_device.ts";
@@ -74,6 +75,7 @@ export const CLAUSES: readonly Clause[] = [
   ...PCI_ISR_DEVICE_CLAUSES,
   ...PCI_MSIX_DEVICE_CLAUSES,
   ...BLOCK_DRIVER_CLAUSES,
+  ...BLOCK_ZONED_DRIVER_CLAUSES,
   ...BLOCK_INIT_DEVICE_CLAUSES,
   ...BLOCK_DEVICE_CLAUSES,
   ...BLOCK_ZONED_DEVICE_CLAUSES,

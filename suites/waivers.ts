@@ -24,6 +24,7 @@ const PACKED_SG_DRIVER = "drivernormative:Basic Facilities of a Virtio Device / 
 
 const BLK_OPERATION_DEVICE = "devicenormative:Device Types / Block Device / Device Operation";
 const BLK_OPERATION_DRIVER = "drivernormative:Device Types / Block Device / Device Operation";
+const BLK_INIT_DRIVER = "drivernormative:Device Types / Block Device / Device Initialization";
 
 /** The waivers. */
 export const WAIVERS: readonly Waiver[] = [
@@ -201,5 +202,18 @@ export const WAIVERS: readonly Waiver[] = [
     statement: 16,
     reason: "What a driver assumes about the segments of a failed multi-segment request is a belief in its own " +
       "state; it shows in nothing it sends the device.",
+  },
+  {
+    label: BLK_INIT_DRIVER,
+    statement: 5,
+    reason: "Whether a driver could support every zoned model is a fact about its code; what it does with the " +
+      "device it took as zoned is checked request by request (5.2.6.1#18 to #26), and a driver that leaves ZONED out " +
+      "of a host-managed device is held to 5.2.5.1#8.",
+  },
+  {
+    label: BLK_OPERATION_DRIVER,
+    statement: 17,
+    reason: "Sector fields count 512-byte sectors, so every zone sector address a driver can send is a multiple of " +
+      "512 bytes; which sectors it names is checked by 5.2.6.1#18, #20, #21 and #22.",
   },
 ];

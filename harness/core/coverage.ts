@@ -28,6 +28,7 @@ export const AREAS_IN_SCOPE: readonly string[] = [
   "3.4",
   "4.1",
   "4.2",
+  "5.2",
   "5.3",
   "5.4",
   "6",

@@ -35,6 +35,10 @@ function workloadOf(kind: Workload["kind"], type: DeviceTypeName): Workload | un
       return type === "blk" ? { kind } : undefined;
     case "blk-discard":
     case "blk-write-zeroes":
+    case "blk-secure-erase":
+    case "blk-zone":
+    case "blk-zone-report":
+    case "blk-zone-append":
       // The plain harness device does not offer these features: the driver is expected to refuse them cleanly.
       return undefined;
     case "queue-reset":

@@ -24,6 +24,7 @@ import type { RegisterSpace, Width } from "../registers.ts";
 import { Status } from "../status.ts";
 import { Mmio } from "../transport/mmio_layout.ts";
 import { BlkFunction } from "../models/device/blk.ts";
+import type { ZonedOptions } from "../models/device/blk_zoned.ts";
 import { DeviceCore, type DeviceKnobs } from "../models/device/core.ts";
 import type { DeviceFunction } from "../models/device/device_function.ts";
 import { MmioDevice, type MmioIdentityOverrides } from "../models/device/mmio_device.ts";
@@ -106,6 +107,8 @@ export interface Scenario {
   blkSectors?: number;
   /** A blk device with a read-only disk: it offers VIRTIO_BLK_F_RO and refuses every write. */
   blkReadOnly?: boolean;
+  /** A zoned disk laid out so (VIRTIO_BLK_F_ZONED offered besides the stock features). */
+  blkZoned?: ZonedOptions;
   /** QueueSizeMax the device presents for its queues. */
   queueSizeMax?: number;
   /** Deadline of each driver operation in this scenario (default: the runner's). */
@@ -191,7 +194,7 @@ export function presentedFrame(n: number): Uint8Array {
 /** Creates the reference device function for a type the harness can present. */
 export function deviceFunctionFor(
   type: DeviceTypeName,
-  opts: { blkSectors?: number; queueSizeMax?: number; blkReadOnly?: boolean } = {},
+  opts: { blkSectors?: number; queueSizeMax?: number; blkReadOnly?: boolean; blkZoned?: ZonedOptions } = {},
 ): DeviceFunction {
   const q = opts.queueSizeMax === undefined ? {} : { queueSizeMax: opts.queueSizeMax };
   switch (type) {
@@ -202,6 +205,7 @@ export function deviceFunctionFor(
         ...q,
         ...(opts.blkSectors === undefined ? {} : { sectors: opts.blkSectors }),
         ...(opts.blkReadOnly ? { readOnly: true } : {}),
+        ...(opts.blkZoned ? { zoned: opts.blkZoned } : {}),
       });
     case "console":
       return new ConsoleFunction(q);
@@ -572,6 +576,7 @@ export class ScenarioRunner {
     const fn = deviceFunctionFor(this.deviceType, {
       ...(s.blkSectors === undefined ? {} : { blkSectors: s.blkSectors }),
       ...(s.blkReadOnly ? { blkReadOnly: true } : {}),
+      ...(s.blkZoned ? { blkZoned: s.blkZoned } : {}),
       ...(s.queueSizeMax === undefined ? {} : { queueSizeMax: s.queueSizeMax }),
     });
     // A driver that takes its time from the endpoint's clock runs, with the device, on virtual time: time moves while

@@ -7,7 +7,8 @@ import type { Workload } from "../../harness/adapter.ts";
 import { defineDriverClause, type DriverClauseContext } from "../../harness/core/clause.ts";
 import { bit, BLK_F } from "../../harness/features.ts";
 import { le } from "../../harness/memory.ts";
-import { BLK_SEGMENT_BYTES, BlkType, SECTOR } from "../../harness/models/device/blk.ts";
+import { BLK_SEGMENT_BYTES, BlkFunction, BlkType, SECTOR } from "../../harness/models/device/blk.ts";
+import { ZoneType } from "../../harness/models/device/blk_zoned.ts";
 import { gather } from "../../harness/models/device/device_function.ts";
 import { deviceFunctionFor, type Scenario, type ScenarioTrace } from "../../harness/roles/harness_device.ts";
 import { REFERENCE_CORE_FEATURES } from "../../harness/models/device/core.ts";
@@ -28,8 +29,10 @@ export interface BlkRequestSeen {
   sector: number;
   /** Bytes of data: device-readable after the header (OUT), or device-writable before the status byte (IN). */
   dataLength: number;
-  /** DISCARD and WRITE_ZEROES: the data after the header (its segments), at most 4 KiB of it. */
+  /** DISCARD, WRITE_ZEROES and SECURE_ERASE: the data after the header (its segments), at most 4 KiB of it. */
   segments?: Uint8Array;
+  /** On a zoned disk (ZONED negotiated): the zone holding `sector` as the request found it. */
+  zone?: { start: number; end: number; wp: number; sequential: boolean };
 }
 
 /** Runs a scenario on the harness's block device, recording every request's type, sector and data length. */
@@ -50,7 +53,10 @@ export async function blkRequestsOf(
         if (first && first.len >= 16) {
           const hdr = await mem.read(first.addr, 16);
           const type = le.u32(hdr, 0);
-          const ranged = type === BlkType.DISCARD || type === BlkType.WRITE_ZEROES;
+          const ranged = type === BlkType.DISCARD || type === BlkType.WRITE_ZEROES || type === BlkType.SECURE_ERASE;
+          const z = fn instanceof BlkFunction && (negotiated & bit(BLK_F.ZONED))
+            ? fn.zoned?.zoneOf(le.u64(hdr, 8))
+            : undefined;
           const segments = ranged ? (await gather(mem, readable)).slice(16, 16 + 4096) : undefined;
           const inBytes = writable.reduce((n, b) => n + b.len, 0);
           const outBytes = readable.reduce((n, b) => n + b.len, 0) - 16;
@@ -64,6 +70,9 @@ export async function blkRequestsOf(
               ? outBytes + Math.max(0, inBytes - 1)
               : outBytes,
             ...(segments ? { segments } : {}),
+            ...(z
+              ? { zone: { start: z.start, end: z.start + z.cap, wp: z.wp, sequential: z.type !== ZoneType.CONV } }
+              : {}),
           });
         }
         return await serve(queue, chain, mem, negotiated);

@@ -20,10 +20,34 @@ export const BLK_DRIVER_FEATURES: bigint = mask(
   BLK_F.TOPOLOGY,
   BLK_F.DISCARD,
   BLK_F.WRITE_ZEROES,
+  BLK_F.SECURE_ERASE,
+  BLK_F.ZONED,
 );
 
 /** Request types the reference driver submits (spec 5.2.6). */
-export const BlkRequestType = { IN: 0, OUT: 1, FLUSH: 4, GET_ID: 8, DISCARD: 11, WRITE_ZEROES: 13 } as const;
+export const BlkRequestType = {
+  IN: 0,
+  OUT: 1,
+  FLUSH: 4,
+  GET_ID: 8,
+  DISCARD: 11,
+  WRITE_ZEROES: 13,
+  SECURE_ERASE: 14,
+  ZONE_APPEND: 15,
+  ZONE_REPORT: 16,
+  ZONE_OPEN: 18,
+  ZONE_CLOSE: 20,
+  ZONE_FINISH: 22,
+  ZONE_RESET: 24,
+  ZONE_RESET_ALL: 26,
+} as const;
+
+/** Configuration offset of zoned.model, read before the features are chosen (spec 5.2.5.1). */
+export const BLK_ZONED_MODEL_OFFSET = 92;
+/** The host-managed zoned model. */
+export const BLK_ZONED_HM = 1;
+/** Bytes of the buffer a ZONE_REPORT request gives (the header and 63 zone descriptors). */
+export const BLK_ZONE_REPORT_BYTES = 4096;
 
 /** Bytes of the device ID a GET_ID request reads (spec 5.2.6). */
 export const BLK_ID_BYTES = 20;

@@ -72,6 +72,9 @@ import {
   BLK_HEADER_SIZE,
   BLK_ID_BYTES,
   BLK_SECTOR_SIZE,
+  BLK_ZONE_REPORT_BYTES,
+  BLK_ZONED_HM,
+  BLK_ZONED_MODEL_OFFSET,
   blkConfigFields,
   blkHeader,
   BlkRequestStatus,
@@ -134,6 +137,10 @@ export const REFERENCE_DRIVER_WORKLOADS: Workload["kind"][] = [
   "blk-get-id",
   "blk-discard",
   "blk-write-zeroes",
+  "blk-secure-erase",
+  "blk-zone",
+  "blk-zone-report",
+  "blk-zone-append",
   "net-send",
   "net-receive",
 ];
@@ -160,6 +167,22 @@ const CONSOLE_RX_BUFFERS = 2;
 const CONSOLE_RX_BYTES = 64;
 /** How long the reference driver waits for one control message to be used. */
 const CONSOLE_CONTROL_WAIT_MS = 100;
+
+/** The range requests (discard, write zeroes, secure erase): workload, feature and configuration field names. */
+const RANGE_KINDS = {
+  11: { workload: "discard", name: "DISCARD", feature: BLK_F.DISCARD, field: "discard" },
+  13: { workload: "write-zeroes", name: "WRITE_ZEROES", feature: BLK_F.WRITE_ZEROES, field: "write_zeroes" },
+  14: { workload: "secure-erase", name: "SECURE_ERASE", feature: BLK_F.SECURE_ERASE, field: "secure_erase" },
+} as const;
+
+/** Zone management request types by workload op. */
+const ZONE_OPS = {
+  "open": BlkRequestType.ZONE_OPEN,
+  "close": BlkRequestType.ZONE_CLOSE,
+  "finish": BlkRequestType.ZONE_FINISH,
+  "reset": BlkRequestType.ZONE_RESET,
+  "reset-all": BlkRequestType.ZONE_RESET_ALL,
+} as const;
 
 /** Bounds of the driver's polling loops. */
 const RESET_POLL_MS = 1;
@@ -389,6 +412,10 @@ export class ReferenceDriver implements DriverSession {
     if (this.t.modern && !(offered & bit(F.VERSION_1))) {
       return await this.failProbe("The device does not offer VIRTIO_F_VERSION_1 and this driver has no legacy mode");
     }
+    // A zoned block device's model decides what may be accepted with ZONED (spec 5.2.5.1): read it first.
+    this.zonedModel = type === "blk" && this.t.modern && (offered & bit(BLK_F.ZONED))
+      ? await this.t.readConfig(BLK_ZONED_MODEL_OFFSET, 1)
+      : undefined;
     const accepted = this.chooseFeatures(offered, type);
     await this.writeDriverFeatures(accepted);
     if (!(await this.featuresOk())) {
@@ -777,8 +804,14 @@ export class ReferenceDriver implements DriverSession {
     const t: DeviceTypeName = type;
     const kind = this.t.kind === "mmio-legacy" ? "mmio" : this.t.kind;
     const legacy = this.t.modern ? ~0n : 0xffff_ffffn;
-    return dropUnsatisfied(t, offered & this.supportedFeatures(type) & definedMask(t, kind) & legacy);
+    let accepted = dropUnsatisfied(t, offered & this.supportedFeatures(type) & definedMask(t, kind) & legacy);
+    // A host-managed zoned device is not discarded (spec 5.2.5.1).
+    if ((accepted & bit(BLK_F.ZONED)) && this.zonedModel === BLK_ZONED_HM) accepted &= ~bit(BLK_F.DISCARD);
+    return accepted;
   }
+
+  /** The zoned model of a block device offering VIRTIO_BLK_F_ZONED, read before the features are chosen. */
+  protected zonedModel: number | undefined;
 
   /** Writes the accepted features, selecting each word first. */
   protected writeDriverFeatures(accepted: bigint): Promise<void> {
@@ -1293,19 +1326,19 @@ export class ReferenceDriver implements DriverSession {
    * device's configuration gives (max sectors, max segments) and only with the feature negotiated.
    */
   protected async blkRange(
-    type: 11 | 13,
+    type: 11 | 13 | 14,
     sector: number,
     sectors: number,
     deadline: number,
     deadlineMs: number,
   ): Promise<WorkloadResult> {
-    const discard = type === BlkRequestType.DISCARD;
-    const what = discard ? "blk-discard" : "blk-write-zeroes";
+    const kind = RANGE_KINDS[type];
+    const what = `blk-${kind.workload}`;
     this.#requireBound("blk", what);
-    if (!(this.negotiated & bit(discard ? BLK_F.DISCARD : BLK_F.WRITE_ZEROES))) {
-      return { ok: false, error: `${what}: VIRTIO_BLK_F_${discard ? "DISCARD" : "WRITE_ZEROES"} was not negotiated` };
+    if (!(this.negotiated & bit(kind.feature))) {
+      return { ok: false, error: `${what}: VIRTIO_BLK_F_${kind.name} was not negotiated` };
     }
-    const maxSectors = this.config.get(discard ? "max_discard_sectors" : "max_write_zeroes_sectors") ?? 0;
+    const maxSectors = this.config.get(`max_${kind.field}_sectors`) ?? 0;
     if (!Number.isSafeInteger(sector) || sector < 0 || sectors < 1 || (maxSectors > 0 && sectors > maxSectors)) {
       return { ok: false, error: `${what}: ${sectors} sectors at ${sector} is outside the device's limits` };
     }
@@ -1329,6 +1362,138 @@ export class ReferenceDriver implements DriverSession {
     } finally {
       lease.release();
     }
+  }
+
+  /** Sends a request of a header and a status byte (a zone management request); its outcome. */
+  async #headerOnly(type: number, sector: number, what: string, deadline: number, deadlineMs: number) {
+    const lease = this.#lease([BLK_HEADER_SIZE, 1]);
+    try {
+      const [hdr, status] = lease.addrs as [number, number];
+      const mem = this.endpoint.memory;
+      await mem.write(hdr, blkHeader(type, sector));
+      await mem.write(status, new Uint8Array([0xff]));
+      const chain: BufferSpec[] = [
+        { addr: hdr, len: BLK_HEADER_SIZE, writable: false },
+        { addr: status, len: 1, writable: true },
+      ];
+      const outcome = await this.submit(0, chain, deadline, lease);
+      if (outcome.kind !== "used") return { ok: false as const, error: this.#outcomeError(outcome, deadlineMs) };
+      const code = (await mem.read(status, 1))[0]!;
+      return code === 0 ? { ok: true as const } : { ok: false as const, error: `${what}: the device answered ${code}` };
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** Whether VIRTIO_BLK_F_ZONED is in force; a refusal of `what` otherwise. */
+  #zonedOrRefusal(what: string): WorkloadResult | undefined {
+    this.#requireBound("blk", what);
+    return this.negotiated & bit(BLK_F.ZONED)
+      ? undefined
+      : { ok: false, error: `${what}: VIRTIO_BLK_F_ZONED was not negotiated` };
+  }
+
+  /** A zone management request: open, close, finish or reset the zone at `sector`, or reset every zone. */
+  protected async zoneCommand(
+    op: "open" | "close" | "finish" | "reset" | "reset-all",
+    sector: number,
+    deadline: number,
+    deadlineMs: number,
+  ): Promise<WorkloadResult> {
+    const refused = this.#zonedOrRefusal("blk-zone");
+    if (refused) return refused;
+    const type = ZONE_OPS[op];
+    return await this.#headerOnly(type, this.zoneCommandSector(type, sector), `blk-zone ${op}`, deadline, deadlineMs);
+  }
+
+  /** The sector field of a zone management request: the zone's start, 0 for ZONE_RESET_ALL (spec 5.2.6.1). */
+  protected zoneCommandSector(type: number, sector: number): number {
+    return type === BlkRequestType.ZONE_RESET_ALL ? 0 : sector;
+  }
+
+  /** A ZONE_REPORT from the zone holding `sector`; `value` is the number of zones the report holds. */
+  protected async zoneReport(sector: number, deadline: number, deadlineMs: number): Promise<WorkloadResult> {
+    const refused = this.#zonedOrRefusal("blk-zone-report");
+    if (refused) return refused;
+    const lease = this.#lease([BLK_HEADER_SIZE, BLK_ZONE_REPORT_BYTES, 1]);
+    try {
+      const [hdr, buf, status] = lease.addrs as [number, number, number];
+      const mem = this.endpoint.memory;
+      await mem.write(hdr, blkHeader(BlkRequestType.ZONE_REPORT, this.reportSector(sector)));
+      await mem.write(status, new Uint8Array([0xff]));
+      const chain: BufferSpec[] = [
+        { addr: hdr, len: BLK_HEADER_SIZE, writable: false },
+        { addr: buf, len: BLK_ZONE_REPORT_BYTES, writable: true },
+        { addr: status, len: 1, writable: true },
+      ];
+      const outcome = await this.submit(0, chain, deadline, lease);
+      if (outcome.kind !== "used") return { ok: false, error: this.#outcomeError(outcome, deadlineMs) };
+      const code = (await mem.read(status, 1))[0]!;
+      if (code !== 0) return { ok: false, error: `blk-zone-report: the device answered ${code}` };
+      return { ok: true, value: le.u64(await mem.read(buf, 8), 0) };
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** The sector field of a ZONE_REPORT: a sector of the first zone to report. */
+  protected reportSector(sector: number): number {
+    return sector;
+  }
+
+  /**
+   * A ZONE_APPEND of `data` to the zone at `sector`, refused before it is sent when it breaks the device's limits
+   * (write_granularity, max_append_sectors); `value` is the append_sector the device reported.
+   */
+  protected async zoneAppend(
+    sector: number,
+    data: Uint8Array,
+    deadline: number,
+    deadlineMs: number,
+  ): Promise<WorkloadResult> {
+    const refused = this.#zonedOrRefusal("blk-zone-append");
+    if (refused) return refused;
+    const granularity = this.config.get("zoned.write_granularity") || BLK_SECTOR_SIZE;
+    const maxSectors = this.config.get("zoned.max_append_sectors") ?? 0;
+    if (data.length === 0 || data.length % granularity !== 0 || data.length > maxSectors * BLK_SECTOR_SIZE) {
+      return {
+        ok: false,
+        error: `blk-zone-append: ${data.length} bytes break write_granularity ${granularity} or max_append_sectors ` +
+          `${maxSectors}`,
+      };
+    }
+    const body = this.appendData(data);
+    const lease = this.#lease([BLK_HEADER_SIZE, body.length, 8, 1]);
+    try {
+      const [hdr, buf, at, status] = lease.addrs as [number, number, number, number];
+      const mem = this.endpoint.memory;
+      await mem.write(hdr, blkHeader(BlkRequestType.ZONE_APPEND, this.appendSector(sector)));
+      await mem.write(buf, body);
+      await mem.write(status, new Uint8Array([0xff]));
+      const chain: BufferSpec[] = [
+        { addr: hdr, len: BLK_HEADER_SIZE, writable: false },
+        { addr: buf, len: body.length, writable: false },
+        { addr: at, len: 8, writable: true },
+        { addr: status, len: 1, writable: true },
+      ];
+      const outcome = await this.submit(0, chain, deadline, lease);
+      if (outcome.kind !== "used") return { ok: false, error: this.#outcomeError(outcome, deadlineMs) };
+      const code = (await mem.read(status, 1))[0]!;
+      if (code !== 0) return { ok: false, error: `blk-zone-append: the device answered ${code}` };
+      return { ok: true, value: le.u64(await mem.read(at, 8), 0) };
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** The sector field of a ZONE_APPEND: the start of the zone appended to. */
+  protected appendSector(sector: number): number {
+    return sector;
+  }
+
+  /** The data a ZONE_APPEND carries. */
+  protected appendData(data: Uint8Array): Uint8Array {
+    return data;
   }
 
   /** The data of a discard or write-zeroes request: one segment (sector, sectors, flags 0). */
@@ -1549,6 +1714,14 @@ export class ReferenceDriver implements DriverSession {
           return await this.blkRange(BlkRequestType.DISCARD, work.sector, work.sectors, deadline, deadlineMs);
         case "blk-write-zeroes":
           return await this.blkRange(BlkRequestType.WRITE_ZEROES, work.sector, work.sectors, deadline, deadlineMs);
+        case "blk-secure-erase":
+          return await this.blkRange(BlkRequestType.SECURE_ERASE, work.sector, work.sectors, deadline, deadlineMs);
+        case "blk-zone":
+          return await this.zoneCommand(work.op, work.sector, deadline, deadlineMs);
+        case "blk-zone-report":
+          return await this.zoneReport(work.sector, deadline, deadlineMs);
+        case "blk-zone-append":
+          return await this.zoneAppend(work.sector, work.data, deadline, deadlineMs);
         default:
           return { ok: false, error: `Unsupported workload ${(work as { kind: string }).kind}` };
       }
