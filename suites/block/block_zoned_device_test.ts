@@ -61,3 +61,17 @@ Deno.test("a host-managed disk with no conventional zone gets no fail or error f
     .filter((r) => !r.endsWith(" n/a"));
   assertEquals(results, []);
 });
+
+Deno.test("unusual zoned disks (one open zone, no appends, 8-sector zones, host-aware limits, NONE) fail nothing", async () => {
+  const variants: ZonedOptions[] = [
+    { model: "hm", zoneSectors: 64, maxOpen: 1, maxActive: 1 },
+    { model: "hm", zoneSectors: 64, maxOpen: 2, maxActive: 0, writeGranularity: 4096, maxAppendSectors: 0 },
+    { model: "hm", zoneSectors: 8, conventional: 0, maxActive: 3, writeGranularity: 4096, maxAppendSectors: 8 },
+    { model: "ha", zoneSectors: 256, conventional: 2, offline: 2, maxOpen: 1, maxActive: 2 },
+    { model: "none", zoneSectors: 128 },
+  ];
+  for (const zoned of variants) {
+    const bad = (await notPassed(zoned)).filter((r) => !r.endsWith(" n/a"));
+    assertEquals(bad, [], JSON.stringify(zoned));
+  }
+});
