@@ -48,6 +48,9 @@ export class PropertyCutShort extends Error {
   }
 }
 
+/** Candidates shrinking tries on the target after the first failure (see {@link checkProperty}). */
+export const MAX_SHRINK_TRIES = 50;
+
 /**
  * The part of the time left before `deadline` a property may use for its
  * runs and its shrinking; the rest is kept for the verdict to be reported.
@@ -62,7 +65,8 @@ export function propertyBudgetMs(deadline: number, now = Date.now()): number {
  * when a requirement is broken; any other error is a harness or target error
  * and is rethrown unchanged. Shrinking keeps only failures that are violations.
  *
- * Runs and shrinking share a budget inside the clause's deadline
+ * Shrinking tries at most {@link MAX_SHRINK_TRIES} smaller cases on the
+ * target. Runs and shrinking share a budget inside the clause's deadline
  * ({@link propertyBudgetMs}): when it runs out during shrinking, the smallest
  * failing case found so far is reported (its replay shows it again); when it
  * runs out before any failure, the property is not judged: it throws
@@ -89,6 +93,10 @@ export async function checkProperty<T>(
   let other: unknown = undefined;
   // The last case that broke the requirement: a target error while shrinking (a crash, say) does not lose it.
   let violated: { value: T; error: Violation } | undefined;
+  // Shrinking tries at most MAX_SHRINK_TRIES candidates on the target: then every further candidate is passed over
+  // without touching it, and the smallest failure found by then is reported. A count, not a time: the same seed
+  // gives the same counterexample on any machine.
+  let shrinkTries = 0;
   const details = await fc.check(
     fc.asyncProperty(arb, async (v) => {
       // A harness or target error ends the property: later runs fail at once without touching the target.
@@ -97,6 +105,7 @@ export async function checkProperty<T>(
         other = settings.signal.reason ?? new Error("the clause was stopped");
         throw other;
       }
+      if (violated && ++shrinkTries > MAX_SHRINK_TRIES) return true;
       try {
         await property(v);
         return true;
@@ -152,6 +161,7 @@ export async function checkProperty<T>(
   }
   const example = details.counterexample ? format(details.counterexample[0] as T) : "?";
   const path = details.counterexamplePath ?? "";
+  const capped = shrinkTries > MAX_SHRINK_TRIES;
   throw new PropertyViolation(
     err,
     example,
@@ -159,6 +169,7 @@ export async function checkProperty<T>(
     path,
     settings.replayCommand(details.seed, path),
     details.numShrinks,
-    !details.interrupted,
+    !details.interrupted && !capped,
+    ...(capped && !details.interrupted ? [`${MAX_SHRINK_TRIES} smaller cases were tried`] : []),
   );
 }

@@ -6,7 +6,7 @@ import { defineDeviceClause, defineDriverClause, type DeviceClause } from "./cla
 import { sleep } from "../deadline.ts";
 import { referenceDeviceFactory } from "../models/device/reference.ts";
 import { referenceDriverTarget } from "../models/driver/driver.ts";
-import { checkProperty } from "./property.ts";
+import { checkProperty, MAX_SHRINK_TRIES } from "./property.ts";
 import type { RegisterSpace } from "../registers.ts";
 import { runTarget } from "./runner.ts";
 import { sessionWith } from "../adapters/contract_kit.ts";
@@ -133,6 +133,30 @@ Deno.test("runner isolation: shrinking against a slow target stops inside the de
   assert(results[0]!.counterexample !== undefined);
   assertStringIncludes(results[0]!.message, "shrinking stopped");
   assert(results[0]!.durationMs < 1000, `ended in ${results[0]!.durationMs} ms`);
+});
+
+Deno.test("property: shrinking tries a bounded number of smaller cases on the target, the same on any machine", async () => {
+  const counts: number[] = [];
+  const messages: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    let calls = 0;
+    const results = await runTarget(wrappedTarget((r) => r), [
+      clause(1, (ctx) =>
+        checkProperty(ctx, fc.array(fc.integer({ min: 1e8, max: 2e9 }), { minLength: 40 }), (xs) => {
+          calls++;
+          if (xs.some((x) => x % 2 === 1)) throw new Violation("even elements", `${xs.length} elements`);
+          return Promise.resolve();
+        })),
+    ], { ...opts, runs: 50 });
+    assertEquals(results[0]!.verdict, "fail");
+    counts.push(calls);
+    messages.push(results[0]!.message);
+  }
+  // The first run fails; shrinking then touches the target at most MAX_SHRINK_TRIES times.
+  assert(counts[0]! <= 1 + MAX_SHRINK_TRIES, `the property ran ${counts[0]} times`);
+  assertEquals(counts[0], counts[1]);
+  assertEquals(messages[0], messages[1]);
+  assertStringIncludes(messages[0]!, `${MAX_SHRINK_TRIES} smaller cases were tried`);
 });
 
 Deno.test("runner isolation: a driver call that never returns ends in error once, bounded, for every clause", async () => {
