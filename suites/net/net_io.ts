@@ -337,6 +337,21 @@ export async function controlCommand(
   data: Uint8Array = new Uint8Array(0),
   index = NET_CTRL,
 ): Promise<number | undefined> {
+  return (await controlQuery(ctx, cls, command, data, 0, index))?.ack;
+}
+
+/**
+ * A control command that answers with `resultBytes` of command-specific result before its ack (e.g. a VQ_GET);
+ * undefined when the device did not use it.
+ */
+export async function controlQuery(
+  ctx: DeviceClauseContext,
+  cls: number,
+  command: number,
+  data: Uint8Array,
+  resultBytes: number,
+  index = NET_CTRL,
+): Promise<{ ack: number; result: Uint8Array } | undefined> {
   const queue = ctx.driver.queue(index);
   const mem = ctx.session.memory;
   const head = ctx.driver.alloc.alloc(2, 8);
@@ -347,6 +362,8 @@ export async function controlCommand(
     await mem.write(at, data);
     pieces.push({ addr: at, len: data.length, writable: false });
   }
+  const result = resultBytes > 0 ? ctx.driver.alloc.alloc(resultBytes, 8) : undefined;
+  if (result !== undefined) pieces.push({ addr: result, len: resultBytes, writable: true });
   const ack = ctx.driver.alloc.alloc(1, 8);
   await mem.write(ack, new Uint8Array([0xff]));
   pieces.push({ addr: ack, len: 1, writable: true });
@@ -354,7 +371,10 @@ export async function controlCommand(
   await ctx.driver.kick(index);
   const used = await ctx.driver.waitUsed(index, 1);
   if (used.length === 0) return undefined;
-  return (await mem.read(ack, 1))[0];
+  return {
+    ack: (await mem.read(ack, 1))[0]!,
+    result: result === undefined ? new Uint8Array(0) : await mem.read(result, resultBytes),
+  };
 }
 
 /** A MAC address as `aa:bb:cc:dd:ee:ff`. */

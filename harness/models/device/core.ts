@@ -553,5 +553,12 @@ export class DeviceCore implements FunctionHost {
     if (!this.queues[q]) return;
     const pending = this.knobs.queueResetReads ?? 0;
     this.queues[q] = { ...this.freshQueue(), resetPending: pending };
+    this.fn.queueReset?.(q);
+  }
+
+  /** Whether queue `q` is enabled and not being reset (see {@link FunctionHost.queueEnabled}). */
+  queueEnabled(q: number): boolean {
+    const s = this.queues[q];
+    return s !== undefined && s.ready && s.resetPending === 0;
   }
 }

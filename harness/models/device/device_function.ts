@@ -63,6 +63,8 @@ export interface DeviceFunction {
   readonly modernOnly?: bigint;
   /** Whether the function can work with the features the driver accepted (absent: any valid set). */
   acceptsFeatures?(accepted: bigint): boolean;
+  /** Queue `queue` was reset on its own (VIRTIO_F_RING_RESET): the function drops what it kept for it. */
+  queueReset?(queue: number): void;
 }
 
 /** What a device function may ask of its core. */
@@ -76,6 +78,8 @@ export interface FunctionHost {
   heldSizes(queue: number): number[];
   /** The features in force (0 before FEATURES_OK). */
   readonly negotiated: bigint;
+  /** Whether the driver has enabled queue `queue` (and not reset it since). */
+  queueEnabled(queue: number): boolean;
 }
 
 /** Writes `data` across the writable buffers of a chain; returns bytes written. */

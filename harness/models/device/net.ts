@@ -18,7 +18,7 @@ import { le } from "../../memory.ts";
 import type { GuestMemory } from "../../memory.ts";
 import type { ChainBuffer } from "../../virtqueue/split.ts";
 import { NET_CONFIG_LAYOUT } from "../../device_types.ts";
-import { type DeviceFunction, type FunctionHost, gather, type HandleResult } from "./device_function.ts";
+import { type DeviceFunction, type FunctionHost, gather, type HandleResult, scatter } from "./device_function.ts";
 
 /** Flags of `struct virtio_net_hdr` (spec 5.1.9). */
 export const NetHdrFlag = { NEEDS_CSUM: 1, DATA_VALID: 2, RSC_INFO: 4, UDP_TUNNEL_CSUM: 8 } as const;
@@ -53,6 +53,11 @@ export const NetCtrl = {
   ANNOUNCE_ACK: 0,
   MQ: 4,
   MQ_VQ_PAIRS_SET: 0,
+  NOTF_COAL: 6,
+  NOTF_COAL_TX_SET: 0,
+  NOTF_COAL_RX_SET: 1,
+  NOTF_COAL_VQ_SET: 2,
+  NOTF_COAL_VQ_GET: 3,
   OK: 0,
   ERR: 1,
 } as const;
@@ -219,6 +224,8 @@ export class NetFunction implements DeviceFunction {
     NET_F.GUEST_ANNOUNCE,
     NET_F.CTRL_MAC_ADDR,
     NET_F.SPEED_DUPLEX,
+    NET_F.NOTF_COAL,
+    NET_F.VQ_NOTF_COAL,
   ].reduce((m, b) => m | bit(b), 0n);
   readonly queueCount: number;
   /** max_virtqueue_pairs. */
@@ -252,6 +259,11 @@ export class NetFunction implements DeviceFunction {
   noBroadcast = false;
   /** The VLAN filter table (CTRL_VLAN): VLAN ids whose tagged frames are received. */
   readonly vlans = new Set<number>();
+  /** Coalescing parameters last set for all transmit and all receive queues (TX_SET, RX_SET; 0 after a reset). */
+  coalesceTx: Coalescing = { usecs: 0, packets: 0 };
+  coalesceRx: Coalescing = { usecs: 0, packets: 0 };
+  /** Coalescing parameters in force per queue (VQ_SET, or TX_SET / RX_SET for every queue of the kind). */
+  readonly coalesce = new Map<number, Coalescing>();
   /** MAC filter table (CTRL_MAC_TABLE_SET): unicast and multicast entries. */
   macTable: { unicast: string[]; multicast: string[] } = { unicast: [], multicast: [] };
   readonly #mac: readonly number[];
@@ -377,15 +389,80 @@ export class NetFunction implements DeviceFunction {
 
   async #control(chain: ChainBuffer[], mem: GuestMemory, negotiated: bigint): Promise<HandleResult> {
     const out = await gather(mem, chain.filter((b) => !b.writable));
-    const ackBuf = chain.find((b) => b.writable);
-    if (out.length < 2 || !ackBuf) return { kind: "error", reason: "control command without class, command or ack" };
+    const writable = chain.filter((b) => b.writable);
+    const room = writable.reduce((n, b) => n + b.len, 0);
+    if (out.length < 2 || room === 0) return { kind: "error", reason: "control command without class, command or ack" };
     const cls = out[0]!;
     const command = out[1]!;
     const data = out.slice(2);
-    const ack = this.command(cls, command, data, negotiated) ? NetCtrl.OK : NetCtrl.ERR;
+    // A command with a result (VQ_GET) answers in the device-writable bytes before the ack, the last of them.
+    const result = this.query(cls, command, data, negotiated);
+    const ok = result === undefined
+      ? this.command(cls, command, data, negotiated)
+      : result !== false && result.length + 1 <= room;
+    const ack = ok ? NetCtrl.OK : NetCtrl.ERR;
     if (this.controlLog.length < 1000) this.controlLog.push({ seq: this.#seq++, cls, command, data, ack });
-    await mem.write(ackBuf.addr, new Uint8Array([ack]));
-    return { kind: "used", written: 1 };
+    const at = result === undefined ? 0 : room - 1;
+    const reply = new Uint8Array(at + 1);
+    if (ok && result) reply.set(result, 0);
+    reply[at] = ack;
+    await scatter(mem, writable, reply);
+    return { kind: "used", written: reply.length };
+  }
+
+  /**
+   * A command that answers with data: its result, false when it is refused, undefined for a command that has no
+   * result (see {@link command}).
+   */
+  protected query(cls: number, command: number, data: Uint8Array, negotiated: bigint): Uint8Array | false | undefined {
+    if (cls !== NetCtrl.NOTF_COAL || command !== NetCtrl.NOTF_COAL_VQ_GET) return undefined;
+    if (!(negotiated & bit(NET_F.VQ_NOTF_COAL)) || data.length !== 4) return false;
+    const vq = le.u16(data, 0);
+    if (!this.dataQueue(vq)) return false;
+    const c = this.coalesce.get(vq) ?? { usecs: 0, packets: 0 };
+    const out = new Uint8Array(8);
+    le.setU32(out, 0, c.usecs);
+    le.setU32(out, 4, c.packets);
+    return out;
+  }
+
+  /**
+   * Whether `vq` is an enabled transmit or receive queue: not the control queue, not beyond the pairs (one pair
+   * without VIRTIO_NET_F_MQ).
+   */
+  protected dataQueue(vq: number): boolean {
+    const pairs = (this.#negotiated & bit(NET_F.MQ)) !== 0n ? this.pairs : 1;
+    return vq < 2 * pairs && (this.#host?.queueEnabled(vq) ?? false);
+  }
+
+  /** The coalescing commands that set parameters (TX_SET, RX_SET, VQ_SET); false for one refused. */
+  protected setCoalescing(command: number, data: Uint8Array, negotiated: bigint): boolean {
+    const has = (f: number) => (negotiated & bit(f)) !== 0n;
+    const params = (at: number): Coalescing => ({ usecs: le.u32(data, at), packets: le.u32(data, at + 4) });
+    if (command === NetCtrl.NOTF_COAL_TX_SET || command === NetCtrl.NOTF_COAL_RX_SET) {
+      if (!has(NET_F.NOTF_COAL) || data.length !== 8) return false;
+      const tx = command === NetCtrl.NOTF_COAL_TX_SET;
+      const c = params(0);
+      if (tx) this.coalesceTx = c;
+      else this.coalesceRx = c;
+      for (let q = tx ? 1 : 0; q < 2 * this.pairs; q += 2) this.coalesce.set(q, { ...c });
+      return true;
+    }
+    if (command === NetCtrl.NOTF_COAL_VQ_SET) {
+      // vq_index, then reserved (ignored), then the parameters.
+      if (!has(NET_F.VQ_NOTF_COAL) || data.length !== 12) return false;
+      const vq = le.u16(data, 0);
+      if (!this.dataQueue(vq)) return false;
+      this.coalesce.set(vq, params(4));
+      return true;
+    }
+    return false;
+  }
+
+  /** A transmit or receive queue reset on its own takes the parameters last set for its kind (5.1.9.5.10.6). */
+  queueReset(queue: number): void {
+    if (queue >= 2 * this.pairs) return;
+    this.coalesce.set(queue, { ...(queue % 2 === 1 ? this.coalesceTx : this.coalesceRx) });
   }
 
   /** Carries out one control command; false for one the device refuses. */
@@ -403,6 +480,7 @@ export class NetFunction implements DeviceFunction {
       else this.noBroadcast = on;
       return true;
     }
+    if (cls === NetCtrl.NOTF_COAL) return this.setCoalescing(command, data, negotiated);
     if (cls === NetCtrl.MQ && command === NetCtrl.MQ_VQ_PAIRS_SET && has(NET_F.MQ)) {
       if (data.length !== 2) return false;
       const n = le.u16(data, 0);
@@ -578,9 +656,18 @@ export class NetFunction implements DeviceFunction {
     this.noBroadcast = false;
     this.vlans.clear();
     this.macTable = { unicast: [], multicast: [] };
+    this.coalesceTx = { usecs: 0, packets: 0 };
+    this.coalesceRx = { usecs: 0, packets: 0 };
+    this.coalesce.clear();
     this.#inbox = [];
     this.#negotiated = 0n;
   }
+}
+
+/** Notification coalescing parameters of a queue (struct virtio_net_ctrl_coal). */
+export interface Coalescing {
+  usecs: number;
+  packets: number;
 }
 
 /** `aa:bb:cc:dd:ee:ff`. */
