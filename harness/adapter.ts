@@ -228,7 +228,12 @@ export type Workload =
   /** Transmit one Ethernet frame (the driver adds the virtio header). */
   | { kind: "net-send"; frame: Uint8Array }
   /** Receive one frame: the harness puts one on the wire; the result's `data` is the frame the driver got. */
-  | { kind: "net-receive" };
+  | { kind: "net-receive" }
+  /**
+   * Set notification coalescing (VIRTIO_NET_F_NOTF_COAL / VIRTIO_NET_F_VQ_NOTF_COAL): `max_usecs` and `max_packets`
+   * for queue `queue` (VQ_SET), or for every transmit and receive queue without `queue` (TX_SET and RX_SET).
+   */
+  | { kind: "net-coalesce"; usecs: number; packets: number; queue?: number };
 
 /** The result of a workload. */
 export type WorkloadResult =

@@ -42,6 +42,7 @@ import { CONSOLE_DEVICE_CLAUSES } from "./console/console_device.ts";
 import { NET_DEVICE_CLAUSES } from "./net/net_device.ts";
 import { NET_CONTROL_DEVICE_CLAUSES } from "./net/net_control_device.ts";
 import { NET_COALESCE_DEVICE_CLAUSES } from "./net/net_coalesce_device.ts";
+import { NET_COALESCE_DRIVER_CLAUSES } from "./net/net_coalesce_driver.ts";
 import { NET_DRIVER_CLAUSES } from "./net/net_driver.ts";
 import { CONSOLE_DRIVER_CLAUSES } from "./console/console_driver.ts";
 import { ENTROPY_DRIVER_CLAUSES } from "./entropy/entropy_driver.ts";
@@ -84,6 +85,7 @@ export const CLAUSES: readonly Clause[] = [
   ...ENTROPY_DEVICE_CLAUSES,
   ...CONSOLE_DRIVER_CLAUSES,
   ...NET_DRIVER_CLAUSES,
+  ...NET_COALESCE_DRIVER_CLAUSES,
   ...CONSOLE_DEVICE_CLAUSES,
   ...NET_DEVICE_CLAUSES,
   ...NET_CONTROL_DEVICE_CLAUSES,

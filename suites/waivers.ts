@@ -216,4 +216,11 @@ export const WAIVERS: readonly Waiver[] = [
     reason: "Sector fields count 512-byte sectors, so every zone sector address a driver can send is a multiple of " +
       "512 bytes; which sectors it names is checked by 5.2.6.1#18, #20, #21 and #22.",
   },
+  {
+    label: "drivernormative:Device Types / Network Device / Device Operation / Control Virtqueue / Notifications " +
+      "Coalescing",
+    statement: 4,
+    reason: "What a driver does with the values of a VQ_GET the device refused stays inside the driver: coalescing " +
+      "parameters change nothing it sends the device.",
+  },
 ];

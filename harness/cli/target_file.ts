@@ -79,6 +79,7 @@ const WORKLOADS: readonly string[] = [
   "console-write",
   "net-send",
   "net-receive",
+  "net-coalesce",
 ];
 
 /** Where the implementation under test comes from. */

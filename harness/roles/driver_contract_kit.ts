@@ -51,6 +51,8 @@ function workloadOf(kind: Workload["kind"], type: DeviceTypeName): Workload | un
       return type === "net" ? { kind, frame: new Uint8Array(60).fill(0xff, 0, 6) } : undefined;
     case "net-receive":
       return type === "net" ? { kind } : undefined;
+    case "net-coalesce":
+      return type === "net" ? { kind, usecs: 16, packets: 4 } : undefined;
   }
 }
 

@@ -182,6 +182,10 @@ export interface NetControlCommand {
   command: number;
   data: Uint8Array;
   ack: number;
+  /** The features in force when the command came. */
+  negotiated: bigint;
+  /** VQ_SET and VQ_GET: whether the queue they name was an enabled transmit or receive queue then. */
+  dataQueue?: boolean;
 }
 
 /** Options of the reference network device. */
@@ -401,7 +405,18 @@ export class NetFunction implements DeviceFunction {
       ? this.command(cls, command, data, negotiated)
       : result !== false && result.length + 1 <= room;
     const ack = ok ? NetCtrl.OK : NetCtrl.ERR;
-    if (this.controlLog.length < 1000) this.controlLog.push({ seq: this.#seq++, cls, command, data, ack });
+    const perQueue = cls === NetCtrl.NOTF_COAL && command >= NetCtrl.NOTF_COAL_VQ_SET && data.length >= 2;
+    if (this.controlLog.length < 1000) {
+      this.controlLog.push({
+        seq: this.#seq++,
+        cls,
+        command,
+        data,
+        ack,
+        negotiated,
+        ...(perQueue ? { dataQueue: this.dataQueue(le.u16(data, 0)) } : {}),
+      });
+    }
     const at = result === undefined ? 0 : room - 1;
     const reply = new Uint8Array(at + 1);
     if (ok && result) reply.set(result, 0);

@@ -118,6 +118,8 @@ export const DRIVER_TYPE_FEATURES: Record<DrivenType, bigint> = {
     NET_F.CTRL_RX_EXTRA,
     NET_F.GUEST_ANNOUNCE,
     NET_F.MQ,
+    NET_F.NOTF_COAL,
+    NET_F.VQ_NOTF_COAL,
   ),
 };
 
@@ -143,6 +145,7 @@ export const REFERENCE_DRIVER_WORKLOADS: Workload["kind"][] = [
   "blk-zone-append",
   "net-send",
   "net-receive",
+  "net-coalesce",
 ];
 
 /** Queues the reference driver sets up, by device type. */
@@ -183,6 +186,12 @@ const ZONE_OPS = {
   "reset": BlkRequestType.ZONE_RESET,
   "reset-all": BlkRequestType.ZONE_RESET_ALL,
 } as const;
+
+/** The notification coalescing class of control commands and its set commands (spec 5.1.9.5.10). */
+const NET_COAL = 6;
+const NET_COAL_TX_SET = 0;
+const NET_COAL_RX_SET = 1;
+const NET_COAL_VQ_SET = 2;
 
 /** Bounds of the driver's polling loops. */
 const RESET_POLL_MS = 1;
@@ -539,6 +548,55 @@ export class ReferenceDriver implements DriverSession {
     } finally {
       lease.release();
     }
+  }
+
+  /**
+   * Notification coalescing: VQ_SET for `queue` (an enabled transmit or receive queue, VQ_NOTF_COAL negotiated), or
+   * TX_SET and RX_SET for every queue (NOTF_COAL negotiated); refused without the feature the command needs.
+   */
+  protected async netCoalesce(
+    usecs: number,
+    packets: number,
+    queue: number | undefined,
+    deadline: number,
+  ): Promise<WorkloadResult> {
+    this.#requireBound("net", "net-coalesce");
+    const params = new Uint8Array(8);
+    le.setU32(params, 0, usecs);
+    le.setU32(params, 4, packets);
+    const sent: { command: number; data: Uint8Array }[] = [];
+    if (queue !== undefined) {
+      if (!this.mayCoalesce(NET_F.VQ_NOTF_COAL)) {
+        return { ok: false, error: "net-coalesce: VIRTIO_NET_F_VQ_NOTF_COAL was not negotiated" };
+      }
+      if (queue >= 2 * this.netPairs || !this.queues.has(queue)) {
+        return { ok: false, error: `net-coalesce: queue ${queue} is no enabled transmit or receive queue` };
+      }
+      const data = new Uint8Array(12);
+      le.setU16(data, 0, this.coalesceQueueIndex(queue));
+      data.set(params, 4);
+      sent.push({ command: NET_COAL_VQ_SET, data });
+    } else {
+      if (!this.mayCoalesce(NET_F.NOTF_COAL)) {
+        return { ok: false, error: "net-coalesce: VIRTIO_NET_F_NOTF_COAL was not negotiated" };
+      }
+      sent.push({ command: NET_COAL_TX_SET, data: params }, { command: NET_COAL_RX_SET, data: params });
+    }
+    for (const c of sent) {
+      const ack = await this.netControl(NET_COAL, c.command, c.data, deadline);
+      if (ack !== NetCtrl.OK) return { ok: false, error: `net-coalesce: the device answered ${ack ?? "nothing"}` };
+    }
+    return { ok: true };
+  }
+
+  /** Whether the coalescing commands that need `feature` (NOTF_COAL or VQ_NOTF_COAL) may be sent. */
+  protected mayCoalesce(feature: number): boolean {
+    return (this.negotiated & bit(feature)) !== 0n;
+  }
+
+  /** The vq_index a VQ_SET names for queue `queue`. */
+  protected coalesceQueueIndex(queue: number): number {
+    return queue;
   }
 
   /** Frames received and not yet taken by a net-receive workload (oldest first, at most 64). */
@@ -1706,6 +1764,8 @@ export class ReferenceDriver implements DriverSession {
           return await this.netSend(work.frame, deadline, deadlineMs);
         case "net-receive":
           return await this.netReceive(deadline, deadlineMs);
+        case "net-coalesce":
+          return await this.netCoalesce(work.usecs, work.packets, work.queue, deadline);
         case "blk-flush":
           return await this.blkCommand(BlkRequestType.FLUSH, deadline, deadlineMs);
         case "blk-get-id":
