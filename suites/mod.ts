@@ -42,6 +42,7 @@ import { CONSOLE_DEVICE_CLAUSES } from "./console/console_device.ts";
 import { NET_DEVICE_CLAUSES } from "./net/net_device.ts";
 import { NET_CONTROL_DEVICE_CLAUSES } from "./net/net_control_device.ts";
 import { NET_COALESCE_DEVICE_CLAUSES } from "./net/net_coalesce_device.ts";
+import { NET_STATS_DEVICE_CLAUSES } from "./net/net_stats_device.ts";
 import { NET_COALESCE_DRIVER_CLAUSES } from "./net/net_coalesce_driver.ts";
 import { NET_DRIVER_CLAUSES } from "./net/net_driver.ts";
 import { CONSOLE_DRIVER_CLAUSES } from "./console/console_driver.ts";
@@ -90,6 +91,7 @@ export const CLAUSES: readonly Clause[] = [
   ...NET_DEVICE_CLAUSES,
   ...NET_CONTROL_DEVICE_CLAUSES,
   ...NET_COALESCE_DEVICE_CLAUSES,
+  ...NET_STATS_DEVICE_CLAUSES,
 ];
 
 /** Statements answered by a written waiver instead of a clause. */

@@ -341,8 +341,8 @@ export async function controlCommand(
 }
 
 /**
- * A control command that answers with `resultBytes` of command-specific result before its ack (e.g. a VQ_GET);
- * undefined when the device did not use it.
+ * A control command that answers with `resultBytes` of command-specific result before its ack (e.g. a VQ_GET), the
+ * result buffer filled with `fill` first; undefined when the device did not use it.
  */
 export async function controlQuery(
   ctx: DeviceClauseContext,
@@ -351,6 +351,7 @@ export async function controlQuery(
   data: Uint8Array,
   resultBytes: number,
   index = NET_CTRL,
+  fill = 0,
 ): Promise<{ ack: number; result: Uint8Array } | undefined> {
   const queue = ctx.driver.queue(index);
   const mem = ctx.session.memory;
@@ -363,7 +364,10 @@ export async function controlQuery(
     pieces.push({ addr: at, len: data.length, writable: false });
   }
   const result = resultBytes > 0 ? ctx.driver.alloc.alloc(resultBytes, 8) : undefined;
-  if (result !== undefined) pieces.push({ addr: result, len: resultBytes, writable: true });
+  if (result !== undefined) {
+    await mem.write(result, new Uint8Array(resultBytes).fill(fill));
+    pieces.push({ addr: result, len: resultBytes, writable: true });
+  }
   const ack = ctx.driver.alloc.alloc(1, 8);
   await mem.write(ack, new Uint8Array([0xff]));
   pieces.push({ addr: ack, len: 1, writable: true });

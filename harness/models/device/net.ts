@@ -58,6 +58,9 @@ export const NetCtrl = {
   NOTF_COAL_RX_SET: 1,
   NOTF_COAL_VQ_SET: 2,
   NOTF_COAL_VQ_GET: 3,
+  STATS: 8,
+  STATS_QUERY: 0,
+  STATS_GET: 1,
   OK: 0,
   ERR: 1,
 } as const;
@@ -230,6 +233,7 @@ export class NetFunction implements DeviceFunction {
     NET_F.SPEED_DUPLEX,
     NET_F.NOTF_COAL,
     NET_F.VQ_NOTF_COAL,
+    NET_F.DEVICE_STATS,
   ].reduce((m, b) => m | bit(b), 0n);
   readonly queueCount: number;
   /** max_virtqueue_pairs. */
@@ -268,6 +272,10 @@ export class NetFunction implements DeviceFunction {
   coalesceRx: Coalescing = { usecs: 0, packets: 0 };
   /** Coalescing parameters in force per queue (VQ_SET, or TX_SET / RX_SET for every queue of the kind). */
   readonly coalesce = new Map<number, Coalescing>();
+  /** Statistics per queue (packets and bytes passed on, drops), and of the control queue (commands, OK ones). */
+  readonly stats = new Map<number, { packets: number; bytes: number; drops: number }>();
+  controlCommands = 0;
+  controlOk = 0;
   /** MAC filter table (CTRL_MAC_TABLE_SET): unicast and multicast entries. */
   macTable: { unicast: string[]; multicast: string[] } = { unicast: [], multicast: [] };
   readonly #mac: readonly number[];
@@ -377,6 +385,7 @@ export class NetFunction implements DeviceFunction {
     const header = decodeNetHeader(bytes, size);
     const frame = bytes.slice(size);
     for (const out of this.onWire(header, frame, negotiated)) {
+      this.#count(queue, out.length);
       if (this.transmitted.length >= 4096) break;
       this.transmitted.push({
         header,
@@ -400,7 +409,8 @@ export class NetFunction implements DeviceFunction {
     const command = out[1]!;
     const data = out.slice(2);
     // A command with a result (VQ_GET) answers in the device-writable bytes before the ack, the last of them.
-    const result = this.query(cls, command, data, negotiated);
+    this.controlCommands++;
+    const result = this.query(cls, command, data, negotiated, room - 1);
     const ok = result === undefined
       ? this.command(cls, command, data, negotiated)
       : result !== false && result.length + 1 <= room;
@@ -417,19 +427,30 @@ export class NetFunction implements DeviceFunction {
         ...(perQueue ? { dataQueue: this.dataQueue(le.u16(data, 0)) } : {}),
       });
     }
-    const at = result === undefined ? 0 : room - 1;
-    const reply = new Uint8Array(at + 1);
-    if (ok && result) reply.set(result, 0);
-    reply[at] = ack;
-    await scatter(mem, writable, reply);
-    return { kind: "used", written: reply.length };
+    if (ok) this.controlOk++;
+    if (result === undefined) {
+      await scatter(mem, writable, new Uint8Array([ack]));
+      return { kind: "used", written: 1 };
+    }
+    // The result, then the ack in the last device-writable byte; nothing in between is written.
+    if (ok && result) await scatter(mem, writable, result);
+    const last = writable[writable.length - 1]!;
+    await mem.write(last.addr + last.len - 1, new Uint8Array([ack]));
+    return { kind: "used", written: room };
   }
 
   /**
    * A command that answers with data: its result, false when it is refused, undefined for a command that has no
    * result (see {@link command}).
    */
-  protected query(cls: number, command: number, data: Uint8Array, negotiated: bigint): Uint8Array | false | undefined {
+  protected query(
+    cls: number,
+    command: number,
+    data: Uint8Array,
+    negotiated: bigint,
+    room: number,
+  ): Uint8Array | false | undefined {
+    if (cls === NetCtrl.STATS) return this.statistics(command, data, negotiated, room);
     if (cls !== NetCtrl.NOTF_COAL || command !== NetCtrl.NOTF_COAL_VQ_GET) return undefined;
     if (!(negotiated & bit(NET_F.VQ_NOTF_COAL)) || data.length !== 4) return false;
     const vq = le.u16(data, 0);
@@ -472,6 +493,61 @@ export class NetFunction implements DeviceFunction {
       return true;
     }
     return false;
+  }
+
+  #count(queue: number, bytes: number): void {
+    const s = this.stats.get(queue) ?? { packets: 0, bytes: 0, drops: 0 };
+    s.packets++;
+    s.bytes += bytes;
+    this.stats.set(queue, s);
+  }
+
+  /** The statistic types this device supports: the control queue's and the basic ones of each data queue. */
+  readonly statsTypes: bigint = STATS_TYPE.CVQ | STATS_TYPE.RX_BASIC | STATS_TYPE.TX_BASIC;
+
+  /**
+   * VIRTIO_NET_CTRL_STATS (spec 5.1.9.5.11): QUERY answers the supported types; GET the replies for each
+   * (vq_index, types_bitmap) asked, in order, as far as `room` holds them, or false for a request with any error.
+   */
+  protected statistics(command: number, data: Uint8Array, negotiated: bigint, room: number): Uint8Array | false {
+    if (!(negotiated & bit(NET_F.DEVICE_STATS))) return false;
+    if (command === NetCtrl.STATS_QUERY) {
+      const out = new Uint8Array(8);
+      le.setU64(out, 0, Number(this.statsTypes));
+      return data.length === 0 ? out : false;
+    }
+    if (command !== NetCtrl.STATS_GET || data.length === 0 || data.length % 16 !== 0) return false;
+    const pairs = (negotiated & bit(NET_F.MQ)) !== 0n ? this.pairs : 1;
+    const ctrl = 2 * pairs;
+    const replies: Uint8Array[] = [];
+    for (let at = 0; at < data.length; at += 16) {
+      const vq = le.u16(data, at);
+      const types = BigInt(le.u32(data, at + 8)) | (BigInt(le.u32(data, at + 12)) << 32n);
+      if (vq > ctrl || (negotiated & bit(NET_F.CTRL_VQ)) === 0n && vq === ctrl) return false;
+      const valid = vq === ctrl ? STATS_TYPE.CVQ : vq % 2 === 0 ? STATS_TYPE.RX_BASIC : STATS_TYPE.TX_BASIC;
+      if (types === 0n || (types & ~valid) !== 0n || (types & ~this.statsTypes) !== 0n) return false;
+      replies.push(this.statsReply(vq, vq === ctrl ? 32 : vq % 2 === 0 ? 0 : 16));
+    }
+    const all = new Uint8Array(replies.reduce((n, r) => n + r.length, 0));
+    let off = 0;
+    for (const r of replies) {
+      all.set(r, off);
+      off += r.length;
+    }
+    // Only what the driver's buffer holds: the device writes no byte past the replies, nor past the buffer.
+    return all.subarray(0, Math.min(all.length, room));
+  }
+
+  /** One statistics reply: the header (type, vq_index, size), then the counters. */
+  protected statsReply(vq: number, type: number): Uint8Array {
+    const s = this.stats.get(vq) ?? { packets: 0, bytes: 0, drops: 0 };
+    const counters = type === 32 ? [this.controlCommands, this.controlOk] : [0, s.packets, s.bytes, 0, s.drops, 0];
+    const out = new Uint8Array(8 + 8 * counters.length);
+    out[0] = type;
+    le.setU16(out, 2, vq);
+    le.setU16(out, 6, out.length);
+    counters.forEach((v, i) => le.setU64(out, 8 + 8 * i, v));
+    return out;
   }
 
   /** A transmit or receive queue reset on its own takes the parameters last set for its kind (5.1.9.5.10.6). */
@@ -602,6 +678,7 @@ export class NetFunction implements DeviceFunction {
       data.set(frame, size);
       let off = 0;
       if (this.receivedOn.length < 4096) this.receivedOn.push(rx);
+      this.#count(rx, frame.length);
       for (const n of pieces) {
         await host.deliver(rx, data.subarray(off, off + n));
         off += n;
@@ -678,6 +755,19 @@ export class NetFunction implements DeviceFunction {
     this.#negotiated = 0n;
   }
 }
+
+/** Statistic types (the bits of types_bitmap) the reference device knows. */
+export const STATS_TYPE = {
+  RX_BASIC: 1n << 0n,
+  RX_CSUM: 1n << 1n,
+  RX_GSO: 1n << 2n,
+  RX_SPEED: 1n << 3n,
+  TX_BASIC: 1n << 16n,
+  TX_CSUM: 1n << 17n,
+  TX_GSO: 1n << 18n,
+  TX_SPEED: 1n << 19n,
+  CVQ: 1n << 32n,
+} as const;
 
 /** Notification coalescing parameters of a queue (struct virtio_net_ctrl_coal). */
 export interface Coalescing {
