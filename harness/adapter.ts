@@ -233,7 +233,12 @@ export type Workload =
    * Set notification coalescing (VIRTIO_NET_F_NOTF_COAL / VIRTIO_NET_F_VQ_NOTF_COAL): `max_usecs` and `max_packets`
    * for queue `queue` (VQ_SET), or for every transmit and receive queue without `queue` (TX_SET and RX_SET).
    */
-  | { kind: "net-coalesce"; usecs: number; packets: number; queue?: number };
+  | { kind: "net-coalesce"; usecs: number; packets: number; queue?: number }
+  /**
+   * Read the statistics of queue `queue` (VIRTIO_NET_F_DEVICE_STATS): every type the device supports for it; the
+   * result's `data` is the replies.
+   */
+  | { kind: "net-stats"; queue: number };
 
 /** The result of a workload. */
 export type WorkloadResult =

@@ -43,6 +43,7 @@ import { NET_DEVICE_CLAUSES } from "./net/net_device.ts";
 import { NET_CONTROL_DEVICE_CLAUSES } from "./net/net_control_device.ts";
 import { NET_COALESCE_DEVICE_CLAUSES } from "./net/net_coalesce_device.ts";
 import { NET_STATS_DEVICE_CLAUSES } from "./net/net_stats_device.ts";
+import { NET_STATS_DRIVER_CLAUSES } from "./net/net_stats_driver.ts";
 import { NET_COALESCE_DRIVER_CLAUSES } from "./net/net_coalesce_driver.ts";
 import { NET_DRIVER_CLAUSES } from "./net/net_driver.ts";
 import { CONSOLE_DRIVER_CLAUSES } from "./console/console_driver.ts";
@@ -87,6 +88,7 @@ export const CLAUSES: readonly Clause[] = [
   ...CONSOLE_DRIVER_CLAUSES,
   ...NET_DRIVER_CLAUSES,
   ...NET_COALESCE_DRIVER_CLAUSES,
+  ...NET_STATS_DRIVER_CLAUSES,
   ...CONSOLE_DEVICE_CLAUSES,
   ...NET_DEVICE_CLAUSES,
   ...NET_CONTROL_DEVICE_CLAUSES,

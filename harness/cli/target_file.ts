@@ -80,6 +80,7 @@ const WORKLOADS: readonly string[] = [
   "net-send",
   "net-receive",
   "net-coalesce",
+  "net-stats",
 ];
 
 /** Where the implementation under test comes from. */

@@ -189,6 +189,8 @@ export interface NetControlCommand {
   negotiated: bigint;
   /** VQ_SET and VQ_GET: whether the queue they name was an enabled transmit or receive queue then. */
   dataQueue?: boolean;
+  /** Bytes of command-specific result the driver gave room for (device-writable bytes before the ack). */
+  resultRoom: number;
 }
 
 /** Options of the reference network device. */
@@ -424,6 +426,7 @@ export class NetFunction implements DeviceFunction {
         data,
         ack,
         negotiated,
+        resultRoom: room - 1,
         ...(perQueue ? { dataQueue: this.dataQueue(le.u16(data, 0)) } : {}),
       });
     }

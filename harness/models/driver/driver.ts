@@ -120,6 +120,7 @@ export const DRIVER_TYPE_FEATURES: Record<DrivenType, bigint> = {
     NET_F.MQ,
     NET_F.NOTF_COAL,
     NET_F.VQ_NOTF_COAL,
+    NET_F.DEVICE_STATS,
   ),
 };
 
@@ -146,6 +147,7 @@ export const REFERENCE_DRIVER_WORKLOADS: Workload["kind"][] = [
   "net-send",
   "net-receive",
   "net-coalesce",
+  "net-stats",
 ];
 
 /** Queues the reference driver sets up, by device type. */
@@ -192,6 +194,23 @@ const NET_COAL = 6;
 const NET_COAL_TX_SET = 0;
 const NET_COAL_RX_SET = 1;
 const NET_COAL_VQ_SET = 2;
+
+/** The device statistics class of control commands (spec 5.1.9.5.11). */
+const NET_STATS = 8;
+const NET_STATS_QUERY = 0;
+const NET_STATS_GET = 1;
+/** Bytes of each statistics reply by type bit (header included). */
+const STATS_REPLY_BYTES: Record<number, number> = {
+  0: 56,
+  1: 24,
+  2: 56,
+  3: 24,
+  16: 56,
+  17: 24,
+  18: 56,
+  19: 24,
+  32: 24,
+};
 
 /** Bounds of the driver's polling loops. */
 const RESET_POLL_MS = 1;
@@ -421,6 +440,7 @@ export class ReferenceDriver implements DriverSession {
     if (this.t.modern && !(offered & bit(F.VERSION_1))) {
       return await this.failProbe("The device does not offer VIRTIO_F_VERSION_1 and this driver has no legacy mode");
     }
+    this.statsSupported = undefined;
     // A zoned block device's model decides what may be accepted with ZONED (spec 5.2.5.1): read it first.
     this.zonedModel = type === "blk" && this.t.modern && (offered & bit(BLK_F.ZONED))
       ? await this.t.readConfig(BLK_ZONED_MODEL_OFFSET, 1)
@@ -592,6 +612,86 @@ export class ReferenceDriver implements DriverSession {
   /** Whether the coalescing commands that need `feature` (NOTF_COAL or VQ_NOTF_COAL) may be sent. */
   protected mayCoalesce(feature: number): boolean {
     return (this.negotiated & bit(feature)) !== 0n;
+  }
+
+  /** The statistic types the device supports (STATS_QUERY), once asked. */
+  protected statsSupported: bigint | undefined;
+
+  /**
+   * Device statistics of queue `queue`: asks STATS_QUERY once, then STATS_GET for every supported type that is valid
+   * for the queue, with room for every reply.
+   */
+  protected async netStats(queue: number, deadline: number): Promise<WorkloadResult> {
+    this.#requireBound("net", "net-stats");
+    if (!(this.negotiated & bit(NET_F.DEVICE_STATS))) {
+      return { ok: false, error: "net-stats: VIRTIO_NET_F_DEVICE_STATS was not negotiated" };
+    }
+    if (this.statsSupported === undefined) {
+      const q = await this.netQuery(NET_STATS, NET_STATS_QUERY, new Uint8Array(0), 8, deadline);
+      if (!q || q.ack !== NetCtrl.OK) {
+        return { ok: false, error: `net-stats: STATS_QUERY answered ${q?.ack ?? "nothing"}` };
+      }
+      this.statsSupported = BigInt(le.u32(q.result, 0)) | (BigInt(le.u32(q.result, 4)) << 32n);
+    }
+    const types = this.statsTypesFor(queue) & this.statsSupported;
+    if (types === 0n) return { ok: false, error: `net-stats: the device supports no statistics of queue ${queue}` };
+    const entry = new Uint8Array(16);
+    le.setU16(entry, 0, queue);
+    le.setU32(entry, 8, Number(types & 0xffff_ffffn));
+    le.setU32(entry, 12, Number(types >> 32n));
+    const room = this.statsRoom(types);
+    const r = await this.netQuery(NET_STATS, NET_STATS_GET, entry, room, deadline);
+    if (!r || r.ack !== NetCtrl.OK) return { ok: false, error: `net-stats: STATS_GET answered ${r?.ack ?? "nothing"}` };
+    return { ok: true, data: r.result };
+  }
+
+  /** The statistic types valid for queue `queue`: the control queue's, a receive queue's or a transmit queue's. */
+  protected statsTypesFor(queue: number): bigint {
+    if (queue === this.netControlQueue) return 1n << 32n;
+    return queue % 2 === 0 ? 0xfn : 0xfn << 16n;
+  }
+
+  /** Bytes a STATS_GET result needs for `types`: each reply, header included. */
+  protected statsRoom(types: bigint): number {
+    let room = 0;
+    for (let t = 0n; t < 64n; t++) if (types & (1n << t)) room += STATS_REPLY_BYTES[Number(t)] ?? 0;
+    return room;
+  }
+
+  /** A control command with a result buffer of `resultBytes` before the ack; the ack and the result. */
+  protected async netQuery(
+    cls: number,
+    command: number,
+    data: Uint8Array,
+    resultBytes: number,
+    deadline: number,
+  ): Promise<{ ack: number; result: Uint8Array } | undefined> {
+    const lease = this.#lease([2 + data.length, Math.max(1, resultBytes), 1]);
+    try {
+      const [out, result, ack] = lease.addrs as [number, number, number];
+      const bytes = new Uint8Array(2 + data.length);
+      bytes.set([cls, command]);
+      bytes.set(data, 2);
+      await this.endpoint.memory.write(out, bytes);
+      await this.endpoint.memory.write(ack, new Uint8Array([0xff]));
+      const outcome = await this.submit(
+        this.netControlQueue,
+        [
+          { addr: out, len: bytes.length, writable: false },
+          { addr: result, len: resultBytes, writable: true },
+          { addr: ack, len: 1, writable: true },
+        ],
+        Math.min(deadline, this.clock.now() + CONSOLE_CONTROL_WAIT_MS),
+        lease,
+      );
+      if (outcome.kind !== "used") return undefined;
+      return {
+        ack: (await this.endpoint.memory.read(ack, 1))[0]!,
+        result: await this.endpoint.memory.read(result, resultBytes),
+      };
+    } finally {
+      lease.release();
+    }
   }
 
   /** The vq_index a VQ_SET names for queue `queue`. */
@@ -1766,6 +1866,8 @@ export class ReferenceDriver implements DriverSession {
           return await this.netReceive(deadline, deadlineMs);
         case "net-coalesce":
           return await this.netCoalesce(work.usecs, work.packets, work.queue, deadline);
+        case "net-stats":
+          return await this.netStats(work.queue, deadline);
         case "blk-flush":
           return await this.blkCommand(BlkRequestType.FLUSH, deadline, deadlineMs);
         case "blk-get-id":
