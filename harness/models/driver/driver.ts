@@ -550,24 +550,7 @@ export class ReferenceDriver implements DriverSession {
     data: Uint8Array,
     deadline: number,
   ): Promise<number | undefined> {
-    const lease = this.#lease([2 + data.length, 1]);
-    try {
-      const [out, ack] = lease.addrs as [number, number];
-      const bytes = new Uint8Array(2 + data.length);
-      bytes.set([cls, command]);
-      bytes.set(data, 2);
-      await this.endpoint.memory.write(out, bytes);
-      await this.endpoint.memory.write(ack, new Uint8Array([0xff]));
-      const outcome = await this.submit(
-        this.netControlQueue,
-        [{ addr: out, len: bytes.length, writable: false }, { addr: ack, len: 1, writable: true }],
-        Math.min(deadline, this.clock.now() + CONSOLE_CONTROL_WAIT_MS),
-        lease,
-      );
-      return outcome.kind === "used" ? (await this.endpoint.memory.read(ack, 1))[0] : undefined;
-    } finally {
-      lease.release();
-    }
+    return (await this.netQuery(cls, command, data, 0, deadline))?.ack;
   }
 
   /**
@@ -674,20 +657,19 @@ export class ReferenceDriver implements DriverSession {
       bytes.set(data, 2);
       await this.endpoint.memory.write(out, bytes);
       await this.endpoint.memory.write(ack, new Uint8Array([0xff]));
+      const chain: BufferSpec[] = [{ addr: out, len: bytes.length, writable: false }];
+      if (resultBytes > 0) chain.push({ addr: result, len: resultBytes, writable: true });
+      chain.push({ addr: ack, len: 1, writable: true });
       const outcome = await this.submit(
         this.netControlQueue,
-        [
-          { addr: out, len: bytes.length, writable: false },
-          { addr: result, len: resultBytes, writable: true },
-          { addr: ack, len: 1, writable: true },
-        ],
+        chain,
         Math.min(deadline, this.clock.now() + CONSOLE_CONTROL_WAIT_MS),
         lease,
       );
       if (outcome.kind !== "used") return undefined;
       return {
         ack: (await this.endpoint.memory.read(ack, 1))[0]!,
-        result: await this.endpoint.memory.read(result, resultBytes),
+        result: resultBytes > 0 ? await this.endpoint.memory.read(result, resultBytes) : new Uint8Array(0),
       };
     } finally {
       lease.release();
