@@ -469,6 +469,43 @@ export const noMacCommandsWithoutCtrlRx = noCommandWithout({
   without: [NET_F.CTRL_RX, NET_F.CTRL_RX_EXTRA],
 }, (cls) => cls === NetCtrl.MAC);
 
+export const macTableWellFormed = defineDriverClause({
+  label: MAC_FILTER,
+  statement: 3,
+  level: "MUST",
+  title: "MAC_TABLE_SET data: a count and unicast addresses, a count and multicast addresses",
+  requirement: "The data of VIRTIO_NET_CTRL_MAC_TABLE_SET is a le32 count followed by that many non-multicast MAC " +
+    "addresses, then a le32 count followed by that many multicast addresses, and nothing else.",
+  action:
+    "Presents a net device offering CTRL_VQ and CTRL_RX, lets the driver probe it, send and receive, and parses " +
+    "the data of each MAC_TABLE_SET it sent.",
+  applies: NET,
+  async run(ctx) {
+    const { net } = await sending(ctx);
+    const tables = net.controlLog.filter((c) => c.cls === NetCtrl.MAC && c.command === NetCtrl.MAC_TABLE_SET);
+    if (tables.length === 0) notApplicable("the driver sent no MAC_TABLE_SET");
+    expectNone("well-formed tables", tables.map(macTableProblem).filter((p) => p !== undefined), (p) => p!);
+  },
+});
+
+/** What is wrong with a MAC_TABLE_SET's data, or undefined. */
+function macTableProblem(c: NetControlCommand): string | undefined {
+  const d = c.data;
+  let off = 0;
+  for (const [kind, multicast] of [["unicast", false], ["multicast", true]] as const) {
+    if (off + 4 > d.length) return `${d.length} bytes end before the ${kind} count`;
+    const n = le.u32(d, off);
+    off += 4;
+    if (off + 6 * n > d.length) return `${kind} count ${n} runs past the ${d.length} bytes`;
+    for (let i = 0; i < n; i++, off += 6) {
+      if (((d[off]! & 1) !== 0) !== multicast) {
+        return `a ${multicast ? "unicast" : "multicast"} address in the ${kind} list`;
+      }
+    }
+  }
+  return off === d.length ? undefined : `${d.length - off} bytes after the multicast list`;
+}
+
 export const announceAcknowledged = defineDriverClause({
   label: ANNOUNCE,
   statement: 2,
@@ -531,6 +568,29 @@ async function multiqueue(ctx: DriverClauseContext): Promise<{ net: NetFunction;
 }
 
 const pairsOf = (c: NetControlCommand) => c.data.length === 2 ? c.data[0]! | (c.data[1]! << 8) : -1;
+
+export const queuesReadyBeforePairsSet = defineDriverClause({
+  label: STEERING,
+  statement: 1,
+  level: "MUST",
+  title: "the queues of every pair set up before VQ_PAIRS_SET",
+  requirement: "When the driver asks VQ_PAIRS_SET for N pairs, it has already set up and enabled receiveq1 to " +
+    "receiveqN and transmitq1 to transmitqN.",
+  action: "Presents a net device with MQ and 4 queue pairs, lets the driver probe it, send four frames and receive " +
+    "one, and compares each VQ_PAIRS_SET with the queues enabled when the device took it.",
+  applies: NET,
+  async run(ctx) {
+    const { pairsSet } = await multiqueue(ctx);
+    if (pairsSet.length === 0) notApplicable("the driver sent no VQ_PAIRS_SET");
+    const missing = (c: NetControlCommand) =>
+      Array.from({ length: 2 * Math.max(0, pairsOf(c)) }, (_, q) => q).filter((q) => !c.enabledQueues?.includes(q));
+    expectNone(
+      "every queue of the pairs asked for enabled first",
+      pairsSet.filter((c) => missing(c).length > 0),
+      (c) => `VQ_PAIRS_SET ${pairsOf(c)} with queue(s) ${missing(c).join(", ")} not enabled`,
+    );
+  },
+});
 
 export const pairsRequestInRange = defineDriverClause({
   label: STEERING,
@@ -648,8 +708,10 @@ export const NET_DRIVER_CLAUSES = [
   noRxCommandsWithoutCtrlRx,
   noExtraCommandsWithoutRxExtra,
   noMacCommandsWithoutCtrlRx,
+  macTableWellFormed,
   announceAcknowledged,
   unknownReceiveFlagsIgnored,
+  queuesReadyBeforePairsSet,
   pairsRequestInRange,
   transmitq1BeforePairsSet,
   noTransmitqBeyondPairs,

@@ -191,6 +191,8 @@ export interface NetControlCommand {
   dataQueue?: boolean;
   /** Bytes of command-specific result the driver gave room for (device-writable bytes before the ack). */
   resultRoom: number;
+  /** VQ_PAIRS_SET: the transmit and receive queues the driver had enabled when the command came. */
+  enabledQueues?: number[];
 }
 
 /** Options of the reference network device. */
@@ -427,6 +429,7 @@ export class NetFunction implements DeviceFunction {
         ack,
         negotiated,
         resultRoom: room - 1,
+        ...(cls === NetCtrl.MQ ? { enabledQueues: this.#enabledDataQueues() } : {}),
         ...(perQueue ? { dataQueue: this.dataQueue(le.u16(data, 0)) } : {}),
       });
     }
@@ -472,6 +475,10 @@ export class NetFunction implements DeviceFunction {
   protected dataQueue(vq: number): boolean {
     const pairs = (this.#negotiated & bit(NET_F.MQ)) !== 0n ? this.pairs : 1;
     return vq < 2 * pairs && (this.#host?.queueEnabled(vq) ?? false);
+  }
+
+  #enabledDataQueues(): number[] {
+    return Array.from({ length: 2 * this.pairs }, (_, q) => q).filter((q) => this.#host?.queueEnabled(q));
   }
 
   /** The coalescing commands that set parameters (TX_SET, RX_SET, VQ_SET); false for one refused. */
