@@ -36,6 +36,8 @@ import { ADAPTER_REGISTRY, adapterNamed } from "../adapters/registry.ts";
 import { allMutants, referenceDriver } from "./builtins.ts";
 import { DEVICE_IDS, type DeviceTypeName, type ModelledDeviceType, type TransportKind } from "../features.ts";
 import { referenceDeviceTarget } from "../models/device/reference.ts";
+import { BlkFunction, SECTOR } from "../models/device/blk.ts";
+import type { ZonedOptions } from "../models/device/blk_zoned.ts";
 import { errorText, escapeControls } from "../text.ts";
 import { checkKeys, describeValue as describe, isRecord, oneOf, quoteList, UsageError } from "../options.ts";
 
@@ -85,7 +87,7 @@ const WORKLOADS: readonly string[] = [
 
 /** Where the implementation under test comes from. */
 export type TargetSource =
-  | { kind: "model"; model: "reference"; deviceType?: DeviceTypeName }
+  | { kind: "model"; model: "reference"; deviceType?: DeviceTypeName; zoned?: ZonedOptions }
   | { kind: "mutant"; mutant: string }
   | {
     kind: "module";
@@ -195,7 +197,7 @@ export function validateTargetSpec(data: unknown, where: string, arg: string, fi
   let source: TargetSource;
   switch (kinds[0]!) {
     case "model": {
-      checkKeys(where, o, ["model", roleKey], "options");
+      checkKeys(where, o, role === "device" ? ["model", roleKey, "zoned"] : ["model", roleKey], "options");
       oneOf(where, "options.model", o.model, ["reference"] as const);
       if (role === "device") {
         if (o.deviceType === undefined) {
@@ -203,10 +205,15 @@ export function validateTargetSpec(data: unknown, where: string, arg: string, fi
             `${where}: "options.deviceType" is missing (one of ${quoteList(REFERENCE_DEVICE_TYPES)})`,
           );
         }
+        const deviceType = oneOf(where, "options.deviceType", o.deviceType, REFERENCE_DEVICE_TYPES);
+        if (o.zoned !== undefined && deviceType !== "blk") {
+          throw new UsageError(`${where}: "options.zoned" is for a reference blk device, not ${deviceType}`);
+        }
         source = {
           kind: "model",
           model: "reference",
-          deviceType: oneOf(where, "options.deviceType", o.deviceType, REFERENCE_DEVICE_TYPES),
+          deviceType,
+          ...(o.zoned === undefined ? {} : { zoned: zonedOption(where, o.zoned) }),
         };
       } else source = { kind: "model", model: "reference" };
       break;
@@ -503,7 +510,9 @@ export async function resolveTarget(spec: TargetSpec): Promise<LoadedTarget> {
     case "model": {
       if (spec.role === "device") {
         const type = src.deviceType!;
-        target = referenceDeviceTarget(type, {}, spec.name ?? `reference-${type}-device`);
+        const zoned = src.zoned;
+        const parts = zoned ? { fn: () => new BlkFunction({ zoned }) } : {};
+        target = referenceDeviceTarget(type, parts, spec.name ?? `reference-${type}-device`);
       } else {
         const t = await referenceDriver(spec.name ?? "reference-driver");
         if (!t) throw new UsageError(`${where}: this build has no reference driver yet`);
@@ -557,6 +566,44 @@ export async function resolveTarget(spec: TargetSpec): Promise<LoadedTarget> {
   }
   const out: LoadedTarget = { spec, target, targetArg };
   if (present) out.present = present;
+  return out;
+}
+
+/** The integer fields of a zoned disk (`options.zoned`) with their bounds. */
+const ZONED_INTS: readonly [keyof ZonedOptions, number, number][] = [
+  ["zoneSectors", 1, 2 ** 31],
+  ["conventional", 0, 2 ** 16],
+  ["offline", 0, 2 ** 16],
+  ["maxOpen", 0, 2 ** 16],
+  ["maxActive", 0, 2 ** 16],
+  ["maxAppendSectors", 0, 2 ** 16],
+  ["writeGranularity", SECTOR, 2 ** 20],
+];
+
+/** `options.zoned` of a reference blk device: the zoned disk's layout (see {@link ZonedOptions}). */
+function zonedOption(where: string, v: unknown): ZonedOptions {
+  if (!isRecord(v)) throw new UsageError(`${where}: "options.zoned" must be an object, got ${describe(v)}`);
+  checkKeys(where, v, ["model", ...ZONED_INTS.map(([k]) => k)], "options.zoned");
+  const out: ZonedOptions = {
+    model: oneOf(where, "options.zoned.model", v.model, ["hm", "ha", "none"] as const),
+    zoneSectors: 0,
+  };
+  for (const [key, min, max] of ZONED_INTS) {
+    const x = v[key];
+    if (x === undefined) {
+      if (key === "zoneSectors") throw new UsageError(`${where}: "options.zoned.zoneSectors" is missing`);
+      continue;
+    }
+    if (typeof x !== "number" || !Number.isInteger(x) || x < min || x > max) {
+      throw new UsageError(
+        `${where}: "options.zoned.${key}" must be an integer from ${min} to ${max}, got ${describe(x)}`,
+      );
+    }
+    (out as unknown as Record<string, unknown>)[key] = x;
+  }
+  if ((out.writeGranularity ?? SECTOR) % SECTOR !== 0) {
+    throw new UsageError(`${where}: "options.zoned.writeGranularity" must be a multiple of ${SECTOR}`);
+  }
   return out;
 }
 

@@ -34,3 +34,32 @@ Deno.test("target file: process options are checked and refused with a reason", 
     assertThrows(() => validateTargetSpec(moduleTarget(extra), where, "t", "t.jsonc"), UsageError, message);
   }
 });
+
+const zonedTarget = (zoned: unknown, deviceType = "blk") => ({
+  adapter: "in-process",
+  role: "device",
+  options: { model: "reference", deviceType, zoned },
+});
+
+Deno.test("target file: a reference blk device can be zoned, with its layout checked", () => {
+  const spec = validateTargetSpec(zonedTarget({ model: "hm", zoneSectors: 64, maxOpen: 2 }), where, "t", "t.jsonc");
+  assertEquals(spec.source, {
+    kind: "model",
+    model: "reference",
+    deviceType: "blk",
+    zoned: { model: "hm", zoneSectors: 64, maxOpen: 2 },
+  });
+  for (
+    const [zoned, type, message] of [
+      [{ model: "hm", zoneSectors: 64 }, "rng", `"options.zoned" is for a reference blk device, not rng`],
+      [{ model: "hm" }, "blk", `"options.zoned.zoneSectors" is missing`],
+      [{ model: "smr", zoneSectors: 64 }, "blk", `"options.zoned.model"`],
+      [{ model: "hm", zoneSectors: 0 }, "blk", `"options.zoned.zoneSectors" must be an integer from 1`],
+      [{ model: "hm", zoneSectors: 64, writeGranularity: 700 }, "blk", "must be a multiple of 512"],
+      [{ model: "hm", zoneSectors: 64, capacity: 1 }, "blk", "capacity"],
+      ["hm", "blk", `"options.zoned" must be an object`],
+    ] as const
+  ) {
+    assertThrows(() => validateTargetSpec(zonedTarget(zoned, type), where, "t", "t.jsonc"), UsageError, message);
+  }
+});

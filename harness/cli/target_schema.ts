@@ -30,6 +30,16 @@ export const IN_PROCESS_OPTIONS_SCHEMA: Record<string, unknown> = {
       model: { const: "reference" },
       deviceType: schemaOf.oneOf(REFERENCE_DEVICE_TYPES),
       present: schemaOf.oneOf(PRESENTABLE),
+      zoned: schemaOf.object({
+        model: schemaOf.oneOf(["hm", "ha", "none"]),
+        zoneSectors: schemaOf.int(1, 2 ** 31),
+        conventional: schemaOf.int(0, 2 ** 16),
+        offline: schemaOf.int(0, 2 ** 16),
+        maxOpen: schemaOf.int(0, 2 ** 16),
+        maxActive: schemaOf.int(0, 2 ** 16),
+        maxAppendSectors: schemaOf.int(0, 2 ** 16),
+        writeGranularity: schemaOf.int(512, 2 ** 20),
+      }, ["model", "zoneSectors"]),
     }, ["model"]),
     schemaOf.object({ mutant: { type: "string", minLength: 1 }, present: schemaOf.oneOf(PRESENTABLE) }, ["mutant"]),
     schemaOf.object({
