@@ -229,4 +229,30 @@ export const WAIVERS: readonly Waiver[] = [
     reason: "A 64-bit counter overflows only after 2^64 events, which no test can make a device count; the counters' " +
       "replies (types, queues, sizes, extent) are checked by 5.1.9.5.11.12#1 to #6.",
   },
+  {
+    label: "drivernormative:Device Types / Network Device / Device configuration layout",
+    statement: 3,
+    reason: "Which source address a driver's own frames carry shows only in frames the driver makes itself: the " +
+      "frames the contract asks a driver to send (net-send) are whole Ethernet frames the harness chose, and the " +
+      "watched real drivers' frames go to QEMU's user-mode network, which the harness does not see.",
+  },
+  {
+    label: "drivernormative:Device Types / Network Device / Device configuration layout",
+    statement: 11,
+    reason: "How a driver treats a speed or duplex value it reads is a belief in its own state: nothing it sends the " +
+      "device depends on it.",
+  },
+  {
+    label: "drivernormative:Device Types / Network Device / Device Operation / Processing of Incoming Packets",
+    statement: 6,
+    reason: "Whether a driver relies on hdr_len shows only in what its network stack does with the segments of a " +
+      "large packet, past the driver's handing of the frame, which the contract reports unchanged (5.1.9.4.2#4 " +
+      "checks the frame is handed on as received).",
+  },
+  {
+    label: "drivernormative:Device Types / Network Device / Device Operation / Processing of Incoming Packets",
+    statement: 7,
+    reason: "Whether a driver relies on a checksum the device did not check shows only in whether its network stack " +
+      "verifies the packet later, not in anything the driver sends the device or reports for a received frame.",
+  },
 ];

@@ -683,6 +683,41 @@ export const unknownReceiveFlagsIgnored = defineDriverClause({
   },
 });
 
+export const csumFieldsUnusedWithoutNeedsCsum = defineDriverClause({
+  label: "drivernormative:Device Types / Network Device / Device Operation / Processing of Incoming Packets",
+  statement: 4,
+  level: "MUST NOT",
+  title: "csum_start and csum_offset of a received header unused without NEEDS_CSUM",
+  requirement: "When a received header does not have VIRTIO_NET_HDR_F_NEEDS_CSUM set, the driver makes no use of its " +
+    "csum_start and csum_offset: the frame is taken as it came.",
+  action: "Presents a net device whose received headers carry csum_start 14 and csum_offset 6 (pointing into the " +
+    "frame) without NEEDS_CSUM, puts a frame on the wire and checks the driver reports exactly that frame received.",
+  applies: NET,
+  async run(ctx) {
+    if (ctx.scenarios.watched) {
+      notApplicable("the driver runs beside its own device: the harness cannot set its header");
+    }
+    const t = await ctx.scenarios.run({
+      configure: (_core, fn) => {
+        if (fn instanceof NetFunction) fn.extraReceiveHeader = { csumStart: 14, csumOffset: 6 };
+      },
+      workloads: [{ kind: "net-receive" }],
+    });
+    netOf(ctx, t);
+    const r = t.results[0];
+    const want = presentedFrame(2);
+    if (!r?.ok || r.data === undefined) {
+      notApplicable(`the driver received no frame: ${r && !r.ok ? r.error : "no result"}`);
+    }
+    const changed = [...want.keys()].filter((i) => r.data![i] !== want[i]);
+    expectThat(
+      r.data.length === want.length && changed.length === 0,
+      `the ${want.length}-byte frame received unchanged`,
+      () => `${r.data!.length} bytes, ${changed.length} changed (the first at ${changed[0]})`,
+    );
+  },
+});
+
 /** The driver clauses of spec 5.1. */
 export const NET_DRIVER_CLAUSES = [
   noConfigWrites,
@@ -711,6 +746,7 @@ export const NET_DRIVER_CLAUSES = [
   macTableWellFormed,
   announceAcknowledged,
   unknownReceiveFlagsIgnored,
+  csumFieldsUnusedWithoutNeedsCsum,
   queuesReadyBeforePairsSet,
   pairsRequestInRange,
   transmitq1BeforePairsSet,

@@ -254,6 +254,8 @@ export class NetFunction implements DeviceFunction {
   readonly controlLog: NetControlCommand[] = [];
   /** Flag bits a scenario adds to every received header (bits a driver must ignore when it does not know them). */
   extraReceiveFlags = 0;
+  /** Header fields a scenario sets in every received header besides flags and num_buffers (e.g. csum_start). */
+  extraReceiveHeader: Partial<NetHeader> = {};
   /** Called after every frame the driver transmitted (scenarios hook host-side changes on it). */
   onTransmit?: () => void;
   /** Frames dropped: no receive buffer could hold them, or the filter refused them. */
@@ -738,7 +740,7 @@ export class NetFunction implements DeviceFunction {
     const valid = (this.#negotiated & bit(NET_F.GUEST_CSUM)) !== 0n && frame !== undefined &&
       udpChecksumOk(frame) === true;
     const flags = (valid ? NetHdrFlag.DATA_VALID : 0) | this.extraReceiveFlags;
-    return encodeNetHeader({ numBuffers: buffers, flags }, size);
+    return encodeNetHeader({ ...this.extraReceiveHeader, numBuffers: buffers, flags }, size);
   }
 
   reset(): void {

@@ -53,7 +53,15 @@ import {
   mask,
   NET_F,
 } from "../../features.ts";
-import { decodeNetHeader, encodeNetHeader, NET_CTRL, NET_S_ANNOUNCE, NetCtrl, netHeaderSize } from "../device/net.ts";
+import {
+  decodeNetHeader,
+  encodeNetHeader,
+  NET_CTRL,
+  NET_S_ANNOUNCE,
+  NetCtrl,
+  type NetHeader,
+  netHeaderSize,
+} from "../device/net.ts";
 import { BumpAllocator, le } from "../../memory.ts";
 import { type Clock, type ClockTimer, realClock } from "../../clock.ts";
 import { CONSOLE_F, ConsoleEvent, CONTROL_RX, CONTROL_TX, controlMessage, receiveqOf } from "../device/console.ts";
@@ -694,8 +702,13 @@ export class ReferenceDriver implements DriverSession {
       this.lastError = `a received packet spread over ${header.numBuffers} buffers of ${this.rxBytes} bytes`;
       return;
     }
-    this.netInput.push(data.slice(size));
+    this.netInput.push(this.receivedFrame(header, data.slice(size)));
     if (this.netInput.length > 64) this.netInput.shift();
+  }
+
+  /** The frame a received packet hands on: as the device wrote it (no offload is negotiated that would change it). */
+  protected receivedFrame(_header: NetHeader, frame: Uint8Array): Uint8Array {
+    return frame;
   }
 
   /** Whether a received packet with these header flags is taken: always (flag bits it does not know are ignored). */
