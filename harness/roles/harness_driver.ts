@@ -6,6 +6,8 @@
  * @module
  */
 import { netHeaderSize } from "../models/device/net.ts";
+import { BLK_ZONED_MODEL_OFFSET } from "../models/device/blk.ts";
+import { ZonedModel } from "../models/device/blk_zoned.ts";
 import type { DeviceSession } from "../adapter.ts";
 import { TargetError } from "../adapter.ts";
 import { bit, BLK_F, type DeviceTypeName, F } from "../features.ts";
@@ -39,9 +41,6 @@ export interface InitResult {
 
 /** Number of queues the harness sets up per device type. */
 export const QUEUES_BY_TYPE: Record<DeviceTypeName, number> = { rng: 1, blk: 1, net: 2, console: 2, other: 1 };
-
-/** Configuration offset of a block device's zoned.model. */
-const BLK_ZONED_MODEL = 92;
 
 /** Core features the harness knows how to drive and accepts when offered. */
 export const HARNESS_CORE_FEATURES = bit(F.VERSION_1) | bit(F.INDIRECT_DESC) | bit(F.RING_RESET) | bit(F.IN_ORDER);
@@ -180,7 +179,7 @@ export class HarnessDriver {
    */
   async #requiredFeatures(offered: bigint): Promise<bigint> {
     if (this.deviceType !== "blk" || !this.transport.modern || !(offered & bit(BLK_F.ZONED))) return 0n;
-    return await this.transport.readConfig(BLK_ZONED_MODEL, 1) === 1 ? bit(BLK_F.ZONED) : 0n;
+    return await this.transport.readConfig(BLK_ZONED_MODEL_OFFSET, 1) === ZonedModel.HM ? bit(BLK_F.ZONED) : 0n;
   }
 
   /** The ring features of the negotiated feature set. */

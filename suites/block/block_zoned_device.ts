@@ -7,7 +7,13 @@
 import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core/clause.ts";
 import { bit, BLK_F, F } from "../../harness/features.ts";
 import { le } from "../../harness/memory.ts";
-import { BLK_LIFETIME_BYTES, BLK_SEGMENT_BYTES, BlkType, SECTOR } from "../../harness/models/device/blk.ts";
+import {
+  BLK_LIFETIME_BYTES,
+  BLK_SEGMENT_BYTES,
+  BLK_ZONED_MODEL_OFFSET,
+  BlkType,
+  SECTOR,
+} from "../../harness/models/device/blk.ts";
 import { ZonedModel, ZoneReq, ZoneState, ZoneStatus, ZoneType } from "../../harness/models/device/blk_zoned.ts";
 import { hex } from "../../harness/text.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
@@ -68,7 +74,7 @@ export const hostManagedNeedsZoned = defineDeviceClause({
   async run(ctx) {
     if (!(ctx.offered & bit(BLK_F.ZONED))) notApplicable("the device does not offer VIRTIO_BLK_F_ZONED");
     const init = await ctx.driver.init("features-ok", () => bit(F.VERSION_1), { exact: true });
-    const model = await ctx.transport.readConfig(92, 1);
+    const model = await ctx.transport.readConfig(BLK_ZONED_MODEL_OFFSET, 1);
     if (model !== ZonedModel.HM) notApplicable(`the device reports zoned model ${model}, not host-managed (1)`);
     expectThat(!init.featuresOk, "FEATURES_OK refused", () => "FEATURES_OK stayed set without ZONED accepted");
   },

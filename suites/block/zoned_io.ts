@@ -8,7 +8,7 @@ import { TargetError } from "../../harness/adapter.ts";
 import type { DeviceClauseContext } from "../../harness/core/clause.ts";
 import { bit, BLK_F, F } from "../../harness/features.ts";
 import { le } from "../../harness/memory.ts";
-import { SECTOR } from "../../harness/models/device/blk.ts";
+import { BLK_ZONED_MODEL_OFFSET, SECTOR } from "../../harness/models/device/blk.ts";
 import {
   ZONE_DESCRIPTOR,
   ZONE_REPORT_HEADER,
@@ -60,7 +60,7 @@ export async function readZonedConfig(ctx: DeviceClauseContext): Promise<ZonedCo
     maxActive: await configNumber(ctx, 80, 4),
     maxAppendSectors: await configNumber(ctx, 84, 4),
     writeGranularity: await configNumber(ctx, 88, 4),
-    model: await configNumber(ctx, 92, 1),
+    model: await configNumber(ctx, BLK_ZONED_MODEL_OFFSET, 1),
   };
 }
 

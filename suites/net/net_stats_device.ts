@@ -8,7 +8,7 @@ import { TargetError } from "../../harness/adapter.ts";
 import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core/clause.ts";
 import { NET_F } from "../../harness/features.ts";
 import { le } from "../../harness/memory.ts";
-import { NET_CTRL, NET_RX, NET_TX, NetCtrl, STATS_TYPE } from "../../harness/models/device/net.ts";
+import { NET_CTRL, NET_RX, NET_TX, NetCtrl, STATS_REPLY_BYTES, STATS_TYPE } from "../../harness/models/device/net.ts";
 import { hex } from "../../harness/text.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 import { controlQuery, netUp } from "./net_io.ts";
@@ -17,8 +17,6 @@ const STATS = "devicenormative:Device Types / Network Device / Device Operation 
   "Device Statistics";
 const NET = { deviceTypes: ["net" as const] };
 
-/** Reply sizes by reply type (header included), from the structures of spec 5.1.9.5.11. */
-const REPLY_SIZE: Record<number, number> = { 32: 24, 0: 56, 1: 24, 2: 56, 3: 24, 16: 56, 17: 24, 18: 56, 19: 24 };
 /** The fill of a result buffer before the device writes it. */
 const FILL = 0xa5;
 
@@ -205,9 +203,9 @@ export const statsSizeSet = defineDeviceClause({
       ctx,
       "sizes of the reply structures",
       (e, got, i) =>
-        got.size === REPLY_SIZE[e.type]
+        got.size === STATS_REPLY_BYTES[e.type]
           ? undefined
-          : `reply ${i + 1} (type ${e.type}): size ${got.size}, not ${REPLY_SIZE[e.type]}`,
+          : `reply ${i + 1} (type ${e.type}): size ${got.size}, not ${STATS_REPLY_BYTES[e.type]}`,
     ),
 });
 

@@ -7,7 +7,14 @@
 import { defineDriverClause, type DriverClauseContext } from "../../harness/core/clause.ts";
 import { bit, F, NET_F } from "../../harness/features.ts";
 import { le } from "../../harness/memory.ts";
-import { type NetControlCommand, NetCtrl, NetFunction, STATS_TYPE } from "../../harness/models/device/net.ts";
+import {
+  type NetControlCommand,
+  NetCtrl,
+  NetFunction,
+  STATS_RX_TYPES,
+  STATS_TX_TYPES,
+  STATS_TYPE,
+} from "../../harness/models/device/net.ts";
 import { expectNone, notApplicable } from "../../harness/verify.ts";
 
 const STATS = "drivernormative:Device Types / Network Device / Device Operation / Control Virtqueue / " +
@@ -96,7 +103,7 @@ export const statsTypesFitQueue = defineDriverClause({
     "the control queue, and checks every entry of every STATS_GET.",
   async run(ctx) {
     const entries = (await statsSent(ctx)).filter((c) => c.command === NetCtrl.STATS_GET).flatMap(entriesOf);
-    const valid = (vq: number) => vq === CONTROL ? STATS_TYPE.CVQ : vq % 2 === 0 ? 0xfn : 0xfn << 16n;
+    const valid = (vq: number) => vq === CONTROL ? STATS_TYPE.CVQ : vq % 2 === 0 ? STATS_RX_TYPES : STATS_TX_TYPES;
     expectNone(
       "types valid for each queue",
       entries.filter((e) => e.vq > CONTROL || (e.types & ~valid(e.vq)) !== 0n),

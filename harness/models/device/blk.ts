@@ -29,6 +29,9 @@ export const BlkStatus = { OK: 0, IOERR: 1, UNSUPP: 2 } as const;
 /** Sector size of the request interface. */
 export const SECTOR = 512;
 
+/** Configuration offset of zoned.model (VIRTIO_BLK_F_ZONED), readable before the features are chosen. */
+export const BLK_ZONED_MODEL_OFFSET = 92;
+
 /** The virtio-blk configuration layout (spec 5.2.4), as far as this suite reads it. */
 export const BLK_CONFIG_LAYOUT: readonly ConfigField[] = [
   { name: "capacity", offset: 0, size: 8 },
@@ -58,7 +61,7 @@ export const BLK_CONFIG_LAYOUT: readonly ConfigField[] = [
   { name: "zoned.max_active_zones", offset: 80, size: 4, feature: BLK_F.ZONED },
   { name: "zoned.max_append_sectors", offset: 84, size: 4, feature: BLK_F.ZONED },
   { name: "zoned.write_granularity", offset: 88, size: 4, feature: BLK_F.ZONED },
-  { name: "zoned.model", offset: 92, size: 1, feature: BLK_F.ZONED },
+  { name: "zoned.model", offset: BLK_ZONED_MODEL_OFFSET, size: 1, feature: BLK_F.ZONED },
 ];
 
 /** Size in bytes of the configuration space this device presents (up to the secure erase fields). */

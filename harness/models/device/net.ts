@@ -536,7 +536,7 @@ export class NetFunction implements DeviceFunction {
       const vq = le.u16(data, at);
       const types = BigInt(le.u32(data, at + 8)) | (BigInt(le.u32(data, at + 12)) << 32n);
       if (vq > ctrl || (negotiated & bit(NET_F.CTRL_VQ)) === 0n && vq === ctrl) return false;
-      const valid = vq === ctrl ? STATS_TYPE.CVQ : vq % 2 === 0 ? STATS_TYPE.RX_BASIC : STATS_TYPE.TX_BASIC;
+      const valid = vq === ctrl ? STATS_TYPE.CVQ : vq % 2 === 0 ? STATS_RX_TYPES : STATS_TX_TYPES;
       if (types === 0n || (types & ~valid) !== 0n || (types & ~this.statsTypes) !== 0n) return false;
       replies.push(this.statsReply(vq, vq === ctrl ? 32 : vq % 2 === 0 ? 0 : 16));
     }
@@ -780,6 +780,25 @@ export const STATS_TYPE = {
   TX_SPEED: 1n << 19n,
   CVQ: 1n << 32n,
 } as const;
+
+/** Every receive statistic type, and every transmit one (the types valid for a queue of that kind). */
+export const STATS_RX_TYPES: bigint = STATS_TYPE.RX_BASIC | STATS_TYPE.RX_CSUM | STATS_TYPE.RX_GSO |
+  STATS_TYPE.RX_SPEED;
+export const STATS_TX_TYPES: bigint = STATS_TYPE.TX_BASIC | STATS_TYPE.TX_CSUM | STATS_TYPE.TX_GSO |
+  STATS_TYPE.TX_SPEED;
+
+/** Bytes of each statistics reply (header included), by the bit number of its type (spec 5.1.9.5.11). */
+export const STATS_REPLY_BYTES: Readonly<Record<number, number>> = {
+  0: 56,
+  1: 24,
+  2: 56,
+  3: 24,
+  16: 56,
+  17: 24,
+  18: 56,
+  19: 24,
+  32: 24,
+};
 
 /** Notification coalescing parameters of a queue (struct virtio_net_ctrl_coal). */
 export interface Coalescing {

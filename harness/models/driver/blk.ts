@@ -8,6 +8,7 @@ import { bit, BLK_F, mask } from "../../features.ts";
 import { le } from "../../memory.ts";
 import type { ConfigField } from "../device/device_function.ts";
 import { BLK_CONFIG_LAYOUT } from "../device/blk.ts";
+export { BLK_ZONED_MODEL_OFFSET } from "../device/blk.ts";
 
 /** Block features the reference driver knows how to drive (and accepts when offered). */
 export const BLK_DRIVER_FEATURES: bigint = mask(
@@ -42,10 +43,6 @@ export const BlkRequestType = {
   ZONE_RESET_ALL: 26,
 } as const;
 
-/** Configuration offset of zoned.model, read before the features are chosen (spec 5.2.5.1). */
-export const BLK_ZONED_MODEL_OFFSET = 92;
-/** The host-managed zoned model. */
-export const BLK_ZONED_HM = 1;
 /** Bytes of the buffer a ZONE_REPORT request gives (the header and 63 zone descriptors). */
 export const BLK_ZONE_REPORT_BYTES = 4096;
 

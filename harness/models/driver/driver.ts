@@ -61,8 +61,13 @@ import {
   NetCtrl,
   type NetHeader,
   netHeaderSize,
+  STATS_REPLY_BYTES,
+  STATS_RX_TYPES,
+  STATS_TX_TYPES,
+  STATS_TYPE,
 } from "../device/net.ts";
 import { BumpAllocator, le } from "../../memory.ts";
+import { ZonedModel } from "../device/blk_zoned.ts";
 import { type Clock, type ClockTimer, realClock } from "../../clock.ts";
 import { CONSOLE_F, ConsoleEvent, CONTROL_RX, CONTROL_TX, controlMessage, receiveqOf } from "../device/console.ts";
 import type { RegisterSpace } from "../../registers.ts";
@@ -81,7 +86,6 @@ import {
   BLK_ID_BYTES,
   BLK_SECTOR_SIZE,
   BLK_ZONE_REPORT_BYTES,
-  BLK_ZONED_HM,
   BLK_ZONED_MODEL_OFFSET,
   blkConfigFields,
   blkHeader,
@@ -196,29 +200,6 @@ const ZONE_OPS = {
   "reset": BlkRequestType.ZONE_RESET,
   "reset-all": BlkRequestType.ZONE_RESET_ALL,
 } as const;
-
-/** The notification coalescing class of control commands and its set commands (spec 5.1.9.5.10). */
-const NET_COAL = 6;
-const NET_COAL_TX_SET = 0;
-const NET_COAL_RX_SET = 1;
-const NET_COAL_VQ_SET = 2;
-
-/** The device statistics class of control commands (spec 5.1.9.5.11). */
-const NET_STATS = 8;
-const NET_STATS_QUERY = 0;
-const NET_STATS_GET = 1;
-/** Bytes of each statistics reply by type bit (header included). */
-const STATS_REPLY_BYTES: Record<number, number> = {
-  0: 56,
-  1: 24,
-  2: 56,
-  3: 24,
-  16: 56,
-  17: 24,
-  18: 56,
-  19: 24,
-  32: 24,
-};
 
 /** Bounds of the driver's polling loops. */
 const RESET_POLL_MS = 1;
@@ -586,15 +567,18 @@ export class ReferenceDriver implements DriverSession {
       const data = new Uint8Array(12);
       le.setU16(data, 0, this.coalesceQueueIndex(queue));
       data.set(params, 4);
-      sent.push({ command: NET_COAL_VQ_SET, data });
+      sent.push({ command: NetCtrl.NOTF_COAL_VQ_SET, data });
     } else {
       if (!this.mayCoalesce(NET_F.NOTF_COAL)) {
         return { ok: false, error: "net-coalesce: VIRTIO_NET_F_NOTF_COAL was not negotiated" };
       }
-      sent.push({ command: NET_COAL_TX_SET, data: params }, { command: NET_COAL_RX_SET, data: params });
+      sent.push({ command: NetCtrl.NOTF_COAL_TX_SET, data: params }, {
+        command: NetCtrl.NOTF_COAL_RX_SET,
+        data: params,
+      });
     }
     for (const c of sent) {
-      const ack = await this.netControl(NET_COAL, c.command, c.data, deadline);
+      const ack = await this.netControl(NetCtrl.NOTF_COAL, c.command, c.data, deadline);
       if (ack !== NetCtrl.OK) return { ok: false, error: `net-coalesce: the device answered ${ack ?? "nothing"}` };
     }
     return { ok: true };
@@ -618,7 +602,7 @@ export class ReferenceDriver implements DriverSession {
       return { ok: false, error: "net-stats: VIRTIO_NET_F_DEVICE_STATS was not negotiated" };
     }
     if (this.statsSupported === undefined) {
-      const q = await this.netQuery(NET_STATS, NET_STATS_QUERY, new Uint8Array(0), 8, deadline);
+      const q = await this.netQuery(NetCtrl.STATS, NetCtrl.STATS_QUERY, new Uint8Array(0), 8, deadline);
       if (!q || q.ack !== NetCtrl.OK) {
         return { ok: false, error: `net-stats: STATS_QUERY answered ${q?.ack ?? "nothing"}` };
       }
@@ -631,15 +615,15 @@ export class ReferenceDriver implements DriverSession {
     le.setU32(entry, 8, Number(types & 0xffff_ffffn));
     le.setU32(entry, 12, Number(types >> 32n));
     const room = this.statsRoom(types);
-    const r = await this.netQuery(NET_STATS, NET_STATS_GET, entry, room, deadline);
+    const r = await this.netQuery(NetCtrl.STATS, NetCtrl.STATS_GET, entry, room, deadline);
     if (!r || r.ack !== NetCtrl.OK) return { ok: false, error: `net-stats: STATS_GET answered ${r?.ack ?? "nothing"}` };
     return { ok: true, data: r.result };
   }
 
   /** The statistic types valid for queue `queue`: the control queue's, a receive queue's or a transmit queue's. */
   protected statsTypesFor(queue: number): bigint {
-    if (queue === this.netControlQueue) return 1n << 32n;
-    return queue % 2 === 0 ? 0xfn : 0xfn << 16n;
+    if (queue === this.netControlQueue) return STATS_TYPE.CVQ;
+    return queue % 2 === 0 ? STATS_RX_TYPES : STATS_TX_TYPES;
   }
 
   /** Bytes a STATS_GET result needs for `types`: each reply, header included. */
@@ -959,7 +943,7 @@ export class ReferenceDriver implements DriverSession {
     const legacy = this.t.modern ? ~0n : 0xffff_ffffn;
     let accepted = dropUnsatisfied(t, offered & this.supportedFeatures(type) & definedMask(t, kind) & legacy);
     // A host-managed zoned device is not discarded (spec 5.2.5.1).
-    if ((accepted & bit(BLK_F.ZONED)) && this.zonedModel === BLK_ZONED_HM) accepted &= ~bit(BLK_F.DISCARD);
+    if ((accepted & bit(BLK_F.ZONED)) && this.zonedModel === ZonedModel.HM) accepted &= ~bit(BLK_F.DISCARD);
     return accepted;
   }
 
