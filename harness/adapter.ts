@@ -238,7 +238,12 @@ export type Workload =
    * Read the statistics of queue `queue` (VIRTIO_NET_F_DEVICE_STATS): every type the device supports for it; the
    * result's `data` is the replies.
    */
-  | { kind: "net-stats"; queue: number };
+  | { kind: "net-stats"; queue: number }
+  /**
+   * Configure receive-side scaling (VIRTIO_NET_F_RSS): RSS_CONFIG over the receive queues in use, then with
+   * `contexts` (VIRTIO_NET_F_RSS_CONTEXT) that many RSS contexts at most (as many as the device has).
+   */
+  | { kind: "net-rss"; contexts?: number };
 
 /** The result of a workload. */
 export type WorkloadResult =

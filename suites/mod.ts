@@ -43,8 +43,10 @@ import { NET_DEVICE_CLAUSES } from "./net/net_device.ts";
 import { NET_CONTROL_DEVICE_CLAUSES } from "./net/net_control_device.ts";
 import { NET_COALESCE_DEVICE_CLAUSES } from "./net/net_coalesce_device.ts";
 import { NET_STATS_DEVICE_CLAUSES } from "./net/net_stats_device.ts";
+import { NET_RSS_DEVICE_CLAUSES } from "./net/net_rss_device.ts";
 import { NET_STATS_DRIVER_CLAUSES } from "./net/net_stats_driver.ts";
 import { NET_COALESCE_DRIVER_CLAUSES } from "./net/net_coalesce_driver.ts";
+import { NET_RSS_DRIVER_CLAUSES } from "./net/net_rss_driver.ts";
 import { NET_DRIVER_CLAUSES } from "./net/net_driver.ts";
 import { CONSOLE_DRIVER_CLAUSES } from "./console/console_driver.ts";
 import { ENTROPY_DRIVER_CLAUSES } from "./entropy/entropy_driver.ts";
@@ -89,11 +91,13 @@ export const CLAUSES: readonly Clause[] = [
   ...NET_DRIVER_CLAUSES,
   ...NET_COALESCE_DRIVER_CLAUSES,
   ...NET_STATS_DRIVER_CLAUSES,
+  ...NET_RSS_DRIVER_CLAUSES,
   ...CONSOLE_DEVICE_CLAUSES,
   ...NET_DEVICE_CLAUSES,
   ...NET_CONTROL_DEVICE_CLAUSES,
   ...NET_COALESCE_DEVICE_CLAUSES,
   ...NET_STATS_DEVICE_CLAUSES,
+  ...NET_RSS_DEVICE_CLAUSES,
 ];
 
 /** Statements answered by a written waiver instead of a clause. */

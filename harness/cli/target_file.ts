@@ -83,6 +83,7 @@ const WORKLOADS: readonly string[] = [
   "net-receive",
   "net-coalesce",
   "net-stats",
+  "net-rss",
 ];
 
 /** Where the implementation under test comes from. */

@@ -55,6 +55,8 @@ function workloadOf(kind: Workload["kind"], type: DeviceTypeName): Workload | un
       return type === "net" ? { kind, usecs: 16, packets: 4 } : undefined;
     case "net-stats":
       return type === "net" ? { kind, queue: 0 } : undefined;
+    case "net-rss":
+      return type === "net" ? { kind, contexts: 1 } : undefined;
   }
 }
 

@@ -38,7 +38,7 @@ import {
   type PciLayoutOptions,
 } from "../models/device/pci_device.ts";
 import { ConsoleFunction } from "../models/device/console.ts";
-import { NetFunction } from "../models/device/net.ts";
+import { NetFunction, type NetRssOptions } from "../models/device/net.ts";
 import { RngFunction } from "../models/device/rng.ts";
 import { ringFeatures } from "../virtqueue/queue.ts";
 import { RingMonitor, type RingViolation, type RingViolationKind } from "./ring_monitor.ts";
@@ -109,6 +109,8 @@ export interface Scenario {
   blkReadOnly?: boolean;
   /** A zoned disk laid out so (VIRTIO_BLK_F_ZONED offered besides the stock features). */
   blkZoned?: ZonedOptions;
+  /** A net device's RSS support (key size, table length, hash types, contexts) instead of the stock one. */
+  netRss?: NetRssOptions;
   /** QueueSizeMax the device presents for its queues. */
   queueSizeMax?: number;
   /** Deadline of each driver operation in this scenario (default: the runner's). */
@@ -194,7 +196,13 @@ export function presentedFrame(n: number): Uint8Array {
 /** Creates the reference device function for a type the harness can present. */
 export function deviceFunctionFor(
   type: DeviceTypeName,
-  opts: { blkSectors?: number; queueSizeMax?: number; blkReadOnly?: boolean; blkZoned?: ZonedOptions } = {},
+  opts: {
+    blkSectors?: number;
+    queueSizeMax?: number;
+    blkReadOnly?: boolean;
+    blkZoned?: ZonedOptions;
+    netRss?: NetRssOptions;
+  } = {},
 ): DeviceFunction {
   const q = opts.queueSizeMax === undefined ? {} : { queueSizeMax: opts.queueSizeMax };
   switch (type) {
@@ -210,7 +218,7 @@ export function deviceFunctionFor(
     case "console":
       return new ConsoleFunction(q);
     case "net":
-      return new NetFunction(q);
+      return new NetFunction({ ...q, ...(opts.netRss ? { rss: opts.netRss } : {}) });
     default:
       throw new Error(`The harness cannot present a ${type} device yet`);
   }
@@ -577,6 +585,7 @@ export class ScenarioRunner {
       ...(s.blkSectors === undefined ? {} : { blkSectors: s.blkSectors }),
       ...(s.blkReadOnly ? { blkReadOnly: true } : {}),
       ...(s.blkZoned ? { blkZoned: s.blkZoned } : {}),
+      ...(s.netRss ? { netRss: s.netRss } : {}),
       ...(s.queueSizeMax === undefined ? {} : { queueSizeMax: s.queueSizeMax }),
     });
     // A driver that takes its time from the endpoint's clock runs, with the device, on virtual time: time moves while

@@ -361,6 +361,52 @@ export const txNoTunnelCsumAgain = txClause(
   (x) => (x.header.flags & NetHdrFlag.UDP_TUNNEL_CSUM) !== 0,
 );
 
+export const txTunnelNotWithUdp = txClause(
+  {
+    statement: 24,
+    level: "MUST NOT",
+    title: "no UDP tunnel bit together with GSO_UDP",
+    requirement: "The driver never combines a UDP tunnel bit of gso_type with VIRTIO_NET_HDR_GSO_UDP (tunnels go " +
+      "with UDP_L4).",
+  },
+  "no tunnel bit with GSO_UDP",
+  (x) => (x.header.gsoType & TUNNEL) !== 0 && (x.header.gsoType & 0x1f) === NetGso.UDP,
+);
+
+export const txNotBothTunnelBits = txClause(
+  {
+    statement: 25,
+    level: "MUST NOT",
+    title: "never both UDP tunnel bits",
+    requirement: "The driver never sets VIRTIO_NET_HDR_GSO_UDP_TUNNEL_IPV4 and _IPV6 in the same gso_type.",
+  },
+  "at most one tunnel bit",
+  (x) => (x.header.gsoType & TUNNEL) === TUNNEL,
+);
+
+export const txTunnelCsumNeedsTunnel = txClause(
+  {
+    statement: 26,
+    level: "MUST NOT",
+    title: "UDP_TUNNEL_CSUM only with a UDP tunnel bit",
+    requirement: "The driver sets VIRTIO_NET_HDR_F_UDP_TUNNEL_CSUM only in a header whose gso_type has a UDP tunnel " +
+      "bit.",
+  },
+  "UDP_TUNNEL_CSUM only with a tunnel bit",
+  (x) => (x.header.flags & NetHdrFlag.UDP_TUNNEL_CSUM) !== 0 && (x.header.gsoType & TUNNEL) === 0,
+);
+
+export const txNoDataValidWithTunnel = txClause(
+  {
+    statement: 46,
+    level: "MUST NOT",
+    title: "no DATA_VALID with a UDP tunnel bit",
+    requirement: "The driver never sets VIRTIO_NET_HDR_F_DATA_VALID in a header whose gso_type has a UDP tunnel bit.",
+  },
+  "no DATA_VALID with a tunnel bit",
+  (x) => (x.header.flags & NetHdrFlag.DATA_VALID) !== 0 && (x.header.gsoType & TUNNEL) !== 0,
+);
+
 export const txNoReceiveFlags = txClause(
   {
     statement: 45,
@@ -737,6 +783,10 @@ export const NET_DRIVER_CLAUSES = [
   gsoHasSize,
   txNoTunnelBitsAgain,
   txNoTunnelCsumAgain,
+  txTunnelNotWithUdp,
+  txNotBothTunnelBits,
+  txTunnelCsumNeedsTunnel,
+  txNoDataValidWithTunnel,
   txNoReceiveFlags,
   mergedBuffersHoldHeader,
   receiveHeaderSize,

@@ -19,6 +19,14 @@ import type { GuestMemory } from "../../memory.ts";
 import type { ChainBuffer } from "../../virtqueue/split.ts";
 import { NET_CONFIG_LAYOUT } from "../../device_types.ts";
 import { type DeviceFunction, type FunctionHost, gather, type HandleResult, scatter } from "./device_function.ts";
+import {
+  decodeRssConfig,
+  NetMqCommand,
+  packetHash,
+  type RssConfig,
+  RssContextCtrl,
+  rssReceiveQueue,
+} from "./net_rss.ts";
 
 /** Flags of `struct virtio_net_hdr` (spec 5.1.9). */
 export const NetHdrFlag = { NEEDS_CSUM: 1, DATA_VALID: 2, RSC_INFO: 4, UDP_TUNNEL_CSUM: 8 } as const;
@@ -191,8 +199,22 @@ export interface NetControlCommand {
   dataQueue?: boolean;
   /** Bytes of command-specific result the driver gave room for (device-writable bytes before the ack). */
   resultRoom: number;
-  /** VQ_PAIRS_SET: the transmit and receive queues the driver had enabled when the command came. */
+  /** MQ class: the transmit and receive queues the driver had enabled when the command came. */
   enabledQueues?: number[];
+  /** MQ class: how many RSS contexts were configured when the command came. */
+  rssContexts?: number;
+}
+
+/** What the reference device supports of RSS and hash reporting (spec 5.1.9.5.7, 5.1.9.5.8). */
+export interface NetRssOptions {
+  /** rss_max_key_size; default 40. */
+  keySize?: number;
+  /** rss_max_indirection_table_length; default 128. */
+  tableLength?: number;
+  /** supported_hash_types; default the six IPv4 and IPv6 types without extension headers. */
+  hashTypes?: number;
+  /** max_rss_contexts with VIRTIO_NET_F_RSS_CONTEXT (0: not offered); default 4. */
+  contexts?: number;
 }
 
 /** Options of the reference network device. */
@@ -204,6 +226,8 @@ export interface NetOptions {
   mac?: readonly number[];
   /** mtu with VIRTIO_NET_F_MTU; default 1500. */
   mtu?: number;
+  /** RSS, HASH_REPORT and RSS_CONTEXT as described, or false to offer none of them; offered by default. */
+  rss?: NetRssOptions | false;
 }
 
 const ETH_HEADER = 14;
@@ -284,6 +308,14 @@ export class NetFunction implements DeviceFunction {
   controlOk = 0;
   /** MAC filter table (CTRL_MAC_TABLE_SET): unicast and multicast entries. */
   macTable: { unicast: string[]; multicast: string[] } = { unicast: [], multicast: [] };
+  /** What the device supports of RSS (undefined: RSS, HASH_REPORT and RSS_CONTEXT not offered). */
+  readonly rssSupport: Required<NetRssOptions> | undefined;
+  /** The RSS configuration last set (RSS_CONFIG; none after a reset). */
+  rss: RssConfig | undefined;
+  /** Hash types and key for hash reports without RSS (HASH_CONFIG; every type disabled after a reset). */
+  hashConfig: { hashTypes: number; key: Uint8Array } = { hashTypes: 0, key: new Uint8Array(0) };
+  /** RSS contexts by id (VIRTIO_NET_CTRL_RSS_CTX; none after a reset). */
+  readonly rssContexts = new Map<number, RssConfig>();
   readonly #mac: readonly number[];
   /** The mtu the configuration shows after every reset (with VIRTIO_NET_F_MTU). */
   mtu: number;
@@ -300,6 +332,17 @@ export class NetFunction implements DeviceFunction {
     this.pairs = Math.max(1, Math.min(0x8000, opts.pairs ?? 4));
     this.queueCount = 2 * this.pairs + 1;
     if (this.pairs > 1) this.features |= bit(NET_F.MQ);
+    const rss = opts.rss ?? {};
+    this.rssSupport = rss === false ? undefined : {
+      keySize: rss.keySize ?? 40,
+      tableLength: rss.tableLength ?? 128,
+      hashTypes: rss.hashTypes ?? 0x3f,
+      contexts: rss.contexts ?? 4,
+    };
+    if (this.rssSupport) {
+      this.features |= bit(NET_F.RSS) | bit(NET_F.HASH_REPORT);
+      if (this.rssSupport.contexts > 0) this.features |= bit(NET_F.RSS_CONTEXT);
+    }
     this.#max = opts.queueSizeMax ?? 64;
     this.reset();
   }
@@ -416,6 +459,7 @@ export class NetFunction implements DeviceFunction {
     const data = out.slice(2);
     // A command with a result (VQ_GET) answers in the device-writable bytes before the ack, the last of them.
     this.controlCommands++;
+    const contextsBefore = this.rssContexts.size;
     const result = this.query(cls, command, data, negotiated, room - 1);
     const ok = result === undefined
       ? this.command(cls, command, data, negotiated)
@@ -431,7 +475,7 @@ export class NetFunction implements DeviceFunction {
         ack,
         negotiated,
         resultRoom: room - 1,
-        ...(cls === NetCtrl.MQ ? { enabledQueues: this.#enabledDataQueues() } : {}),
+        ...(cls === NetCtrl.MQ ? { enabledQueues: this.#enabledDataQueues(), rssContexts: contextsBefore } : {}),
         ...(perQueue ? { dataQueue: this.dataQueue(le.u16(data, 0)) } : {}),
       });
     }
@@ -459,6 +503,12 @@ export class NetFunction implements DeviceFunction {
     room: number,
   ): Uint8Array | false | undefined {
     if (cls === NetCtrl.STATS) return this.statistics(command, data, negotiated, room);
+    if (cls === RssContextCtrl.CLASS && command === RssContextCtrl.CAP_GET) {
+      if (!(negotiated & bit(NET_F.RSS_CONTEXT)) || data.length !== 0) return false;
+      const out = new Uint8Array(2);
+      le.setU16(out, 0, this.rssSupport?.contexts ?? 0);
+      return out;
+    }
     if (cls !== NetCtrl.NOTF_COAL || command !== NetCtrl.NOTF_COAL_VQ_GET) return undefined;
     if (!(negotiated & bit(NET_F.VQ_NOTF_COAL)) || data.length !== 4) return false;
     const vq = le.u16(data, 0);
@@ -584,6 +634,20 @@ export class NetFunction implements DeviceFunction {
       return true;
     }
     if (cls === NetCtrl.NOTF_COAL) return this.setCoalescing(command, data, negotiated);
+    if (cls === NetCtrl.MQ && command === NetMqCommand.RSS_CONFIG && has(NET_F.RSS)) {
+      const c = this.#rssConfig(data, negotiated);
+      if (c) this.rss = c;
+      return c !== undefined;
+    }
+    if (cls === NetCtrl.MQ && command === NetMqCommand.HASH_CONFIG && has(NET_F.HASH_REPORT)) {
+      // hash_types, reserved[4] (zero), hash_key_length, the key.
+      if (data.length < 13 || data.length !== 13 + data[12]! || data.subarray(4, 12).some((b) => b !== 0)) return false;
+      const hashTypes = le.u32(data, 0);
+      if ((hashTypes & ~(this.rssSupport?.hashTypes ?? 0)) !== 0 || data[12]! > this.rssSupport!.keySize) return false;
+      this.hashConfig = { hashTypes, key: data.slice(13) };
+      return true;
+    }
+    if (cls === RssContextCtrl.CLASS && has(NET_F.RSS_CONTEXT)) return this.#rssContext(command, data, negotiated);
     if (cls === NetCtrl.MQ && command === NetCtrl.MQ_VQ_PAIRS_SET && has(NET_F.MQ)) {
       if (data.length !== 2) return false;
       const n = le.u16(data, 0);
@@ -625,6 +689,39 @@ export class NetFunction implements DeviceFunction {
       return true;
     }
     return false;
+  }
+
+  /**
+   * An RSS configuration the device accepts, or undefined: a power-of-two table no longer than it supports, queue ids
+   * with the reserved bit clear naming enabled receive queues, hash types it supports, a key no longer than its
+   * maximum, and max_tx_vq naming at most the pairs it has.
+   */
+  #rssConfig(data: Uint8Array, negotiated: bigint): RssConfig | undefined {
+    const s = this.rssSupport;
+    const c = decodeRssConfig(data);
+    if (!s || !c) return undefined;
+    const entries = c.tableMask + 1;
+    if ((entries & c.tableMask) !== 0 || entries > s.tableLength) return undefined;
+    const pairs = (negotiated & bit(NET_F.MQ)) !== 0n ? this.pairs : 1;
+    const usable = (id: number) => id < pairs && (this.#host?.queueEnabled(2 * id) ?? false);
+    if (!c.table.every(usable) || !usable(c.unclassified)) return undefined;
+    if ((c.hashTypes & ~s.hashTypes) !== 0 || c.key.length > s.keySize) return undefined;
+    if (c.maxTxVq < 1 || c.maxTxVq > pairs) return undefined;
+    return c;
+  }
+
+  /** VIRTIO_NET_CTRL_RSS_CTX ADD, MOD and DEL (CAP_GET answers in {@link query}). */
+  #rssContext(command: number, data: Uint8Array, negotiated: bigint): boolean {
+    const max = this.rssSupport?.contexts ?? 0;
+    if (data.length < 2) return false;
+    const id = le.u16(data, 0);
+    if (id < 1 || id > max) return false;
+    if (command === RssContextCtrl.DEL) return data.length === 2 && this.rssContexts.delete(id);
+    if (command !== RssContextCtrl.ADD && command !== RssContextCtrl.MOD) return false;
+    if (this.rssContexts.has(id) !== (command === RssContextCtrl.MOD) || data.length < 8) return false;
+    const c = this.#rssConfig(data.subarray(8), negotiated);
+    if (c) this.rssContexts.set(id, c);
+    return c !== undefined;
   }
 
   /**
@@ -674,6 +771,11 @@ export class NetFunction implements DeviceFunction {
         continue;
       }
       const rx = this.receiveQueueFor(frame);
+      if (this.dropForReset(rx)) {
+        this.#inbox.shift();
+        this.dropped++;
+        continue;
+      }
       const sizes = host.heldSizes(rx);
       if (sizes.length === 0) return;
       const total = size + frame.length;
@@ -699,14 +801,29 @@ export class NetFunction implements DeviceFunction {
   }
 
   /**
-   * The receive queue a frame goes to: receiveq1 until VQ_PAIRS_SET, then one of the pairs in use chosen by the
-   * frame's flow (its source address and first payload bytes), so one flow keeps its queue.
+   * The receive queue a frame goes to: with RSS configured the one RSS picks (spec 5.1.9.5.7.3); else receiveq1
+   * until VQ_PAIRS_SET, then one of the pairs in use chosen by the frame's flow (its source address and first
+   * payload bytes), so one flow keeps its queue.
    */
   protected receiveQueueFor(frame: Uint8Array): number {
+    if (this.#steeredByRss()) return 2 * rssReceiveQueue(this.rss!, frame);
     if (this.activePairs <= 1) return NET_RX;
     let h = 0;
     for (let i = 6; i < Math.min(frame.length, 30); i++) if (i < 12 || i >= 14) h = (h * 31 + frame[i]!) >>> 0;
     return 2 * (h % this.activePairs);
+  }
+
+  /**
+   * Whether a frame for receive queue `rx` is dropped because RSS chose it while it is being reset (reset and not yet
+   * enabled again; spec 5.1.9.5.7.3).
+   */
+  protected dropForReset(rx: number): boolean {
+    return this.#steeredByRss() && !(this.#host?.queueEnabled(rx) ?? true);
+  }
+
+  /** True once RSS is negotiated and configured: RSS picks each frame's receive queue. */
+  #steeredByRss(): boolean {
+    return this.rss !== undefined && (this.#negotiated & bit(NET_F.RSS)) !== 0n;
   }
 
   /** True when a received frame is longer than a driver that negotiated VIRTIO_NET_F_MTU may be given. */
@@ -734,13 +851,24 @@ export class NetFunction implements DeviceFunction {
 
   /**
    * The header of a received packet that takes `buffers` buffers: num_buffers, and with GUEST_CSUM negotiated
-   * DATA_VALID for an IPv4/UDP frame whose checksum the device checked and found right; every other field 0.
+   * DATA_VALID for an IPv4/UDP frame whose checksum the device checked and found right; with HASH_REPORT the hash
+   * and its type (the RSS configuration's types and key with RSS negotiated, else HASH_CONFIG's); every other field
+   * 0.
    */
   protected receiveHeader(buffers: number, size: number, frame?: Uint8Array): Uint8Array {
     const valid = (this.#negotiated & bit(NET_F.GUEST_CSUM)) !== 0n && frame !== undefined &&
       udpChecksumOk(frame) === true;
     const flags = (valid ? NetHdrFlag.DATA_VALID : 0) | this.extraReceiveFlags;
-    return encodeNetHeader({ ...this.extraReceiveHeader, numBuffers: buffers, flags }, size);
+    const out = encodeNetHeader({ ...this.extraReceiveHeader, numBuffers: buffers, flags }, size);
+    if (size >= 20 && frame !== undefined) {
+      const params = (this.#negotiated & bit(NET_F.RSS)) !== 0n ? this.rss : this.hashConfig;
+      const h = params ? packetHash(frame, params.hashTypes, params.key) : undefined;
+      if (h) {
+        le.setU32(out, 12, h.hash);
+        le.setU16(out, 16, h.report);
+      }
+    }
+    return out;
   }
 
   reset(): void {
@@ -763,6 +891,14 @@ export class NetFunction implements DeviceFunction {
     this.coalesceTx = { usecs: 0, packets: 0 };
     this.coalesceRx = { usecs: 0, packets: 0 };
     this.coalesce.clear();
+    this.rss = undefined;
+    this.hashConfig = { hashTypes: 0, key: new Uint8Array(0) };
+    this.rssContexts.clear();
+    if (this.rssSupport) {
+      this.config[17] = this.rssSupport.keySize;
+      le.setU16(this.config, 18, this.rssSupport.tableLength);
+      le.setU32(this.config, 20, this.rssSupport.hashTypes);
+    }
     this.#inbox = [];
     this.#negotiated = 0n;
   }

@@ -94,6 +94,14 @@ import {
   blkSegments,
 } from "./blk.ts";
 import { errorText } from "../../text.ts";
+import { NET_CONFIG_LAYOUT } from "../../device_types.ts";
+import {
+  encodeRssConfig,
+  NET_HASH_TYPES_ALL,
+  NetMqCommand,
+  type RssConfig,
+  RssContextCtrl,
+} from "../device/net_rss.ts";
 
 /** Device types the reference driver drives. */
 export type DrivenType = "rng" | "blk" | "console" | "net";
@@ -133,6 +141,8 @@ export const DRIVER_TYPE_FEATURES: Record<DrivenType, bigint> = {
     NET_F.NOTF_COAL,
     NET_F.VQ_NOTF_COAL,
     NET_F.DEVICE_STATS,
+    NET_F.RSS,
+    NET_F.RSS_CONTEXT,
   ),
 };
 
@@ -160,6 +170,7 @@ export const REFERENCE_DRIVER_WORKLOADS: Workload["kind"][] = [
   "net-receive",
   "net-coalesce",
   "net-stats",
+  "net-rss",
 ];
 
 /** Queues the reference driver sets up, by device type. */
@@ -174,6 +185,12 @@ const NET_FRAME_MAX = 1514;
 const NET_MTU_FIELD: ConfigField = { name: "mtu", offset: 10, size: 2, feature: NET_F.MTU };
 /** The net configuration's max_virtqueue_pairs field (read with VIRTIO_NET_F_MQ). */
 const NET_PAIRS_FIELD: ConfigField = { name: "max_virtqueue_pairs", offset: 8, size: 2, feature: NET_F.MQ };
+/** The net configuration's RSS fields (read with VIRTIO_NET_F_RSS). */
+const NET_RSS_FIELDS: ConfigField[] = NET_CONFIG_LAYOUT.filter((f) => f.feature === NET_F.RSS);
+/** The longest indirection table the reference driver sets up. */
+const RSS_TABLE_MAX = 128;
+/** The longest RSS key the reference driver sets. */
+const RSS_KEY_MAX = 40;
 /** How often the reference driver looks for a received frame while a net-receive workload waits. */
 const NET_RECEIVE_POLL_MS = 1;
 
@@ -620,6 +637,66 @@ export class ReferenceDriver implements DriverSession {
     return { ok: true, data: r.result };
   }
 
+  /**
+   * Receive-side scaling: RSS_CONFIG with {@link rssConfig}, then with `contexts` and VIRTIO_NET_F_RSS_CONTEXT the
+   * number of contexts the device has (CAP_GET), `contexts` at most, each added with the same parameters.
+   */
+  protected async netRss(contexts: number, deadline: number): Promise<WorkloadResult> {
+    this.#requireBound("net", "net-rss");
+    if (!this.mayRss(NET_F.RSS)) return { ok: false, error: "net-rss: VIRTIO_NET_F_RSS was not negotiated" };
+    const rss = this.rssConfig();
+    const ack = await this.netControl(NetCtrl.MQ, NetMqCommand.RSS_CONFIG, encodeRssConfig(rss), deadline);
+    if (ack !== NetCtrl.OK) return { ok: false, error: `net-rss: RSS_CONFIG answered ${ack ?? "nothing"}` };
+    if (contexts <= 0) return { ok: true };
+    if (!this.mayRss(NET_F.RSS_CONTEXT)) {
+      return { ok: false, error: "net-rss: VIRTIO_NET_F_RSS_CONTEXT was not negotiated" };
+    }
+    const cap = await this.netQuery(RssContextCtrl.CLASS, RssContextCtrl.CAP_GET, new Uint8Array(0), 2, deadline);
+    if (!cap || cap.ack !== NetCtrl.OK) {
+      return { ok: false, error: `net-rss: CAP_GET answered ${cap?.ack ?? "nothing"}` };
+    }
+    const n = Math.min(contexts, this.rssContextIds(le.u16(cap.result, 0)));
+    const body = encodeRssConfig(rss);
+    for (let id = 1; id <= n; id++) {
+      const data = new Uint8Array(8 + body.length);
+      le.setU16(data, 0, id);
+      data.set(body, 8);
+      const a = await this.netControl(RssContextCtrl.CLASS, RssContextCtrl.ADD, data, deadline);
+      if (a !== NetCtrl.OK) return { ok: false, error: `net-rss: ADD of context ${id} answered ${a ?? "nothing"}` };
+    }
+    return { ok: true, value: n };
+  }
+
+  /** Whether the RSS commands that need `feature` (RSS or RSS_CONTEXT) may be sent. */
+  protected mayRss(feature: number): boolean {
+    return (this.negotiated & bit(feature)) !== 0n;
+  }
+
+  /** How many context ids (1 … n) the driver may use when the device has `max` contexts. */
+  protected rssContextIds(max: number): number {
+    return max;
+  }
+
+  /**
+   * The RSS parameters the driver sets: the supported hash types, a key as long as the device takes (40 bytes at
+   * most), and a power-of-two indirection table as long as the device allows (128 entries at most) spreading over the
+   * receive queues the driver set up; unclassified packets to receiveq1.
+   */
+  protected rssConfig(): RssConfig {
+    const tableLength = this.config.get("rss_max_indirection_table_length") ?? 1;
+    let entries = 1;
+    while (entries * 2 <= Math.min(tableLength, RSS_TABLE_MAX)) entries *= 2;
+    const keySize = Math.max(1, Math.min(this.config.get("rss_max_key_size") ?? RSS_KEY_MAX, RSS_KEY_MAX));
+    return {
+      hashTypes: (this.config.get("supported_hash_types") ?? 0) & NET_HASH_TYPES_ALL,
+      tableMask: entries - 1,
+      unclassified: 0,
+      table: Array.from({ length: entries }, (_, i) => i % this.netPairsWanted),
+      maxTxVq: this.netPairs,
+      key: Uint8Array.from({ length: keySize }, (_, i) => (i * 73 + 0x6d) & 0xff),
+    };
+  }
+
   /** The statistic types valid for queue `queue`: the control queue's, a receive queue's or a transmit queue's. */
   protected statsTypesFor(queue: number): bigint {
     if (queue === this.netControlQueue) return STATS_TYPE.CVQ;
@@ -975,7 +1052,7 @@ export class ReferenceDriver implements DriverSession {
   /** The configuration fields to read for a device type under `features` (only fields that exist). */
   protected configFields(type: DrivenType, features: bigint): ConfigField[] {
     if (type === "net") {
-      return [NET_MTU_FIELD, NET_PAIRS_FIELD].filter((f) => (features & bit(f.feature!)) !== 0n);
+      return [NET_MTU_FIELD, NET_PAIRS_FIELD, ...NET_RSS_FIELDS].filter((f) => (features & bit(f.feature!)) !== 0n);
     }
     return type === "blk" ? blkConfigFields(features) : [];
   }
@@ -1847,6 +1924,8 @@ export class ReferenceDriver implements DriverSession {
           return await this.netCoalesce(work.usecs, work.packets, work.queue, deadline);
         case "net-stats":
           return await this.netStats(work.queue, deadline);
+        case "net-rss":
+          return await this.netRss(work.contexts ?? 0, deadline);
         case "blk-flush":
           return await this.blkCommand(BlkRequestType.FLUSH, deadline, deadlineMs);
         case "blk-get-id":
