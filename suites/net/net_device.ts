@@ -11,7 +11,7 @@ import fc from "fast-check";
 import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core/clause.ts";
 import { checkProperty } from "../../harness/core/property.ts";
 import { bit, formatFeatures, NET_F } from "../../harness/features.ts";
-import { NET_S_LINK_UP, NetGso, NetHdrFlag, udpChecksumOk } from "../../harness/models/device/net.ts";
+import { NET_S_LINK_UP, NetGso, NetHdrFlag, type NetHeader, udpChecksumOk } from "../../harness/models/device/net.ts";
 import { hex } from "../../harness/text.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 import {
@@ -720,6 +720,100 @@ export const badChecksumForwarded = defineDeviceClause({
   },
 });
 
+const TUNNEL_BITS = NetGso.UDP_TUNNEL_IPV4 | NetGso.UDP_TUNNEL_IPV6;
+
+/** Header fields of a packet the device must not accept, with a name for the report. */
+interface Refusable {
+  name: string;
+  header: Partial<NetHeader>;
+}
+
+/** The fields of a well-formed TCPv4 segmentation request over a UDP tunnel (csum over the inner TCP header). */
+const TUNNEL_GSO: Partial<NetHeader> = {
+  flags: NetHdrFlag.NEEDS_CSUM,
+  gsoType: NetGso.TCPV4 | NetGso.UDP_TUNNEL_IPV4,
+  gsoSize: 1000,
+  csumStart: 34,
+  csumOffset: 6,
+};
+
+/**
+ * A clause on packets the device must not accept: each case transmits one packet with one of `cases`' headers, then
+ * a plain marker frame, and checks only the marker reaches the wire (the device sends in order, so the marker's
+ * arrival ends the wait for the refused packet).
+ */
+function refusedClause(o: { statement: number; title: string; requirement: string; cases: Refusable[] }) {
+  return defineDeviceClause({
+    label: TX,
+    statement: o.statement,
+    level: "MUST NOT",
+    title: o.title,
+    requirement: o.requirement,
+    action: `Negotiates CSUM when offered, transmits an IPv4/UDP frame whose header is ${
+      o.cases.map((c) => c.name).join(", or ")
+    }, then a plain frame, and checks that only the plain frame reaches the wire.`,
+    applies: NET,
+    async run(ctx) {
+      wireOf(ctx);
+      const arb = fc.record({ payload: fc.integer({ min: 18, max: 1400 }), which: fc.nat(o.cases.length - 1) });
+      await checkProperty(ctx, arb, async ({ payload, which }) => {
+        const link = await netUp(ctx, [...PLAIN, NET_F.CSUM]);
+        const c = o.cases[which % o.cases.length]!;
+        const bad = udpFrame([0xff, 0xff, 0xff, 0xff, 0xff, 0xff], payload, 3, true);
+        const marker = testFrame([0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 64, 0x4d);
+        const wire = await transmitFrames(
+          ctx,
+          link,
+          [{ header: c.header, frame: bad }, { header: {}, frame: marker }],
+          1,
+        );
+        const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+        expectNone(
+          "the packet refused, the marker sent",
+          [
+            ...wire.filter((w) => !same(w, marker)).map((w) => `a ${w.length}-byte frame reached the wire for it`),
+            ...(wire.some((w) => same(w, marker)) ? [] : ["the marker frame after it never reached the wire"]),
+          ],
+          (s) => `${c.name}: ${s}`,
+        );
+      }, ({ payload, which }) => `${o.cases[which % o.cases.length]!.name}, ${payload} payload bytes`);
+    },
+  });
+}
+
+export const bothTunnelBitsRefused = refusedClause({
+  statement: 8,
+  title: "a packet with both UDP tunnel bits is not accepted",
+  requirement: "The device does not accept a transmitted packet whose gso_type has both UDP tunnel bits set.",
+  cases: [{
+    name: "a TCPv4 request with both tunnel bits",
+    header: { ...TUNNEL_GSO, gsoType: NetGso.TCPV4 | TUNNEL_BITS },
+  }],
+});
+
+export const malformedTunnelRefused = refusedClause({
+  statement: 10,
+  title: "a UDP tunnel packet without NEEDS_CSUM, with DATA_VALID or without a segmentation type is not accepted",
+  requirement: "The device does not accept a transmitted packet with a UDP tunnel bit whose flags lack NEEDS_CSUM, " +
+    "carry DATA_VALID, or whose gso_type names no segmentation besides the tunnel bit.",
+  cases: [
+    { name: "a tunnel bit without NEEDS_CSUM", header: { ...TUNNEL_GSO, flags: 0 } },
+    {
+      name: "a tunnel bit with DATA_VALID",
+      header: { ...TUNNEL_GSO, flags: NetHdrFlag.NEEDS_CSUM | NetHdrFlag.DATA_VALID },
+    },
+    { name: "a tunnel bit over GSO_NONE", header: { ...TUNNEL_GSO, gsoType: NetGso.UDP_TUNNEL_IPV4 } },
+  ],
+});
+
+export const tunnelCsumAloneRefused = refusedClause({
+  statement: 11,
+  title: "UDP_TUNNEL_CSUM without a tunnel bit is not accepted",
+  requirement: "The device does not accept a transmitted packet that sets VIRTIO_NET_HDR_F_UDP_TUNNEL_CSUM while " +
+    "gso_type has no UDP tunnel bit.",
+  cases: [{ name: "UDP_TUNNEL_CSUM with no tunnel bit", header: { flags: NetHdrFlag.UDP_TUNNEL_CSUM } }],
+});
+
 /** The device clauses of spec 5.1. */
 export const NET_DEVICE_CLAUSES = [
   maxPairsInRange,
@@ -754,4 +848,7 @@ export const NET_DEVICE_CLAUSES = [
   unknownFlagsIgnored,
   csumFieldsUnusedWithoutFlag,
   badChecksumForwarded,
+  bothTunnelBitsRefused,
+  malformedTunnelRefused,
+  tunnelCsumAloneRefused,
 ];

@@ -284,6 +284,8 @@ export class NetFunction implements DeviceFunction {
   onTransmit?: () => void;
   /** Frames dropped: no receive buffer could hold them, or the filter refused them. */
   dropped = 0;
+  /** Transmitted packets the device refused (malformed UDP tunnel headers). */
+  txRefused = 0;
   /** The device-writable bytes of every receive buffer the driver gave, in order (across resets). */
   readonly receiveBuffers: number[] = [];
   /** Receive buffers with a device-readable part (the driver's fault): held, never filled. */
@@ -422,6 +424,22 @@ export class NetFunction implements DeviceFunction {
     return [frame];
   }
 
+  /**
+   * Whether the device takes a transmitted packet (spec 5.1.9.2.2): not with both UDP tunnel bits in gso_type; not
+   * with a tunnel bit unless NEEDS_CSUM is set, DATA_VALID clear and a segmentation type given; not with
+   * UDP_TUNNEL_CSUM but no tunnel bit. A packet refused is used and never reaches the wire.
+   */
+  protected acceptsTransmit(h: NetHeader): boolean {
+    const tunnel = h.gsoType & (NetGso.UDP_TUNNEL_IPV4 | NetGso.UDP_TUNNEL_IPV6);
+    if (tunnel === (NetGso.UDP_TUNNEL_IPV4 | NetGso.UDP_TUNNEL_IPV6)) return false;
+    if (tunnel !== 0) {
+      const malformed = (h.flags & NetHdrFlag.NEEDS_CSUM) === 0 || (h.flags & NetHdrFlag.DATA_VALID) !== 0 ||
+        (h.gsoType & 0x1f) === NetGso.NONE;
+      if (malformed) return false;
+    }
+    return (h.flags & NetHdrFlag.UDP_TUNNEL_CSUM) === 0 || tunnel !== 0;
+  }
+
   afterHold(queue: number): Promise<void> {
     return queue % 2 === 0 && queue < 2 * this.pairs ? this.#drain() : Promise.resolve();
   }
@@ -433,6 +451,10 @@ export class NetFunction implements DeviceFunction {
     if (bytes.length < size) return { kind: "used", written: 0 };
     const header = decodeNetHeader(bytes, size);
     const frame = bytes.slice(size);
+    if (!this.acceptsTransmit(header)) {
+      this.txRefused++;
+      return { kind: "used", written: 0 };
+    }
     for (const out of this.onWire(header, frame, negotiated)) {
       this.#count(queue, out.length);
       if (this.transmitted.length >= 4096) break;
