@@ -243,7 +243,13 @@ export type Workload =
    * Configure receive-side scaling (VIRTIO_NET_F_RSS): RSS_CONFIG over the receive queues in use, then with
    * `contexts` (VIRTIO_NET_F_RSS_CONTEXT) that many RSS contexts at most (as many as the device has).
    */
-  | { kind: "net-rss"; contexts?: number };
+  | { kind: "net-rss"; contexts?: number }
+  /**
+   * Switch guest offloads with VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET: `offloads` lists the bits of its mask to set (1
+   * GUEST_CSUM, 7 GUEST_TSO4, 8 GUEST_TSO6, 9 GUEST_ECN, 10 GUEST_UFO, 54 GUEST_USO4, 55 GUEST_USO6, …); the driver
+   * enables those it may.
+   */
+  | { kind: "net-offloads"; offloads: number[] };
 
 /** The result of a workload. */
 export type WorkloadResult =

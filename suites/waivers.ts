@@ -251,6 +251,20 @@ export const WAIVERS: readonly Waiver[] = [
   },
   {
     label: "drivernormative:Device Types / Network Device / Device Operation / Processing of Incoming Packets",
+    statement: 3,
+    reason: "Whether a driver takes outer_nh_offset as the outer network header's offset shows only in how its " +
+      "network stack parses the packet later; the field exists only with VIRTIO_NET_F_OUT_NET_HEADER, and the " +
+      "contract reports the frame, not how it was parsed.",
+  },
+  {
+    label: "drivernormative:Device Types / Network Device / Device Operation / Processing of Incoming Packets",
+    statement: 9,
+    reason:
+      "Whether a driver uses outer_th_offset and inner_nh_offset of a packet without a tunnel bit shows only in " +
+      "how its network stack parses the packet later, not in the frame the contract reports.",
+  },
+  {
+    label: "drivernormative:Device Types / Network Device / Device Operation / Processing of Incoming Packets",
     statement: 7,
     reason: "Whether a driver relies on a checksum the device did not check shows only in whether its network stack " +
       "verifies the packet later, not in anything the driver sends the device or reports for a received frame.",

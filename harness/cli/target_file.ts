@@ -84,6 +84,7 @@ const WORKLOADS: readonly string[] = [
   "net-coalesce",
   "net-stats",
   "net-rss",
+  "net-offloads",
 ];
 
 /** Where the implementation under test comes from. */

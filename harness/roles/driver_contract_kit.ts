@@ -57,6 +57,8 @@ function workloadOf(kind: Workload["kind"], type: DeviceTypeName): Workload | un
       return type === "net" ? { kind, queue: 0 } : undefined;
     case "net-rss":
       return type === "net" ? { kind, contexts: 1 } : undefined;
+    case "net-offloads":
+      return type === "net" ? { kind, offloads: [1] } : undefined;
   }
 }
 

@@ -15,14 +15,23 @@ import { le } from "../../harness/memory.ts";
 import { defineDriverClause, type DriverClauseContext } from "../../harness/core/clause.ts";
 import { bit, F, NET_F } from "../../harness/features.ts";
 import {
+  completeChecksum,
+  GUEST_OFFLOAD_FEATURES,
+  ipv4HeaderChecksumOk,
   type NetControlCommand,
   NetCtrl,
   NetFunction,
   NetGso,
   NetHdrFlag,
+  type NetHeader,
   netHeaderSize,
+  pseudoHeaderSum,
   type Transmitted,
+  transportChecksumOk,
+  type TransportHeader,
+  transportOf,
 } from "../../harness/models/device/net.ts";
+import { type Flow, flowFrame } from "./net_io.ts";
 import { presentedFrame, type ScenarioTrace } from "../../harness/roles/harness_device.ts";
 import { acceptedSets, accesses, fmtAccess } from "../../harness/roles/trace.ts";
 import { hex } from "../../harness/text.ts";
@@ -38,6 +47,8 @@ const MAC_FILTER = "drivernormative:Device Types / Network Device / Device Opera
   "Setting MAC Address Filtering";
 const ANNOUNCE = "drivernormative:Device Types / Network Device / Device Operation / Control Virtqueue / " +
   "Gratuitous Packet Sending";
+const OFFLOADS = "drivernormative:Device Types / Network Device / Device Operation / Control Virtqueue / " +
+  "Offloads State Configuration / Setting Offloads State";
 const NET = { deviceTypes: ["net" as const] };
 
 export const noConfigWrites = defineDriverClause({
@@ -729,6 +740,79 @@ export const unknownReceiveFlagsIgnored = defineDriverClause({
   },
 });
 
+/**
+ * A clause on received packets the driver must not accept: the harness's device gives every received packet one of
+ * `cases`' headers, a frame goes on the wire, and the driver must not report it received.
+ */
+function notAcceptedClause(o: {
+  statement: number;
+  title: string;
+  requirement: string;
+  cases: { name: string; header: Partial<NetHeader> }[];
+}) {
+  return defineDriverClause({
+    label: "drivernormative:Device Types / Network Device / Device Operation / Processing of Incoming Packets",
+    statement: o.statement,
+    level: "MUST NOT",
+    title: o.title,
+    requirement: o.requirement,
+    action: `Presents a net device whose received headers have ${
+      o.cases.map((c) => c.name).join(", or ")
+    } (one scenario each), puts a frame on the wire and checks the driver does not report it received.`,
+    applies: NET,
+    async run(ctx) {
+      if (ctx.scenarios.watched) {
+        notApplicable("the driver runs beside its own device: the harness cannot set its header");
+      }
+      if (!ctx.target.info.workloads.includes("net-receive")) notApplicable("the driver does not declare net-receive");
+      const bad: string[] = [];
+      for (const c of o.cases) {
+        const t = await ctx.scenarios.run({
+          configure: (_core, fn) => {
+            if (fn instanceof NetFunction) fn.extraReceiveHeader = c.header;
+          },
+          workloads: [{ kind: "net-receive" }],
+        });
+        netOf(ctx, t);
+        // One frame went on the wire: any frame the driver reports is that one (maybe with its checksum completed).
+        const r = t.results[0];
+        if (r?.ok && r.data !== undefined) bad.push(`${c.name}: a ${r.data.length}-byte frame was reported received`);
+      }
+      expectNone("no such packet accepted", bad, (s) => s);
+    },
+  });
+}
+
+const TUNNEL_RX: Partial<NetHeader> = {
+  flags: NetHdrFlag.NEEDS_CSUM,
+  gsoType: NetGso.TCPV4 | NetGso.UDP_TUNNEL_IPV4,
+  gsoSize: 1000,
+  csumStart: 34,
+  csumOffset: 6,
+};
+
+export const rxBothTunnelBitsDropped = notAcceptedClause({
+  statement: 8,
+  title: "a received packet with both UDP tunnel bits is not accepted",
+  requirement: "The driver does not accept a received packet whose gso_type has both UDP tunnel bits set.",
+  cases: [{ name: "both tunnel bits", header: { ...TUNNEL_RX, gsoType: NetGso.TCPV4 | TUNNEL } }],
+});
+
+export const rxMalformedTunnelDropped = notAcceptedClause({
+  statement: 10,
+  title: "a received UDP tunnel packet without NEEDS_CSUM, with DATA_VALID or without a segmentation type is dropped",
+  requirement: "The driver does not accept a received packet with a UDP tunnel bit whose flags lack NEEDS_CSUM, " +
+    "carry DATA_VALID, or whose gso_type names no segmentation besides the tunnel bit.",
+  cases: [
+    { name: "a tunnel bit without NEEDS_CSUM", header: { ...TUNNEL_RX, flags: 0 } },
+    {
+      name: "a tunnel bit with DATA_VALID",
+      header: { ...TUNNEL_RX, flags: NetHdrFlag.NEEDS_CSUM | NetHdrFlag.DATA_VALID },
+    },
+    { name: "a tunnel bit over GSO_NONE", header: { ...TUNNEL_RX, gsoType: NetGso.UDP_TUNNEL_IPV4 } },
+  ],
+});
+
 export const csumFieldsUnusedWithoutNeedsCsum = defineDriverClause({
   label: "drivernormative:Device Types / Network Device / Device Operation / Processing of Incoming Packets",
   statement: 4,
@@ -764,9 +848,147 @@ export const csumFieldsUnusedWithoutNeedsCsum = defineDriverClause({
   },
 });
 
+/** The frames the checksum clauses ask the driver to send: IPv4/UDP, IPv4/TCP and IPv6/TCP, all to broadcast. */
+function checksumFrames(): Uint8Array[] {
+  const flow = (kind: Flow["kind"], seed: number): Flow => ({
+    kind,
+    src: Array.from({ length: 16 }, (_, i) => (seed * 37 + i * 11) & 0xff),
+    dst: Array.from({ length: 16 }, (_, i) => (seed * 53 + i * 7) & 0xff),
+    sport: 1000 + seed,
+    dport: 2000 + seed,
+  });
+  const to = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+  return [flowFrame(to, flow("udp4", 1), 1), flowFrame(to, flow("tcp4", 2), 2), flowFrame(to, flow("tcp6", 3), 3)];
+}
+
+/**
+ * Presents the harness's net device (it offers CSUM), asks the driver to send TCP and UDP frames and returns the
+ * packets that asked for checksum offload (NEEDS_CSUM) with their transport header; n/a when none did.
+ */
+async function checksumOffloaded(ctx: DriverClauseContext) {
+  if (ctx.scenarios.watched) {
+    notApplicable("the driver runs beside its own device: the harness does not see the frames it transmits");
+  }
+  const t = await ctx.scenarios.run({ workloads: checksumFrames().map((frame) => ({ kind: "net-send", frame })) });
+  const net = netOf(ctx, t);
+  const asked = net.transmitted.flatMap((x) => {
+    const partial = x.partial;
+    const th = partial ? transportOf(partial) : undefined;
+    return (x.header.flags & NetHdrFlag.NEEDS_CSUM) && partial && th ? [{ x, partial, th }] : [];
+  });
+  if (asked.length === 0) notApplicable("the driver asked for no checksum offload on TCP or UDP frames");
+  return asked;
+}
+
+const CSUM_ACTION = "Presents a net device offering CSUM, asks the driver to send an IPv4/UDP, an IPv4/TCP and an " +
+  "IPv6/TCP frame and, for each packet with NEEDS_CSUM, checks ";
+const fmtCsum = (p: { x: Transmitted; th: TransportHeader }) =>
+  `${p.th.v6 ? "IPv6" : "IPv4"}/${p.th.proto === 6 ? "TCP" : "UDP"} frame of ${p.x.frame.length} bytes, ` +
+  `csum_start ${p.x.header.csumStart}, csum_offset ${p.x.header.csumOffset}`;
+
+export const csumPrecedingValid = defineDriverClause({
+  label: TX,
+  statement: 28,
+  level: "MUST",
+  title: "checksums before the one offloaded are right",
+  applies: NET,
+  requirement: "When the driver asks the device to complete a checksum (NEEDS_CSUM), every checksum before that one " +
+    "in the packet (the IPv4 header checksum) is already right.",
+  action: `${CSUM_ACTION}the IPv4 header checksum.`,
+  async run(ctx) {
+    const bad = (await checksumOffloaded(ctx)).filter((p) => ipv4HeaderChecksumOk(p.partial) === false);
+    expectNone("a right IPv4 header checksum", bad, (p) => `${fmtCsum(p)}: IPv4 header checksum wrong`);
+  },
+});
+
+export const csumFieldPseudoHeader = defineDriverClause({
+  label: TX,
+  statement: 29,
+  level: "MUST",
+  title: "the offloaded checksum field holds the pseudo-header sum",
+  applies: NET,
+  requirement: "When the driver sets NEEDS_CSUM, the TCP or UDP checksum field of the packet holds the sum of the " +
+    "TCP/UDP pseudo header (addresses, protocol, length).",
+  action: `${CSUM_ACTION}the checksum field against the pseudo-header sum the harness computes.`,
+  async run(ctx) {
+    const bad = (await checksumOffloaded(ctx)).flatMap((p) => {
+      const at = p.th.start + p.th.csumOffset;
+      const got = (p.partial[at]! << 8) | p.partial[at + 1]!;
+      const want = pseudoHeaderSum(p.partial, p.th);
+      // 0 and 0xffff are the same ones' complement value.
+      return got === want || (got | want) === 0xffff && (got & want) === 0
+        ? []
+        : [`${fmtCsum(p)}: field ${hex(got, 4)}, pseudo-header sum ${hex(want, 4)}`];
+    });
+    expectNone("the pseudo-header sum in the checksum field", bad, (s) => s);
+  },
+});
+
+export const csumPositionsComplete = defineDriverClause({
+  label: TX,
+  statement: 30,
+  level: "MUST",
+  title: "csum_start and csum_offset complete the checksum",
+  applies: NET,
+  requirement: "With NEEDS_CSUM the driver sets csum_start and csum_offset so that the ones' complement sum from " +
+    "csum_start to the end of the packet, stored at csum_offset from csum_start, makes the packet fully checksummed.",
+  action: `${CSUM_ACTION}that completing the checksum as the header says gives a right TCP or UDP checksum.`,
+  async run(ctx) {
+    const bad = (await checksumOffloaded(ctx)).filter((p) => {
+      const done = p.partial.slice();
+      return !completeChecksum(done, p.x.header.csumStart, p.x.header.csumOffset) ||
+        transportChecksumOk(done) !== true;
+    });
+    expectNone("a fully checksummed packet once completed", bad, (p) => `${fmtCsum(p)}: checksum wrong once completed`);
+  },
+});
+
+/** GUEST_OFFLOADS_SET bits the offloads clause asks for: GUEST_CSUM, GUEST_TSO4, GUEST_ECN, GUEST_USO4. */
+const ASKED_OFFLOADS = [1, 7, 9, 54];
+
+export const offloadsNegotiatedOnly = defineDriverClause({
+  label: OFFLOADS,
+  statement: 1,
+  level: "MUST NOT",
+  title: "GUEST_OFFLOADS_SET enables only negotiated offloads",
+  applies: NET,
+  requirement: "A GUEST_OFFLOADS_SET command enables no offload whose feature bit was not negotiated.",
+  action: "Presents a net device offering CTRL_GUEST_OFFLOADS and GUEST_CSUM but no receive segmentation offload, " +
+    "asks the driver to enable GUEST_CSUM, GUEST_TSO4, GUEST_ECN and GUEST_USO4, and checks each GUEST_OFFLOADS_SET " +
+    "against the features negotiated when it came.",
+  async run(ctx) {
+    if (ctx.scenarios.watched) {
+      notApplicable("the driver runs beside its own device: the harness sees no control queue");
+    }
+    if (!ctx.target.info.workloads.includes("net-offloads")) notApplicable("the driver does not declare net-offloads");
+    const t = await ctx.scenarios.run({ workloads: [{ kind: "net-offloads", offloads: ASKED_OFFLOADS }] });
+    const net = netOf(ctx, t);
+    const sent = net.controlLog.filter((c) => c.cls === NetCtrl.GUEST_OFFLOADS);
+    if (sent.length === 0) notApplicable("the driver sent no GUEST_OFFLOADS_SET");
+    const bad = sent.flatMap((c) => {
+      if (c.data.length !== 8) return [];
+      const mask = BigInt(le.u32(c.data, 0)) | (BigInt(le.u32(c.data, 4)) << 32n);
+      const off: number[] = [];
+      for (let b = 0; b < 64; b++) {
+        if (!(mask & (1n << BigInt(b)))) continue;
+        const f = GUEST_OFFLOAD_FEATURES[b];
+        if (f === undefined || !(c.negotiated & bit(f))) off.push(b);
+      }
+      return off.length > 0
+        ? [`offloads ${hex(Number(mask & 0xffff_ffffn), 8)}: bit ${off.join(", ")} not negotiated`]
+        : [];
+    });
+    expectNone("only negotiated offloads enabled", bad, (s) => s);
+  },
+});
+
 /** The driver clauses of spec 5.1. */
 export const NET_DRIVER_CLAUSES = [
   noConfigWrites,
+  offloadsNegotiatedOnly,
+  csumPrecedingValid,
+  csumFieldPseudoHeader,
+  csumPositionsComplete,
   receiveRoomForMtu,
   noFrameBeyondMtu,
   txHeaderSize,
@@ -797,6 +1019,8 @@ export const NET_DRIVER_CLAUSES = [
   announceAcknowledged,
   unknownReceiveFlagsIgnored,
   csumFieldsUnusedWithoutNeedsCsum,
+  rxBothTunnelBitsDropped,
+  rxMalformedTunnelDropped,
   queuesReadyBeforePairsSet,
   pairsRequestInRange,
   transmitq1BeforePairsSet,

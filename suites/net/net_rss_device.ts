@@ -11,7 +11,7 @@ import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core
 import { checkProperty } from "../../harness/core/property.ts";
 import { bit, F, NET_F } from "../../harness/features.ts";
 import { le } from "../../harness/memory.ts";
-import { NetCtrl, netHeaderSize, onesComplementSum } from "../../harness/models/device/net.ts";
+import { NetCtrl, netHeaderSize } from "../../harness/models/device/net.ts";
 import {
   encodeRssConfig,
   NetHashType,
@@ -25,7 +25,7 @@ import { formatStatus, Status } from "../../harness/status.ts";
 import { hex } from "../../harness/text.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 import type { BufferSpec } from "../../harness/virtqueue/queue.ts";
-import { controlCommand, controlQuery, ETH_HEADER, has, testFrame, wireOf } from "./net_io.ts";
+import { arbFlow, controlCommand, controlQuery, type Flow, flowFrame, has, wireOf } from "./net_io.ts";
 
 const RSS = "devicenormative:Device Types / Network Device / Device Operation / Control Virtqueue / " +
   "Receive-side scaling (RSS) / RSS processing";
@@ -77,64 +77,6 @@ async function rssUp(ctx: DeviceClauseContext, extra: number[] = []): Promise<Rs
     tableLength: await ctx.transport.readConfig(18, 2),
     hashTypes: await ctx.transport.readConfig(20, 4),
   };
-}
-
-/** The kinds of frame the flows come in. */
-const KINDS = ["tcp4", "udp4", "icmp4", "tcp6", "udp6", "icmp6", "other"] as const;
-type Kind = typeof KINDS[number];
-
-/** One flow's frame: its kind, addresses (the first 4 bytes for IPv4) and ports. */
-interface Flow {
-  kind: Kind;
-  src: number[];
-  dst: number[];
-  sport: number;
-  dport: number;
-}
-
-const arbFlow: fc.Arbitrary<Flow> = fc.record({
-  kind: fc.constantFrom(...KINDS),
-  src: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 16, maxLength: 16 }),
-  dst: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 16, maxLength: 16 }),
-  sport: fc.integer({ min: 1, max: 0xffff }),
-  dport: fc.integer({ min: 1, max: 0xffff }),
-});
-
-const PAYLOAD = 24;
-
-/**
- * The frame of a flow to `dest`: Ethernet, then IPv4 (header checksum right) or IPv6, then TCP, UDP or ICMP with
- * the ports and a payload marked with `seed`; "other" is a frame of the harness's test EtherType.
- */
-function flowFrame(dest: readonly number[], f: Flow, seed: number): Uint8Array {
-  if (f.kind === "other") return testFrame(dest, 64 + seed, seed);
-  const v6 = f.kind.endsWith("6");
-  const proto = f.kind.startsWith("tcp") ? 6 : f.kind.startsWith("udp") ? 17 : v6 ? 58 : 1;
-  const l4 = proto === 6 ? 20 : 8;
-  const ipLen = v6 ? 40 : 20;
-  const frame = testFrame(dest, ETH_HEADER + ipLen + l4 + PAYLOAD, seed);
-  frame.set(v6 ? [0x86, 0xdd] : [0x08, 0x00], 12);
-  const ip = ETH_HEADER;
-  const rest = l4 + PAYLOAD;
-  if (v6) {
-    frame.set([0x60, 0, 0, 0, rest >> 8, rest & 0xff, proto, 64], ip);
-    frame.set(f.src.slice(0, 16), ip + 8);
-    frame.set(f.dst.slice(0, 16), ip + 24);
-  } else {
-    const total = ipLen + rest;
-    frame.set([0x45, 0, total >> 8, total & 0xff, 0, seed & 0xff, 0x40, 0, 64, proto, 0, 0], ip);
-    frame.set(f.src.slice(0, 4), ip + 12);
-    frame.set(f.dst.slice(0, 4), ip + 16);
-    const c = ~onesComplementSum(frame, ip, ip + 20) & 0xffff;
-    frame.set([c >> 8, c & 0xff], ip + 10);
-  }
-  const t = ip + ipLen;
-  frame.fill(0, t, t + l4);
-  if (proto === 6 || proto === 17) frame.set([f.sport >> 8, f.sport & 0xff, f.dport >> 8, f.dport & 0xff], t);
-  if (proto === 6) frame[t + 12] = 0x50;
-  if (proto === 17) frame.set([rest >> 8, rest & 0xff], t + 4);
-  if (proto === 1 || proto === 58) frame[t] = proto === 1 ? 8 : 128;
-  return frame;
 }
 
 const fmtAddr = (f: Flow, a: number[]) =>

@@ -18,6 +18,17 @@ import { le } from "../../memory.ts";
 import type { GuestMemory } from "../../memory.ts";
 import type { ChainBuffer } from "../../virtqueue/split.ts";
 import { NET_CONFIG_LAYOUT } from "../../device_types.ts";
+import {
+  completeChecksum,
+  ipv4HeaderChecksumOk,
+  onesComplementSum,
+  pseudoHeaderSum,
+  transportChecksumOk,
+  type TransportHeader,
+  transportOf,
+  udpChecksumOk,
+} from "./net_frames.ts";
+import { type Coalesced, coalesceTcp } from "./net_lro.ts";
 import { type DeviceFunction, type FunctionHost, gather, type HandleResult, scatter } from "./device_function.ts";
 import {
   decodeRssConfig,
@@ -27,6 +38,17 @@ import {
   RssContextCtrl,
   rssReceiveQueue,
 } from "./net_rss.ts";
+
+export {
+  completeChecksum,
+  ipv4HeaderChecksumOk,
+  onesComplementSum,
+  pseudoHeaderSum,
+  transportChecksumOk,
+  type TransportHeader,
+  transportOf,
+  udpChecksumOk,
+};
 
 /** Flags of `struct virtio_net_hdr` (spec 5.1.9). */
 export const NetHdrFlag = { NEEDS_CSUM: 1, DATA_VALID: 2, RSC_INFO: 4, UDP_TUNNEL_CSUM: 8 } as const;
@@ -66,12 +88,30 @@ export const NetCtrl = {
   NOTF_COAL_RX_SET: 1,
   NOTF_COAL_VQ_SET: 2,
   NOTF_COAL_VQ_GET: 3,
+  GUEST_OFFLOADS: 5,
+  GUEST_OFFLOADS_SET: 0,
   STATS: 8,
   STATS_QUERY: 0,
   STATS_GET: 1,
   OK: 0,
   ERR: 1,
 } as const;
+
+/**
+ * The offloads VIRTIO_NET_CTRL_GUEST_OFFLOADS_SET can switch (spec 5.1.9.5.9.1): bit in the command's le64 → the
+ * feature that allows it (the UDP tunnel offloads sit at bits 46 and 47 of the mask, their features at 65 and 66).
+ */
+export const GUEST_OFFLOAD_FEATURES: Readonly<Record<number, number>> = {
+  1: NET_F.GUEST_CSUM,
+  7: NET_F.GUEST_TSO4,
+  8: NET_F.GUEST_TSO6,
+  9: NET_F.GUEST_ECN,
+  10: NET_F.GUEST_UFO,
+  46: NET_F.GUEST_UDP_TUNNEL_GSO,
+  47: NET_F.GUEST_UDP_TUNNEL_GSO_CSUM,
+  54: NET_F.GUEST_USO4,
+  55: NET_F.GUEST_USO6,
+};
 
 /** VIRTIO_NET_S_LINK_UP in `status`. */
 export const NET_S_LINK_UP = 1;
@@ -134,44 +174,6 @@ export function encodeNetHeader(h: Partial<NetHeader>, size: number): Uint8Array
   return b;
 }
 
-/**
- * Completes a partial checksum (spec 5.1.9.2.1): the ones' complement sum of the bytes from `start` to the end,
- * stored big-endian at `start + offset` (where the driver put the pseudo-header sum). False when the field does
- * not lie inside the frame.
- */
-export function completeChecksum(frame: Uint8Array, start: number, offset: number): boolean {
-  const at = start + offset;
-  if (at + 2 > frame.length) return false;
-  const c = ~onesComplementSum(frame, start, frame.length) & 0xffff;
-  frame[at] = c >> 8;
-  frame[at + 1] = c & 0xff;
-  return true;
-}
-
-/**
- * Whether an IPv4/UDP frame's UDP checksum is right: undefined when the frame is not IPv4/UDP (no options, not a
- * fragment) or carries no checksum (0).
- */
-export function udpChecksumOk(f: Uint8Array): boolean | undefined {
-  if (f.length < 42 || f[12] !== 0x08 || f[13] !== 0x00 || f[14] !== 0x45 || f[23] !== 17) return undefined;
-  if ((f[20]! & 0x3f) !== 0 || f[21] !== 0) return undefined;
-  const udpLen = (f[38]! << 8) | f[39]!;
-  if (udpLen < 8 || 34 + udpLen > f.length || ((f[40]! << 8) | f[41]!) === 0) return undefined;
-  // The pseudo header: addresses, protocol, UDP length; then the UDP header and data.
-  return onesComplementSum(f, 34, 34 + udpLen, onesComplementSum(f, 26, 34, 17 + udpLen)) === 0xffff;
-}
-
-/**
- * The 16-bit ones' complement sum of the big-endian words of `b[from, to)` (an odd last byte padded with 0), added to
- * `initial` and folded: the Internet checksum is its complement.
- */
-export function onesComplementSum(b: Uint8Array, from: number, to: number, initial = 0): number {
-  let sum = initial;
-  for (let i = from; i < to; i += 2) sum += (b[i]! << 8) | (i + 1 < to ? b[i + 1]! : 0);
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return sum;
-}
-
 /** One frame the driver transmitted: its header, the frame as it went on the wire, and its chain. */
 export interface Transmitted {
   header: NetHeader;
@@ -179,6 +181,10 @@ export interface Transmitted {
   /** How many bytes of header and frame the chain carried, and whether it had a device-writable buffer. */
   length: number;
   writableBuffer: boolean;
+  /** The device refused the packet (see {@link NetFunction.acceptsTransmit}): it never reached the wire. */
+  refused?: boolean;
+  /** With NEEDS_CSUM: the frame as the driver wrote it, before the device completed the checksum. */
+  partial?: Uint8Array;
   /** The transmit queue it came on (1 for transmitq1, 3 for transmitq2, …). */
   queue: number;
   /** Its place among the device's transmitted frames and control commands (one counter for both). */
@@ -262,6 +268,10 @@ export class NetFunction implements DeviceFunction {
     NET_F.NOTF_COAL,
     NET_F.VQ_NOTF_COAL,
     NET_F.DEVICE_STATS,
+    NET_F.CTRL_GUEST_OFFLOADS,
+    NET_F.GUEST_TSO4,
+    NET_F.GUEST_TSO6,
+    NET_F.GUEST_ECN,
   ].reduce((m, b) => m | bit(b), 0n);
   readonly queueCount: number;
   /** max_virtqueue_pairs. */
@@ -284,8 +294,6 @@ export class NetFunction implements DeviceFunction {
   onTransmit?: () => void;
   /** Frames dropped: no receive buffer could hold them, or the filter refused them. */
   dropped = 0;
-  /** Transmitted packets the device refused (malformed UDP tunnel headers). */
-  txRefused = 0;
   /** The device-writable bytes of every receive buffer the driver gave, in order (across resets). */
   readonly receiveBuffers: number[] = [];
   /** Receive buffers with a device-readable part (the driver's fault): held, never filled. */
@@ -316,6 +324,8 @@ export class NetFunction implements DeviceFunction {
   rss: RssConfig | undefined;
   /** Hash types and key for hash reports without RSS (HASH_CONFIG; every type disabled after a reset). */
   hashConfig: { hashTypes: number; key: Uint8Array } = { hashTypes: 0, key: new Uint8Array(0) };
+  /** The guest offloads in force, as GUEST_OFFLOADS_SET bits (every negotiated one until the driver sets them). */
+  guestOffloads: bigint | undefined;
   /** RSS contexts by id (VIRTIO_NET_CTRL_RSS_CTX; none after a reset). */
   readonly rssContexts = new Map<number, RssConfig>();
   readonly #mac: readonly number[];
@@ -384,9 +394,9 @@ export class NetFunction implements DeviceFunction {
     }
   }
 
-  /** Takes the frames transmitted since the last take. */
+  /** Takes the frames put on the wire since the last take (the packets the driver sent, less those refused). */
   takeTransmitted(): Transmitted[] {
-    return this.transmitted.splice(0);
+    return this.transmitted.splice(0).filter((t) => !t.refused);
   }
 
   /** A frame arrives from the wire: it is received into the driver's buffers, now or once it gives some. */
@@ -451,21 +461,17 @@ export class NetFunction implements DeviceFunction {
     if (bytes.length < size) return { kind: "used", written: 0 };
     const header = decodeNetHeader(bytes, size);
     const frame = bytes.slice(size);
+    const record = { header, length: bytes.length, writableBuffer: chain.some((b) => b.writable), queue };
     if (!this.acceptsTransmit(header)) {
-      this.txRefused++;
+      // Kept for the driver clauses (what the driver sent), never put on the wire.
+      if (this.transmitted.length < 4096) this.transmitted.push({ ...record, frame, refused: true, seq: this.#seq++ });
       return { kind: "used", written: 0 };
     }
+    const partial = (header.flags & NetHdrFlag.NEEDS_CSUM) !== 0 ? frame.slice() : undefined;
     for (const out of this.onWire(header, frame, negotiated)) {
       this.#count(queue, out.length);
       if (this.transmitted.length >= 4096) break;
-      this.transmitted.push({
-        header,
-        frame: out,
-        length: bytes.length,
-        writableBuffer: chain.some((b) => b.writable),
-        queue,
-        seq: this.#seq++,
-      });
+      this.transmitted.push({ ...record, frame: out, ...(partial ? { partial } : {}), seq: this.#seq++ });
     }
     this.onTransmit?.();
     return { kind: "used", written: 0 };
@@ -670,6 +676,18 @@ export class NetFunction implements DeviceFunction {
       return true;
     }
     if (cls === RssContextCtrl.CLASS && has(NET_F.RSS_CONTEXT)) return this.#rssContext(command, data, negotiated);
+    if (cls === NetCtrl.GUEST_OFFLOADS && command === NetCtrl.GUEST_OFFLOADS_SET && has(NET_F.CTRL_GUEST_OFFLOADS)) {
+      // Only offloads whose feature was negotiated can be switched on.
+      if (data.length !== 8) return false;
+      const offloads = BigInt(le.u32(data, 0)) | (BigInt(le.u32(data, 4)) << 32n);
+      for (let b = 0n; b < 64n; b++) {
+        if (!(offloads & (1n << b))) continue;
+        const f = GUEST_OFFLOAD_FEATURES[Number(b)];
+        if (f === undefined || !has(f)) return false;
+      }
+      this.guestOffloads = offloads;
+      return true;
+    }
     if (cls === NetCtrl.MQ && command === NetCtrl.MQ_VQ_PAIRS_SET && has(NET_F.MQ)) {
       if (data.length !== 2) return false;
       const n = le.u16(data, 0);
@@ -800,26 +818,60 @@ export class NetFunction implements DeviceFunction {
       }
       const sizes = host.heldSizes(rx);
       if (sizes.length === 0) return;
-      const total = size + frame.length;
+      // Consecutive segments of one TCP flow for the same queue may go to the driver as one packet.
+      const run: Uint8Array[] = [];
+      for (const f of this.#inbox.slice(0, 64)) {
+        if (!this.accepts(f) || this.tooLong(f) || this.receiveQueueFor(f) !== rx) break;
+        run.push(f);
+      }
+      const lro = this.receiveOffload(run);
+      const fits = lro !== undefined && (merge || sizes[0]! >= size + lro.frame.length);
+      const packet = fits ? lro.frame : frame;
+      const total = size + packet.length;
       const pieces = this.spread(total, sizes, merge);
       if (pieces === "wait") return;
-      this.#inbox.shift();
+      this.#inbox.splice(0, fits ? lro.segments : 1);
       if (pieces === "drop") {
         // Too small for the frame: the frame is dropped (the buffer stays held for the next one).
         this.dropped++;
         continue;
       }
       const data = new Uint8Array(total);
-      data.set(this.receiveHeader(pieces.length, size, frame));
-      data.set(frame, size);
+      data.set(this.receiveHeader(pieces.length, size, packet, fits ? this.offloadHeader(lro) : undefined));
+      data.set(packet, size);
       let off = 0;
       if (this.receivedOn.length < 4096) this.receivedOn.push(rx);
-      this.#count(rx, frame.length);
+      this.#count(rx, packet.length);
       for (const n of pieces) {
         await host.deliver(rx, data.subarray(off, off + n));
         off += n;
       }
     }
+  }
+
+  /**
+   * Receive segment coalescing (GUEST_TSO4 / GUEST_TSO6 negotiated and not switched off by GUEST_OFFLOADS_SET):
+   * the packet the leading frames of `frames` make, or undefined to pass the first on alone.
+   */
+  protected receiveOffload(frames: Uint8Array[]): Coalesced | undefined {
+    const on = (f: number, offload: bigint) =>
+      (this.#negotiated & bit(f)) !== 0n && (this.guestOffloads === undefined || (this.guestOffloads & offload) !== 0n);
+    const v4 = on(NET_F.GUEST_TSO4, 1n << 7n);
+    const v6 = on(NET_F.GUEST_TSO6, 1n << 8n);
+    if ((!v4 && !v6) || frames.length < 2) return undefined;
+    return coalesceTcp(frames, { v4, v6, ecn: on(NET_F.GUEST_ECN, 1n << 9n) });
+  }
+
+  /** The header fields of a coalesced packet (spec 5.1.9.4.1): NEEDS_CSUM, the GSO type with ECN, MSS and offsets. */
+  protected offloadHeader(c: Coalesced): Partial<NetHeader> {
+    return {
+      flags: NetHdrFlag.NEEDS_CSUM,
+      gsoType: (c.v6 ? NetGso.TCPV6 : NetGso.TCPV4) | (c.cwr ? NetGso.ECN : 0),
+      gsoSize: c.mss,
+      hdrLen: c.hdrLen,
+      csumStart: c.csumStart,
+      csumOffset: c.csumOffset,
+    };
   }
 
   /**
@@ -877,11 +929,18 @@ export class NetFunction implements DeviceFunction {
    * and its type (the RSS configuration's types and key with RSS negotiated, else HASH_CONFIG's); every other field
    * 0.
    */
-  protected receiveHeader(buffers: number, size: number, frame?: Uint8Array): Uint8Array {
-    const valid = (this.#negotiated & bit(NET_F.GUEST_CSUM)) !== 0n && frame !== undefined &&
-      udpChecksumOk(frame) === true;
-    const flags = (valid ? NetHdrFlag.DATA_VALID : 0) | this.extraReceiveFlags;
-    const out = encodeNetHeader({ ...this.extraReceiveHeader, numBuffers: buffers, flags }, size);
+  protected receiveHeader(
+    buffers: number,
+    size: number,
+    frame?: Uint8Array,
+    offload?: Partial<NetHeader>,
+  ): Uint8Array {
+    const csum = (this.#negotiated & bit(NET_F.GUEST_CSUM)) !== 0n &&
+      (this.guestOffloads === undefined || (this.guestOffloads & 2n) !== 0n);
+    const valid = csum && offload === undefined && frame !== undefined && udpChecksumOk(frame) === true;
+    const flags = (valid ? NetHdrFlag.DATA_VALID : 0) | (offload?.flags ?? 0) | this.extraReceiveFlags |
+      (this.extraReceiveHeader.flags ?? 0);
+    const out = encodeNetHeader({ ...this.extraReceiveHeader, ...offload, numBuffers: buffers, flags }, size);
     if (size >= 20 && frame !== undefined) {
       const params = (this.#negotiated & bit(NET_F.RSS)) !== 0n ? this.rss : this.hashConfig;
       const h = params ? packetHash(frame, params.hashTypes, params.key) : undefined;
@@ -914,6 +973,7 @@ export class NetFunction implements DeviceFunction {
     this.coalesceRx = { usecs: 0, packets: 0 };
     this.coalesce.clear();
     this.rss = undefined;
+    this.guestOffloads = undefined;
     this.hashConfig = { hashTypes: 0, key: new Uint8Array(0) };
     this.rssContexts.clear();
     if (this.rssSupport) {

@@ -54,17 +54,23 @@ import {
   NET_F,
 } from "../../features.ts";
 import {
+  completeChecksum,
   decodeNetHeader,
   encodeNetHeader,
+  GUEST_OFFLOAD_FEATURES,
   NET_CTRL,
   NET_S_ANNOUNCE,
   NetCtrl,
+  NetGso,
+  NetHdrFlag,
   type NetHeader,
   netHeaderSize,
+  pseudoHeaderSum,
   STATS_REPLY_BYTES,
   STATS_RX_TYPES,
   STATS_TX_TYPES,
   STATS_TYPE,
+  transportOf,
 } from "../device/net.ts";
 import { BumpAllocator, le } from "../../memory.ts";
 import { ZonedModel } from "../device/blk_zoned.ts";
@@ -143,6 +149,9 @@ export const DRIVER_TYPE_FEATURES: Record<DrivenType, bigint> = {
     NET_F.DEVICE_STATS,
     NET_F.RSS,
     NET_F.RSS_CONTEXT,
+    NET_F.GUEST_CSUM,
+    NET_F.CTRL_GUEST_OFFLOADS,
+    NET_F.CSUM,
   ),
 };
 
@@ -171,6 +180,7 @@ export const REFERENCE_DRIVER_WORKLOADS: Workload["kind"][] = [
   "net-coalesce",
   "net-stats",
   "net-rss",
+  "net-offloads",
 ];
 
 /** Queues the reference driver sets up, by device type. */
@@ -667,6 +677,35 @@ export class ReferenceDriver implements DriverSession {
     return { ok: true, value: n };
   }
 
+  /**
+   * Guest offloads: GUEST_OFFLOADS_SET with the bits of `offloads` whose feature was negotiated (CTRL_GUEST_OFFLOADS
+   * negotiated); bits with no offload behind them are left out.
+   */
+  protected async netOffloads(offloads: readonly number[], deadline: number): Promise<WorkloadResult> {
+    this.#requireBound("net", "net-offloads");
+    if (!(this.negotiated & bit(NET_F.CTRL_GUEST_OFFLOADS))) {
+      return { ok: false, error: "net-offloads: VIRTIO_NET_F_CTRL_GUEST_OFFLOADS was not negotiated" };
+    }
+    let mask = 0n;
+    for (const b of offloads) {
+      const feature = GUEST_OFFLOAD_FEATURES[b];
+      if (feature !== undefined && this.mayOffload(feature)) mask |= 1n << BigInt(b);
+    }
+    const data = new Uint8Array(8);
+    le.setU32(data, 0, Number(mask & 0xffff_ffffn));
+    le.setU32(data, 4, Number(mask >> 32n));
+    const ack = await this.netControl(NetCtrl.GUEST_OFFLOADS, NetCtrl.GUEST_OFFLOADS_SET, data, deadline);
+    if (ack !== NetCtrl.OK) {
+      return { ok: false, error: `net-offloads: GUEST_OFFLOADS_SET answered ${ack ?? "nothing"}` };
+    }
+    return { ok: true, value: Number(mask & 0xffff_ffffn) };
+  }
+
+  /** Whether the offload that `feature` allows may be enabled. */
+  protected mayOffload(feature: number): boolean {
+    return (this.negotiated & bit(feature)) !== 0n;
+  }
+
   /** Whether the RSS commands that need `feature` (RSS or RSS_CONTEXT) may be sent. */
   protected mayRss(feature: number): boolean {
     return (this.negotiated & bit(feature)) !== 0n;
@@ -758,7 +797,7 @@ export class ReferenceDriver implements DriverSession {
     const size = this.receiveHeaderSize();
     if (data.length < size) return;
     const header = decodeNetHeader(data, size);
-    if (!this.acceptsReceived(header.flags)) return;
+    if (!this.acceptsReceived(header.flags) || this.malformedReceive(header)) return;
     if (header.numBuffers !== undefined && header.numBuffers > 1) {
       this.lastError = `a received packet spread over ${header.numBuffers} buffers of ${this.rxBytes} bytes`;
       return;
@@ -767,9 +806,31 @@ export class ReferenceDriver implements DriverSession {
     if (this.netInput.length > 64) this.netInput.shift();
   }
 
-  /** The frame a received packet hands on: as the device wrote it (no offload is negotiated that would change it). */
-  protected receivedFrame(_header: NetHeader, frame: Uint8Array): Uint8Array {
+  /**
+   * The frame a received packet hands on: as the device wrote it, its checksum completed when the header says
+   * NEEDS_CSUM (GUEST_CSUM negotiated, RSC_INFO clear: csum_start and csum_offset then say where).
+   */
+  protected receivedFrame(header: NetHeader, frame: Uint8Array): Uint8Array {
+    const partial = (header.flags & NetHdrFlag.NEEDS_CSUM) !== 0 && (header.flags & NetHdrFlag.RSC_INFO) === 0;
+    if (partial && (this.negotiated & bit(NET_F.GUEST_CSUM)) !== 0n) {
+      completeChecksum(frame, header.csumStart, header.csumOffset);
+    }
     return frame;
+  }
+
+  /**
+   * Whether a received header asks for what no packet may (spec 5.1.9.4.2): both UDP tunnel bits; a tunnel bit without
+   * NEEDS_CSUM, with DATA_VALID or over GSO_NONE; UDP_TUNNEL_CSUM without a tunnel bit. Such a packet is dropped.
+   */
+  protected malformedReceive(h: NetHeader): boolean {
+    const both = NetGso.UDP_TUNNEL_IPV4 | NetGso.UDP_TUNNEL_IPV6;
+    const tunnel = h.gsoType & both;
+    if (tunnel === both) return true;
+    if (tunnel !== 0) {
+      return (h.flags & NetHdrFlag.NEEDS_CSUM) === 0 || (h.flags & NetHdrFlag.DATA_VALID) !== 0 ||
+        (h.gsoType & 0x1f) === NetGso.NONE;
+    }
+    return (h.flags & NetHdrFlag.UDP_TUNNEL_CSUM) !== 0;
   }
 
   /** Whether a received packet with these header flags is taken: always (flag bits it does not know are ignored). */
@@ -788,10 +849,15 @@ export class ReferenceDriver implements DriverSession {
     if (frame.length > this.netFrameMax) {
       return { ok: false, error: `net-send: a ${frame.length}-byte frame is longer than ${this.netFrameMax} bytes` };
     }
-    const header = this.transmitHeader(netHeaderSize(this.negotiated));
-    const data = new Uint8Array(header.length + frame.length);
+    const size = netHeaderSize(this.negotiated);
+    const offload = this.checksumOffload(frame);
+    const header = offload
+      ? encodeNetHeader({ flags: NetHdrFlag.NEEDS_CSUM, csumStart: offload.start, csumOffset: offload.offset }, size)
+      : this.transmitHeader(size);
+    const body = offload?.frame ?? frame;
+    const data = new Uint8Array(header.length + body.length);
     data.set(header);
-    data.set(frame, header.length);
+    data.set(body, header.length);
     return await this.transmit(this.netTransmitQueue(), data, deadline)
       ? { ok: true }
       : { ok: false, error: `timeout: the device did not use the frame within ${deadlineMs} ms` };
@@ -805,6 +871,23 @@ export class ReferenceDriver implements DriverSession {
   /** The transmit queue of the next frame: the pairs in force in turn (transmitq1 before VQ_PAIRS_SET). */
   protected netTransmitQueue(): number {
     return 2 * (this.#txTurn++ % this.netPairs) + 1;
+  }
+
+  /**
+   * Checksum offload of a frame to transmit (VIRTIO_NET_F_CSUM negotiated, the frame TCP or UDP over IPv4 or IPv6):
+   * the frame with the pseudo-header sum in its checksum field, and where the device is to complete it (csum_start
+   * at the transport header, csum_offset at its checksum field); undefined when the frame goes out as it is.
+   */
+  protected checksumOffload(frame: Uint8Array): { frame: Uint8Array; start: number; offset: number } | undefined {
+    if (!(this.negotiated & bit(NET_F.CSUM))) return undefined;
+    const t = transportOf(frame);
+    if (!t) return undefined;
+    const out = frame.slice();
+    const at = t.start + t.csumOffset;
+    const sum = pseudoHeaderSum(out, t);
+    out[at] = sum >> 8;
+    out[at + 1] = sum & 0xff;
+    return { frame: out, start: t.start, offset: t.csumOffset };
   }
 
   /** The header of a transmitted frame: no offload asked for, num_buffers 0. */
@@ -1926,6 +2009,8 @@ export class ReferenceDriver implements DriverSession {
           return await this.netStats(work.queue, deadline);
         case "net-rss":
           return await this.netRss(work.contexts ?? 0, deadline);
+        case "net-offloads":
+          return await this.netOffloads(work.offloads, deadline);
         case "blk-flush":
           return await this.blkCommand(BlkRequestType.FLUSH, deadline, deadlineMs);
         case "blk-get-id":
