@@ -1,0 +1,334 @@
+/**
+ * Device clauses of spec 5.1.9.4.1 on receive offloads: with GUEST_CSUM and GUEST_TSO4 / GUEST_TSO6 negotiated the
+ * harness injects runs of consecutive TCP segments (some with a wrong checksum, some starting with CWR) and checks
+ * every packet the device hands on as a segmentation offload (gso_type other than NONE) or with NEEDS_CSUM: the flags
+ * and sizes it must carry and a checksum that completes, built only from segments whose checksums were right.
+ *
+ * @module
+ */
+import fc from "fast-check";
+import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core/clause.ts";
+import { checkProperty } from "../../harness/core/property.ts";
+import { NET_F } from "../../harness/features.ts";
+import {
+  completeChecksum,
+  ipv4HeaderChecksumOk,
+  NetGso,
+  NetHdrFlag,
+  onesComplementSum,
+  pseudoHeaderSum,
+  transportChecksumOk,
+  transportOf,
+} from "../../harness/models/device/net.ts";
+import { TcpFlag, tcpSegmentOf } from "../../harness/models/device/net_lro.ts";
+import { hex } from "../../harness/text.ts";
+import { expectNone, notApplicable } from "../../harness/verify.ts";
+import {
+  ETH_HEADER,
+  giveReceiveBuffers,
+  has,
+  type NetLink,
+  netUp,
+  packetsOf,
+  type ReceivedPacket,
+  receiveFrames,
+  testFrame,
+  type UsedReceive,
+  wireOf,
+} from "./net_io.ts";
+
+const RX = "devicenormative:Device Types / Network Device / Device Operation / Processing of Incoming Packets";
+const NET = { deviceTypes: ["net" as const] };
+
+/** One run of segments of a flow: IP version, segment size, how many, a short last one, CWR first, a bad one. */
+interface SegmentRun {
+  v6: boolean;
+  mss: number;
+  count: number;
+  shortLast: boolean;
+  cwr: boolean;
+  /** Index of the segment with a wrong checksum (none when out of range). */
+  bad: number;
+}
+
+const arbRun: fc.Arbitrary<SegmentRun> = fc.record({
+  v6: fc.boolean(),
+  mss: fc.integer({ min: 64, max: 1400 }),
+  count: fc.integer({ min: 2, max: 6 }),
+  shortLast: fc.boolean(),
+  cwr: fc.boolean(),
+  bad: fc.integer({ min: -4, max: 5 }),
+});
+
+const arbRuns = fc.array(arbRun, { minLength: 1, maxLength: 2 });
+
+/** An injected segment: its frame, flow, sequence range and whether its checksum is right. */
+interface Injected {
+  frame: Uint8Array;
+  flow: number;
+  seq: number;
+  payload: number;
+  good: boolean;
+}
+
+/** A TCP segment of flow `flow` to `dest` (checksums right unless `good` is false). */
+function segmentFrame(
+  dest: readonly number[],
+  flow: number,
+  v6: boolean,
+  seq: number,
+  payload: number,
+  flags: number,
+  good: boolean,
+): Uint8Array {
+  const ipLen = v6 ? 40 : 20;
+  const f = testFrame(dest, ETH_HEADER + ipLen + 20 + payload, 0x30 + flow + seq);
+  f.set(v6 ? [0x86, 0xdd] : [0x08, 0x00], 12);
+  const ip = ETH_HEADER;
+  const l4 = 20 + payload;
+  if (v6) {
+    f.set([0x60, 0, 0, 0, l4 >> 8, l4 & 0xff, 6, 64], ip);
+    for (let i = 0; i < 16; i++) {
+      f[ip + 8 + i] = i === 15 ? 1 + flow : 0xfd;
+      f[ip + 24 + i] = i === 15 ? 0x80 : 0xfd;
+    }
+  } else {
+    const total = ipLen + l4;
+    f.set(
+      [0x45, 0, total >> 8, total & 0xff, 0, seq & 0xff, 0x40, 0, 64, 6, 0, 0, 10, 1, 0, 1 + flow, 10, 2, 0, 1],
+      ip,
+    );
+    const c = ~onesComplementSum(f, ip, ip + 20) & 0xffff;
+    f.set([c >> 8, c & 0xff], ip + 10);
+  }
+  const t = ip + ipLen;
+  const sport = 40000 + flow;
+  f.set([sport >> 8, sport & 0xff, 0x1f, 0x90, seq >>> 24, (seq >> 16) & 0xff, (seq >> 8) & 0xff, seq & 0xff], t);
+  f.set([0, 0, 0, 1, 0x50, flags, 0x72, 0x10, 0, 0, 0, 0], t + 8);
+  const th = transportOf(f)!;
+  const sum = ~onesComplementSum(f, t, t + l4, pseudoHeaderSum(f, th)) & 0xffff;
+  const c = good ? sum : sum ^ 0x5a5a;
+  f.set([c >> 8, c & 0xff], t + 16);
+  return f;
+}
+
+/** The segments of `runs` (a run's IP version falls back to the other when its offload was not negotiated). */
+function segmentsOf(dest: readonly number[], runs: readonly SegmentRun[], v4: boolean, v6: boolean): Injected[] {
+  const out: Injected[] = [];
+  runs.forEach((r, flow) => {
+    const six = r.v6 ? v6 || !v4 : !v4;
+    let seq = 1000 * (flow + 1);
+    for (let i = 0; i < r.count; i++) {
+      const payload = r.shortLast && i === r.count - 1 ? Math.max(1, r.mss >> 1) : r.mss;
+      const flags = TcpFlag.ACK | (i === 0 && r.cwr ? TcpFlag.CWR : 0) | (i === r.count - 1 ? TcpFlag.PSH : 0);
+      const good = i !== r.bad;
+      out.push({ frame: segmentFrame(dest, flow, six, seq, payload, flags, good), flow, seq, payload, good });
+      seq += payload;
+    }
+  });
+  return out;
+}
+
+/** What one case produced: the link, the segments injected and the packets received (the marker left out). */
+interface OffloadRun {
+  link: NetLink;
+  injected: Injected[];
+  packets: ReceivedPacket[];
+}
+
+/**
+ * Negotiates GUEST_CSUM, GUEST_TSO4 and GUEST_TSO6 (those offered; n/a without either), GUEST_ECN and MRG_RXBUF when
+ * offered, injects the runs' segments and a marker frame before giving receive buffers (so a device can coalesce),
+ * then reads back until the marker came.
+ */
+async function offloadRun(ctx: DeviceClauseContext, runs: readonly SegmentRun[]): Promise<OffloadRun> {
+  wireOf(ctx);
+  if (!has(ctx.offered, NET_F.GUEST_TSO4) && !has(ctx.offered, NET_F.GUEST_TSO6)) {
+    notApplicable("the device offers neither VIRTIO_NET_F_GUEST_TSO4 nor _TSO6");
+  }
+  const link = await netUp(ctx, [
+    NET_F.MAC,
+    NET_F.MRG_RXBUF,
+    NET_F.GUEST_CSUM,
+    NET_F.GUEST_TSO4,
+    NET_F.GUEST_TSO6,
+    NET_F.GUEST_ECN,
+  ], [NET_F.GUEST_CSUM]);
+  const v4 = has(link.negotiated, NET_F.GUEST_TSO4);
+  const v6 = has(link.negotiated, NET_F.GUEST_TSO6);
+  if (!v4 && !v6) notApplicable("neither GUEST_TSO4 nor GUEST_TSO6 was negotiated");
+  const injected = segmentsOf(link.mac, runs, v4, v6);
+  const marker = testFrame(link.mac, 90, 0x6b);
+  const wire = wireOf(ctx);
+  for (const s of injected) await wire.inject(s.frame);
+  await wire.inject(marker);
+  const queue = ctx.driver.queue(0);
+  const merged = has(link.negotiated, NET_F.MRG_RXBUF);
+  // Room for every byte injected: small merged buffers, or (without MRG_RXBUF) buffers for the largest packet.
+  const count = Math.min(queue.freeCount, merged ? 48 : 4);
+  await giveReceiveBuffers(
+    ctx,
+    link,
+    Array.from({ length: count }, () => ({ capacity: merged ? 2048 : 65562 + link.hdr, pieces: 1 })),
+  );
+  const used: UsedReceive[] = [];
+  const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+  for (let round = 0; round < injected.length + 2; round++) {
+    const got = await receiveFrames(ctx, link, [], 1);
+    if (got.length === 0) break;
+    used.push(...got);
+    if (packetsOf(link, used).some((p) => same(p.frame, marker))) break;
+  }
+  const packets = packetsOf(link, used).filter((p) => !same(p.frame, marker));
+  return { link, injected, packets };
+}
+
+const fmtRuns = (runs: readonly SegmentRun[]) =>
+  runs.map((r) =>
+    `${r.count} ${r.v6 ? "IPv6" : "IPv4"} segments of ${r.mss} bytes${r.shortLast ? " (last shorter)" : ""}${
+      r.cwr ? ", CWR first" : ""
+    }${r.bad >= 0 && r.bad < r.count ? `, segment ${r.bad + 1} with a wrong checksum` : ""}`
+  ).join("; ");
+
+const fmtPacket = (p: ReceivedPacket) =>
+  `a ${p.frame.length}-byte packet with flags ${hex(p.header.flags, 2)}, gso_type ${
+    hex(p.header.gsoType, 2)
+  }, gso_size ${p.header.gsoSize}, csum_start ${p.header.csumStart}, csum_offset ${p.header.csumOffset}`;
+
+/** A receive-offload clause: one property over runs of segments, each received packet checked by `bad`. */
+function offloadClause(o: {
+  statement: number;
+  title: string;
+  requirement: string;
+  check: string;
+  expect: string;
+  bad: (p: ReceivedPacket, run: OffloadRun) => string | undefined;
+}) {
+  return defineDeviceClause({
+    label: RX,
+    statement: o.statement,
+    level: "MUST",
+    title: o.title,
+    requirement: o.requirement,
+    action:
+      "Negotiates GUEST_CSUM, GUEST_TSO4 / GUEST_TSO6, GUEST_ECN and MRG_RXBUF (those offered), injects runs of " +
+      "2–6 consecutive TCP segments of one or two flows (random size, a shorter last one, CWR on the first, a wrong " +
+      `checksum in one, at random) before giving receive buffers, and checks ${o.check}.`,
+    applies: { ...NET, offered: [NET_F.GUEST_CSUM] },
+    async run(ctx) {
+      await checkProperty(ctx, arbRuns, async (runs) => {
+        const run = await offloadRun(ctx, runs);
+        const bad = run.packets.flatMap((p) => {
+          const why = o.bad(p, run);
+          return why === undefined ? [] : [`${fmtPacket(p)}: ${why}`];
+        });
+        expectNone(o.expect, bad, (s) => s);
+      }, fmtRuns);
+    },
+  });
+}
+
+const segmented = (p: ReceivedPacket) => (p.header.gsoType & ~NetGso.ECN) !== NetGso.NONE;
+const needsCsum = (p: ReceivedPacket) => (p.header.flags & NetHdrFlag.NEEDS_CSUM) !== 0;
+
+export const rxEcnMarked = offloadClause({
+  statement: 14,
+  title: "GSO_ECN on a coalesced TCP packet with CWR when GUEST_ECN is negotiated",
+  requirement: "With VIRTIO_NET_F_GUEST_ECN negotiated, a TCP packet the device hands on for segmentation whose TCP " +
+    "header has the congestion bit (CWR) set carries VIRTIO_NET_HDR_GSO_ECN in gso_type.",
+  check: "that every TCP segmentation packet with CWR set has the ECN bit in gso_type (when GUEST_ECN was negotiated)",
+  expect: "GSO_ECN with CWR",
+  bad: (p, run) => {
+    if (!has(run.link.negotiated, NET_F.GUEST_ECN) || !segmented(p)) return undefined;
+    const seg = tcpSegmentOf(p.frame);
+    return seg && seg.flags & TcpFlag.CWR && !(p.header.gsoType & NetGso.ECN) ? "CWR set, no GSO_ECN" : undefined;
+  },
+});
+
+export const rxNeedsCsumValidated = offloadClause({
+  statement: 18,
+  title: "NEEDS_CSUM only over checksums the device checked",
+  requirement: "A received packet with NEEDS_CSUM carries only data whose checksum the device validated, and the " +
+    "checksums before the one left to complete (the IPv4 header checksum) are right.",
+  check: "that no packet with NEEDS_CSUM holds a segment injected with a wrong checksum, and its IPv4 header " +
+    "checksum is right",
+  expect: "NEEDS_CSUM over validated data only",
+  bad: (p, run) => {
+    if (!needsCsum(p)) return undefined;
+    if (ipv4HeaderChecksumOk(p.frame) === false) return "IPv4 header checksum wrong";
+    const seg = tcpSegmentOf(p.frame);
+    if (!seg) return undefined;
+    const port = (p.frame[seg.t.start]! << 8) | p.frame[seg.t.start + 1]!;
+    const end = seg.seq + seg.payload;
+    const wrong = run.injected.filter((s) => 40000 + s.flow === port && !s.good && s.seq >= seg.seq && s.seq < end);
+    return wrong.length > 0 ? `holds the segment at seq ${wrong[0]!.seq}, injected with a wrong checksum` : undefined;
+  },
+});
+
+export const rxPseudoHeaderInField = offloadClause({
+  statement: 19,
+  title: "the checksum field of a NEEDS_CSUM packet holds the pseudo-header sum",
+  requirement: "In a received packet with NEEDS_CSUM, the TCP or UDP checksum field holds the sum of the pseudo " +
+    "header.",
+  check: "the checksum field of every NEEDS_CSUM packet against the pseudo-header sum",
+  expect: "the pseudo-header sum in the checksum field",
+  bad: (p) => {
+    const t = needsCsum(p) ? transportOf(p.frame) : undefined;
+    if (!t) return undefined;
+    const at = t.start + t.csumOffset;
+    const got = (p.frame[at]! << 8) | p.frame[at + 1]!;
+    const want = pseudoHeaderSum(p.frame, t);
+    return got === want || ((got | want) === 0xffff && (got & want) === 0)
+      ? undefined
+      : `field ${hex(got, 4)}, pseudo-header sum ${hex(want, 4)}`;
+  },
+});
+
+export const rxCsumCompletes = offloadClause({
+  statement: 20,
+  title: "csum_start and csum_offset of a NEEDS_CSUM packet complete its checksum",
+  requirement: "For a received packet with NEEDS_CSUM, the ones' complement sum from csum_start to the end, stored " +
+    "at csum_offset from csum_start, makes the packet fully checksummed.",
+  check: "that completing each NEEDS_CSUM packet's checksum as its header says gives a right TCP checksum",
+  expect: "a right checksum once completed",
+  bad: (p) => {
+    if (!needsCsum(p) || !transportOf(p.frame)) return undefined;
+    const done = p.frame.slice();
+    return completeChecksum(done, p.header.csumStart, p.header.csumOffset) && transportChecksumOk(done) === true
+      ? undefined
+      : "checksum wrong once completed";
+  },
+});
+
+export const rxGsoNeedsCsum = offloadClause({
+  statement: 27,
+  title: "NEEDS_CSUM on every received segmentation packet",
+  requirement: "A received packet whose gso_type is not NONE has VIRTIO_NET_HDR_F_NEEDS_CSUM set.",
+  check: "the flags of every packet with a gso_type",
+  expect: "NEEDS_CSUM with a gso_type",
+  bad: (p) => segmented(p) && !needsCsum(p) ? "NEEDS_CSUM clear" : undefined,
+});
+
+export const rxGsoSizeSet = offloadClause({
+  statement: 28,
+  title: "gso_size set on every received segmentation packet",
+  requirement: "A received packet whose gso_type is not NONE has gso_size set to the segment size (MSS).",
+  check: "that every packet with a gso_type has a gso_size between 1 and its TCP payload",
+  expect: "a gso_size with a gso_type",
+  bad: (p) => {
+    if (!segmented(p)) return undefined;
+    const seg = tcpSegmentOf(p.frame);
+    const max = seg?.payload ?? p.frame.length;
+    return p.header.gsoSize >= 1 && p.header.gsoSize <= max ? undefined : `gso_size ${p.header.gsoSize}`;
+  },
+});
+
+/** The receive offload device clauses. */
+export const NET_OFFLOAD_DEVICE_CLAUSES = [
+  rxEcnMarked,
+  rxNeedsCsumValidated,
+  rxPseudoHeaderInField,
+  rxCsumCompletes,
+  rxGsoNeedsCsum,
+  rxGsoSizeSet,
+];
