@@ -249,7 +249,12 @@ export type Workload =
    * GUEST_CSUM, 7 GUEST_TSO4, 8 GUEST_TSO6, 9 GUEST_ECN, 10 GUEST_UFO, 54 GUEST_USO4, 55 GUEST_USO6, …); the driver
    * enables those it may.
    */
-  | { kind: "net-offloads"; offloads: number[] };
+  | { kind: "net-offloads"; offloads: number[] }
+  /**
+   * Enable the inner header hash (VIRTIO_NET_F_HASH_TUNNEL) for the encapsulation types of `types`
+   * (VIRTIO_NET_HASH_TUNNEL_TYPE_* bits) that the device supports.
+   */
+  | { kind: "net-hash-tunnel"; types: number };
 
 /** The result of a workload. */
 export type WorkloadResult =

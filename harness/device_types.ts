@@ -9,11 +9,11 @@ import { BLK_CONFIG_LAYOUT } from "./models/device/blk.ts";
 import type { ConfigField } from "./models/device/device_function.ts";
 
 /** Network device feature bits that make configuration fields exist (spec 5.1.3). */
-const NET_F = { MTU: 3, MAC: 5, STATUS: 16, MQ: 22, RSS: 60, SPEED_DUPLEX: 63 } as const;
+const NET_F = { MTU: 3, MAC: 5, STATUS: 16, MQ: 22, HASH_TUNNEL: 51, RSS: 60, SPEED_DUPLEX: 63 } as const;
 
 /**
  * The network device's configuration layout (spec 5.1.4): the MAC address byte by byte, then status,
- * max_virtqueue_pairs, mtu, speed, duplex and the RSS fields. max_virtqueue_pairs also exists with RSS alone, and
+ * max_virtqueue_pairs, mtu, speed, duplex, the RSS fields and supported_tunnel_types. max_virtqueue_pairs also exists with RSS alone, and
  * the hash fields with HASH_REPORT alone; each field names one of its features.
  */
 export const NET_CONFIG_LAYOUT: readonly ConfigField[] = [
@@ -26,6 +26,7 @@ export const NET_CONFIG_LAYOUT: readonly ConfigField[] = [
   { name: "rss_max_key_size", offset: 17, size: 1, feature: NET_F.RSS },
   { name: "rss_max_indirection_table_length", offset: 18, size: 2, feature: NET_F.RSS },
   { name: "supported_hash_types", offset: 20, size: 4, feature: NET_F.RSS },
+  { name: "supported_tunnel_types", offset: 24, size: 4, feature: NET_F.HASH_TUNNEL },
 ];
 
 /** The console device's configuration layout (spec 5.3.4). */

@@ -109,6 +109,7 @@ export const NET_F = {
   MQ: 22,
   CTRL_MAC_ADDR: 23,
   DEVICE_STATS: 50,
+  HASH_TUNNEL: 51,
   VQ_NOTF_COAL: 52,
   NOTF_COAL: 53,
   GUEST_USO4: 54,

@@ -85,6 +85,7 @@ const WORKLOADS: readonly string[] = [
   "net-stats",
   "net-rss",
   "net-offloads",
+  "net-hash-tunnel",
 ];
 
 /** Where the implementation under test comes from. */

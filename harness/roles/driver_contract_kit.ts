@@ -59,6 +59,8 @@ function workloadOf(kind: Workload["kind"], type: DeviceTypeName): Workload | un
       return type === "net" ? { kind, contexts: 1 } : undefined;
     case "net-offloads":
       return type === "net" ? { kind, offloads: [1] } : undefined;
+    case "net-hash-tunnel":
+      return type === "net" ? { kind, types: 0x1ff } : undefined;
   }
 }
 

@@ -11,21 +11,24 @@ import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core
 import { checkProperty } from "../../harness/core/property.ts";
 import { bit, F, NET_F } from "../../harness/features.ts";
 import { le } from "../../harness/memory.ts";
-import { NetCtrl, netHeaderSize } from "../../harness/models/device/net.ts";
+import { NetCtrl, netHeaderSize, onesComplementSum } from "../../harness/models/device/net.ts";
 import {
   encodeRssConfig,
+  HashTunnelCtrl,
+  NetHashTunnel,
   NetHashType,
   NetMqCommand,
   packetHash,
   type RssConfig,
   RssContextCtrl,
   rssReceiveQueue,
+  VXLAN_PORT,
 } from "../../harness/models/device/net_rss.ts";
 import { formatStatus, Status } from "../../harness/status.ts";
 import { hex } from "../../harness/text.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 import type { BufferSpec } from "../../harness/virtqueue/queue.ts";
-import { arbFlow, controlCommand, controlQuery, type Flow, flowFrame, has, wireOf } from "./net_io.ts";
+import { arbFlow, controlCommand, controlQuery, ETH_HEADER, type Flow, flowFrame, has, wireOf } from "./net_io.ts";
 
 const RSS = "devicenormative:Device Types / Network Device / Device Operation / Control Virtqueue / " +
   "Receive-side scaling (RSS) / RSS processing";
@@ -49,6 +52,8 @@ interface RssLink {
   keySize: number;
   tableLength: number;
   hashTypes: number;
+  /** supported_tunnel_types (0 without HASH_TUNNEL). */
+  tunnels: number;
 }
 
 /** Negotiates CTRL_VQ, RSS, MQ when offered, MAC and `extra`; sets up up to four pairs and the control queue. */
@@ -76,6 +81,7 @@ async function rssUp(ctx: DeviceClauseContext, extra: number[] = []): Promise<Rs
     keySize: await ctx.transport.readConfig(17, 1),
     tableLength: await ctx.transport.readConfig(18, 2),
     hashTypes: await ctx.transport.readConfig(20, 4),
+    tunnels: has(negotiated, NET_F.HASH_TUNNEL) ? await ctx.transport.readConfig(24, 4) : 0,
   };
 }
 
@@ -354,10 +360,177 @@ export const rssContextsClearedByReset = defineDeviceClause({
   },
 });
 
+const INNER = "devicenormative:Device Types / Network Device / Device Operation / Control Virtqueue / " +
+  "Inner Header Hash";
+
+/** How a frame of the inner header hash clauses is wrapped. */
+type Encap = "vxlan" | "ipip" | "none";
+const ENCAP_TYPE: Record<Encap, number> = { vxlan: NetHashTunnel.VXLAN, ipip: NetHashTunnel.IPIP, none: 0 };
+
+/** One frame: its wrapping, the outer addresses and UDP source port, and the inner flow. */
+const arbWrapped = fc.record({
+  encap: fc.constantFrom<Encap>("vxlan", "ipip", "none"),
+  outerSrc: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 }),
+  outerDst: fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 4, maxLength: 4 }),
+  sport: fc.integer({ min: 1, max: 0xffff }),
+  inner: arbFlow,
+});
+type Wrapped = typeof arbWrapped extends fc.Arbitrary<infer T> ? T : never;
+
+/**
+ * The frame of `w` to `dest`: VXLAN (outer IPv4 and UDP to port 4789, an 8-byte VXLAN header, the inner Ethernet
+ * frame), IPIP (outer IPv4 carrying the inner IPv4 packet; an IPv6 inner flow is made IPv4) or the inner frame alone.
+ */
+function wrappedFrame(dest: readonly number[], w: Wrapped, seed: number): Uint8Array {
+  const innerFlow = w.encap === "ipip" && w.inner.kind.endsWith("6")
+    ? { ...w.inner, kind: w.inner.kind.replace("6", "4") as Flow["kind"] }
+    : w.encap === "ipip" && w.inner.kind === "other"
+    ? { ...w.inner, kind: "udp4" as const }
+    : w.inner;
+  const inner = flowFrame(w.encap === "none" ? dest : [0x02, 0, 0, 0, 0, 0x42], innerFlow, seed);
+  if (w.encap === "none") return inner;
+  const payload = w.encap === "vxlan" ? inner : inner.subarray(ETH_HEADER);
+  const l4 = w.encap === "vxlan" ? 16 : 0;
+  const f = new Uint8Array(ETH_HEADER + 20 + l4 + payload.length);
+  f.set(dest, 0);
+  f.set([0x02, 0x00, 0x5e, 0x10, 0x00, 0x01, 0x08, 0x00], 6);
+  const total = 20 + l4 + payload.length;
+  f.set([0x45, 0, total >> 8, total & 0xff, 0, seed & 0xff, 0x40, 0, 64, w.encap === "vxlan" ? 17 : 4, 0, 0], 14);
+  f.set(w.outerSrc, 26);
+  f.set(w.outerDst, 30);
+  const c = ~onesComplementSum(f, 14, 34) & 0xffff;
+  f.set([c >> 8, c & 0xff], 24);
+  if (w.encap === "vxlan") {
+    const len = 16 + payload.length;
+    f.set([w.sport >> 8, w.sport & 0xff, VXLAN_PORT >> 8, VXLAN_PORT & 0xff, len >> 8, len & 0xff, 0, 0], 34);
+    f.set([0x08, 0, 0, 0, 0, 0, seed & 0xff, 0], 42);
+  }
+  f.set(payload, 34 + l4);
+  return f;
+}
+
+const fmtWrapped = (w: Wrapped) =>
+  w.encap === "none"
+    ? fmtFlow(w.inner)
+    : `${w.encap} ${w.outerSrc.join(".")} → ${w.outerDst.join(".")} around ${fmtFlow(w.inner)}`;
+
+/** Sends HASH_TUNNEL_SET with `types`; returns the ack. */
+function setTunnels(ctx: DeviceClauseContext, r: RssLink, types: number): Promise<number | undefined> {
+  const data = new Uint8Array(4);
+  le.setU32(data, 0, types);
+  return controlCommand(ctx, HashTunnelCtrl.CLASS, HashTunnelCtrl.SET, data, r.ctrl);
+}
+
+/**
+ * Configures RSS as `c` says, gives receive buffers on every receive queue, injects `frames` and returns, for each
+ * frame `judged` picks, what is wrong with where it landed (the queue RSS picks over its outer header).
+ */
+async function outerSteered(
+  ctx: DeviceClauseContext,
+  r: RssLink,
+  cfg: RssConfig,
+  ws: readonly Wrapped[],
+  judged: (w: Wrapped) => boolean,
+): Promise<string[]> {
+  const buffers = new Map<number, Buffers>();
+  for (let p = 0; p < r.pairs; p++) {
+    buffers.set(2 * p, new Map());
+    await giveBuffers(ctx, r, 2 * p, ws.length + 1, buffers.get(2 * p)!);
+  }
+  const frames = ws.map((w, i) => wrappedFrame(r.mac, w, i + 1));
+  const wire = wireOf(ctx);
+  for (const f of frames) await wire.inject(f);
+  const got = await arrivals(ctx, r, buffers, (g) => g.length >= frames.length);
+  const bad: string[] = [];
+  frames.forEach((f, i) => {
+    if (!judged(ws[i]!)) return;
+    const want = 2 * rssReceiveQueue(cfg, f);
+    const at = got.find((a) => same(a.frame, f));
+    if (at?.queue === want) return;
+    bad.push(
+      `${fmtWrapped(ws[i]!)}: expected on ${rxName(want)} (outer header hash), ${
+        at ? `received on ${rxName(at.queue)}` : "not received"
+      }`,
+    );
+  });
+  return bad;
+}
+
+const arbInnerCase = fc.record({
+  rss: arbCase,
+  enabled: fc.nat(),
+  frames: fc.array(arbWrapped, { minLength: 1, maxLength: FRAMES_MAX }),
+});
+
+export const outerHashWhenNotEnabled = defineDeviceClause({
+  label: INNER,
+  statement: 1,
+  level: "MUST",
+  title: "the outer header hashed for a packet of no enabled encapsulation type",
+  requirement: "When a received packet's outer header matches none of the encapsulation types enabled for the inner " +
+    "header hash, the device computes the hash over the outer header.",
+  action: "Negotiates CTRL_VQ, RSS, HASH_TUNNEL and MQ (when offered), configures RSS at random, enables a random " +
+    "subset of the supported encapsulation types with HASH_TUNNEL_SET, injects VXLAN, IPIP and plain frames, and " +
+    "checks that every frame of a type not enabled lands on the queue its outer header's hash picks.",
+  applies: { ...NET, offered: [NET_F.CTRL_VQ, NET_F.RSS, NET_F.HASH_TUNNEL] },
+  async run(ctx) {
+    await checkProperty(ctx, arbInnerCase, async (c) => {
+      const r = await rssUp(ctx, [NET_F.HASH_TUNNEL]);
+      const cfg = configOf({ ...c.rss, flows: [] }, r);
+      const ack = await setRss(ctx, r, cfg);
+      expectThat(ack === NetCtrl.OK, "a valid RSS_CONFIG acknowledged VIRTIO_NET_OK", () => `ack ${ack}`);
+      const enabled = c.enabled & r.tunnels;
+      const set = await setTunnels(ctx, r, enabled);
+      expectThat(set === NetCtrl.OK, `HASH_TUNNEL_SET ${hex(enabled, 3)} acknowledged`, () => `ack ${set}`);
+      const bad = await outerSteered(ctx, r, cfg, c.frames, (w) => (ENCAP_TYPE[w.encap] & enabled) === 0);
+      expectNone("the outer header hashed for every frame of no enabled type", bad, (s) => s);
+    }, (c) => `enabled types ${hex(c.enabled, 3)} (of those supported); ${c.frames.map(fmtWrapped).join("; ")}`);
+  },
+});
+
+export const innerHashDisabledByZero = defineDeviceClause({
+  label: INNER,
+  statement: 3,
+  level: "MUST",
+  title: "no inner header hash after HASH_TUNNEL_SET 0 or a reset",
+  requirement: "Once the driver sets enabled_tunnel_types to 0, or after a device reset, the device computes no " +
+    "inner header hash for any encapsulation type.",
+  action: "Negotiates CTRL_VQ, RSS, HASH_TUNNEL and MQ (when offered), enables every supported encapsulation type, " +
+    "then either sends HASH_TUNNEL_SET 0 or resets the device and brings it up again, configures RSS at random, " +
+    "injects VXLAN and IPIP frames and checks each lands on the queue its outer header's hash picks.",
+  applies: { ...NET, offered: [NET_F.CTRL_VQ, NET_F.RSS, NET_F.HASH_TUNNEL] },
+  async run(ctx) {
+    const arb = fc.record({
+      rss: arbCase,
+      reset: fc.boolean(),
+      frames: fc.array(arbWrapped, { minLength: 1, maxLength: FRAMES_MAX }),
+    });
+    await checkProperty(ctx, arb, async (c) => {
+      let r = await rssUp(ctx, [NET_F.HASH_TUNNEL]);
+      const all = await setTunnels(ctx, r, r.tunnels);
+      if (all !== NetCtrl.OK) notApplicable(`the device refused HASH_TUNNEL_SET of its supported types (ack ${all})`);
+      if (c.reset) {
+        r = await rssUp(ctx, [NET_F.HASH_TUNNEL]);
+      } else {
+        const off = await setTunnels(ctx, r, 0);
+        expectThat(off === NetCtrl.OK, "HASH_TUNNEL_SET 0 acknowledged", () => `ack ${off}`);
+      }
+      const cfg = configOf({ ...c.rss, flows: [] }, r);
+      const ack = await setRss(ctx, r, cfg);
+      expectThat(ack === NetCtrl.OK, "a valid RSS_CONFIG acknowledged VIRTIO_NET_OK", () => `ack ${ack}`);
+      const frames = c.frames.map((w) => w.encap === "none" ? { ...w, encap: "vxlan" as const } : w);
+      const bad = await outerSteered(ctx, r, cfg, frames, () => true);
+      expectNone("the outer header hashed for every frame", bad, (s) => s);
+    }, (c) => `${c.reset ? "a device reset" : "HASH_TUNNEL_SET 0"}; ${c.frames.map(fmtWrapped).join("; ")}`);
+  },
+});
+
 /** The RSS device clauses. */
 export const NET_RSS_DEVICE_CLAUSES = [
   rssSteering,
   rssDropForResetQueue,
   rssContextsAtLeastOne,
   rssContextsClearedByReset,
+  outerHashWhenNotEnabled,
+  innerHashDisabledByZero,
 ];

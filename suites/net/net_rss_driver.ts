@@ -13,6 +13,9 @@ import { le } from "../../harness/memory.ts";
 import { type NetControlCommand, NetCtrl, NetFunction, type NetRssOptions } from "../../harness/models/device/net.ts";
 import {
   decodeRssConfig,
+  HashTunnelCtrl,
+  NET_HASH_TUNNELS_ALL,
+  NetHashTunnel,
   NetHashType,
   NetMqCommand,
   type RssConfig,
@@ -33,15 +36,19 @@ const PRESENTED: NetRssOptions = {
   tableLength: 16,
   hashTypes: NetHashType.IPv4 | NetHashType.TCPv4 | NetHashType.UDPv4,
   contexts: 2,
+  // VXLAN, IPIP, and bit 20, which the spec does not define.
+  tunnels: NetHashTunnel.VXLAN | NetHashTunnel.IPIP | (1 << 20),
 };
 
 /**
  * Presents the harness's net device (RSS as {@link PRESENTED}) with `drop` left out of its features, asks for `work`
- * (n/a when the driver does not declare net-rss) and returns the device and the control commands the driver sent.
+ * (n/a when the driver does not declare the first one's kind) and returns the device, whose control log holds the
+ * commands the driver sent.
  */
 async function rssRun(ctx: DriverClauseContext, drop: number[], work: Workload[]) {
   if (ctx.scenarios.watched) notApplicable("the driver runs beside its own device: the harness sees no control queue");
-  if (!ctx.target.info.workloads.includes("net-rss")) notApplicable("the driver does not declare net-rss");
+  const kind = work[0]!.kind;
+  if (!ctx.target.info.workloads.includes(kind)) notApplicable(`the driver does not declare ${kind}`);
   const offered = drop.reduce((m, f) => m & ~bit(f), new NetFunction().features | bit(F.VERSION_1));
   const t = await ctx.scenarios.run({ knobs: { offered }, netRss: PRESENTED, workloads: work });
   if (!t.probe.bound || !(t.fn instanceof NetFunction)) notApplicable("the driver did not bind");
@@ -240,6 +247,74 @@ export const noPairsSetWithContexts = defineDriverClause({
   },
 });
 
+const INNER = "drivernormative:Device Types / Network Device / Device Operation / Control Virtqueue / " +
+  "Inner Header Hash";
+
+/** The HASH_TUNNEL_SET commands among `log`, with their enabled_tunnel_types. */
+const tunnelSets = (log: readonly NetControlCommand[]) =>
+  log.filter((c) => c.cls === HashTunnelCtrl.CLASS && c.command === HashTunnelCtrl.SET).map((c) => ({
+    c,
+    types: c.data.length >= 4 ? le.u32(c.data, 0) : 0,
+  }));
+
+export const hashTunnelNeedsFeature = defineDriverClause({
+  label: INNER,
+  statement: 1,
+  level: "MUST",
+  title: "HASH_TUNNEL_SET only with VIRTIO_NET_F_HASH_TUNNEL",
+  applies: NET,
+  requirement: "The driver sends VIRTIO_NET_CTRL_HASH_TUNNEL_SET only with VIRTIO_NET_F_HASH_TUNNEL negotiated.",
+  action: "Presents a net device with RSS but without HASH_TUNNEL, asks the driver to enable the inner header hash " +
+    "for every encapsulation type, and checks the features in force for each HASH_TUNNEL_SET it sent.",
+  async run(ctx) {
+    const fn = await rssRun(ctx, [NET_F.HASH_TUNNEL], [{ kind: "net-hash-tunnel", types: NET_HASH_TUNNELS_ALL }]);
+    const bad = tunnelSets(fn.controlLog).filter(({ c }) => !(c.negotiated & bit(NET_F.HASH_TUNNEL)));
+    expectNone("no HASH_TUNNEL_SET without HASH_TUNNEL", bad, ({ types }) => `HASH_TUNNEL_SET ${hex(types, 3)}`);
+  },
+});
+
+export const hashTunnelSupportedOnly = defineDriverClause({
+  label: INNER,
+  statement: 2,
+  level: "MUST NOT",
+  title: "no encapsulation type the device does not support",
+  applies: NET,
+  requirement: "The driver sets no bit of enabled_tunnel_types that supported_tunnel_types lacks.",
+  action: "Presents a net device supporting VXLAN and IPIP (and bit 20), asks the driver to enable every " +
+    "encapsulation type the spec defines, and checks each HASH_TUNNEL_SET against supported_tunnel_types.",
+  async run(ctx) {
+    const fn = await rssRun(ctx, [], [{ kind: "net-hash-tunnel", types: NET_HASH_TUNNELS_ALL }]);
+    const sent = tunnelSets(fn.controlLog);
+    if (sent.length === 0) notApplicable("the driver sent no HASH_TUNNEL_SET");
+    const bad = sent.filter(({ types }) => (types & ~PRESENTED.tunnels!) !== 0);
+    expectNone(
+      `enabled_tunnel_types within ${hex(PRESENTED.tunnels!, 6)}`,
+      bad,
+      ({ types }) => `HASH_TUNNEL_SET ${hex(types, 6)}`,
+    );
+  },
+});
+
+export const hashTunnelUndocumentedIgnored = defineDriverClause({
+  label: INNER,
+  statement: 3,
+  level: "MUST",
+  title: "undocumented bits of supported_tunnel_types ignored",
+  applies: NET,
+  requirement: "The driver takes no notice of bits of supported_tunnel_types the spec does not define: it never " +
+    "enables them.",
+  action:
+    "Presents a net device whose supported_tunnel_types has bit 20 (undefined) besides VXLAN and IPIP, asks the " +
+    "driver to enable every bit, and checks no HASH_TUNNEL_SET sets a bit the spec does not define.",
+  async run(ctx) {
+    const fn = await rssRun(ctx, [], [{ kind: "net-hash-tunnel", types: 0xffff_ffff }]);
+    const sent = tunnelSets(fn.controlLog);
+    if (sent.length === 0) notApplicable("the driver sent no HASH_TUNNEL_SET");
+    const bad = sent.filter(({ types }) => (types & ~NET_HASH_TUNNELS_ALL) !== 0);
+    expectNone("only defined encapsulation types", bad, ({ types }) => `HASH_TUNNEL_SET ${hex(types >>> 0, 8)}`);
+  },
+});
+
 /** The RSS driver clauses. */
 export const NET_RSS_DRIVER_CLAUSES = [
   rssNeedsFeature,
@@ -250,4 +325,7 @@ export const NET_RSS_DRIVER_CLAUSES = [
   rssContextNeedsFeature,
   rssContextIdsInRange,
   noPairsSetWithContexts,
+  hashTunnelNeedsFeature,
+  hashTunnelSupportedOnly,
+  hashTunnelUndocumentedIgnored,
 ];

@@ -29,9 +29,12 @@ import {
   udpChecksumOk,
 } from "./net_frames.ts";
 import { type Coalesced, coalesceTcp } from "./net_lro.ts";
+import { segmentTcp } from "./net_tso.ts";
 import { type DeviceFunction, type FunctionHost, gather, type HandleResult, scatter } from "./device_function.ts";
 import {
   decodeRssConfig,
+  HashTunnelCtrl,
+  NetHashTunnel,
   NetMqCommand,
   packetHash,
   type RssConfig,
@@ -221,6 +224,8 @@ export interface NetRssOptions {
   hashTypes?: number;
   /** max_rss_contexts with VIRTIO_NET_F_RSS_CONTEXT (0: not offered); default 4. */
   contexts?: number;
+  /** supported_tunnel_types with VIRTIO_NET_F_HASH_TUNNEL (0: not offered); default VXLAN and IPIP. */
+  tunnels?: number;
 }
 
 /** Options of the reference network device. */
@@ -272,6 +277,10 @@ export class NetFunction implements DeviceFunction {
     NET_F.GUEST_TSO4,
     NET_F.GUEST_TSO6,
     NET_F.GUEST_ECN,
+    NET_F.HOST_TSO4,
+    NET_F.HOST_TSO6,
+    NET_F.HOST_ECN,
+    NET_F.GUEST_HDRLEN,
   ].reduce((m, b) => m | bit(b), 0n);
   readonly queueCount: number;
   /** max_virtqueue_pairs. */
@@ -280,7 +289,7 @@ export class NetFunction implements DeviceFunction {
   activePairs = 1;
   /** The receive queue each received frame went to, in order (across resets). */
   readonly receivedOn: number[] = [];
-  readonly config = new Uint8Array(24);
+  readonly config = new Uint8Array(28);
   readonly configLayout = NET_CONFIG_LAYOUT;
   /** Frames the driver transmitted, oldest first (kept across resets; the harness takes them). */
   readonly transmitted: Transmitted[] = [];
@@ -326,6 +335,8 @@ export class NetFunction implements DeviceFunction {
   hashConfig: { hashTypes: number; key: Uint8Array } = { hashTypes: 0, key: new Uint8Array(0) };
   /** The guest offloads in force, as GUEST_OFFLOADS_SET bits (every negotiated one until the driver sets them). */
   guestOffloads: bigint | undefined;
+  /** Encapsulation types enabled for the inner header hash (HASH_TUNNEL_SET; none after a reset). */
+  enabledTunnels = 0;
   /** RSS contexts by id (VIRTIO_NET_CTRL_RSS_CTX; none after a reset). */
   readonly rssContexts = new Map<number, RssConfig>();
   readonly #mac: readonly number[];
@@ -350,10 +361,12 @@ export class NetFunction implements DeviceFunction {
       tableLength: rss.tableLength ?? 128,
       hashTypes: rss.hashTypes ?? 0x3f,
       contexts: rss.contexts ?? 4,
+      tunnels: rss.tunnels ?? (NetHashTunnel.VXLAN | NetHashTunnel.IPIP),
     };
     if (this.rssSupport) {
       this.features |= bit(NET_F.RSS) | bit(NET_F.HASH_REPORT);
       if (this.rssSupport.contexts > 0) this.features |= bit(NET_F.RSS_CONTEXT);
+      if (this.rssSupport.tunnels !== 0) this.features |= bit(NET_F.HASH_TUNNEL);
     }
     this.#max = opts.queueSizeMax ?? 64;
     this.reset();
@@ -424,10 +437,20 @@ export class NetFunction implements DeviceFunction {
   }
 
   /**
-   * The frames a transmitted packet puts on the wire: the frame itself, its checksum completed when NEEDS_CSUM asks
-   * for it (flag bits the device does not know are ignored; csum_start and csum_offset count only with NEEDS_CSUM).
+   * The frames a transmitted packet puts on the wire: with a TCP segmentation request (gso_type TCPV4 or TCPV6, its
+   * HOST_TSO feature negotiated, NEEDS_CSUM) the segments of at most gso_size bytes; else the frame itself, its
+   * checksum completed when NEEDS_CSUM asks for it (flag bits the device does not know are ignored; csum_start and
+   * csum_offset count only with NEEDS_CSUM).
    */
   protected onWire(header: NetHeader, frame: Uint8Array, negotiated: bigint): Uint8Array[] {
+    const gso = header.gsoType & 0x1f;
+    const tso = (gso === NetGso.TCPV4 && (negotiated & bit(NET_F.HOST_TSO4)) !== 0n) ||
+      (gso === NetGso.TCPV6 && (negotiated & bit(NET_F.HOST_TSO6)) !== 0n);
+    if (tso && (header.flags & NetHdrFlag.NEEDS_CSUM) !== 0) {
+      // The headers are parsed, not taken from hdr_len.
+      const segments = segmentTcp(frame, header.gsoSize);
+      if (segments) return segments;
+    }
     if ((header.flags & NetHdrFlag.NEEDS_CSUM) !== 0 && (negotiated & bit(NET_F.CSUM)) !== 0n) {
       completeChecksum(frame, header.csumStart, header.csumOffset);
     }
@@ -676,6 +699,14 @@ export class NetFunction implements DeviceFunction {
       return true;
     }
     if (cls === RssContextCtrl.CLASS && has(NET_F.RSS_CONTEXT)) return this.#rssContext(command, data, negotiated);
+    if (cls === HashTunnelCtrl.CLASS && command === HashTunnelCtrl.SET && has(NET_F.HASH_TUNNEL)) {
+      // Types the device does not support are refused.
+      if (data.length !== 4) return false;
+      const types = le.u32(data, 0);
+      if ((types & ~(this.rssSupport?.tunnels ?? 0)) !== 0) return false;
+      this.enabledTunnels = types;
+      return true;
+    }
     if (cls === NetCtrl.GUEST_OFFLOADS && command === NetCtrl.GUEST_OFFLOADS_SET && has(NET_F.CTRL_GUEST_OFFLOADS)) {
       // Only offloads whose feature was negotiated can be switched on.
       if (data.length !== 8) return false;
@@ -880,7 +911,7 @@ export class NetFunction implements DeviceFunction {
    * payload bytes), so one flow keeps its queue.
    */
   protected receiveQueueFor(frame: Uint8Array): number {
-    if (this.#steeredByRss()) return 2 * rssReceiveQueue(this.rss!, frame);
+    if (this.#steeredByRss()) return 2 * rssReceiveQueue(this.rss!, frame, this.tunnelsInForce());
     if (this.activePairs <= 1) return NET_RX;
     let h = 0;
     for (let i = 6; i < Math.min(frame.length, 30); i++) if (i < 12 || i >= 14) h = (h * 31 + frame[i]!) >>> 0;
@@ -893,6 +924,11 @@ export class NetFunction implements DeviceFunction {
    */
   protected dropForReset(rx: number): boolean {
     return this.#steeredByRss() && !(this.#host?.queueEnabled(rx) ?? true);
+  }
+
+  /** The encapsulation types the inner header hash looks through: those enabled, with HASH_TUNNEL negotiated. */
+  protected tunnelsInForce(): number {
+    return (this.#negotiated & bit(NET_F.HASH_TUNNEL)) !== 0n ? this.enabledTunnels : 0;
   }
 
   /** True once RSS is negotiated and configured: RSS picks each frame's receive queue. */
@@ -943,7 +979,7 @@ export class NetFunction implements DeviceFunction {
     const out = encodeNetHeader({ ...this.extraReceiveHeader, ...offload, numBuffers: buffers, flags }, size);
     if (size >= 20 && frame !== undefined) {
       const params = (this.#negotiated & bit(NET_F.RSS)) !== 0n ? this.rss : this.hashConfig;
-      const h = params ? packetHash(frame, params.hashTypes, params.key) : undefined;
+      const h = params ? packetHash(frame, params.hashTypes, params.key, this.tunnelsInForce()) : undefined;
       if (h) {
         le.setU32(out, 12, h.hash);
         le.setU16(out, 16, h.report);
@@ -974,12 +1010,14 @@ export class NetFunction implements DeviceFunction {
     this.coalesce.clear();
     this.rss = undefined;
     this.guestOffloads = undefined;
+    this.enabledTunnels = 0;
     this.hashConfig = { hashTypes: 0, key: new Uint8Array(0) };
     this.rssContexts.clear();
     if (this.rssSupport) {
       this.config[17] = this.rssSupport.keySize;
       le.setU16(this.config, 18, this.rssSupport.tableLength);
       le.setU32(this.config, 20, this.rssSupport.hashTypes);
+      le.setU32(this.config, 24, this.rssSupport.tunnels);
     }
     this.#inbox = [];
     this.#negotiated = 0n;

@@ -7,6 +7,7 @@
  * @module
  */
 import { le } from "../../memory.ts";
+import { transportOf } from "./net_frames.ts";
 
 /** `VIRTIO_NET_HASH_TYPE_*` bits (spec 5.1.9.4, "Supported/enabled hash types"). */
 export const NetHashType = {
@@ -37,6 +38,58 @@ export const NetHashReport = {
   TCPv6_EX: 8,
   UDPv6_EX: 9,
 } as const;
+
+/** `VIRTIO_NET_HASH_TUNNEL_TYPE_*` bits: the encapsulations the inner header hash can look through (spec 5.1.9.4). */
+export const NetHashTunnel = {
+  GRE_2784: 1 << 0,
+  GRE_2890: 1 << 1,
+  GRE_7676: 1 << 2,
+  GRE_UDP: 1 << 3,
+  VXLAN: 1 << 4,
+  VXLAN_GPE: 1 << 5,
+  GENEVE: 1 << 6,
+  IPIP: 1 << 7,
+  NVGRE: 1 << 8,
+} as const;
+
+/** Every encapsulation type the spec defines. */
+export const NET_HASH_TUNNELS_ALL = 0x1ff;
+
+/** The UDP port of VXLAN. */
+export const VXLAN_PORT = 4789;
+
+/** The inner header hash class and its command (spec 5.1.9.5.6.x "Inner Header Hash"). */
+export const HashTunnelCtrl = { CLASS: 7, SET: 0 } as const;
+
+/**
+ * The inner packet of a frame encapsulated in one of `types`, as an Ethernet frame: VXLAN (UDP to port 4789 over IPv4
+ * or IPv6, an 8-byte VXLAN header, then an Ethernet frame) and IPIP (IPv4 carrying IPv4); undefined for anything
+ * else. One level only.
+ *
+ * @example
+ * ```ts
+ * import { innerFrame, NetHashTunnel } from "./net_rss.ts";
+ * console.log(innerFrame(new Uint8Array(60), NetHashTunnel.VXLAN)); // undefined
+ * ```
+ */
+export function innerFrame(frame: Uint8Array, types: number): Uint8Array | undefined {
+  if (types & NetHashTunnel.VXLAN) {
+    const t = transportOf(frame);
+    if (t && t.proto === 17 && ((frame[t.start + 2]! << 8) | frame[t.start + 3]!) === VXLAN_PORT && t.length >= 30) {
+      return frame.slice(t.start + 16, t.start + t.length);
+    }
+  }
+  if (types & NetHashTunnel.IPIP && frame.length >= 54 && frame[12] === 0x08 && frame[13] === 0x00) {
+    const ihl = (frame[14]! & 0x0f) * 4;
+    if (frame[14]! >> 4 === 4 && ihl >= 20 && frame[23] === 4 && frame.length >= 14 + ihl + 20) {
+      const inner = new Uint8Array(frame.length - ihl);
+      inner.set([0x08, 0x00], 12);
+      inner.set(frame.subarray(14 + ihl), 14);
+      return inner;
+    }
+  }
+  return undefined;
+}
 
 /** The `MQ` class commands of RSS and hash configuration (spec 5.1.9.5.6.4, 5.1.9.5.7.1). */
 export const NetMqCommand = { VQ_PAIRS_SET: 0, RSS_CONFIG: 1, HASH_CONFIG: 2 } as const;
@@ -136,7 +189,8 @@ function ipFlow(frame: Uint8Array): IpFlow | undefined {
  * ports of a TCP or UDP packet when that type is enabled, else over the addresses when the IP type is, else none
  * (undefined). IPv6 extension headers (hop-by-hop, routing, destination options) are skipped to find the transport
  * header; the `_EX` types apply to packets that have them, over the addresses of the IPv6 header (this model reads
- * no home address option nor type-2 routing header).
+ * no home address option nor type-2 routing header). With `tunnels` (the encapsulation types enabled for the inner
+ * header hash) a frame of one of them is hashed over its inner packet.
  *
  * @example
  * ```ts
@@ -144,8 +198,8 @@ function ipFlow(frame: Uint8Array): IpFlow | undefined {
  * console.log(packetHash(new Uint8Array(60), NetHashType.IPv4, new Uint8Array(40))); // undefined (not IP)
  * ```
  */
-export function packetHash(frame: Uint8Array, types: number, key: Uint8Array): PacketHash | undefined {
-  const flow = ipFlow(frame);
+export function packetHash(frame: Uint8Array, types: number, key: Uint8Array, tunnels = 0): PacketHash | undefined {
+  const flow = ipFlow((tunnels !== 0 ? innerFrame(frame, tunnels) : undefined) ?? frame);
   if (!flow) return undefined;
   const withPorts = (report: number): PacketHash => {
     const input = new Uint8Array(flow.addresses.length + 4);
@@ -237,7 +291,7 @@ export function decodeRssConfig(data: Uint8Array): RssConfig | undefined {
 
 /**
  * The receive queue number (receiveq1 is 0) RSS sends a frame to (spec 5.1.9.5.7.3): the indirection table entry
- * the masked hash picks, or the unclassified queue when no hash was calculated.
+ * the masked hash picks, or the unclassified queue when no hash was calculated (`tunnels` as for {@link packetHash}).
  *
  * @example
  * ```ts
@@ -246,8 +300,8 @@ export function decodeRssConfig(data: Uint8Array): RssConfig | undefined {
  * console.log(rssReceiveQueue(c, new Uint8Array(60))); // 3 (not an IP frame: unclassified)
  * ```
  */
-export function rssReceiveQueue(c: RssConfig, frame: Uint8Array): number {
-  const h = packetHash(frame, c.hashTypes, c.key);
+export function rssReceiveQueue(c: RssConfig, frame: Uint8Array, tunnels = 0): number {
+  const h = packetHash(frame, c.hashTypes, c.key, tunnels);
   if (!h) return c.unclassified & 0x7fff;
   return c.table[(h.hash & c.tableMask) % c.table.length]! & 0x7fff;
 }

@@ -103,6 +103,8 @@ import { errorText } from "../../text.ts";
 import { NET_CONFIG_LAYOUT } from "../../device_types.ts";
 import {
   encodeRssConfig,
+  HashTunnelCtrl,
+  NET_HASH_TUNNELS_ALL,
   NET_HASH_TYPES_ALL,
   NetMqCommand,
   type RssConfig,
@@ -152,6 +154,7 @@ export const DRIVER_TYPE_FEATURES: Record<DrivenType, bigint> = {
     NET_F.GUEST_CSUM,
     NET_F.CTRL_GUEST_OFFLOADS,
     NET_F.CSUM,
+    NET_F.HASH_TUNNEL,
   ),
 };
 
@@ -181,6 +184,7 @@ export const REFERENCE_DRIVER_WORKLOADS: Workload["kind"][] = [
   "net-stats",
   "net-rss",
   "net-offloads",
+  "net-hash-tunnel",
 ];
 
 /** Queues the reference driver sets up, by device type. */
@@ -196,7 +200,9 @@ const NET_MTU_FIELD: ConfigField = { name: "mtu", offset: 10, size: 2, feature: 
 /** The net configuration's max_virtqueue_pairs field (read with VIRTIO_NET_F_MQ). */
 const NET_PAIRS_FIELD: ConfigField = { name: "max_virtqueue_pairs", offset: 8, size: 2, feature: NET_F.MQ };
 /** The net configuration's RSS fields (read with VIRTIO_NET_F_RSS). */
-const NET_RSS_FIELDS: ConfigField[] = NET_CONFIG_LAYOUT.filter((f) => f.feature === NET_F.RSS);
+const NET_RSS_FIELDS: ConfigField[] = NET_CONFIG_LAYOUT.filter((f) =>
+  f.feature === NET_F.RSS || f.feature === NET_F.HASH_TUNNEL
+);
 /** The longest indirection table the reference driver sets up. */
 const RSS_TABLE_MAX = 128;
 /** The longest RSS key the reference driver sets. */
@@ -699,6 +705,34 @@ export class ReferenceDriver implements DriverSession {
       return { ok: false, error: `net-offloads: GUEST_OFFLOADS_SET answered ${ack ?? "nothing"}` };
     }
     return { ok: true, value: Number(mask & 0xffff_ffffn) };
+  }
+
+  /**
+   * The inner header hash: HASH_TUNNEL_SET with the types of `types` that supported_tunnel_types lists and the spec
+   * defines (HASH_TUNNEL negotiated).
+   */
+  protected async netHashTunnel(types: number, deadline: number): Promise<WorkloadResult> {
+    this.#requireBound("net", "net-hash-tunnel");
+    if (!this.mayHashTunnel()) {
+      return { ok: false, error: "net-hash-tunnel: VIRTIO_NET_F_HASH_TUNNEL was not negotiated" };
+    }
+    const data = new Uint8Array(4);
+    le.setU32(data, 0, types & this.tunnelTypesSupported());
+    const ack = await this.netControl(HashTunnelCtrl.CLASS, HashTunnelCtrl.SET, data, deadline);
+    if (ack !== NetCtrl.OK) {
+      return { ok: false, error: `net-hash-tunnel: HASH_TUNNEL_SET answered ${ack ?? "nothing"}` };
+    }
+    return { ok: true, value: le.u32(data, 0) };
+  }
+
+  /** Whether HASH_TUNNEL_SET may be sent. */
+  protected mayHashTunnel(): boolean {
+    return (this.negotiated & bit(NET_F.HASH_TUNNEL)) !== 0n;
+  }
+
+  /** The encapsulation types the driver may enable: those supported_tunnel_types lists that the spec defines. */
+  protected tunnelTypesSupported(): number {
+    return (this.config.get("supported_tunnel_types") ?? 0) & NET_HASH_TUNNELS_ALL;
   }
 
   /** Whether the offload that `feature` allows may be enabled. */
@@ -2011,6 +2045,8 @@ export class ReferenceDriver implements DriverSession {
           return await this.netRss(work.contexts ?? 0, deadline);
         case "net-offloads":
           return await this.netOffloads(work.offloads, deadline);
+        case "net-hash-tunnel":
+          return await this.netHashTunnel(work.types, deadline);
         case "blk-flush":
           return await this.blkCommand(BlkRequestType.FLUSH, deadline, deadlineMs);
         case "blk-get-id":
