@@ -31,7 +31,8 @@ import {
   type TransportHeader,
   transportOf,
 } from "../../harness/models/device/net.ts";
-import { type Flow, flowFrame } from "./net_io.ts";
+import { type Flow, flowFrame, tcpSegmentFrame } from "./net_io.ts";
+import { TcpFlag, type TcpSegment, tcpSegmentOf } from "../../harness/models/device/net_lro.ts";
 import { presentedFrame, type ScenarioTrace } from "../../harness/roles/harness_device.ts";
 import { acceptedSets, accesses, fmtAccess } from "../../harness/roles/trace.ts";
 import { hex } from "../../harness/text.ts";
@@ -943,6 +944,82 @@ export const csumPositionsComplete = defineDriverClause({
   },
 });
 
+/**
+ * Presents the harness's net device (it offers HOST_TSO4, HOST_TSO6, HOST_ECN and GUEST_HDRLEN), asks the driver to
+ * send large IPv4 and IPv6 TCP packets (the first with CWR set), and returns the segmentation requests it made (one
+ * per packet, with the packet as the driver wrote it) and the features in force; n/a when it made none.
+ */
+async function segmentationRequests(ctx: DriverClauseContext) {
+  if (ctx.scenarios.watched) {
+    notApplicable("the driver runs beside its own device: the harness does not see the frames it transmits");
+  }
+  const to = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+  const frames = [
+    tcpSegmentFrame(to, 1, false, 1000, 4000, TcpFlag.ACK | TcpFlag.CWR, true),
+    tcpSegmentFrame(to, 2, true, 9000, 3000, TcpFlag.ACK | TcpFlag.PSH, true),
+  ];
+  const t = await ctx.scenarios.run({ workloads: frames.map((frame) => ({ kind: "net-send", frame })) });
+  const net = netOf(ctx, t);
+  const negotiated = acceptedSets(t).at(-1) ?? 0n;
+  const seen = new Set<Uint8Array>();
+  const asked = net.transmitted.flatMap((x) => {
+    const raw = x.partial ?? x.frame;
+    if (x.header.gsoType === NetGso.NONE || seen.has(raw)) return [];
+    seen.add(raw);
+    const seg = tcpSegmentOf(raw);
+    return seg ? [{ x, seg }] : [];
+  });
+  if (asked.length === 0) notApplicable("the driver asked for no TCP segmentation");
+  return { asked, negotiated };
+}
+
+const fmtGso = (p: { x: Transmitted; seg: TcpSegment }) =>
+  `a ${p.x.partial?.length ?? p.x.frame.length}-byte ${p.seg.t.v6 ? "IPv6" : "IPv4"}/TCP packet, gso_type ${
+    hex(p.x.header.gsoType, 2)
+  }, hdr_len ${p.x.header.hdrLen}`;
+
+export const gsoEcnMarked = defineDriverClause({
+  label: TX,
+  statement: 15,
+  level: "MUST",
+  title: "GSO_ECN on a segmentation request for a TCP packet with CWR (HOST_ECN)",
+  applies: NET,
+  requirement:
+    "With VIRTIO_NET_F_HOST_ECN negotiated, a TCP packet the driver sends for segmentation whose TCP header " +
+    "has the congestion bit (CWR) set carries VIRTIO_NET_HDR_GSO_ECN in gso_type.",
+  action: "Presents a net device offering HOST_TSO4, HOST_TSO6 and HOST_ECN, asks the driver to send a 4000-byte " +
+    "IPv4/TCP packet with CWR set and a 3000-byte IPv6/TCP one, and checks each segmentation request with CWR.",
+  async run(ctx) {
+    const { asked, negotiated } = await segmentationRequests(ctx);
+    if (!(negotiated & bit(NET_F.HOST_ECN))) notApplicable("VIRTIO_NET_F_HOST_ECN was not negotiated");
+    const bad = asked.filter((p) => p.seg.flags & TcpFlag.CWR && !(p.x.header.gsoType & NetGso.ECN));
+    expectNone("GSO_ECN with CWR", bad, fmtGso);
+  },
+});
+
+export const gsoHdrLenExact = defineDriverClause({
+  label: TX,
+  statement: 34,
+  level: "MUST",
+  title: "hdr_len the exact header length with GUEST_HDRLEN",
+  applies: NET,
+  requirement: "With VIRTIO_NET_F_GUEST_HDRLEN negotiated, a segmentation request's hdr_len is exactly the length of " +
+    "the packet's headers, transport header included.",
+  action: "Presents a net device offering HOST_TSO4, HOST_TSO6 and GUEST_HDRLEN, asks the driver to send a " +
+    "4000-byte IPv4/TCP and a 3000-byte IPv6/TCP packet, and checks hdr_len of each segmentation request against the " +
+    "headers the harness parses.",
+  async run(ctx) {
+    const { asked, negotiated } = await segmentationRequests(ctx);
+    if (!(negotiated & bit(NET_F.GUEST_HDRLEN))) notApplicable("VIRTIO_NET_F_GUEST_HDRLEN was not negotiated");
+    const bad = asked.filter((p) => p.x.header.hdrLen !== p.seg.t.start + p.seg.headerLength);
+    expectNone(
+      "hdr_len the length of the headers",
+      bad,
+      (p) => `${fmtGso(p)}: the headers are ${p.seg.t.start + p.seg.headerLength} bytes`,
+    );
+  },
+});
+
 /** GUEST_OFFLOADS_SET bits the offloads clause asks for: GUEST_CSUM, GUEST_TSO4, GUEST_ECN, GUEST_USO4. */
 const ASKED_OFFLOADS = [1, 7, 9, 54];
 
@@ -986,6 +1063,8 @@ export const offloadsNegotiatedOnly = defineDriverClause({
 export const NET_DRIVER_CLAUSES = [
   noConfigWrites,
   offloadsNegotiatedOnly,
+  gsoEcnMarked,
+  gsoHdrLenExact,
   csumPrecedingValid,
   csumFieldPseudoHeader,
   csumPositionsComplete,

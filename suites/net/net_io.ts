@@ -19,6 +19,8 @@ import {
   type NetHeader,
   netHeaderSize,
   onesComplementSum,
+  pseudoHeaderSum,
+  transportOf,
 } from "../../harness/models/device/net.ts";
 import { HARNESS_CORE_FEATURES } from "../../harness/roles/harness_driver.ts";
 import { formatStatus, Status } from "../../harness/status.ts";
@@ -476,4 +478,45 @@ export function flowFrame(dest: readonly number[], f: Flow, seed: number): Uint8
   if (proto === 17) frame.set([rest >> 8, rest & 0xff], t + 4);
   if (proto === 1 || proto === 58) frame[t] = proto === 1 ? 8 : 128;
   return frame;
+}
+
+/** A TCP segment of flow `flow` to `dest` (checksums right unless `good` is false). */
+export function tcpSegmentFrame(
+  dest: readonly number[],
+  flow: number,
+  v6: boolean,
+  seq: number,
+  payload: number,
+  flags: number,
+  good: boolean,
+): Uint8Array {
+  const ipLen = v6 ? 40 : 20;
+  const f = testFrame(dest, ETH_HEADER + ipLen + 20 + payload, 0x30 + flow + seq);
+  f.set(v6 ? [0x86, 0xdd] : [0x08, 0x00], 12);
+  const ip = ETH_HEADER;
+  const l4 = 20 + payload;
+  if (v6) {
+    f.set([0x60, 0, 0, 0, l4 >> 8, l4 & 0xff, 6, 64], ip);
+    for (let i = 0; i < 16; i++) {
+      f[ip + 8 + i] = i === 15 ? 1 + flow : 0xfd;
+      f[ip + 24 + i] = i === 15 ? 0x80 : 0xfd;
+    }
+  } else {
+    const total = ipLen + l4;
+    f.set(
+      [0x45, 0, total >> 8, total & 0xff, 0, seq & 0xff, 0x40, 0, 64, 6, 0, 0, 10, 1, 0, 1 + flow, 10, 2, 0, 1],
+      ip,
+    );
+    const c = ~onesComplementSum(f, ip, ip + 20) & 0xffff;
+    f.set([c >> 8, c & 0xff], ip + 10);
+  }
+  const t = ip + ipLen;
+  const sport = 40000 + flow;
+  f.set([sport >> 8, sport & 0xff, 0x1f, 0x90, seq >>> 24, (seq >> 16) & 0xff, (seq >> 8) & 0xff, seq & 0xff], t);
+  f.set([0, 0, 0, 1, 0x50, flags, 0x72, 0x10, 0, 0, 0, 0], t + 8);
+  const th = transportOf(f)!;
+  const sum = ~onesComplementSum(f, t, t + l4, pseudoHeaderSum(f, th)) & 0xffff;
+  const c = good ? sum : sum ^ 0x5a5a;
+  f.set([c >> 8, c & 0xff], t + 16);
+  return f;
 }

@@ -15,7 +15,6 @@ import {
   ipv4HeaderChecksumOk,
   NetGso,
   NetHdrFlag,
-  onesComplementSum,
   pseudoHeaderSum,
   transportChecksumOk,
   transportOf,
@@ -24,7 +23,6 @@ import { TcpFlag, tcpSegmentOf } from "../../harness/models/device/net_lro.ts";
 import { hex } from "../../harness/text.ts";
 import { expectNone, notApplicable } from "../../harness/verify.ts";
 import {
-  ETH_HEADER,
   giveReceiveBuffers,
   has,
   type NetLink,
@@ -32,7 +30,9 @@ import {
   packetsOf,
   type ReceivedPacket,
   receiveFrames,
+  tcpSegmentFrame,
   testFrame,
+  transmitFrames,
   type UsedReceive,
   wireOf,
 } from "./net_io.ts";
@@ -71,47 +71,6 @@ interface Injected {
   good: boolean;
 }
 
-/** A TCP segment of flow `flow` to `dest` (checksums right unless `good` is false). */
-function segmentFrame(
-  dest: readonly number[],
-  flow: number,
-  v6: boolean,
-  seq: number,
-  payload: number,
-  flags: number,
-  good: boolean,
-): Uint8Array {
-  const ipLen = v6 ? 40 : 20;
-  const f = testFrame(dest, ETH_HEADER + ipLen + 20 + payload, 0x30 + flow + seq);
-  f.set(v6 ? [0x86, 0xdd] : [0x08, 0x00], 12);
-  const ip = ETH_HEADER;
-  const l4 = 20 + payload;
-  if (v6) {
-    f.set([0x60, 0, 0, 0, l4 >> 8, l4 & 0xff, 6, 64], ip);
-    for (let i = 0; i < 16; i++) {
-      f[ip + 8 + i] = i === 15 ? 1 + flow : 0xfd;
-      f[ip + 24 + i] = i === 15 ? 0x80 : 0xfd;
-    }
-  } else {
-    const total = ipLen + l4;
-    f.set(
-      [0x45, 0, total >> 8, total & 0xff, 0, seq & 0xff, 0x40, 0, 64, 6, 0, 0, 10, 1, 0, 1 + flow, 10, 2, 0, 1],
-      ip,
-    );
-    const c = ~onesComplementSum(f, ip, ip + 20) & 0xffff;
-    f.set([c >> 8, c & 0xff], ip + 10);
-  }
-  const t = ip + ipLen;
-  const sport = 40000 + flow;
-  f.set([sport >> 8, sport & 0xff, 0x1f, 0x90, seq >>> 24, (seq >> 16) & 0xff, (seq >> 8) & 0xff, seq & 0xff], t);
-  f.set([0, 0, 0, 1, 0x50, flags, 0x72, 0x10, 0, 0, 0, 0], t + 8);
-  const th = transportOf(f)!;
-  const sum = ~onesComplementSum(f, t, t + l4, pseudoHeaderSum(f, th)) & 0xffff;
-  const c = good ? sum : sum ^ 0x5a5a;
-  f.set([c >> 8, c & 0xff], t + 16);
-  return f;
-}
-
 /** The segments of `runs` (a run's IP version falls back to the other when its offload was not negotiated). */
 function segmentsOf(dest: readonly number[], runs: readonly SegmentRun[], v4: boolean, v6: boolean): Injected[] {
   const out: Injected[] = [];
@@ -122,7 +81,7 @@ function segmentsOf(dest: readonly number[], runs: readonly SegmentRun[], v4: bo
       const payload = r.shortLast && i === r.count - 1 ? Math.max(1, r.mss >> 1) : r.mss;
       const flags = TcpFlag.ACK | (i === 0 && r.cwr ? TcpFlag.CWR : 0) | (i === r.count - 1 ? TcpFlag.PSH : 0);
       const good = i !== r.bad;
-      out.push({ frame: segmentFrame(dest, flow, six, seq, payload, flags, good), flow, seq, payload, good });
+      out.push({ frame: tcpSegmentFrame(dest, flow, six, seq, payload, flags, good), flow, seq, payload, good });
       seq += payload;
     }
   });
@@ -323,6 +282,86 @@ export const rxGsoSizeSet = offloadClause({
   },
 });
 
+const TX = "devicenormative:Device Types / Network Device / Device Operation / Packet Transmission";
+
+/** The transmit segmentation features, one of which the hdr_len clause needs. */
+const HOST_GSO = [NET_F.HOST_TSO4, NET_F.HOST_TSO6, NET_F.HOST_USO, NET_F.HOST_UFO];
+
+/** A large TCP packet to send with a wrong hdr_len: IP version, payload, segment size, and the hdr_len. */
+const arbBigSend = fc.record({
+  v6: fc.boolean(),
+  payload: fc.integer({ min: 1, max: 6000 }),
+  mss: fc.integer({ min: 200, max: 1400 }),
+  hdrLen: fc.oneof(fc.constantFrom(0, 1, 14, 34, 53, 55, 0xffff), fc.integer({ min: 0, max: 0xffff })),
+  segment: fc.boolean(),
+});
+
+export const hdrLenNotRelied = defineDeviceClause({
+  label: TX,
+  statement: 7,
+  level: "MUST NOT",
+  title: "a wrong hdr_len does not spoil what is sent without GUEST_HDRLEN",
+  requirement: "With a transmit segmentation feature negotiated but not GUEST_HDRLEN (or with gso_type NONE), the " +
+    "device takes hdr_len at most as a hint: a wrong value changes nothing on the wire.",
+  action: "Negotiates CSUM and the HOST_TSO4 / HOST_TSO6 features offered (not GUEST_HDRLEN), transmits TCP packets " +
+    "with NEEDS_CSUM and a wrong hdr_len, asking for segmentation when the IP version's feature is negotiated, and " +
+    "checks the wire carries the packet's payload whole, in segments of at most gso_size bytes with right checksums.",
+  applies: { ...NET, offered: [NET_F.CSUM] },
+  async run(ctx) {
+    wireOf(ctx);
+    if (!HOST_GSO.some((f) => has(ctx.offered, f))) notApplicable("the device offers no transmit segmentation");
+    await checkProperty(
+      ctx,
+      arbBigSend,
+      async (c) => {
+        const link = await netUp(ctx, [NET_F.MAC, NET_F.CSUM, NET_F.HOST_TSO4, NET_F.HOST_TSO6], [NET_F.CSUM]);
+        const tso = has(link.negotiated, c.v6 ? NET_F.HOST_TSO6 : NET_F.HOST_TSO4) && c.segment;
+        const payload = tso ? c.payload : Math.min(c.payload, 1400);
+        const frame = tcpSegmentFrame([0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 7, c.v6, 77, payload, TcpFlag.ACK, true);
+        const t = transportOf(frame)!;
+        const at = t.start + t.csumOffset;
+        const sum = pseudoHeaderSum(frame, t);
+        frame.set([sum >> 8, sum & 0xff], at);
+        const header = {
+          flags: NetHdrFlag.NEEDS_CSUM,
+          gsoType: tso ? (c.v6 ? NetGso.TCPV6 : NetGso.TCPV4) : NetGso.NONE,
+          gsoSize: tso ? c.mss : 0,
+          hdrLen: c.hdrLen,
+          csumStart: t.start,
+          csumOffset: t.csumOffset,
+        };
+        const head = t.start + 20;
+        const expect = tso ? Math.ceil(payload / c.mss) : 1;
+        const wire = await transmitFrames(ctx, link, [{ header, frame, pieces: 3 }], expect);
+        const bad: string[] = [];
+        const segs = wire.map((w) => ({ w, s: tcpSegmentOf(w) }));
+        for (const { w, s } of segs) {
+          if (!s) bad.push(`a ${w.length}-byte frame that is no TCP segment`);
+          else if (transportChecksumOk(w) !== true || ipv4HeaderChecksumOk(w) === false) {
+            bad.push(`a segment at seq ${s.seq} with a wrong checksum`);
+          } else if (tso && s.payload > c.mss) bad.push(`a segment of ${s.payload} bytes, gso_size ${c.mss}`);
+        }
+        const data = segs.filter((x) => x.s).sort((a, b) => a.s!.seq - b.s!.seq).map((x) =>
+          x.w.subarray(x.s!.t.start + x.s!.headerLength, x.s!.t.start + x.s!.t.length)
+        );
+        const joined = new Uint8Array(data.reduce((n, d) => n + d.length, 0));
+        data.reduce((off, d) => (joined.set(d, off), off + d.length), 0);
+        const sent = frame.subarray(head);
+        if (joined.length !== sent.length || joined.some((b, i) => b !== sent[i])) {
+          bad.push(
+            `the wire carried ${joined.length} payload bytes in ${wire.length} frame(s), ${sent.length} were sent`,
+          );
+        }
+        expectNone("the payload whole, in right segments", bad, (s) => s);
+      },
+      (c) =>
+        `a ${c.v6 ? "IPv6" : "IPv4"}/TCP packet of ${c.payload} payload bytes, ${
+          c.segment ? `gso_size ${c.mss}` : "no segmentation"
+        }, hdr_len ${c.hdrLen}`,
+    );
+  },
+});
+
 /** The receive offload device clauses. */
 export const NET_OFFLOAD_DEVICE_CLAUSES = [
   rxEcnMarked,
@@ -331,4 +370,5 @@ export const NET_OFFLOAD_DEVICE_CLAUSES = [
   rxCsumCompletes,
   rxGsoNeedsCsum,
   rxGsoSizeSet,
+  hdrLenNotRelied,
 ];

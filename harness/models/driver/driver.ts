@@ -100,6 +100,7 @@ import {
   blkSegments,
 } from "./blk.ts";
 import { errorText } from "../../text.ts";
+import { TcpFlag, tcpSegmentOf } from "../device/net_lro.ts";
 import { NET_CONFIG_LAYOUT } from "../../device_types.ts";
 import {
   encodeRssConfig,
@@ -155,6 +156,10 @@ export const DRIVER_TYPE_FEATURES: Record<DrivenType, bigint> = {
     NET_F.CTRL_GUEST_OFFLOADS,
     NET_F.CSUM,
     NET_F.HASH_TUNNEL,
+    NET_F.HOST_TSO4,
+    NET_F.HOST_TSO6,
+    NET_F.HOST_ECN,
+    NET_F.GUEST_HDRLEN,
   ),
 };
 
@@ -880,13 +885,19 @@ export class ReferenceDriver implements DriverSession {
   /** Transmits one frame on transmitq1: a header of the negotiated size (all fields 0), then the frame. */
   protected async netSend(frame: Uint8Array, deadline: number, deadlineMs: number): Promise<WorkloadResult> {
     this.#requireBound("net", "net-send");
-    if (frame.length > this.netFrameMax) {
+    const gso = frame.length > this.netFrameMax ? this.segmentationOffload(frame) : undefined;
+    if (frame.length > this.netFrameMax && !gso) {
       return { ok: false, error: `net-send: a ${frame.length}-byte frame is longer than ${this.netFrameMax} bytes` };
     }
     const size = netHeaderSize(this.negotiated);
     const offload = this.checksumOffload(frame);
     const header = offload
-      ? encodeNetHeader({ flags: NetHdrFlag.NEEDS_CSUM, csumStart: offload.start, csumOffset: offload.offset }, size)
+      ? encodeNetHeader({
+        flags: NetHdrFlag.NEEDS_CSUM,
+        csumStart: offload.start,
+        csumOffset: offload.offset,
+        ...gso,
+      }, size)
       : this.transmitHeader(size);
     const body = offload?.frame ?? frame;
     const data = new Uint8Array(header.length + body.length);
@@ -922,6 +933,37 @@ export class ReferenceDriver implements DriverSession {
     out[at] = sum >> 8;
     out[at + 1] = sum & 0xff;
     return { frame: out, start: t.start, offset: t.csumOffset };
+  }
+
+  /**
+   * TCP segmentation offload for a frame longer than the link takes (HOST_TSO4 or HOST_TSO6 for its IP version and
+   * CSUM negotiated): gso_type, gso_size (segments as long as the link takes) and hdr_len (the headers, transport
+   * header included); undefined when the frame cannot be sent that way (not TCP, no such feature, or CWR set without
+   * HOST_ECN: such a packet is not sent for segmentation).
+   */
+  protected segmentationOffload(frame: Uint8Array): Partial<NetHeader> | undefined {
+    const has = (f: number) => (this.negotiated & bit(f)) !== 0n;
+    const s = tcpSegmentOf(frame);
+    if (!s || !has(NET_F.CSUM) || !has(s.t.v6 ? NET_F.HOST_TSO6 : NET_F.HOST_TSO4)) return undefined;
+    if (frame.length - s.t.ip > 0xffff + (s.t.v6 ? 40 : 0)) return undefined;
+    const cwr = (s.flags & TcpFlag.CWR) !== 0;
+    if (cwr && !has(NET_F.HOST_ECN)) return undefined;
+    const head = s.t.start + s.headerLength;
+    return {
+      gsoType: (s.t.v6 ? NetGso.TCPV6 : NetGso.TCPV4) | (cwr && this.marksEcn() ? NetGso.ECN : 0),
+      gsoSize: Math.max(1, this.netFrameMax - head),
+      hdrLen: this.gsoHeaderLength(head, s.t.start),
+    };
+  }
+
+  /** hdr_len of a segmentation request: the length of the headers, transport header included. */
+  protected gsoHeaderLength(headers: number, _transportStart: number): number {
+    return headers;
+  }
+
+  /** Whether a segmentation request for a TCP packet with CWR carries VIRTIO_NET_HDR_GSO_ECN. */
+  protected marksEcn(): boolean {
+    return true;
   }
 
   /** The header of a transmitted frame: no offload asked for, num_buffers 0. */
