@@ -520,3 +520,43 @@ export function tcpSegmentFrame(
   f.set([c >> 8, c & 0xff], t + 16);
   return f;
 }
+
+/** The outer IPv4 addresses (4 bytes each) and UDP source port of an encapsulated frame. */
+export interface Outer {
+  src: readonly number[];
+  dst: readonly number[];
+  sport: number;
+}
+
+/** An outer Ethernet and IPv4 header (protocol `proto`, header checksum right) before `payload`. */
+function outerIpv4(dest: readonly number[], proto: number, payload: Uint8Array, outer: Outer, seed: number) {
+  const f = new Uint8Array(ETH_HEADER + 20 + payload.length);
+  f.set(dest, 0);
+  f.set([...HARNESS_MAC, 0x08, 0x00], 6);
+  const total = 20 + payload.length;
+  f.set([0x45, 0, total >> 8, total & 0xff, 0, seed & 0xff, 0x40, 0, 64, proto, 0, 0], ETH_HEADER);
+  f.set(outer.src.slice(0, 4), 26);
+  f.set(outer.dst.slice(0, 4), 30);
+  const c = ~onesComplementSum(f, ETH_HEADER, ETH_HEADER + 20) & 0xffff;
+  f.set([c >> 8, c & 0xff], 24);
+  f.set(payload, 34);
+  return f;
+}
+
+/**
+ * The Ethernet frame `inner` carried over VXLAN to `dest`: outer IPv4, UDP to port 4789 (checksum 0), an 8-byte VXLAN
+ * header, then `inner`.
+ */
+export function vxlanFrame(dest: readonly number[], inner: Uint8Array, outer: Outer, seed: number): Uint8Array {
+  const len = 16 + inner.length;
+  const udp = new Uint8Array(len);
+  udp.set([outer.sport >> 8, outer.sport & 0xff, 4789 >> 8, 4789 & 0xff, len >> 8, len & 0xff, 0, 0]);
+  udp.set([0x08, 0, 0, 0, 0, 0, seed & 0xff, 0], 8);
+  udp.set(inner, 16);
+  return outerIpv4(dest, 17, udp, outer, seed);
+}
+
+/** The IPv4 packet of the Ethernet frame `inner` carried over IPIP to `dest` (outer IPv4, protocol 4). */
+export function ipipFrame(dest: readonly number[], inner: Uint8Array, outer: Outer, seed: number): Uint8Array {
+  return outerIpv4(dest, 4, inner.subarray(ETH_HEADER), outer, seed);
+}

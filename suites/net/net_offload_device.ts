@@ -34,6 +34,7 @@ import {
   testFrame,
   transmitFrames,
   type UsedReceive,
+  vxlanFrame,
   wireOf,
 } from "./net_io.ts";
 
@@ -100,7 +101,12 @@ interface OffloadRun {
  * offered, injects the runs' segments and a marker frame before giving receive buffers (so a device can coalesce),
  * then reads back until the marker came.
  */
-async function offloadRun(ctx: DeviceClauseContext, runs: readonly SegmentRun[]): Promise<OffloadRun> {
+async function offloadRun(
+  ctx: DeviceClauseContext,
+  runs: readonly SegmentRun[],
+  extra: number[] = [],
+  wrap?: (inner: Uint8Array, i: number) => Uint8Array,
+): Promise<OffloadRun> {
   wireOf(ctx);
   if (!has(ctx.offered, NET_F.GUEST_TSO4) && !has(ctx.offered, NET_F.GUEST_TSO6)) {
     notApplicable("the device offers neither VIRTIO_NET_F_GUEST_TSO4 nor _TSO6");
@@ -112,6 +118,7 @@ async function offloadRun(ctx: DeviceClauseContext, runs: readonly SegmentRun[])
     NET_F.GUEST_TSO4,
     NET_F.GUEST_TSO6,
     NET_F.GUEST_ECN,
+    ...extra,
   ], [NET_F.GUEST_CSUM]);
   const v4 = has(link.negotiated, NET_F.GUEST_TSO4);
   const v6 = has(link.negotiated, NET_F.GUEST_TSO6);
@@ -119,6 +126,7 @@ async function offloadRun(ctx: DeviceClauseContext, runs: readonly SegmentRun[])
   const injected = segmentsOf(link.mac, runs, v4, v6);
   const marker = testFrame(link.mac, 90, 0x6b);
   const wire = wireOf(ctx);
+  if (wrap) injected.forEach((s, i) => s.frame = wrap(s.frame, i));
   for (const s of injected) await wire.inject(s.frame);
   await wire.inject(marker);
   const queue = ctx.driver.queue(0);
@@ -157,26 +165,37 @@ const fmtPacket = (p: ReceivedPacket) =>
 /** A receive-offload clause: one property over runs of segments, each received packet checked by `bad`. */
 function offloadClause(o: {
   statement: number;
+  level?: "MUST" | "MUST NOT";
   title: string;
   requirement: string;
   check: string;
   expect: string;
+  /** Features negotiated besides the receive offloads, when offered. */
+  extra?: number[];
+  /** How each injected segment is wrapped (e.g. in a UDP tunnel). */
+  wrap?: (inner: Uint8Array, i: number) => Uint8Array;
+  /** What else the clause needs offered. */
+  needs?: number[];
+  /** Why a run is n/a (given the features negotiated). */
+  skip?: (negotiated: bigint) => string | undefined;
   bad: (p: ReceivedPacket, run: OffloadRun) => string | undefined;
 }) {
   return defineDeviceClause({
     label: RX,
     statement: o.statement,
-    level: "MUST",
+    level: o.level ?? "MUST",
     title: o.title,
     requirement: o.requirement,
     action:
       "Negotiates GUEST_CSUM, GUEST_TSO4 / GUEST_TSO6, GUEST_ECN and MRG_RXBUF (those offered), injects runs of " +
       "2–6 consecutive TCP segments of one or two flows (random size, a shorter last one, CWR on the first, a wrong " +
       `checksum in one, at random) before giving receive buffers, and checks ${o.check}.`,
-    applies: { ...NET, offered: [NET_F.GUEST_CSUM] },
+    applies: { ...NET, offered: [NET_F.GUEST_CSUM, ...(o.needs ?? [])] },
     async run(ctx) {
       await checkProperty(ctx, arbRuns, async (runs) => {
-        const run = await offloadRun(ctx, runs);
+        const run = await offloadRun(ctx, runs, o.extra, o.wrap);
+        const why = o.skip?.(run.link.negotiated);
+        if (why) notApplicable(why);
         const bad = run.packets.flatMap((p) => {
           const why = o.bad(p, run);
           return why === undefined ? [] : [`${fmtPacket(p)}: ${why}`];
@@ -251,7 +270,8 @@ export const rxCsumCompletes = offloadClause({
   check: "that completing each NEEDS_CSUM packet's checksum as its header says gives a right TCP checksum",
   expect: "a right checksum once completed",
   bad: (p) => {
-    if (!needsCsum(p) || !transportOf(p.frame)) return undefined;
+    // With RSC_INFO, csum_start and csum_offset count segments and duplicate acknowledgements instead.
+    if (!needsCsum(p) || p.header.flags & NetHdrFlag.RSC_INFO || !transportOf(p.frame)) return undefined;
     const done = p.frame.slice();
     return completeChecksum(done, p.header.csumStart, p.header.csumOffset) && transportChecksumOk(done) === true
       ? undefined
@@ -280,6 +300,50 @@ export const rxGsoSizeSet = offloadClause({
     const max = seg?.payload ?? p.frame.length;
     return p.header.gsoSize >= 1 && p.header.gsoSize <= max ? undefined : `gso_size ${p.header.gsoSize}`;
   },
+});
+
+export const rxRscInfo = offloadClause({
+  statement: 29,
+  title: "RSC_INFO with the segment count on a coalesced packet with RSC_EXT",
+  requirement: "With VIRTIO_NET_F_RSC_EXT negotiated, a received packet handed on for segmentation has " +
+    "VIRTIO_NET_HDR_F_RSC_INFO set, csum_start the number of TCP segments coalesced into it and csum_offset the " +
+    "number of duplicate acknowledgements among them.",
+  check: "with RSC_EXT (and the HOST_TSO and CSUM features it needs) negotiated, that every packet with a gso_type " +
+    "has RSC_INFO, csum_start the number of injected segments it carries and csum_offset 0 (none was a duplicate " +
+    "acknowledgement)",
+  expect: "RSC_INFO and the counts",
+  extra: [NET_F.RSC_EXT, NET_F.HOST_TSO4, NET_F.HOST_TSO6, NET_F.CSUM],
+  needs: [NET_F.RSC_EXT],
+  skip: (n) => has(n, NET_F.RSC_EXT) ? undefined : "VIRTIO_NET_F_RSC_EXT was not negotiated",
+  bad: (p, run) => {
+    if (!segmented(p)) return undefined;
+    if (!(p.header.flags & NetHdrFlag.RSC_INFO)) return "RSC_INFO clear";
+    const seg = tcpSegmentOf(p.frame);
+    if (!seg) return undefined;
+    const port = (p.frame[seg.t.start]! << 8) | p.frame[seg.t.start + 1]!;
+    const carried = run.injected.filter((s) =>
+      40000 + s.flow === port && s.seq >= seg.seq && s.seq < seg.seq + seg.payload
+    ).length;
+    if (p.header.csumStart !== carried) return `csum_start ${p.header.csumStart}, ${carried} segments carried`;
+    return p.header.csumOffset === 0 ? undefined : `csum_offset ${p.header.csumOffset}, no duplicate acknowledgement`;
+  },
+});
+
+export const rxNoTunnelGso = offloadClause({
+  statement: 21,
+  level: "MUST NOT",
+  title: "no UDP-tunnelled packet for segmentation without GUEST_UDP_TUNNEL_GSO",
+  requirement: "Without VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO negotiated, the device hands the driver no packet " +
+    "encapsulated in a UDP tunnel that needs segmentation (a gso_type other than NONE).",
+  check:
+    "with every segment carried over VXLAN (GUEST_UDP_TUNNEL_GSO not negotiated), that no packet handed on with a " +
+    "gso_type is UDP-encapsulated",
+  expect: "no tunnelled packet with a gso_type",
+  wrap: (inner, i) =>
+    vxlanFrame([...inner.subarray(0, 6)], inner, { src: [10, 9, 0, 1], dst: [10, 9, 0, 2], sport: 5555 }, i),
+  skip: (n) => has(n, NET_F.GUEST_UDP_TUNNEL_GSO) ? "VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO was negotiated" : undefined,
+  bad: (p) =>
+    segmented(p) && transportOf(p.frame)?.proto === 17 ? "a UDP-encapsulated packet with a gso_type" : undefined,
 });
 
 const TX = "devicenormative:Device Types / Network Device / Device Operation / Packet Transmission";
@@ -370,5 +434,7 @@ export const NET_OFFLOAD_DEVICE_CLAUSES = [
   rxCsumCompletes,
   rxGsoNeedsCsum,
   rxGsoSizeSet,
+  rxRscInfo,
+  rxNoTunnelGso,
   hdrLenNotRelied,
 ];

@@ -11,7 +11,7 @@ import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core
 import { checkProperty } from "../../harness/core/property.ts";
 import { bit, F, NET_F } from "../../harness/features.ts";
 import { le } from "../../harness/memory.ts";
-import { NetCtrl, netHeaderSize, onesComplementSum } from "../../harness/models/device/net.ts";
+import { NetCtrl, netHeaderSize } from "../../harness/models/device/net.ts";
 import {
   encodeRssConfig,
   HashTunnelCtrl,
@@ -22,13 +22,22 @@ import {
   type RssConfig,
   RssContextCtrl,
   rssReceiveQueue,
-  VXLAN_PORT,
 } from "../../harness/models/device/net_rss.ts";
 import { formatStatus, Status } from "../../harness/status.ts";
 import { hex } from "../../harness/text.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 import type { BufferSpec } from "../../harness/virtqueue/queue.ts";
-import { arbFlow, controlCommand, controlQuery, ETH_HEADER, type Flow, flowFrame, has, wireOf } from "./net_io.ts";
+import {
+  arbFlow,
+  controlCommand,
+  controlQuery,
+  type Flow,
+  flowFrame,
+  has,
+  ipipFrame,
+  vxlanFrame,
+  wireOf,
+} from "./net_io.ts";
 
 const RSS = "devicenormative:Device Types / Network Device / Device Operation / Control Virtqueue / " +
   "Receive-side scaling (RSS) / RSS processing";
@@ -389,24 +398,8 @@ function wrappedFrame(dest: readonly number[], w: Wrapped, seed: number): Uint8A
     : w.inner;
   const inner = flowFrame(w.encap === "none" ? dest : [0x02, 0, 0, 0, 0, 0x42], innerFlow, seed);
   if (w.encap === "none") return inner;
-  const payload = w.encap === "vxlan" ? inner : inner.subarray(ETH_HEADER);
-  const l4 = w.encap === "vxlan" ? 16 : 0;
-  const f = new Uint8Array(ETH_HEADER + 20 + l4 + payload.length);
-  f.set(dest, 0);
-  f.set([0x02, 0x00, 0x5e, 0x10, 0x00, 0x01, 0x08, 0x00], 6);
-  const total = 20 + l4 + payload.length;
-  f.set([0x45, 0, total >> 8, total & 0xff, 0, seed & 0xff, 0x40, 0, 64, w.encap === "vxlan" ? 17 : 4, 0, 0], 14);
-  f.set(w.outerSrc, 26);
-  f.set(w.outerDst, 30);
-  const c = ~onesComplementSum(f, 14, 34) & 0xffff;
-  f.set([c >> 8, c & 0xff], 24);
-  if (w.encap === "vxlan") {
-    const len = 16 + payload.length;
-    f.set([w.sport >> 8, w.sport & 0xff, VXLAN_PORT >> 8, VXLAN_PORT & 0xff, len >> 8, len & 0xff, 0, 0], 34);
-    f.set([0x08, 0, 0, 0, 0, 0, seed & 0xff, 0], 42);
-  }
-  f.set(payload, 34 + l4);
-  return f;
+  const outer = { src: w.outerSrc, dst: w.outerDst, sport: w.sport };
+  return w.encap === "vxlan" ? vxlanFrame(dest, inner, outer, seed) : ipipFrame(dest, inner, outer, seed);
 }
 
 const fmtWrapped = (w: Wrapped) =>

@@ -281,6 +281,7 @@ export class NetFunction implements DeviceFunction {
     NET_F.HOST_TSO6,
     NET_F.HOST_ECN,
     NET_F.GUEST_HDRLEN,
+    NET_F.RSC_EXT,
   ].reduce((m, b) => m | bit(b), 0n);
   readonly queueCount: number;
   /** max_virtqueue_pairs. */
@@ -893,15 +894,20 @@ export class NetFunction implements DeviceFunction {
     return coalesceTcp(frames, { v4, v6, ecn: on(NET_F.GUEST_ECN, 1n << 9n) });
   }
 
-  /** The header fields of a coalesced packet (spec 5.1.9.4.1): NEEDS_CSUM, the GSO type with ECN, MSS and offsets. */
+  /**
+   * The header fields of a coalesced packet (spec 5.1.9.4.1): NEEDS_CSUM, the GSO type with ECN, MSS and offsets; with
+   * RSC_EXT negotiated RSC_INFO too, csum_start the number of segments coalesced and csum_offset the duplicate
+   * acknowledgements among them (none: a duplicate carries no payload and is never coalesced).
+   */
   protected offloadHeader(c: Coalesced): Partial<NetHeader> {
+    const rsc = (this.#negotiated & bit(NET_F.RSC_EXT)) !== 0n;
     return {
-      flags: NetHdrFlag.NEEDS_CSUM,
+      flags: NetHdrFlag.NEEDS_CSUM | (rsc ? NetHdrFlag.RSC_INFO : 0),
       gsoType: (c.v6 ? NetGso.TCPV6 : NetGso.TCPV4) | (c.cwr ? NetGso.ECN : 0),
       gsoSize: c.mss,
       hdrLen: c.hdrLen,
-      csumStart: c.csumStart,
-      csumOffset: c.csumOffset,
+      csumStart: rsc ? c.segments : c.csumStart,
+      csumOffset: rsc ? 0 : c.csumOffset,
     };
   }
 
