@@ -48,6 +48,7 @@ import { NET_OFFLOAD_DEVICE_CLAUSES } from "./net/net_offload_device.ts";
 import { NET_STATS_DRIVER_CLAUSES } from "./net/net_stats_driver.ts";
 import { NET_COALESCE_DRIVER_CLAUSES } from "./net/net_coalesce_driver.ts";
 import { NET_RSS_DRIVER_CLAUSES } from "./net/net_rss_driver.ts";
+import { NET_TUNNEL_DRIVER_CLAUSES } from "./net/net_tunnel_driver.ts";
 import { NET_DRIVER_CLAUSES } from "./net/net_driver.ts";
 import { CONSOLE_DRIVER_CLAUSES } from "./console/console_driver.ts";
 import { ENTROPY_DRIVER_CLAUSES } from "./entropy/entropy_driver.ts";
@@ -93,6 +94,7 @@ export const CLAUSES: readonly Clause[] = [
   ...NET_COALESCE_DRIVER_CLAUSES,
   ...NET_STATS_DRIVER_CLAUSES,
   ...NET_RSS_DRIVER_CLAUSES,
+  ...NET_TUNNEL_DRIVER_CLAUSES,
   ...CONSOLE_DEVICE_CLAUSES,
   ...NET_DEVICE_CLAUSES,
   ...NET_CONTROL_DEVICE_CLAUSES,

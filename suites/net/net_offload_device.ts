@@ -15,6 +15,7 @@ import {
   ipv4HeaderChecksumOk,
   NetGso,
   NetHdrFlag,
+  type NetHeader,
   pseudoHeaderSum,
   transportChecksumOk,
   transportOf,
@@ -360,6 +361,62 @@ const arbBigSend = fc.record({
   segment: fc.boolean(),
 });
 
+/** One case of the segmentation clauses: the arbitrary's case and the header fields the clause spoils. */
+type BigSend = typeof arbBigSend extends fc.Arbitrary<infer T> ? T : never;
+
+/**
+ * Transmits a TCP packet with NEEDS_CSUM (asking for segmentation when the case says so and the IP version's
+ * HOST_TSO feature is negotiated), its header spoilt by `spoil`, and returns what is wrong with the wire: the payload
+ * must arrive whole, in segments of at most gso_size bytes with right checksums.
+ */
+async function sentIntact(
+  ctx: DeviceClauseContext,
+  c: BigSend,
+  want: number[],
+  spoil: (h: Partial<NetHeader>) => Partial<NetHeader>,
+): Promise<string[]> {
+  const link = await netUp(ctx, [NET_F.MAC, NET_F.CSUM, NET_F.HOST_TSO4, NET_F.HOST_TSO6, ...want], [NET_F.CSUM]);
+  const tso = has(link.negotiated, c.v6 ? NET_F.HOST_TSO6 : NET_F.HOST_TSO4) && c.segment;
+  const payload = tso ? c.payload : Math.min(c.payload, 1400);
+  const frame = tcpSegmentFrame([0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 7, c.v6, 77, payload, TcpFlag.ACK, true);
+  const t = transportOf(frame)!;
+  const sum = pseudoHeaderSum(frame, t);
+  frame.set([sum >> 8, sum & 0xff], t.start + t.csumOffset);
+  const header = spoil({
+    flags: NetHdrFlag.NEEDS_CSUM,
+    gsoType: tso ? (c.v6 ? NetGso.TCPV6 : NetGso.TCPV4) : NetGso.NONE,
+    gsoSize: tso ? c.mss : 0,
+    hdrLen: t.start + 20,
+    csumStart: t.start,
+    csumOffset: t.csumOffset,
+  });
+  const expect = tso ? Math.ceil(payload / c.mss) : 1;
+  const wire = await transmitFrames(ctx, link, [{ header, frame, pieces: 3 }], expect);
+  const bad: string[] = [];
+  const segs = wire.map((w) => ({ w, s: tcpSegmentOf(w) }));
+  for (const { w, s } of segs) {
+    if (!s) bad.push(`a ${w.length}-byte frame that is no TCP segment`);
+    else if (transportChecksumOk(w) !== true || ipv4HeaderChecksumOk(w) === false) {
+      bad.push(`a segment at seq ${s.seq} with a wrong checksum`);
+    } else if (tso && s.payload > c.mss) bad.push(`a segment of ${s.payload} bytes, gso_size ${c.mss}`);
+  }
+  const data = segs.filter((x) => x.s).sort((a, b) => a.s!.seq - b.s!.seq).map((x) =>
+    x.w.subarray(x.s!.t.start + x.s!.headerLength, x.s!.t.start + x.s!.t.length)
+  );
+  const joined = new Uint8Array(data.reduce((n, d) => n + d.length, 0));
+  data.reduce((off, d) => (joined.set(d, off), off + d.length), 0);
+  const sent = frame.subarray(t.start + 20);
+  if (joined.length !== sent.length || joined.some((b, i) => b !== sent[i])) {
+    bad.push(`the wire carried ${joined.length} payload bytes in ${wire.length} frame(s), ${sent.length} were sent`);
+  }
+  return bad;
+}
+
+const fmtBigSend = (c: BigSend) =>
+  `a ${c.v6 ? "IPv6" : "IPv4"}/TCP packet of ${c.payload} payload bytes, ${
+    c.segment ? `gso_size ${c.mss}` : "no segmentation"
+  }`;
+
 export const hdrLenNotRelied = defineDeviceClause({
   label: TX,
   statement: 7,
@@ -374,55 +431,37 @@ export const hdrLenNotRelied = defineDeviceClause({
   async run(ctx) {
     wireOf(ctx);
     if (!HOST_GSO.some((f) => has(ctx.offered, f))) notApplicable("the device offers no transmit segmentation");
-    await checkProperty(
-      ctx,
-      arbBigSend,
-      async (c) => {
-        const link = await netUp(ctx, [NET_F.MAC, NET_F.CSUM, NET_F.HOST_TSO4, NET_F.HOST_TSO6], [NET_F.CSUM]);
-        const tso = has(link.negotiated, c.v6 ? NET_F.HOST_TSO6 : NET_F.HOST_TSO4) && c.segment;
-        const payload = tso ? c.payload : Math.min(c.payload, 1400);
-        const frame = tcpSegmentFrame([0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 7, c.v6, 77, payload, TcpFlag.ACK, true);
-        const t = transportOf(frame)!;
-        const at = t.start + t.csumOffset;
-        const sum = pseudoHeaderSum(frame, t);
-        frame.set([sum >> 8, sum & 0xff], at);
-        const header = {
-          flags: NetHdrFlag.NEEDS_CSUM,
-          gsoType: tso ? (c.v6 ? NetGso.TCPV6 : NetGso.TCPV4) : NetGso.NONE,
-          gsoSize: tso ? c.mss : 0,
-          hdrLen: c.hdrLen,
-          csumStart: t.start,
-          csumOffset: t.csumOffset,
-        };
-        const head = t.start + 20;
-        const expect = tso ? Math.ceil(payload / c.mss) : 1;
-        const wire = await transmitFrames(ctx, link, [{ header, frame, pieces: 3 }], expect);
-        const bad: string[] = [];
-        const segs = wire.map((w) => ({ w, s: tcpSegmentOf(w) }));
-        for (const { w, s } of segs) {
-          if (!s) bad.push(`a ${w.length}-byte frame that is no TCP segment`);
-          else if (transportChecksumOk(w) !== true || ipv4HeaderChecksumOk(w) === false) {
-            bad.push(`a segment at seq ${s.seq} with a wrong checksum`);
-          } else if (tso && s.payload > c.mss) bad.push(`a segment of ${s.payload} bytes, gso_size ${c.mss}`);
-        }
-        const data = segs.filter((x) => x.s).sort((a, b) => a.s!.seq - b.s!.seq).map((x) =>
-          x.w.subarray(x.s!.t.start + x.s!.headerLength, x.s!.t.start + x.s!.t.length)
-        );
-        const joined = new Uint8Array(data.reduce((n, d) => n + d.length, 0));
-        data.reduce((off, d) => (joined.set(d, off), off + d.length), 0);
-        const sent = frame.subarray(head);
-        if (joined.length !== sent.length || joined.some((b, i) => b !== sent[i])) {
-          bad.push(
-            `the wire carried ${joined.length} payload bytes in ${wire.length} frame(s), ${sent.length} were sent`,
-          );
-        }
-        expectNone("the payload whole, in right segments", bad, (s) => s);
-      },
-      (c) =>
-        `a ${c.v6 ? "IPv6" : "IPv4"}/TCP packet of ${c.payload} payload bytes, ${
-          c.segment ? `gso_size ${c.mss}` : "no segmentation"
-        }, hdr_len ${c.hdrLen}`,
-    );
+    await checkProperty(ctx, arbBigSend, async (c) => {
+      const bad = await sentIntact(ctx, c, [], (h) => ({ ...h, hdrLen: c.hdrLen }));
+      expectNone("the payload whole, in right segments", bad, (s) => s);
+    }, (c) => `${fmtBigSend(c)}, hdr_len ${c.hdrLen}`);
+  },
+});
+
+export const tunnelOffsetsUnusedWithoutTunnel = defineDeviceClause({
+  label: TX,
+  statement: 9,
+  level: "MUST NOT",
+  title: "outer_th_offset and inner_nh_offset unused without a tunnel bit",
+  requirement: "When a transmitted header has neither UDP tunnel bit in gso_type, the device does not act on " +
+    "outer_th_offset and inner_nh_offset.",
+  action: "Negotiates CSUM, HOST_UDP_TUNNEL_GSO (so the header has the two fields) and the HOST_TSO4 / HOST_TSO6 " +
+    "features it needs, transmits TCP packets with NEEDS_CSUM (asking for plain segmentation or none) whose " +
+    "outer_th_offset and inner_nh_offset point into the packet, and checks the payload reaches the wire whole in " +
+    "right segments.",
+  applies: { ...NET, offered: [NET_F.CSUM, NET_F.HOST_UDP_TUNNEL_GSO] },
+  async run(ctx) {
+    wireOf(ctx);
+    const arb = fc.tuple(arbBigSend, fc.integer({ min: 0, max: 80 }), fc.integer({ min: 0, max: 120 }));
+    await checkProperty(ctx, arb, async ([c, th, nh]) => {
+      const bad = await sentIntact(
+        ctx,
+        c,
+        [NET_F.HOST_USO, NET_F.HOST_UDP_TUNNEL_GSO],
+        (h) => ({ ...h, outerThOffset: th, innerNhOffset: nh }),
+      );
+      expectNone("the payload whole, in right segments", bad, (s) => s);
+    }, ([c, th, nh]) => `${fmtBigSend(c)}, outer_th_offset ${th}, inner_nh_offset ${nh}`);
   },
 });
 
@@ -437,4 +476,5 @@ export const NET_OFFLOAD_DEVICE_CLAUSES = [
   rxRscInfo,
   rxNoTunnelGso,
   hdrLenNotRelied,
+  tunnelOffsetsUnusedWithoutTunnel,
 ];

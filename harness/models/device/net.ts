@@ -29,7 +29,7 @@ import {
   udpChecksumOk,
 } from "./net_frames.ts";
 import { type Coalesced, coalesceTcp } from "./net_lro.ts";
-import { segmentTcp } from "./net_tso.ts";
+import { segmentTcp, segmentTunnel, segmentUdp } from "./net_tso.ts";
 import { type DeviceFunction, type FunctionHost, gather, type HandleResult, scatter } from "./device_function.ts";
 import {
   decodeRssConfig,
@@ -138,13 +138,19 @@ export interface NetHeader {
   csumOffset: number;
   /** Absent in a 10-byte header. */
   numBuffers?: number;
+  /** With a UDP tunnel segmentation feature (24-byte header): the outer transport header's offset. */
+  outerThOffset?: number;
+  /** With a UDP tunnel segmentation feature (24-byte header): the inner network header's offset. */
+  innerNhOffset?: number;
 }
 
 /**
- * The size of `struct virtio_net_hdr` for a negotiated feature set (spec 5.1.6.1): 20 bytes with HASH_REPORT, 12
- * with VERSION_1 or MRG_RXBUF, 10 on a legacy device without MRG_RXBUF.
+ * The size of `struct virtio_net_hdr` for a negotiated feature set (spec 5.1.6.1): 24 bytes with a UDP tunnel
+ * segmentation feature (the hash fields, then outer_th_offset and inner_nh_offset), 20 with HASH_REPORT, 12 with
+ * VERSION_1 or MRG_RXBUF, 10 on a legacy device without MRG_RXBUF.
  */
 export function netHeaderSize(negotiated: bigint): number {
+  if ((negotiated & (bit(NET_F.HOST_UDP_TUNNEL_GSO) | bit(NET_F.GUEST_UDP_TUNNEL_GSO))) !== 0n) return 24;
   if ((negotiated & bit(NET_F.HASH_REPORT)) !== 0n) return 20;
   if ((negotiated & (bit(F.VERSION_1) | bit(NET_F.MRG_RXBUF))) !== 0n) return 12;
   return 10;
@@ -161,6 +167,10 @@ export function decodeNetHeader(b: Uint8Array, size: number): NetHeader {
     csumOffset: b.length >= 10 ? le.u16(b, 8) : 0,
   };
   if (size >= 12 && b.length >= 12) h.numBuffers = le.u16(b, 10);
+  if (size >= 24 && b.length >= 24) {
+    h.outerThOffset = le.u16(b, 20);
+    h.innerNhOffset = le.u16(b, 22);
+  }
   return h;
 }
 
@@ -174,6 +184,10 @@ export function encodeNetHeader(h: Partial<NetHeader>, size: number): Uint8Array
   le.setU16(b, 6, h.csumStart ?? 0);
   le.setU16(b, 8, h.csumOffset ?? 0);
   if (size >= 12) le.setU16(b, 10, h.numBuffers ?? 0);
+  if (size >= 24) {
+    le.setU16(b, 20, h.outerThOffset ?? 0);
+    le.setU16(b, 22, h.innerNhOffset ?? 0);
+  }
   return b;
 }
 
@@ -282,6 +296,9 @@ export class NetFunction implements DeviceFunction {
     NET_F.HOST_ECN,
     NET_F.GUEST_HDRLEN,
     NET_F.RSC_EXT,
+    NET_F.HOST_USO,
+    NET_F.HOST_UDP_TUNNEL_GSO,
+    NET_F.HOST_UDP_TUNNEL_GSO_CSUM,
   ].reduce((m, b) => m | bit(b), 0n);
   readonly queueCount: number;
   /** max_virtqueue_pairs. */
@@ -444,12 +461,26 @@ export class NetFunction implements DeviceFunction {
    * csum_offset count only with NEEDS_CSUM).
    */
   protected onWire(header: NetHeader, frame: Uint8Array, negotiated: bigint): Uint8Array[] {
+    const has = (f: number) => (negotiated & bit(f)) !== 0n;
     const gso = header.gsoType & 0x1f;
-    const tso = (gso === NetGso.TCPV4 && (negotiated & bit(NET_F.HOST_TSO4)) !== 0n) ||
-      (gso === NetGso.TCPV6 && (negotiated & bit(NET_F.HOST_TSO6)) !== 0n);
-    if (tso && (header.flags & NetHdrFlag.NEEDS_CSUM) !== 0) {
+    const tunnel = header.gsoType & (NetGso.UDP_TUNNEL_IPV4 | NetGso.UDP_TUNNEL_IPV6);
+    const partial = (header.flags & NetHdrFlag.NEEDS_CSUM) !== 0;
+    if (tunnel !== 0 && partial && has(NET_F.HOST_UDP_TUNNEL_GSO)) {
+      const segments = segmentTunnel(frame, header.gsoSize, gso === NetGso.UDP_L4, {
+        outerThOffset: header.outerThOffset ?? 0,
+        innerNhOffset: header.innerNhOffset ?? 0,
+        outerChecksum: (header.flags & NetHdrFlag.UDP_TUNNEL_CSUM) !== 0 && has(NET_F.HOST_UDP_TUNNEL_GSO_CSUM),
+      });
+      if (segments) return segments;
+    }
+    const tso = (gso === NetGso.TCPV4 && has(NET_F.HOST_TSO4)) || (gso === NetGso.TCPV6 && has(NET_F.HOST_TSO6));
+    if (tunnel === 0 && partial && tso) {
       // The headers are parsed, not taken from hdr_len.
       const segments = segmentTcp(frame, header.gsoSize);
+      if (segments) return segments;
+    }
+    if (tunnel === 0 && partial && gso === NetGso.UDP_L4 && has(NET_F.HOST_USO)) {
+      const segments = segmentUdp(frame, header.gsoSize);
       if (segments) return segments;
     }
     if ((header.flags & NetHdrFlag.NEEDS_CSUM) !== 0 && (negotiated & bit(NET_F.CSUM)) !== 0n) {

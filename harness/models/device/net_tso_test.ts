@@ -31,3 +31,29 @@ Deno.test("a TCP packet is cut into right segments of at most mss bytes", () => 
   });
   assertEquals(segmentTcp(new Uint8Array(60), 1000), undefined);
 });
+
+Deno.test("a VXLAN-carried TCP packet is cut behind copies of the outer headers, outer lengths set", async () => {
+  const { segmentTunnel } = await import("./net_tso.ts");
+  const inner = bigTcp(1800, TcpFlag.ACK);
+  const f = new Uint8Array(50 + inner.length);
+  f.set([0x08, 0x00], 12);
+  const total = 36 + inner.length;
+  f.set([0x45, 0, total >> 8, total & 0xff, 0, 7, 0x40, 0, 64, 17, 0, 0, 10, 9, 0, 1, 10, 9, 0, 2], 14);
+  f.set([0xc0, 0x00, 0x12, 0xb5, (8 + 8 + inner.length) >> 8, (8 + 8 + inner.length) & 0xff, 0, 0], 34);
+  f.set([0x08, 0, 0, 0, 0, 0, 1, 0], 42);
+  f.set(inner, 50);
+  const segs = segmentTunnel(f, 1000, false, { outerThOffset: 34, innerNhOffset: 64, outerChecksum: true })!;
+  assertEquals(segs.map((s) => s.length - 64 - 40), [1000, 800]);
+  for (const s of segs) {
+    assert(ipv4HeaderChecksumOk(s));
+    assert(transportChecksumOk(s), "the outer UDP checksum is complete");
+    assertEquals((s[38]! << 8) | s[39]!, s.length - 34);
+    const innerFrame = new Uint8Array(s.length - 50);
+    innerFrame.set(s.subarray(50));
+    assert(transportChecksumOk(innerFrame), "the inner TCP checksum is complete");
+  }
+  assertEquals(
+    segmentTunnel(f, 1000, false, { outerThOffset: 20, innerNhOffset: 64, outerChecksum: false }),
+    undefined,
+  );
+});

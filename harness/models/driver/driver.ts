@@ -70,6 +70,7 @@ import {
   STATS_RX_TYPES,
   STATS_TX_TYPES,
   STATS_TYPE,
+  type TransportHeader,
   transportOf,
 } from "../device/net.ts";
 import { BumpAllocator, le } from "../../memory.ts";
@@ -105,8 +106,10 @@ import { NET_CONFIG_LAYOUT } from "../../device_types.ts";
 import {
   encodeRssConfig,
   HashTunnelCtrl,
+  innerFrame,
   NET_HASH_TUNNELS_ALL,
   NET_HASH_TYPES_ALL,
+  NetHashTunnel,
   NetMqCommand,
   type RssConfig,
   RssContextCtrl,
@@ -160,6 +163,9 @@ export const DRIVER_TYPE_FEATURES: Record<DrivenType, bigint> = {
     NET_F.HOST_TSO6,
     NET_F.HOST_ECN,
     NET_F.GUEST_HDRLEN,
+    NET_F.HOST_USO,
+    NET_F.HOST_UDP_TUNNEL_GSO,
+    NET_F.HOST_UDP_TUNNEL_GSO_CSUM,
   ),
 };
 
@@ -885,13 +891,15 @@ export class ReferenceDriver implements DriverSession {
   /** Transmits one frame on transmitq1: a header of the negotiated size (all fields 0), then the frame. */
   protected async netSend(frame: Uint8Array, deadline: number, deadlineMs: number): Promise<WorkloadResult> {
     this.#requireBound("net", "net-send");
-    const gso = frame.length > this.netFrameMax ? this.segmentationOffload(frame) : undefined;
-    if (frame.length > this.netFrameMax && !gso) {
+    const long = frame.length > this.netFrameMax;
+    const tunnel = long ? this.tunnelOffload(frame) : undefined;
+    const gso = long && !tunnel ? this.segmentationOffload(frame) : undefined;
+    if (long && !gso && !tunnel) {
       return { ok: false, error: `net-send: a ${frame.length}-byte frame is longer than ${this.netFrameMax} bytes` };
     }
     const size = netHeaderSize(this.negotiated);
-    const offload = this.checksumOffload(frame);
-    const header = offload
+    const offload = tunnel ? undefined : this.checksumOffload(frame);
+    const header = tunnel ? encodeNetHeader(tunnel.header, size) : offload
       ? encodeNetHeader({
         flags: NetHdrFlag.NEEDS_CSUM,
         csumStart: offload.start,
@@ -899,7 +907,7 @@ export class ReferenceDriver implements DriverSession {
         ...gso,
       }, size)
       : this.transmitHeader(size);
-    const body = offload?.frame ?? frame;
+    const body = tunnel?.frame ?? offload?.frame ?? frame;
     const data = new Uint8Array(header.length + body.length);
     data.set(header);
     data.set(body, header.length);
@@ -954,6 +962,69 @@ export class ReferenceDriver implements DriverSession {
       gsoSize: Math.max(1, this.netFrameMax - head),
       hdrLen: this.gsoHeaderLength(head, s.t.start),
     };
+  }
+
+  /**
+   * UDP tunnel segmentation for a VXLAN frame longer than the link takes whose inner packet is TCP
+   * (HOST_UDP_TUNNEL_GSO, CSUM and the inner IP version's HOST_TSO negotiated): the frame with the inner TCP
+   * pseudo-header sum in place and the outer UDP checksum 0 (or, with HOST_UDP_TUNNEL_GSO_CSUM, its pseudo-header sum
+   * and UDP_TUNNEL_CSUM), and the header: the tunnel bit of the inner IP version, outer_th_offset, inner_nh_offset,
+   * csum_start at the inner TCP header, hdr_len through it.
+   */
+  protected tunnelOffload(frame: Uint8Array): { frame: Uint8Array; header: Partial<NetHeader> } | undefined {
+    const has = (f: number) => (this.negotiated & bit(f)) !== 0n;
+    if (!has(NET_F.HOST_UDP_TUNNEL_GSO) || !has(NET_F.CSUM)) return undefined;
+    const outer = transportOf(frame);
+    const inner = innerFrame(frame, NetHashTunnel.VXLAN);
+    const s = inner ? tcpSegmentOf(inner) : undefined;
+    if (!outer || !inner || !s || !has(s.t.v6 ? NET_F.HOST_TSO6 : NET_F.HOST_TSO4)) return undefined;
+    const innerIp = outer.start + 16 + 14;
+    const innerL4 = innerIp + s.t.start - s.t.ip;
+    const head = innerL4 + s.headerLength;
+    const out = frame.slice();
+    const sum = pseudoHeaderSum(inner, s.t);
+    out.set([sum >> 8, sum & 0xff], innerL4 + 16);
+    const offloaded = this.outerChecksumOffload();
+    const outerSum = this.outerUdpChecksum(out, outer, offloaded);
+    out.set([outerSum >> 8, outerSum & 0xff], outer.start + 6);
+    return {
+      frame: out,
+      header: {
+        flags: NetHdrFlag.NEEDS_CSUM | (offloaded ? this.tunnelCsumFlag() : 0),
+        gsoType: (s.t.v6 ? NetGso.TCPV6 : NetGso.TCPV4) | this.tunnelBit(!s.t.v6),
+        gsoSize: Math.max(1, this.netFrameMax - head),
+        hdrLen: head,
+        csumStart: innerL4,
+        csumOffset: 16,
+        outerThOffset: this.outerThOffsetOf(outer.start),
+        innerNhOffset: innerIp,
+      },
+    };
+  }
+
+  /** Whether the driver has the device complete the outer UDP checksum: when HOST_UDP_TUNNEL_GSO_CSUM allows it. */
+  protected outerChecksumOffload(): boolean {
+    return (this.negotiated & bit(NET_F.HOST_UDP_TUNNEL_GSO_CSUM)) !== 0n;
+  }
+
+  /** The flag that asks for the outer UDP checksum: VIRTIO_NET_HDR_F_UDP_TUNNEL_CSUM. */
+  protected tunnelCsumFlag(): number {
+    return NetHdrFlag.UDP_TUNNEL_CSUM;
+  }
+
+  /** The gso_type bit for a tunnelled packet whose inner network header is IPv4 (`true`) or IPv6. */
+  protected tunnelBit(innerV4: boolean): number {
+    return innerV4 ? NetGso.UDP_TUNNEL_IPV4 : NetGso.UDP_TUNNEL_IPV6;
+  }
+
+  /** outer_th_offset for an outer UDP header at `udp`. */
+  protected outerThOffsetOf(udp: number): number {
+    return udp;
+  }
+
+  /** The outer UDP checksum of a tunnel request: its pseudo-header sum when the device completes it, else 0. */
+  protected outerUdpChecksum(frame: Uint8Array, outer: TransportHeader, offloaded: boolean): number {
+    return offloaded ? pseudoHeaderSum(frame, outer) : 0;
   }
 
   /** hdr_len of a segmentation request: the length of the headers, transport header included. */
