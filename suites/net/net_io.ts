@@ -526,6 +526,8 @@ export interface Outer {
   src: readonly number[];
   dst: readonly number[];
   sport: number;
+  /** The VXLAN network identifier (default 1). */
+  vni?: number;
 }
 
 /** An outer Ethernet and IPv4 header (protocol `proto`, header checksum right) before `payload`. */
@@ -544,14 +546,15 @@ function outerIpv4(dest: readonly number[], proto: number, payload: Uint8Array, 
 }
 
 /**
- * The Ethernet frame `inner` carried over VXLAN to `dest`: outer IPv4, UDP to port 4789 (checksum 0), an 8-byte VXLAN
- * header, then `inner`.
+ * The Ethernet frame `inner` carried over VXLAN to `dest`: outer IPv4 (identification from `seed`), UDP to port 4789
+ * (checksum 0), an 8-byte VXLAN header, then `inner`.
  */
 export function vxlanFrame(dest: readonly number[], inner: Uint8Array, outer: Outer, seed: number): Uint8Array {
   const len = 16 + inner.length;
   const udp = new Uint8Array(len);
   udp.set([outer.sport >> 8, outer.sport & 0xff, 4789 >> 8, 4789 & 0xff, len >> 8, len & 0xff, 0, 0]);
-  udp.set([0x08, 0, 0, 0, 0, 0, seed & 0xff, 0], 8);
+  const vni = outer.vni ?? 1;
+  udp.set([0x08, 0, 0, 0, (vni >> 16) & 0xff, (vni >> 8) & 0xff, vni & 0xff, 0], 8);
   udp.set(inner, 16);
   return outerIpv4(dest, 17, udp, outer, seed);
 }

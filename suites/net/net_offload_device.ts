@@ -18,12 +18,17 @@ import {
   type NetHeader,
   pseudoHeaderSum,
   transportChecksumOk,
+  type TransportHeader,
   transportOf,
 } from "../../harness/models/device/net.ts";
 import { TcpFlag, tcpSegmentOf } from "../../harness/models/device/net_lro.ts";
+import { innerFrame, NetHashTunnel } from "../../harness/models/device/net_rss.ts";
 import { hex } from "../../harness/text.ts";
 import { expectNone, notApplicable } from "../../harness/verify.ts";
 import {
+  arbFlow,
+  type Flow,
+  flowFrame,
   giveReceiveBuffers,
   has,
   type NetLink,
@@ -347,6 +352,158 @@ export const rxNoTunnelGso = offloadClause({
     segmented(p) && transportOf(p.frame)?.proto === 17 ? "a UDP-encapsulated packet with a gso_type" : undefined,
 });
 
+/** The features the receive tunnel clauses negotiate besides the receive offloads (those offered). */
+const TUNNEL_RX = [NET_F.GUEST_UDP_TUNNEL_GSO, NET_F.GUEST_USO4, NET_F.GUEST_USO6];
+const TUNNEL_BITS = NetGso.UDP_TUNNEL_IPV4 | NetGso.UDP_TUNNEL_IPV6;
+const VXLAN_OUTER = { src: [10, 9, 0, 1], dst: [10, 9, 0, 2], sport: 5555 };
+const overVxlan = (inner: Uint8Array, i: number) => vxlanFrame([...inner.subarray(0, 6)], inner, VXLAN_OUTER, i);
+const tunnelled = (p: ReceivedPacket) => (p.header.gsoType & TUNNEL_BITS) !== 0;
+const outerSum = (p: ReceivedPacket, t: TransportHeader) => (p.frame[t.start + 6]! << 8) | p.frame[t.start + 7]!;
+/** Whether a tunnelled packet's outer UDP checksum is 0 or right as it stands. */
+const outerSettled = (p: ReceivedPacket) => {
+  const t = transportOf(p.frame);
+  return !t || t.proto !== 17 || outerSum(p, t) === 0 || transportChecksumOk(p.frame) === true;
+};
+const noTunnelFeature = (n: bigint) =>
+  has(n, NET_F.GUEST_UDP_TUNNEL_GSO) ? undefined : "VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO was not negotiated";
+const TUNNEL_CHECK = "with GUEST_UDP_TUNNEL_GSO negotiated and every segment carried over VXLAN, ";
+
+export const rxTunnelBitByInner = offloadClause({
+  statement: 22,
+  title: "the UDP tunnel bit of the inner IP version on a tunnelled segmentation packet",
+  requirement: "With VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO negotiated, a UDP-tunnelled packet handed on for segmentation " +
+    "has VIRTIO_NET_HDR_GSO_UDP_TUNNEL_IPV4 set when its inner network header is IPv4, _IPV6 when it is IPv6.",
+  check: `${TUNNEL_CHECK}the tunnel bit of every packet with a gso_type against its inner IP version`,
+  expect: "the tunnel bit of the inner IP version",
+  extra: TUNNEL_RX,
+  needs: [NET_F.GUEST_UDP_TUNNEL_GSO],
+  wrap: overVxlan,
+  skip: noTunnelFeature,
+  bad: (p) => {
+    const inner = segmented(p) ? innerFrame(p.frame, NetHashTunnel.VXLAN) : undefined;
+    if (!inner) return undefined;
+    const want = inner[12] === 0x08 ? NetGso.UDP_TUNNEL_IPV4 : NetGso.UDP_TUNNEL_IPV6;
+    return (p.header.gsoType & TUNNEL_BITS) === want ? undefined : `inner IPv${inner[12] === 0x08 ? 4 : 6}`;
+  },
+});
+
+export const rxTunnelOffsets = offloadClause({
+  statement: 23,
+  title: "outer_th_offset and inner_nh_offset on a tunnelled segmentation packet",
+  requirement: "A UDP-tunnelled packet the device hands on for segmentation has outer_th_offset at its outer UDP " +
+    "header and inner_nh_offset at its inner network header.",
+  check: `${TUNNEL_CHECK}both offsets of every packet with a tunnel bit against the headers the harness parses`,
+  expect: "the offsets of the headers",
+  extra: TUNNEL_RX,
+  needs: [NET_F.GUEST_UDP_TUNNEL_GSO],
+  wrap: overVxlan,
+  skip: noTunnelFeature,
+  bad: (p) => {
+    const t = tunnelled(p) ? transportOf(p.frame) : undefined;
+    if (!t) return undefined;
+    const nh = t.start + 16 + 14;
+    return p.header.outerThOffset === t.start && p.header.innerNhOffset === nh
+      ? undefined
+      : `outer_th_offset ${p.header.outerThOffset}, inner_nh_offset ${p.header.innerNhOffset} (headers at ${t.start}, ${nh})`;
+  },
+});
+
+export const rxTunnelOuterNotOffloaded = offloadClause({
+  statement: 24,
+  level: "MUST NOT",
+  title: "the outer UDP header of a tunnelled segmentation packet needs no checksum offload",
+  requirement: "A UDP-tunnelled packet the device hands on for segmentation without UDP_TUNNEL_CSUM does not leave " +
+    "its outer UDP checksum for the driver: it is 0 or right.",
+  check: `${TUNNEL_CHECK}that every packet with a tunnel bit and no UDP_TUNNEL_CSUM has an outer UDP checksum of 0 ` +
+    "or a right one",
+  expect: "an outer UDP checksum of 0 or right",
+  extra: TUNNEL_RX,
+  needs: [NET_F.GUEST_UDP_TUNNEL_GSO],
+  wrap: overVxlan,
+  skip: noTunnelFeature,
+  bad: (p) =>
+    tunnelled(p) && !(p.header.flags & NetHdrFlag.UDP_TUNNEL_CSUM) && !outerSettled(p)
+      ? "the outer UDP checksum left for the driver"
+      : undefined,
+});
+
+export const rxTunnelNoOuterOffloadWithoutCsum = offloadClause({
+  statement: 25,
+  level: "MUST NOT",
+  title: "no outer checksum offload on tunnelled packets without GUEST_UDP_TUNNEL_GSO_CSUM",
+  requirement: "Without VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO_CSUM the device hands on no UDP-tunnelled segmentation " +
+    "packet whose outer UDP checksum is left for the driver.",
+  check: `${TUNNEL_CHECK}GUEST_UDP_TUNNEL_GSO_CSUM not negotiated, that every packet with a tunnel bit has an outer ` +
+    "UDP checksum of 0 or a right one",
+  expect: "no outer checksum left for the driver",
+  extra: TUNNEL_RX,
+  needs: [NET_F.GUEST_UDP_TUNNEL_GSO],
+  wrap: overVxlan,
+  skip: noTunnelFeature,
+  bad: (p, run) =>
+    !has(run.link.negotiated, NET_F.GUEST_UDP_TUNNEL_GSO_CSUM) && tunnelled(p) && !outerSettled(p)
+      ? "the outer UDP checksum left for the driver"
+      : undefined,
+});
+
+export const rxTunnelNoDataValid = offloadClause({
+  statement: 34,
+  level: "MUST NOT",
+  title: "no DATA_VALID on a packet with a UDP tunnel bit",
+  requirement: "The device never sets VIRTIO_NET_HDR_F_DATA_VALID on a received packet whose gso_type has a UDP " +
+    "tunnel bit.",
+  check: `${TUNNEL_CHECK}the flags of every packet with a tunnel bit`,
+  expect: "DATA_VALID clear with a tunnel bit",
+  extra: TUNNEL_RX,
+  needs: [NET_F.GUEST_UDP_TUNNEL_GSO],
+  wrap: overVxlan,
+  skip: noTunnelFeature,
+  bad: (p) => tunnelled(p) && p.header.flags & NetHdrFlag.DATA_VALID ? "DATA_VALID set" : undefined,
+});
+
+export const rxTunnelCsumPseudoHeader = offloadClause({
+  statement: 36,
+  title: "the outer UDP pseudo-header sum with UDP_TUNNEL_CSUM",
+  requirement: "When the device sets VIRTIO_NET_HDR_F_UDP_TUNNEL_CSUM on a tunnelled packet, its outer UDP checksum " +
+    "holds the outer UDP pseudo-header sum.",
+  check: `${TUNNEL_CHECK}GUEST_UDP_TUNNEL_GSO_CSUM too, the outer UDP checksum of every packet with UDP_TUNNEL_CSUM`,
+  expect: "the outer pseudo-header sum",
+  extra: [...TUNNEL_RX, NET_F.GUEST_UDP_TUNNEL_GSO_CSUM],
+  needs: [NET_F.GUEST_UDP_TUNNEL_GSO_CSUM],
+  wrap: overVxlan,
+  skip: (n) =>
+    has(n, NET_F.GUEST_UDP_TUNNEL_GSO_CSUM) ? undefined : "VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO_CSUM was not negotiated",
+  bad: (p) => {
+    const t = tunnelled(p) && p.header.flags & NetHdrFlag.UDP_TUNNEL_CSUM ? transportOf(p.frame) : undefined;
+    if (!t) return undefined;
+    const got = outerSum(p, t);
+    const want = pseudoHeaderSum(p.frame, t);
+    return got === want || ((got | want) === 0xffff && (got & want) === 0)
+      ? undefined
+      : `outer checksum ${hex(got, 4)}, pseudo-header sum ${hex(want, 4)}`;
+  },
+});
+
+export const rxTunnelUnflaggedSettled = offloadClause({
+  statement: 37,
+  title: "outer UDP checksum 0 or complete on a tunnelled packet without UDP_TUNNEL_CSUM",
+  requirement:
+    "With GUEST_UDP_TUNNEL_GSO_CSUM negotiated, a tunnelled packet handed on without UDP_TUNNEL_CSUM has an " +
+    "outer UDP checksum of 0 or a complete, right one.",
+  check: `${TUNNEL_CHECK}GUEST_UDP_TUNNEL_GSO_CSUM too, the outer UDP checksum of every packet with a tunnel bit and ` +
+    "no UDP_TUNNEL_CSUM",
+  expect: "an outer UDP checksum of 0 or right",
+  extra: [...TUNNEL_RX, NET_F.GUEST_UDP_TUNNEL_GSO_CSUM],
+  needs: [NET_F.GUEST_UDP_TUNNEL_GSO_CSUM],
+  wrap: overVxlan,
+  skip: (n) =>
+    has(n, NET_F.GUEST_UDP_TUNNEL_GSO_CSUM) ? undefined : "VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO_CSUM was not negotiated",
+  bad: (p) =>
+    tunnelled(p) && !(p.header.flags & NetHdrFlag.UDP_TUNNEL_CSUM) && !outerSettled(p)
+      ? "the outer UDP checksum neither 0 nor right"
+      : undefined,
+});
+
 const TX = "devicenormative:Device Types / Network Device / Device Operation / Packet Transmission";
 
 /** The transmit segmentation features, one of which the hdr_len clause needs. */
@@ -465,6 +622,57 @@ export const tunnelOffsetsUnusedWithoutTunnel = defineDeviceClause({
   },
 });
 
+export const outerNhOffsetZeroUnused = defineDeviceClause({
+  label: TX,
+  statement: 4,
+  level: "MUST NOT",
+  title: "an outer_nh_offset of 0 is not used",
+  requirement: "A device that negotiated VIRTIO_NET_F_OUT_NET_HEADER takes no notice of outer_nh_offset when it is 0 " +
+    "(the driver gives no outer network header): what is sent is the same.",
+  action:
+    "Negotiates OUT_NET_HEADER, CSUM and the HOST_TSO4 / HOST_TSO6 features offered, transmits TCP packets with " +
+    "NEEDS_CSUM (asking for segmentation or not) and outer_nh_offset 0, and checks the payload reaches the wire whole " +
+    "in right segments.",
+  applies: { ...NET, offered: [NET_F.CSUM, NET_F.OUT_NET_HEADER] },
+  async run(ctx) {
+    wireOf(ctx);
+    await checkProperty(ctx, arbBigSend, async (c) => {
+      const bad = await sentIntact(ctx, c, [NET_F.OUT_NET_HEADER], (h) => ({ ...h, outerNhOffset: 0 }));
+      expectNone("the payload whole, in right segments", bad, (s) => s);
+    }, fmtBigSend);
+  },
+});
+
+export const rxOuterNhOffsetValid = defineDeviceClause({
+  label: RX,
+  statement: 16,
+  level: "MUST NOT",
+  title: "outer_nh_offset only for a valid network header",
+  requirement: "With VIRTIO_NET_F_OUT_NET_HEADER negotiated the device gives a nonzero outer_nh_offset only for a " +
+    "received packet with a valid network header, and then the offset of that header; otherwise it leaves the " +
+    "field 0.",
+  action: "Negotiates OUT_NET_HEADER, injects IPv4, IPv6 and non-IP frames and checks outer_nh_offset in each " +
+    "received header: 0 for a non-IP frame, 0 or 14 for an IP one.",
+  applies: { ...NET, offered: [NET_F.OUT_NET_HEADER] },
+  async run(ctx) {
+    wireOf(ctx);
+    await checkProperty(ctx, fc.array(arbFlow, { minLength: 1, maxLength: 4 }), async (flows) => {
+      const link = await netUp(ctx, [NET_F.MAC, NET_F.OUT_NET_HEADER], [NET_F.OUT_NET_HEADER]);
+      const sent = flows.map((f, i) => flowFrame(link.mac, f, i + 1));
+      await giveReceiveBuffers(ctx, link, sent.map(() => ({ capacity: link.hdr + 1514, pieces: 1 })));
+      const packets = packetsOf(link, await receiveFrames(ctx, link, sent, sent.length));
+      const bad = packets.flatMap((p) => {
+        const ip = p.frame[12] === 0x08 && p.frame[13] === 0x00 || p.frame[12] === 0x86 && p.frame[13] === 0xdd;
+        const off = p.header.outerNhOffset ?? 0;
+        return off === 0 || (ip && off === 14) ? [] : [`a ${ip ? "IP" : "non-IP"} frame with outer_nh_offset ${off}`];
+      });
+      expectNone("outer_nh_offset 0, or 14 on an IP frame", bad, (s) => s);
+    }, (flows) => flows.map(fmtFlowKind).join(", "));
+  },
+});
+
+const fmtFlowKind = (f: Flow) => f.kind === "other" ? "a non-IP frame" : `a ${f.kind} frame`;
+
 /** The receive offload device clauses. */
 export const NET_OFFLOAD_DEVICE_CLAUSES = [
   rxEcnMarked,
@@ -475,6 +683,15 @@ export const NET_OFFLOAD_DEVICE_CLAUSES = [
   rxGsoSizeSet,
   rxRscInfo,
   rxNoTunnelGso,
+  rxTunnelBitByInner,
+  rxTunnelOffsets,
+  rxTunnelOuterNotOffloaded,
+  rxTunnelNoOuterOffloadWithoutCsum,
+  rxTunnelNoDataValid,
+  rxTunnelCsumPseudoHeader,
+  rxTunnelUnflaggedSettled,
   hdrLenNotRelied,
   tunnelOffsetsUnusedWithoutTunnel,
+  outerNhOffsetZeroUnused,
+  rxOuterNhOffsetValid,
 ];

@@ -28,7 +28,7 @@ import {
   transportOf,
   udpChecksumOk,
 } from "./net_frames.ts";
-import { type Coalesced, coalesceTcp } from "./net_lro.ts";
+import { type Coalesced, coalesceTcp, coalesceVxlan } from "./net_lro.ts";
 import { segmentTcp, segmentTunnel, segmentUdp } from "./net_tso.ts";
 import { type DeviceFunction, type FunctionHost, gather, type HandleResult, scatter } from "./device_function.ts";
 import {
@@ -142,14 +142,18 @@ export interface NetHeader {
   outerThOffset?: number;
   /** With a UDP tunnel segmentation feature (24-byte header): the inner network header's offset. */
   innerNhOffset?: number;
+  /** With VIRTIO_NET_F_OUT_NET_HEADER or IPSEC (32-byte header): the outer network header's offset, 0 for none. */
+  outerNhOffset?: number;
 }
 
 /**
- * The size of `struct virtio_net_hdr` for a negotiated feature set (spec 5.1.6.1): 24 bytes with a UDP tunnel
- * segmentation feature (the hash fields, then outer_th_offset and inner_nh_offset), 20 with HASH_REPORT, 12 with
- * VERSION_1 or MRG_RXBUF, 10 on a legacy device without MRG_RXBUF.
+ * The size of `struct virtio_net_hdr` for a negotiated feature set (spec 5.1.6.1, 5.1.9.3.1): 32 bytes with
+ * OUT_NET_HEADER or IPSEC (through padding_reserved_2), 24 with a UDP tunnel segmentation feature (the hash fields,
+ * then outer_th_offset and inner_nh_offset), 20 with HASH_REPORT, 12 with VERSION_1 or MRG_RXBUF, 10 on a legacy
+ * device without MRG_RXBUF.
  */
 export function netHeaderSize(negotiated: bigint): number {
+  if ((negotiated & (bit(NET_F.OUT_NET_HEADER) | bit(NET_F.IPSEC))) !== 0n) return 32;
   if ((negotiated & (bit(NET_F.HOST_UDP_TUNNEL_GSO) | bit(NET_F.GUEST_UDP_TUNNEL_GSO))) !== 0n) return 24;
   if ((negotiated & bit(NET_F.HASH_REPORT)) !== 0n) return 20;
   if ((negotiated & (bit(F.VERSION_1) | bit(NET_F.MRG_RXBUF))) !== 0n) return 12;
@@ -171,6 +175,7 @@ export function decodeNetHeader(b: Uint8Array, size: number): NetHeader {
     h.outerThOffset = le.u16(b, 20);
     h.innerNhOffset = le.u16(b, 22);
   }
+  if (size >= 32 && b.length >= 26) h.outerNhOffset = le.u16(b, 24);
   return h;
 }
 
@@ -188,6 +193,7 @@ export function encodeNetHeader(h: Partial<NetHeader>, size: number): Uint8Array
     le.setU16(b, 20, h.outerThOffset ?? 0);
     le.setU16(b, 22, h.innerNhOffset ?? 0);
   }
+  if (size >= 32) le.setU16(b, 24, h.outerNhOffset ?? 0);
   return b;
 }
 
@@ -299,6 +305,11 @@ export class NetFunction implements DeviceFunction {
     NET_F.HOST_USO,
     NET_F.HOST_UDP_TUNNEL_GSO,
     NET_F.HOST_UDP_TUNNEL_GSO_CSUM,
+    NET_F.GUEST_USO4,
+    NET_F.GUEST_USO6,
+    NET_F.GUEST_UDP_TUNNEL_GSO,
+    NET_F.GUEST_UDP_TUNNEL_GSO_CSUM,
+    NET_F.OUT_NET_HEADER,
   ].reduce((m, b) => m | bit(b), 0n);
   readonly queueCount: number;
   /** max_virtqueue_pairs. */
@@ -922,7 +933,21 @@ export class NetFunction implements DeviceFunction {
     const v4 = on(NET_F.GUEST_TSO4, 1n << 7n);
     const v6 = on(NET_F.GUEST_TSO6, 1n << 8n);
     if ((!v4 && !v6) || frames.length < 2) return undefined;
-    return coalesceTcp(frames, { v4, v6, ecn: on(NET_F.GUEST_ECN, 1n << 9n) });
+    const opts = { v4, v6, ecn: on(NET_F.GUEST_ECN, 1n << 9n) };
+    if (on(NET_F.GUEST_UDP_TUNNEL_GSO, 1n << 46n)) {
+      const c = coalesceVxlan(frames, opts);
+      if (c) {
+        // With GUEST_UDP_TUNNEL_GSO_CSUM the outer UDP checksum is left for the driver: its pseudo-header sum.
+        if (on(NET_F.GUEST_UDP_TUNNEL_GSO_CSUM, 1n << 47n)) {
+          const outer = transportOf(c.frame)!;
+          const sum = pseudoHeaderSum(c.frame, outer);
+          c.frame.set([sum >> 8, sum & 0xff], outer.start + 6);
+          c.tunnel!.outerCsum = true;
+        }
+        return c;
+      }
+    }
+    return coalesceTcp(frames, opts);
   }
 
   /**
@@ -932,9 +957,13 @@ export class NetFunction implements DeviceFunction {
    */
   protected offloadHeader(c: Coalesced): Partial<NetHeader> {
     const rsc = (this.#negotiated & bit(NET_F.RSC_EXT)) !== 0n;
+    const t = c.tunnel;
+    const outerCsum = t?.outerCsum === true;
     return {
-      flags: NetHdrFlag.NEEDS_CSUM | (rsc ? NetHdrFlag.RSC_INFO : 0),
-      gsoType: (c.v6 ? NetGso.TCPV6 : NetGso.TCPV4) | (c.cwr ? NetGso.ECN : 0),
+      flags: NetHdrFlag.NEEDS_CSUM | (rsc ? NetHdrFlag.RSC_INFO : 0) | (outerCsum ? NetHdrFlag.UDP_TUNNEL_CSUM : 0),
+      gsoType: (c.v6 ? NetGso.TCPV6 : NetGso.TCPV4) | (c.cwr ? NetGso.ECN : 0) |
+        (t ? (t.innerV4 ? NetGso.UDP_TUNNEL_IPV4 : NetGso.UDP_TUNNEL_IPV6) : 0),
+      ...(t ? { outerThOffset: t.outerThOffset, innerNhOffset: t.innerNhOffset } : {}),
       gsoSize: c.mss,
       hdrLen: c.hdrLen,
       csumStart: rsc ? c.segments : c.csumStart,
@@ -1013,7 +1042,8 @@ export class NetFunction implements DeviceFunction {
     const valid = csum && offload === undefined && frame !== undefined && udpChecksumOk(frame) === true;
     const flags = (valid ? NetHdrFlag.DATA_VALID : 0) | (offload?.flags ?? 0) | this.extraReceiveFlags |
       (this.extraReceiveHeader.flags ?? 0);
-    const out = encodeNetHeader({ ...this.extraReceiveHeader, ...offload, numBuffers: buffers, flags }, size);
+    const nh = size >= 32 && frame !== undefined ? { outerNhOffset: this.networkHeaderOffset(frame) } : {};
+    const out = encodeNetHeader({ ...nh, ...this.extraReceiveHeader, ...offload, numBuffers: buffers, flags }, size);
     if (size >= 20 && frame !== undefined) {
       const params = (this.#negotiated & bit(NET_F.RSS)) !== 0n ? this.rss : this.hashConfig;
       const h = params ? packetHash(frame, params.hashTypes, params.key, this.tunnelsInForce()) : undefined;
@@ -1023,6 +1053,19 @@ export class NetFunction implements DeviceFunction {
       }
     }
     return out;
+  }
+
+  /**
+   * outer_nh_offset for a received frame (OUT_NET_HEADER): where its IPv4 or IPv6 header starts when it has a valid
+   * one (after an 802.1Q tag, if any), else 0.
+   */
+  protected networkHeaderOffset(frame: Uint8Array): number {
+    const at = frame.length >= 18 && frame[12] === 0x81 && frame[13] === 0x00 ? 16 : 12;
+    const type = ((frame[at] ?? 0) << 8) | (frame[at + 1] ?? 0);
+    const ip = at + 2;
+    if (type === 0x0800 && frame.length >= ip + 20 && frame[ip]! >> 4 === 4 && (frame[ip]! & 0x0f) >= 5) return ip;
+    if (type === 0x86dd && frame.length >= ip + 40 && frame[ip]! >> 4 === 6) return ip;
+    return 0;
   }
 
   reset(): void {

@@ -14,6 +14,7 @@ import {
   type TransportHeader,
   transportOf,
 } from "./net_frames.ts";
+import { VXLAN_PORT } from "./net_rss.ts";
 
 /** TCP flag bits (byte 13 of the TCP header). */
 export const TcpFlag = {
@@ -73,6 +74,8 @@ export interface CoalesceOptions {
  */
 export interface Coalesced {
   frame: Uint8Array;
+  /** A packet carried over VXLAN: where its outer UDP and inner IP headers are, and the inner IP version. */
+  tunnel?: { outerThOffset: number; innerNhOffset: number; innerV4: boolean; outerCsum?: boolean };
   segments: number;
   v6: boolean;
   cwr: boolean;
@@ -164,5 +167,62 @@ export function coalesceTcp(frames: readonly Uint8Array[], opts: CoalesceOptions
     hdrLen: head,
     csumStart: t.start,
     csumOffset: t.csumOffset,
+  };
+}
+
+/**
+ * Coalesces the leading frames of `frames` when they are VXLAN packets of one outer flow (outer addresses, ports and
+ * VXLAN header alike) whose inner packets {@link coalesceTcp} coalesces: the outer headers of the first, then the
+ * coalesced inner packet, the outer IP and UDP lengths set and the outer UDP checksum 0.
+ *
+ * @example
+ * ```ts
+ * import { coalesceVxlan } from "./net_lro.ts";
+ * console.log(coalesceVxlan([new Uint8Array(60)], { v4: true, v6: true, ecn: false })); // undefined
+ * ```
+ */
+export function coalesceVxlan(frames: readonly Uint8Array[], opts: CoalesceOptions): Coalesced | undefined {
+  const outer = frames[0] ? transportOf(frames[0]) : undefined;
+  if (!outer || outer.proto !== 17 || outer.length < 30) return undefined;
+  const first = frames[0]!;
+  if (((first[outer.start + 2]! << 8) | first[outer.start + 3]!) !== VXLAN_PORT) return undefined;
+  const innerStart = outer.start + 16;
+  // The outer flow: addresses, ports and the VXLAN header must match the first packet's.
+  const key = (f: Uint8Array) => {
+    const t = transportOf(f);
+    if (!t || t.start !== outer.start || t.proto !== 17) return undefined;
+    const addresses = t.v6 ? f.subarray(t.ip + 8, t.ip + 40) : f.subarray(t.ip + 12, t.ip + 20);
+    return `${Array.from(addresses)}|${Array.from(f.subarray(t.start, t.start + 4))}|${
+      Array.from(f.subarray(t.start + 8, t.start + 16))
+    }`;
+  };
+  const flow = key(first);
+  const inners: Uint8Array[] = [];
+  for (const f of frames) {
+    if (key(f) !== flow) break;
+    inners.push(f.subarray(innerStart));
+  }
+  const c = coalesceTcp(inners, opts);
+  if (!c) return undefined;
+  const out = new Uint8Array(innerStart + c.frame.length);
+  out.set(first.subarray(0, innerStart));
+  out.set(c.frame, innerStart);
+  const udpLength = out.length - outer.start;
+  out.set([udpLength >> 8, udpLength & 0xff, 0, 0], outer.start + 4);
+  if (outer.v6) {
+    out.set([udpLength >> 8, udpLength & 0xff], outer.ip + 4);
+  } else {
+    const total = out.length - outer.ip;
+    out.set([total >> 8, total & 0xff], outer.ip + 2);
+    out[outer.ip + 10] = out[outer.ip + 11] = 0;
+    const sum = ~onesComplementSum(out, outer.ip, outer.start) & 0xffff;
+    out.set([sum >> 8, sum & 0xff], outer.ip + 10);
+  }
+  return {
+    ...c,
+    frame: out,
+    hdrLen: c.hdrLen + innerStart,
+    csumStart: c.csumStart + innerStart,
+    tunnel: { outerThOffset: outer.start, innerNhOffset: innerStart + 14, innerV4: !c.v6 },
   };
 }
