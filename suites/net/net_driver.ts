@@ -949,7 +949,7 @@ export const csumPositionsComplete = defineDriverClause({
  * send large IPv4 and IPv6 TCP packets (the first with CWR set), and returns the segmentation requests it made (one
  * per packet, with the packet as the driver wrote it) and the features in force; n/a when it made none.
  */
-async function segmentationRequests(ctx: DriverClauseContext) {
+async function segmentationRequests(ctx: DriverClauseContext, drop: number[] = []) {
   if (ctx.scenarios.watched) {
     notApplicable("the driver runs beside its own device: the harness does not see the frames it transmits");
   }
@@ -958,7 +958,11 @@ async function segmentationRequests(ctx: DriverClauseContext) {
     tcpSegmentFrame(to, 1, false, 1000, 4000, TcpFlag.ACK | TcpFlag.CWR, true),
     tcpSegmentFrame(to, 2, true, 9000, 3000, TcpFlag.ACK | TcpFlag.PSH, true),
   ];
-  const t = await ctx.scenarios.run({ workloads: frames.map((frame) => ({ kind: "net-send", frame })) });
+  const offered = drop.reduce((m, f) => m & ~bit(f), new NetFunction().features | bit(F.VERSION_1));
+  const t = await ctx.scenarios.run({
+    knobs: { offered },
+    workloads: frames.map((frame) => ({ kind: "net-send", frame })),
+  });
   const net = netOf(ctx, t);
   const negotiated = acceptedSets(t).at(-1) ?? 0n;
   const seen = new Set<Uint8Array>();
@@ -1020,6 +1024,58 @@ export const gsoHdrLenExact = defineDriverClause({
   },
 });
 
+export const gsoNoEcnWithoutFeature = defineDriverClause({
+  label: TX,
+  statement: 14,
+  level: "SHOULD NOT",
+  title: "no segmentation request for a TCP packet with CWR without HOST_ECN",
+  applies: NET,
+  requirement: "Without VIRTIO_NET_F_HOST_ECN negotiated the driver does not send for segmentation a TCP packet with " +
+    "the congestion bit (CWR) set.",
+  action: "Presents a net device offering HOST_TSO4 and HOST_TSO6 but not HOST_ECN, asks the driver to send a " +
+    "4000-byte IPv4/TCP packet with CWR set and a 3000-byte IPv6/TCP one, and checks the segmentation requests.",
+  async run(ctx) {
+    const { asked } = await segmentationRequests(ctx, [NET_F.HOST_ECN]);
+    expectNone("no CWR in a segmentation request", asked.filter((p) => p.seg.flags & TcpFlag.CWR), fmtGso);
+  },
+});
+
+export const gsoHdrLenCovers = defineDriverClause({
+  label: TX,
+  statement: 35,
+  level: "SHOULD",
+  title: "hdr_len covers the headers without GUEST_HDRLEN",
+  applies: NET,
+  requirement: "Without VIRTIO_NET_F_GUEST_HDRLEN, a segmentation request's hdr_len is at least the length of the " +
+    "packet's headers, transport header included.",
+  action: "Presents a net device offering HOST_TSO4 and HOST_TSO6 but not GUEST_HDRLEN, asks the driver to send a " +
+    "4000-byte IPv4/TCP and a 3000-byte IPv6/TCP packet, and checks hdr_len of each segmentation request.",
+  async run(ctx) {
+    const { asked } = await segmentationRequests(ctx, [NET_F.GUEST_HDRLEN]);
+    const bad = asked.filter((p) => p.x.header.hdrLen < p.seg.t.start + p.seg.headerLength);
+    expectNone("hdr_len covering the headers", bad, fmtGso);
+  },
+});
+
+export const guestHdrLenAccepted = defineDriverClause({
+  label: TX,
+  statement: 44,
+  level: "SHOULD",
+  title: "GUEST_HDRLEN accepted by a driver that gives exact header lengths",
+  applies: NET,
+  requirement: "A driver able to give the exact header length accepts VIRTIO_NET_F_GUEST_HDRLEN when the device " +
+    "offers it.",
+  action: "Presents a net device offering HOST_TSO4, HOST_TSO6 and GUEST_HDRLEN, asks the driver to send large TCP " +
+    "packets, and, when every segmentation request carries the exact header length, checks GUEST_HDRLEN was " +
+    "accepted.",
+  async run(ctx) {
+    const { asked, negotiated } = await segmentationRequests(ctx);
+    const exact = asked.every((p) => p.x.header.hdrLen === p.seg.t.start + p.seg.headerLength);
+    if (!exact) notApplicable("the driver does not give exact header lengths");
+    expectThat((negotiated & bit(NET_F.GUEST_HDRLEN)) !== 0n, "GUEST_HDRLEN accepted", () => "refused");
+  },
+});
+
 /** GUEST_OFFLOADS_SET bits the offloads clause asks for: GUEST_CSUM, GUEST_TSO4, GUEST_ECN, GUEST_USO4. */
 const ASKED_OFFLOADS = [1, 7, 9, 54];
 
@@ -1065,6 +1121,9 @@ export const NET_DRIVER_CLAUSES = [
   offloadsNegotiatedOnly,
   gsoEcnMarked,
   gsoHdrLenExact,
+  gsoNoEcnWithoutFeature,
+  gsoHdrLenCovers,
+  guestHdrLenAccepted,
   csumPrecedingValid,
   csumFieldPseudoHeader,
   csumPositionsComplete,

@@ -112,12 +112,13 @@ async function offloadRun(
   runs: readonly SegmentRun[],
   extra: number[] = [],
   wrap?: (inner: Uint8Array, i: number) => Uint8Array,
+  without: number[] = [],
 ): Promise<OffloadRun> {
   wireOf(ctx);
   if (!has(ctx.offered, NET_F.GUEST_TSO4) && !has(ctx.offered, NET_F.GUEST_TSO6)) {
     notApplicable("the device offers neither VIRTIO_NET_F_GUEST_TSO4 nor _TSO6");
   }
-  const link = await netUp(ctx, [
+  const want = [
     NET_F.MAC,
     NET_F.MRG_RXBUF,
     NET_F.GUEST_CSUM,
@@ -125,7 +126,8 @@ async function offloadRun(
     NET_F.GUEST_TSO6,
     NET_F.GUEST_ECN,
     ...extra,
-  ], [NET_F.GUEST_CSUM]);
+  ].filter((f) => !without.includes(f));
+  const link = await netUp(ctx, want, [NET_F.GUEST_CSUM]);
   const v4 = has(link.negotiated, NET_F.GUEST_TSO4);
   const v6 = has(link.negotiated, NET_F.GUEST_TSO6);
   if (!v4 && !v6) notApplicable("neither GUEST_TSO4 nor GUEST_TSO6 was negotiated");
@@ -171,7 +173,7 @@ const fmtPacket = (p: ReceivedPacket) =>
 /** A receive-offload clause: one property over runs of segments, each received packet checked by `bad`. */
 function offloadClause(o: {
   statement: number;
-  level?: "MUST" | "MUST NOT";
+  level?: "MUST" | "MUST NOT" | "SHOULD" | "SHOULD NOT";
   title: string;
   requirement: string;
   check: string;
@@ -182,6 +184,8 @@ function offloadClause(o: {
   wrap?: (inner: Uint8Array, i: number) => Uint8Array;
   /** What else the clause needs offered. */
   needs?: number[];
+  /** Features the clause leaves out even when offered. */
+  without?: number[];
   /** Why a run is n/a (given the features negotiated). */
   skip?: (negotiated: bigint) => string | undefined;
   bad: (p: ReceivedPacket, run: OffloadRun) => string | undefined;
@@ -199,7 +203,7 @@ function offloadClause(o: {
     applies: { ...NET, offered: [NET_F.GUEST_CSUM, ...(o.needs ?? [])] },
     async run(ctx) {
       await checkProperty(ctx, arbRuns, async (runs) => {
-        const run = await offloadRun(ctx, runs, o.extra, o.wrap);
+        const run = await offloadRun(ctx, runs, o.extra, o.wrap, o.without);
         const why = o.skip?.(run.link.negotiated);
         if (why) notApplicable(why);
         const bad = run.packets.flatMap((p) => {
@@ -350,6 +354,36 @@ export const rxNoTunnelGso = offloadClause({
   skip: (n) => has(n, NET_F.GUEST_UDP_TUNNEL_GSO) ? "VIRTIO_NET_F_GUEST_UDP_TUNNEL_GSO was negotiated" : undefined,
   bad: (p) =>
     segmented(p) && transportOf(p.frame)?.proto === 17 ? "a UDP-encapsulated packet with a gso_type" : undefined,
+});
+
+export const rxNoEcnGsoWithoutFeature = offloadClause({
+  statement: 13,
+  level: "SHOULD NOT",
+  title: "no TCP segmentation packet with CWR without GUEST_ECN",
+  requirement: "Without VIRTIO_NET_F_GUEST_ECN negotiated the device does not hand on for segmentation a TCP packet " +
+    "with the congestion bit (CWR) set.",
+  check: "with GUEST_ECN left out, that no packet with a gso_type has CWR set in its TCP header",
+  expect: "no CWR on a segmentation packet",
+  without: [NET_F.GUEST_ECN],
+  bad: (p) => {
+    const seg = segmented(p) ? tcpSegmentOf(p.frame) : undefined;
+    return seg && seg.flags & TcpFlag.CWR ? "CWR set" : undefined;
+  },
+});
+
+export const rxHdrLenCoversHeaders = offloadClause({
+  statement: 31,
+  level: "SHOULD",
+  title: "hdr_len covers the headers of a received segmentation packet",
+  requirement: "With a receive segmentation feature negotiated, the device sets hdr_len to at least the length of " +
+    "the packet's headers, transport header included.",
+  check: "that every packet with a gso_type has hdr_len at least the length of its headers",
+  expect: "hdr_len covering the headers",
+  bad: (p) => {
+    const seg = segmented(p) ? tcpSegmentOf(p.frame) : undefined;
+    const head = seg ? seg.t.start + seg.headerLength : 0;
+    return seg && p.header.hdrLen < head ? `hdr_len ${p.header.hdrLen}, headers ${head} bytes` : undefined;
+  },
 });
 
 /** The features the receive tunnel clauses negotiate besides the receive offloads (those offered). */
@@ -681,6 +715,8 @@ export const NET_OFFLOAD_DEVICE_CLAUSES = [
   rxCsumCompletes,
   rxGsoNeedsCsum,
   rxGsoSizeSet,
+  rxNoEcnGsoWithoutFeature,
+  rxHdrLenCoversHeaders,
   rxRscInfo,
   rxNoTunnelGso,
   rxTunnelBitByInner,

@@ -518,6 +518,25 @@ export const innerHashDisabledByZero = defineDeviceClause({
   },
 });
 
+export const tunnelTypesUnsupportedRefused = defineDeviceClause({
+  label: INNER,
+  statement: 2,
+  level: "SHOULD",
+  title: "HASH_TUNNEL_SET with an unsupported type answered VIRTIO_NET_ERR",
+  requirement: "A device given enabled_tunnel_types with a bit supported_tunnel_types lacks answers " +
+    "VIRTIO_NET_CTRL_HASH_TUNNEL_SET with VIRTIO_NET_ERR.",
+  action: "Negotiates CTRL_VQ, RSS and HASH_TUNNEL, sends HASH_TUNNEL_SET with the supported types plus one defined " +
+    "type the device does not support, and checks the ack.",
+  applies: { ...NET, offered: [NET_F.CTRL_VQ, NET_F.RSS, NET_F.HASH_TUNNEL] },
+  async run(ctx) {
+    const r = await rssUp(ctx, [NET_F.HASH_TUNNEL]);
+    const extra = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((b) => 1 << b).find((b) => (r.tunnels & b) === 0);
+    if (extra === undefined) notApplicable("the device supports every encapsulation type the spec defines");
+    const ack = await setTunnels(ctx, r, r.tunnels | extra);
+    expectThat(ack === NetCtrl.ERR, "VIRTIO_NET_ERR", () => `ack ${ack} for ${hex(r.tunnels | extra, 3)}`);
+  },
+});
+
 /** The RSS device clauses. */
 export const NET_RSS_DEVICE_CLAUSES = [
   rssSteering,
@@ -526,4 +545,5 @@ export const NET_RSS_DEVICE_CLAUSES = [
   rssContextsClearedByReset,
   outerHashWhenNotEnabled,
   innerHashDisabledByZero,
+  tunnelTypesUnsupportedRefused,
 ];
