@@ -60,6 +60,12 @@ export interface Capabilities {
   configChange: boolean;
   /** A network device's wire is the harness's: it reads what the device transmits and injects what it receives. */
   wire?: boolean;
+  /**
+   * The device raises a used-buffer notification in the same step as it writes the used index it announces, and
+   * the harness sees both through one ordered channel: once a read shows the used index, the notification (if the
+   * device sends one) is visible to the next look. A check that nothing was notified after a use then needs no wait.
+   */
+  orderedNotifications?: boolean;
 }
 
 /** Names of the capabilities, for applicability declarations. */

@@ -521,6 +521,15 @@ export class HarnessDriver {
   }
 
   /**
+   * How long to wait for a used-buffer notification after the harness has seen the used index of the requests it
+   * follows: no time on a target with ordered notifications (the notification, if any, is already visible), else a
+   * negative window ({@link negativeWindow}).
+   */
+  notificationWindow(max: number): number {
+    return this.session.capabilities.orderedNotifications ? 0 : this.negativeWindow(max);
+  }
+
+  /**
    * Lets in the notification a device may send at DRIVER_OK with nothing used
    * (a vhost-user back end signals once, on its own time, when it is handed
    * its interrupt channel), so a clause does not take it for the first step's

@@ -212,6 +212,10 @@ class QemuDeviceSession implements DeviceSession {
     this.transport = options.transport;
     this.machine = machineFor(options.transport);
     this.capabilities.wire = options.wire === true;
+    // QEMU's own device models write the used index and raise the interrupt (an INTx change qtest reports at once, or
+    // an MSI-X write to guest memory) in one step of QEMU's main loop, and qtest answers requests in order. A
+    // vhost-user back end is another process whose notifications QEMU relays later: no such order.
+    this.capabilities.orderedNotifications = !options.backEnd;
     const ramMiB = options.memoryMiB ?? 128;
     const wrap = (e: unknown) => this.#wrap(e);
     this.memory = this.machine === "virt"
