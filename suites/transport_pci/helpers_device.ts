@@ -87,9 +87,12 @@ export class MsixCapture {
     return (0x5eed_0000 | (v & 0xffff)) >>> 0;
   }
 
-  /** Vectors whose slot holds their data word, clearing them (after letting the device run `ms`). */
-  async fired(ms = 20): Promise<number[]> {
-    await this.ctx.driver.quiet(ms);
+  /**
+   * Vectors whose slot holds their data word, clearing them, after letting the device run `ms` (with `afterUse`, when
+   * the harness has just seen the used index of a request: no time on a target with ordered notifications).
+   */
+  async fired(ms = 20, afterUse = false): Promise<number[]> {
+    await this.ctx.driver.quiet(afterUse ? this.ctx.driver.notificationWindow(ms) : ms);
     const bytes = await this.ctx.session.memory.read(this.base, 4 * this.size);
     const out: number[] = [];
     for (let v = 0; v < this.size; v++) {

@@ -98,7 +98,7 @@ export const tableSizeReported = defineDeviceClause({
     const cap = await MsixCapture.install(ctx, t);
     expectEqual(`queue_msix_vector after mapping to vector ${last}`, await mapEvent(ctx, 0, last), last, fmtVector);
     await completeRequest(ctx);
-    const fired = await cap.fired(30);
+    const fired = await cap.fired(30, true);
     expectThat(fired.includes(last), `a message on vector ${last}`, () => `messages on [${fired.join(", ")}]`);
   },
 });
@@ -130,7 +130,7 @@ export const mapAnyEventAnyVector = defineDeviceClause({
       const cap = await MsixCapture.install(ctx, t);
       expectEqual(`queue_msix_vector of queue 0 after writing ${qv}`, await mapEvent(ctx, 0, qv), qv, fmtVector);
       await completeRequest(ctx);
-      const fired = await cap.fired(30);
+      const fired = await cap.fired(30, true);
       expectThat(
         fired.includes(qv),
         `a used-buffer message on vector ${qv}`,
@@ -309,7 +309,7 @@ export const noInterruptUnmappedQueue = defineDeviceClause({
         if (remap) await t.setQueueVector(0, cv);
         expectEqual("queue_msix_vector of queue 0", await t.setQueueVector(0, NO_VECTOR), NO_VECTOR, fmtVector);
         for (let i = 0; i < reqs; i++) await completeRequest(ctx);
-        const fired = await cap.fired(30);
+        const fired = await cap.fired(30, true);
         expectNone("no MSI-X message for the unmapped queue", fired, (v) => `message on vector ${v}`);
         expectNone("no pending vector for the unmapped queue", await cap.pending(), (v) => `vector ${v} pending`);
         expectThat(!(await ctx.session.interruptLevel()), "INTx low with MSI-X enabled", () => "INTx high");
