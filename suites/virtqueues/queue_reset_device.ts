@@ -168,7 +168,9 @@ export const resetQueueLeftAlone = defineDeviceClause({
       async (p: QuietPlan) => {
         const q = await open(ctx, p.setup);
         await serve(ctx, p.before);
-        await ctx.driver.quiet(ctx.driver.negativeWindow(QUIET_MS));
+        // The notifications of the requests served come in before the reset (none left to wait for where they are
+        // ordered with the used index).
+        await ctx.driver.quiet(ctx.driver.notificationWindow(QUIET_MS));
         const buffers: { addr: number; len: number }[] = [];
         const put = async (n: number) => {
           for (let i = 0; i < n && ctx.driver.sampleRoom(QUEUE) > 0; i++) {
@@ -292,7 +294,9 @@ export const resetQueueDefaults = defineDeviceClause({
       async (p: DefaultsPlan) => {
         const q = await open(ctx, p.setup);
         await serve(ctx, p.before);
-        await ctx.driver.quiet(ctx.driver.negativeWindow(QUIET_MS));
+        // The notifications of the requests served come in before the reset (none left to wait for where they are
+        // ordered with the used index).
+        await ctx.driver.quiet(ctx.driver.notificationWindow(QUIET_MS));
         for (let i = 0; i < p.pending && ctx.driver.sampleRoom(QUEUE) > 0; i++) await ctx.driver.sampleRequest(QUEUE);
         await resetQueue(ctx);
         const fresh = await ctx.driver.setupQueue(QUEUE, q.size);
