@@ -13,7 +13,7 @@ import { F, NET_F } from "../../harness/features.ts";
 import { le } from "../../harness/memory.ts";
 import { type Coalescing, NET_CTRL, NET_RX, NET_TX, NetCtrl } from "../../harness/models/device/net.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
-import { controlCommand, controlQuery, has, netUp } from "./net_io.ts";
+import { controlCommand, controlQuery, has, netUp, resetQueueAlone } from "./net_io.ts";
 
 const COAL = "devicenormative:Device Types / Network Device / Device Operation / Control Virtqueue / " +
   "Notifications Coalescing";
@@ -140,9 +140,7 @@ export const coalBadQueueRefused = defineDeviceClause({
 /** Resets queue `vq` on its own and enables it again on fresh rings (VIRTIO_F_RING_RESET). */
 async function resetAndReenable(ctx: DeviceClauseContext, vq: number): Promise<void> {
   const size = ctx.driver.queue(vq).size;
-  await ctx.transport.startQueueReset(vq);
-  for (let i = 0; i < 100 && await ctx.transport.queueResetPending(vq); i++) await ctx.driver.quiet(5);
-  if (await ctx.transport.queueResetPending(vq)) throw new TargetError(`Queue ${vq}'s reset did not complete`);
+  await resetQueueAlone(ctx, vq);
   await ctx.driver.setupQueue(vq, size);
 }
 

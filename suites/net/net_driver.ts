@@ -26,6 +26,7 @@ import {
   type NetHeader,
   netHeaderSize,
   pseudoHeaderSum,
+  sameOnesComplement,
   type Transmitted,
   transportChecksumOk,
   type TransportHeader,
@@ -917,7 +918,7 @@ export const csumFieldPseudoHeader = defineDriverClause({
       const got = (p.partial[at]! << 8) | p.partial[at + 1]!;
       const want = pseudoHeaderSum(p.partial, p.th);
       // 0 and 0xffff are the same ones' complement value.
-      return got === want || (got | want) === 0xffff && (got & want) === 0
+      return sameOnesComplement(got, want)
         ? []
         : [`${fmtCsum(p)}: field ${hex(got, 4)}, pseudo-header sum ${hex(want, 4)}`];
     });

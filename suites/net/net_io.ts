@@ -7,7 +7,7 @@
  * @module
  */
 import fc from "fast-check";
-import type { NetWire } from "../../harness/adapter.ts";
+import { type NetWire, TargetError } from "../../harness/adapter.ts";
 import type { DeviceClauseContext } from "../../harness/core/clause.ts";
 import { bit, F, formatFeatures, NET_F } from "../../harness/features.ts";
 import {
@@ -562,4 +562,14 @@ export function vxlanFrame(dest: readonly number[], inner: Uint8Array, outer: Ou
 /** The IPv4 packet of the Ethernet frame `inner` carried over IPIP to `dest` (outer IPv4, protocol 4). */
 export function ipipFrame(dest: readonly number[], inner: Uint8Array, outer: Outer, seed: number): Uint8Array {
   return outerIpv4(dest, 4, inner.subarray(ETH_HEADER), outer, seed);
+}
+
+/**
+ * Resets queue `vq` on its own (VIRTIO_F_RING_RESET) and waits until the reset has completed; a TargetError when
+ * it does not within 100 looks.
+ */
+export async function resetQueueAlone(ctx: DeviceClauseContext, vq: number): Promise<void> {
+  await ctx.transport.startQueueReset(vq);
+  for (let i = 0; i < 100 && await ctx.transport.queueResetPending(vq); i++) await ctx.driver.quiet(5);
+  if (await ctx.transport.queueResetPending(vq)) throw new TargetError(`Queue ${vq}'s reset did not complete`);
 }

@@ -17,6 +17,7 @@ import {
   NetHdrFlag,
   type NetHeader,
   pseudoHeaderSum,
+  sameOnesComplement,
   transportChecksumOk,
   type TransportHeader,
   transportOf,
@@ -266,9 +267,7 @@ export const rxPseudoHeaderInField = offloadClause({
     const at = t.start + t.csumOffset;
     const got = (p.frame[at]! << 8) | p.frame[at + 1]!;
     const want = pseudoHeaderSum(p.frame, t);
-    return got === want || ((got | want) === 0xffff && (got & want) === 0)
-      ? undefined
-      : `field ${hex(got, 4)}, pseudo-header sum ${hex(want, 4)}`;
+    return sameOnesComplement(got, want) ? undefined : `field ${hex(got, 4)}, pseudo-header sum ${hex(want, 4)}`;
   },
 });
 
@@ -512,7 +511,7 @@ export const rxTunnelCsumPseudoHeader = offloadClause({
     if (!t) return undefined;
     const got = outerSum(p, t);
     const want = pseudoHeaderSum(p.frame, t);
-    return got === want || ((got | want) === 0xffff && (got & want) === 0)
+    return sameOnesComplement(got, want)
       ? undefined
       : `outer checksum ${hex(got, 4)}, pseudo-header sum ${hex(want, 4)}`;
   },

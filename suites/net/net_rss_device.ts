@@ -6,7 +6,6 @@
  * @module
  */
 import fc from "fast-check";
-import { TargetError } from "../../harness/adapter.ts";
 import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core/clause.ts";
 import { checkProperty } from "../../harness/core/property.ts";
 import { bit, F, NET_F } from "../../harness/features.ts";
@@ -35,6 +34,7 @@ import {
   flowFrame,
   has,
   ipipFrame,
+  resetQueueAlone,
   vxlanFrame,
   wireOf,
 } from "./net_io.ts";
@@ -266,9 +266,7 @@ export const rssDropForResetQueue = defineDeviceClause({
       const ack = await setRss(ctx, r, cfg);
       expectThat(ack === NetCtrl.OK, "a valid RSS_CONFIG acknowledged VIRTIO_NET_OK", () => `ack ${ack}`);
       const size = ctx.driver.queue(2).size;
-      await ctx.transport.startQueueReset(2);
-      for (let i = 0; i < 100 && await ctx.transport.queueResetPending(2); i++) await ctx.driver.quiet(5);
-      if (await ctx.transport.queueResetPending(2)) throw new TargetError("Queue 2's reset did not complete");
+      await resetQueueAlone(ctx, 2);
       const rx1: Buffers = new Map();
       await giveBuffers(ctx, r, 0, 2, rx1);
       const dropped = flowFrame(r.mac, first, 1);

@@ -108,3 +108,32 @@ export function onesComplementSum(b: Uint8Array, from: number, to: number, initi
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   return sum;
 }
+
+/**
+ * Sets the length of an IP packet whose header starts at `ip` to `ipLength` bytes (header included): the IPv4 total
+ * length and header checksum (and the identification, when `id` is given), or the IPv6 payload length.
+ */
+export function setIpLength(f: Uint8Array, ip: number, v6: boolean, ipLength: number, id?: number): void {
+  if (v6) {
+    const payload = ipLength - 40;
+    f[ip + 4] = payload >> 8;
+    f[ip + 5] = payload & 0xff;
+    return;
+  }
+  f[ip + 2] = ipLength >> 8;
+  f[ip + 3] = ipLength & 0xff;
+  if (id !== undefined) {
+    f[ip + 4] = (id >> 8) & 0xff;
+    f[ip + 5] = id & 0xff;
+  }
+  f[ip + 10] = f[ip + 11] = 0;
+  const ihl = (f[ip]! & 0x0f) * 4;
+  const c = ~onesComplementSum(f, ip, ip + ihl) & 0xffff;
+  f[ip + 10] = c >> 8;
+  f[ip + 11] = c & 0xff;
+}
+
+/** Whether two 16-bit checksum values are the same ones' complement number (0 and 0xffff both mean zero). */
+export function sameOnesComplement(a: number, b: number): boolean {
+  return a === b || ((a | b) === 0xffff && (a & b) === 0);
+}

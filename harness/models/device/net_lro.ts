@@ -8,8 +8,8 @@
  */
 import {
   ipv4HeaderChecksumOk,
-  onesComplementSum,
   pseudoHeaderSum,
+  setIpLength,
   transportChecksumOk,
   type TransportHeader,
   transportOf,
@@ -135,20 +135,8 @@ export function coalesceTcp(frames: readonly Uint8Array[], opts: CoalesceOptions
     out.set(frame.subarray(s.t.start + s.headerLength, s.t.start + s.t.length), off);
     off += s.payload;
   }
-  const ip = first.t.ip;
   const l4Length = first.headerLength + total;
-  if (first.t.v6) {
-    out[ip + 4] = l4Length >> 8;
-    out[ip + 5] = l4Length & 0xff;
-  } else {
-    const ipLength = first.t.start - ip + l4Length;
-    out[ip + 2] = ipLength >> 8;
-    out[ip + 3] = ipLength & 0xff;
-    out[ip + 10] = out[ip + 11] = 0;
-    const c = ~onesComplementSum(out, ip, first.t.start) & 0xffff;
-    out[ip + 10] = c >> 8;
-    out[ip + 11] = c & 0xff;
-  }
+  setIpLength(out, first.t.ip, first.t.v6, first.t.start - first.t.ip + l4Length);
   // PSH when any segment had it; the last segment's acknowledgement and window.
   const last = taken[taken.length - 1]!;
   out.set(last.frame.subarray(last.s.t.start + 8, last.s.t.start + 12), first.t.start + 8);
@@ -209,15 +197,7 @@ export function coalesceVxlan(frames: readonly Uint8Array[], opts: CoalesceOptio
   out.set(c.frame, innerStart);
   const udpLength = out.length - outer.start;
   out.set([udpLength >> 8, udpLength & 0xff, 0, 0], outer.start + 4);
-  if (outer.v6) {
-    out.set([udpLength >> 8, udpLength & 0xff], outer.ip + 4);
-  } else {
-    const total = out.length - outer.ip;
-    out.set([total >> 8, total & 0xff], outer.ip + 2);
-    out[outer.ip + 10] = out[outer.ip + 11] = 0;
-    const sum = ~onesComplementSum(out, outer.ip, outer.start) & 0xffff;
-    out.set([sum >> 8, sum & 0xff], outer.ip + 10);
-  }
+  setIpLength(out, outer.ip, outer.v6, out.length - outer.ip);
   return {
     ...c,
     frame: out,

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { completeChecksum, onesComplementSum, pseudoHeaderSum, transportOf } from "./net_frames.ts";
+import { completeChecksum, pseudoHeaderSum, setIpLength, transportOf } from "./net_frames.ts";
 import { TcpFlag, tcpSegmentOf } from "./net_lro.ts";
 
 /** Payload bytes the device puts in one segment at least (a gso_size below is taken as this). */
@@ -39,20 +39,7 @@ export function segmentTcp(frame: Uint8Array, mss: number): Uint8Array[] | undef
     f.set(frame.subarray(0, head));
     f.set(chunk, head);
     const l4Length = s.headerLength + chunk.length;
-    if (s.t.v6) {
-      f[ip + 4] = l4Length >> 8;
-      f[ip + 5] = l4Length & 0xff;
-    } else {
-      const total = s.t.start - ip + l4Length;
-      f[ip + 2] = total >> 8;
-      f[ip + 3] = total & 0xff;
-      f[ip + 4] = ((id + i) >> 8) & 0xff;
-      f[ip + 5] = (id + i) & 0xff;
-      f[ip + 10] = f[ip + 11] = 0;
-      const c = ~onesComplementSum(f, ip, s.t.start) & 0xffff;
-      f[ip + 10] = c >> 8;
-      f[ip + 11] = c & 0xff;
-    }
+    setIpLength(f, ip, s.t.v6, s.t.start - ip + l4Length, s.t.v6 ? undefined : id + i);
     const seq = (s.seq + off) >>> 0;
     f.set([seq >>> 24, (seq >> 16) & 0xff, (seq >> 8) & 0xff, seq & 0xff], s.t.start + 4);
     const last = off + size >= data.length;
@@ -97,7 +84,7 @@ export function segmentUdp(frame: Uint8Array, size: number): Uint8Array[] | unde
     f.set(chunk, head);
     const l4 = 8 + chunk.length;
     f.set([l4 >> 8, l4 & 0xff], t.start + 4);
-    setIpLength(f, t.ip, t.v6, t.start - t.ip + l4, id + i);
+    setIpLength(f, t.ip, t.v6, t.start - t.ip + l4, t.v6 ? undefined : id + i);
     const u = transportOf(f)!;
     const sum = pseudoHeaderSum(f, u);
     f.set([sum >> 8, sum & 0xff], u.start + 6);
@@ -106,25 +93,6 @@ export function segmentUdp(frame: Uint8Array, size: number): Uint8Array[] | unde
     if (data.length === 0) break;
   }
   return out;
-}
-
-/** Sets an IP header's length (IPv4 total length, identification and header checksum; IPv6 payload length). */
-function setIpLength(f: Uint8Array, ip: number, v6: boolean, ipLength: number, id: number): void {
-  if (v6) {
-    const payload = ipLength - 40;
-    f[ip + 4] = payload >> 8;
-    f[ip + 5] = payload & 0xff;
-    return;
-  }
-  f[ip + 2] = ipLength >> 8;
-  f[ip + 3] = ipLength & 0xff;
-  f[ip + 4] = (id >> 8) & 0xff;
-  f[ip + 5] = id & 0xff;
-  f[ip + 10] = f[ip + 11] = 0;
-  const ihl = (f[ip]! & 0x0f) * 4;
-  const c = ~onesComplementSum(f, ip, ip + ihl) & 0xffff;
-  f[ip + 10] = c >> 8;
-  f[ip + 11] = c & 0xff;
 }
 
 /** Where a UDP tunnel segmentation request says its headers are. */
@@ -173,7 +141,7 @@ export function segmentTunnel(
     f.set(seg.subarray(14), o.innerNhOffset);
     const udpLength = f.length - o.outerThOffset;
     f.set([udpLength >> 8, udpLength & 0xff, 0, 0], o.outerThOffset + 4);
-    setIpLength(f, outer.ip, outer.v6, f.length - outer.ip, outerId + i);
+    setIpLength(f, outer.ip, outer.v6, f.length - outer.ip, outer.v6 ? undefined : outerId + i);
     if (o.outerChecksum) {
       const t = transportOf(f)!;
       const sum = pseudoHeaderSum(f, t);
