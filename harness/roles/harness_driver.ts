@@ -478,7 +478,10 @@ export class HarnessDriver {
     const start = Date.now();
     seen.push(...await this.#harvest(queue));
     // Bounded by wall-clock time, and by device time granted without progress
-    // (an idle in-process device settles at once: waiting longer changes nothing).
+    // (an idle in-process device settles at once: waiting longer changes nothing),
+    // and by the device saying it is broken: once DEVICE_NEEDS_RESET reads set it
+    // serves nothing more until a reset (QEMU's virtio_error), so waiting longer
+    // only costs the deadline.
     let idle = 0;
     while (seen.length < count && Date.now() - start < deadlineMs && idle < deadlineMs) {
       const step = Math.min(50, deadlineMs);
@@ -486,9 +489,22 @@ export class HarnessDriver {
       const got = await this.#harvest(queue);
       seen.push(...got);
       idle = got.length > 0 ? 0 : idle + step;
+      if (got.length === 0 && seen.length < count && await this.needsReset()) break;
     }
     if (count > 0 && seen.length >= count && deadlineMs > 0) this.noteServed(Date.now() - start);
     return seen;
+  }
+
+  /**
+   * Whether the device status reads DEVICE_NEEDS_RESET: the device says it serves nothing more until a reset, so a
+   * wait for it to act may end (a device that cannot answer counts as not saying so).
+   */
+  async needsReset(): Promise<boolean> {
+    try {
+      return ((await this.transport.getStatus()) & Status.DEVICE_NEEDS_RESET) !== 0;
+    } catch {
+      return false;
+    }
   }
 
   async #harvest(queue: DriverQueue): Promise<UsedElem[]> {

@@ -60,7 +60,8 @@ const where = (p: RingPos) => `slot ${p.pos} (wrap ${p.wrap})`;
 /**
  * Lets the device run until `done()` holds, for at most `ms`; with a memory
  * trace it also gives up once the device made no memory access for
- * {@link QUIET_MS}. Returns the device's memory accesses meanwhile.
+ * {@link QUIET_MS}, or once the device status reads DEVICE_NEEDS_RESET.
+ * Returns the device's memory accesses meanwhile.
  */
 export async function runUntil(
   ctx: DeviceClauseContext,
@@ -84,6 +85,9 @@ export async function runUntil(
       trace.push(...t);
       lastActivity = Date.now();
       quiet = 0;
+    } else if (!(await done()) && await ctx.driver.needsReset()) {
+      // The device said it is broken (DEVICE_NEEDS_RESET): it acts no more until a reset.
+      break;
     }
   }
   trace.push(...(ctx.session.takeMemoryTrace?.() ?? []));

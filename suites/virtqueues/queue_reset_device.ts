@@ -276,7 +276,8 @@ export const resetQueueDefaults = defineDeviceClause({
     "used state included: once enabled again, the device reads available buffers from the start of the ring " +
     "and writes used ones from the start.",
   action: "Completes a random number of requests (so the device's positions are not at the start, possibly " +
-    "wrapped), may leave some available without notifying, resets the queue, enables it on fresh zeroed rings of " +
+    "wrapped), may leave some available without notifying, resets the queue, checks it reads disabled, enables it " +
+    "on fresh zeroed rings of " +
     "the same size, makes new requests available and checks they are all used, the used index counting from 0 " +
     "(split) or the used descriptors from slot 0 with wrap counter 1 (packed), and (with a memory trace) that " +
     "the device first read slot 0 and first wrote used slot 0.",
@@ -299,6 +300,10 @@ export const resetQueueDefaults = defineDeviceClause({
         await ctx.driver.quiet(ctx.driver.notificationWindow(QUIET_MS));
         for (let i = 0; i < p.pending && ctx.driver.sampleRoom(QUEUE) > 0; i++) await ctx.driver.sampleRequest(QUEUE);
         await resetQueue(ctx);
+        // The enable state is part of the queue's state: a queue still enabled was not reset (and a request on
+        // fresh rings would only show it after a deadline).
+        const ready = await ctx.transport.queueReady(QUEUE);
+        expectThat(!ready, "the queue disabled once its reset completed (enabled 0, the default)", () => "enabled 1");
         const fresh = await ctx.driver.setupQueue(QUEUE, q.size);
         ctx.session.takeMemoryTrace?.();
         const n = Math.min(p.fresh, ctx.driver.sampleCapacity(QUEUE));
