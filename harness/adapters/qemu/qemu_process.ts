@@ -122,6 +122,8 @@ export interface QemuLaunchOptions {
   startTimeoutMs?: number;
   /** Deadline of one qtest command (default 5000). */
   commandTimeoutMs?: number;
+  /** Post qtest writes (`QtestClientOptions.postWrites`; default false). */
+  postWrites?: boolean;
   /**
    * Prepares files in the private directory before QEMU starts (e.g. disk
    * images); returns more arguments for QEMU.
@@ -379,7 +381,10 @@ export class QemuProcess {
       if ("setNoDelay" in conn && typeof conn.setNoDelay === "function") (conn as Deno.TcpConn).setNoDelay(true);
       const qtest = new QtestClient(
         conn,
-        options.commandTimeoutMs ? { commandTimeoutMs: options.commandTimeoutMs } : {},
+        {
+          ...(options.commandTimeoutMs ? { commandTimeoutMs: options.commandTimeoutMs } : {}),
+          postWrites: options.postWrites ?? false,
+        },
       );
       const qmp = new QmpClient(stdioStream(proc));
       const qemu = new QemuProcess(proc, dir, commandLine, qtest, qmp, () => stderr, stderrDone, backEnd);

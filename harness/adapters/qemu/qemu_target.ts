@@ -388,6 +388,9 @@ class QemuDeviceSession implements DeviceSession {
       tempRoot: this.options.tempRoot ?? DEFAULT_TEMP_ROOT,
       ...(this.options.startTimeoutMs ? { startTimeoutMs: this.options.startTimeoutMs } : {}),
       ...(this.options.commandTimeoutMs ? { commandTimeoutMs: this.options.commandTimeoutMs } : {}),
+      // Register and memory writes are posted: QEMU executes qtest commands in order, so every read that follows
+      // sees them done; the interrupt level is read after a sync (see interruptLevel).
+      postWrites: true,
       ...(this.options.backEnd ? { backEnd: this.options.backEnd } : {}),
       ...(drive
         ? {
@@ -493,7 +496,12 @@ class QemuDeviceSession implements DeviceSession {
   }
 
   interruptLevel(): Promise<boolean> {
-    return this.#call(() => Promise.resolve(this.#live().qtest.irqLevel(this.#loc().irq)));
+    return this.#call(async () => {
+      const qtest = this.#live().qtest;
+      // The lines QEMU reported while executing the posted writes arrive before their answers.
+      await qtest.sync();
+      return qtest.irqLevel(this.#loc().irq);
+    });
   }
 
   /**

@@ -37,6 +37,16 @@ export interface QtestClientOptions {
    * each time, so long lines cost quadratic time).
    */
   maxChunk?: number;
+  /**
+   * Posted writes (default false): the write commands (`write*`, `out*`,
+   * `b64write`) resolve once sent, without waiting for QEMU's answer, as
+   * writes on a bus are posted. QEMU executes commands in order, so a later
+   * read still sees every earlier write done; an error answer to a posted
+   * write fails the connection (every later command rejects with it). Call
+   * {@link QtestClient.sync} before reading state QEMU reports on its own
+   * (interrupt lines).
+   */
+  postWrites?: boolean;
 }
 
 /** The byte stream a client talks over: a `Deno.Conn`, or anything with the same three methods. */
@@ -127,6 +137,9 @@ export class QtestClient {
   readonly #pending: Pending[] = [];
   readonly #irqListeners = new Set<IrqListener>();
   readonly #levels = new Map<number, boolean>();
+  readonly #postWrites: boolean;
+  /** Settles when QEMU has answered the last posted write (see {@link QtestClientOptions.postWrites}). */
+  #lastPosted: Promise<void> = Promise.resolve();
   #outbox: string[] = [];
   #flushScheduled = false;
   #writing: Promise<void> = Promise.resolve();
@@ -141,6 +154,7 @@ export class QtestClient {
     this.#conn = conn;
     this.#timeoutMs = options.commandTimeoutMs ?? 5000;
     this.#maxChunk = options.maxChunk ?? 1 << 16;
+    this.#postWrites = options.postWrites ?? false;
     this.done = this.#readLoop();
   }
 
@@ -184,6 +198,45 @@ export class QtestClient {
     });
   }
 
+  /**
+   * Sends a command whose answer nobody waits for (a posted write): resolves once it is queued. An answer other
+   * than `OK` fails the connection, so the next command reports it.
+   */
+  #post(line: string): Promise<void> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    if (this.#closing) {
+      return Promise.reject(new QtestError("closed", `The qtest connection is closed: cannot send "${line}"`, line));
+    }
+    this.#lastPosted = new Promise<void>((resolve) => {
+      const deadline = Date.now() + this.#timeoutMs;
+      this.#pending.push({
+        command: line,
+        deadline,
+        resolve: () => resolve(),
+        reject: (e) => {
+          this.#fail(e.kind === "err" || e.kind === "fail" ? new QtestError(e.kind, `${e.message} (posted)`, line) : e);
+          resolve();
+        },
+      });
+      this.#armWatchdog(deadline);
+      this.#outbox.push(line + "\n");
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        queueMicrotask(() => this.#flush());
+      }
+    });
+    return Promise.resolve();
+  }
+
+  /**
+   * Resolves once QEMU has answered every command sent so far, so that the interrupt lines it reported while
+   * executing them have arrived; rejects when the connection failed. Cheap when no posted write is outstanding.
+   */
+  async sync(): Promise<void> {
+    await this.#lastPosted;
+    if (this.#failure) throw this.#failure;
+  }
+
   /** Sends several commands in one write; resolves with their answers in order. */
   batch(lines: string[]): Promise<string[]> {
     return Promise.all(lines.map((l) => this.command(l)));
@@ -203,7 +256,9 @@ export class QtestClient {
   }
   async #write(op: string, addr: number | bigint, value: number | bigint, max: bigint, addrMax = U64): Promise<void> {
     const what = addrMax === U16 ? "the port" : "the address";
-    await this.command(`${op} ${hexArg(what, op, addr, addrMax)} ${hexArg("the value", op, value, max)}`);
+    const line = `${op} ${hexArg(what, op, addr, addrMax)} ${hexArg("the value", op, value, max)}`;
+    if (this.#postWrites) await this.#post(line);
+    else await this.command(line);
   }
 
   /** Reads a byte of guest-physical memory (or MMIO). */
@@ -288,12 +343,11 @@ export class QtestClient {
   /** Writes bytes to guest memory (`b64write`, in chunks of at most `maxChunk`). */
   async b64write(addr: number, data: Uint8Array): Promise<void> {
     this.#range("b64write", addr, data.length);
-    const parts: Promise<string>[] = [];
+    const parts: Promise<unknown>[] = [];
     for (let off = 0; off < data.length; off += this.#maxChunk) {
       const chunk = data.subarray(off, Math.min(data.length, off + this.#maxChunk));
-      parts.push(
-        this.command(`b64write 0x${(addr + off).toString(16)} 0x${chunk.length.toString(16)} ${base64Encode(chunk)}`),
-      );
+      const line = `b64write 0x${(addr + off).toString(16)} 0x${chunk.length.toString(16)} ${base64Encode(chunk)}`;
+      parts.push(this.#postWrites ? this.#post(line) : this.command(line));
     }
     await Promise.all(parts);
   }

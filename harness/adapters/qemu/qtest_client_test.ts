@@ -201,3 +201,51 @@ Deno.test("qtest client: an answer nobody asked for or a garbage answer fails th
   assertEquals(e2.kind, "protocol");
   await c2.close();
 });
+
+Deno.test("qtest client: posted writes resolve before QEMU answers, stay in order; sync waits for their answers", async () => {
+  // This QEMU holds its answers until a read comes; a write lowers line 5 before its answer, as qtest reports it.
+  let held: string[] = [];
+  const fake = new FakeQemu((line, q) => {
+    if (line.startsWith("writel")) held.push("IRQ lower 5\n");
+    held.push(line.startsWith("readl") ? `OK 0x${(Number(line.split(" ")[1]) & 0xff).toString(16)}\n` : "OK\n");
+    if (line.startsWith("readl")) {
+      q.send(held.join(""));
+      held = [];
+    }
+  });
+  fake.send("IRQ raise 5\n");
+  const c = new QtestClient(fake, { postWrites: true });
+  await c.writel(0x1000, 1);
+  await c.b64write(0x2000, new Uint8Array([1, 2, 3]));
+  await c.outb(0xcf8, 7);
+  // Nothing answered yet (a write waiting for its answer would not have returned): the line reads as before.
+  assertEquals(c.irqLevel(5), true);
+  assertEquals(await c.readl(0x60), 0x60);
+  assertEquals(fake.lines, ["writel 0x1000 0x1", "b64write 0x2000 0x3 AQID", "outb 0xcf8 0x7", "readl 0x60"]);
+  assertEquals(c.irqLevel(5), false);
+  // A sync waits for the answer of the last posted write.
+  await c.writel(0x1004, 2);
+  let synced = false;
+  const sync = c.sync().then(() => synced = true);
+  await new Promise((r) => setTimeout(r, 5));
+  assertEquals(synced, false);
+  await c.readl(0x61);
+  await sync;
+  assertEquals(synced, true);
+  await c.close();
+});
+
+Deno.test("qtest client: an error answer to a posted write fails the connection, and the next command says so", async () => {
+  const fake = new FakeQemu((line, q) => {
+    if (line.startsWith("writew")) q.send("ERR bad write\n");
+    else echo(line, q);
+  });
+  const c = new QtestClient(fake, { postWrites: true });
+  await c.writew(0x10, 1);
+  const e = await assertRejects(() => c.readl(0), QtestError);
+  assertEquals(e.kind, "err");
+  assertEquals(e.message, `QEMU rejected the qtest command "writew 0x10 0x1": ERR bad write (posted)`);
+  await assertRejects(() => c.sync(), QtestError);
+  await assertRejects(() => c.writel(0, 0), QtestError);
+  await c.done;
+});
