@@ -832,8 +832,10 @@ export const onlyAvailableUsed = defineDeviceClause({
         fresh.push(c);
       }
       await ctx.driver.kick(QUEUE);
-      const { trace } = await collectUsed(ctx, QUEUE, lead.length + fresh.length);
-      trace.push(...await quietTrace(ctx));
+      // Once the fresh chains over the decoy slots are used, the device has acted on that notification: no window.
+      // A device that leaves them unused gets a window for what it might still do.
+      const { used, trace } = await collectUsed(ctx, QUEUE, lead.length + fresh.length);
+      if (used.length < lead.length + fresh.length) trace.push(...await quietTrace(ctx));
       await check("fresh", trace);
     }, fmtDecoyPlan);
   },
@@ -847,19 +849,33 @@ export const usedDescriptorFinal = defineDeviceClause({
   requirement: "Once the device has set a descriptor's USED bit (marking it used), it does not change that " +
     "descriptor any more.",
   action: "Makes random batches of random chains available; after each batch reads every used descriptor, sends " +
-    "one more notification with nothing new, and reads them again; where the adapter records accesses, also " +
+    "one more notification with nothing new, then serves one more request (the device has acted on the " +
+    "notification by then), and reads them again; where the adapter records accesses, also " +
     "checks no device write touched a used descriptor after the write that set its flags.",
   applies: PACKED,
   async run(ctx) {
     await checkProperty(ctx, arbPlan(sizesFor(ctx)), async (plan) => {
       const q = await openPacked(ctx, plan.setup);
       await playRounds(ctx, q, plan.rounds, async (r) => {
-        const positions = usedPositions(q, r);
-        const before = await Promise.all(positions.map((p) => readSlot(ctx, q, p.pos.pos)));
+        const all = usedPositions(q, r);
+        const before = await Promise.all(all.map((p) => readSlot(ctx, q, p.pos.pos)));
         await ctx.driver.kick(QUEUE);
-        r.trace.push(...await quietTrace(ctx));
+        // The device has acted on that notification once it has served a request made available after it (a probe
+        // right after the round): no window to guess. The probe's slots are the driver's again, so they are not
+        // compared; a round the device left unfinished gets a window instead.
+        const probeSlots = ctx.deviceType === "blk" && !q.features.indirect ? 2 : 1;
+        const reused = new Set<number>();
+        if (r.used.length === r.chains.length && q.freeCount >= probeSlots) {
+          r.trace.push(...(ctx.session.takeMemoryTrace?.() ?? []));
+          for (let k = 0; k < probeSlots; k++) reused.add((q.nextPos.pos + k) % q.size);
+          const probe = await runRound(ctx, q, [await fillerChain(ctx, probeSlots, q.features.indirect)]);
+          r.trace.push(...probe.trace);
+          if (probe.used.length < 1) incomplete(ctx, probe);
+        } else r.trace.push(...await quietTrace(ctx));
+        const positions = all.filter((p) => !reused.has(p.pos.pos));
         const changed: string[] = [];
-        for (const [i, p] of positions.entries()) {
+        for (const [i, p] of all.entries()) {
+          if (reused.has(p.pos.pos)) continue;
           const now = await readSlot(ctx, q, p.pos.pos);
           const was = before[i]!;
           if (now.some((v, k) => v !== was[k])) {
