@@ -115,11 +115,20 @@ async function runRound(ctx: DeviceClauseContext, w: Workload): Promise<RoundRes
     ctx.session.takeMemoryTrace?.();
     const used = await serveBatch(ctx, 0, batch);
     traces.push(ctx.session.takeMemoryTrace?.() ?? []);
+    // Writes of one batch to the same sector may run in either order: that sector's content is not known after it.
+    const writers = new Map<number, number>();
     for (const p of batch) {
       const u = used.get(p.id);
       served.push({ placed: p, used: u, bytes: await writtenBytes(ctx, p) });
-      if (u) rememberWrite(p, known);
+      if (!u) continue;
+      const mine = new Map<number, Uint8Array>();
+      rememberWrite(p, mine);
+      for (const [sector, bytes] of mine) {
+        writers.set(sector, (writers.get(sector) ?? 0) + 1);
+        known.set(sector, bytes);
+      }
     }
+    for (const [sector, n] of writers) if (n > 1) known.delete(sector);
     // A device that left a batch unserved has stopped (or broken): later batches would only wait out deadlines.
     if (used.size < batch.length) break;
   }

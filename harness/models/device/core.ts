@@ -85,8 +85,8 @@ export interface DeviceKnobs {
   /** With IN_ORDER: drain every available buffer, then write one used element for the last one. */
   inOrderBatches?: boolean;
   /**
-   * Without VIRTIO_F_IN_ORDER: complete the buffers taken on one look at the ring in reverse order (a conforming
-   * device may use buffers in any order).
+   * Without VIRTIO_F_IN_ORDER: execute and complete the buffers taken on one look at the ring in reverse order (a
+   * conforming device may use buffers in any order, and requests made available together may run in any order).
    */
   outOfOrder?: boolean;
   /** Polling period when available-buffer notifications are suppressed (default 2 ms). */
@@ -401,6 +401,7 @@ export class DeviceCore implements FunctionHost {
       const batch: { id: number; len: number }[] = [];
       const batching = this.knobs.inOrderBatches === true && ring.features.inOrder;
       const reorder = this.knobs.outOfOrder === true && !ring.features.inOrder;
+      const taken: { id: number; buffers: ChainBuffer[] }[] = [];
       while (epoch === this.epoch && this.canProcess(q)) {
         if (!(await ring.hasAvailable())) {
           // Re-arm notifications, then look once more: a buffer made available meanwhile is not missed.
@@ -413,17 +414,15 @@ export class DeviceCore implements FunctionHost {
         }
         const buf = await ring.take();
         if (!buf) break;
-        const result = await this.fn.handle(q, buf.buffers, this.memory, this.negotiated);
-        // A device or queue reset while the request ran: its rings are no longer the device's to write.
-        if (epoch !== this.epoch || this.queues[q] !== state) return;
-        if (result.kind === "error") return this.enterErrorState(result.reason);
-        if (result.kind === "hold") {
-          state.held.push({ id: buf.id, buffers: buf.buffers });
-          await this.fn.afterHold?.(q);
+        // Out of order: every buffer of this look is taken first, then executed and used last to first.
+        if (reorder) {
+          taken.push(buf);
           continue;
         }
-        const len = this.usedLength(result.written, buf.buffers.reduce((s, b) => s + b.len, 0));
-        if (batching || reorder) {
+        const len = await this.#execute(q, buf, epoch);
+        if (len === "stop") return;
+        if (len === "held") continue;
+        if (batching) {
           batch.push({ id: buf.id, len });
           continue;
         }
@@ -431,9 +430,11 @@ export class DeviceCore implements FunctionHost {
         await this.afterUsed(q, ring);
       }
       if (reorder) {
-        for (const done of batch.reverse()) {
-          if (epoch !== this.epoch || this.queues[q] !== state) return;
-          await ring.pushUsed(done.id, done.len);
+        for (const buf of taken.reverse()) {
+          const len = await this.#execute(q, buf, epoch);
+          if (len === "stop") return;
+          if (len === "held") continue;
+          await ring.pushUsed(buf.id, len);
           await this.afterUsed(q, ring);
         }
         return;
@@ -448,6 +449,30 @@ export class DeviceCore implements FunctionHost {
       if (e instanceof RingError) return this.enterErrorState(e.message);
       throw e;
     }
+  }
+
+  /**
+   * Executes one buffer taken from queue `q`: its used length, `"held"` when the function keeps it for later, or
+   * `"stop"` when the device entered its error state or was reset meanwhile (its rings are no longer its to write).
+   */
+  async #execute(
+    q: number,
+    buf: { id: number; buffers: ChainBuffer[] },
+    epoch: number,
+  ): Promise<number | "held" | "stop"> {
+    const state = this.queues[q];
+    const result = await this.fn.handle(q, buf.buffers, this.memory, this.negotiated);
+    if (epoch !== this.epoch || this.queues[q] !== state) return "stop";
+    if (result.kind === "error") {
+      this.enterErrorState(result.reason);
+      return "stop";
+    }
+    if (result.kind === "hold") {
+      state!.held.push({ id: buf.id, buffers: buf.buffers });
+      await this.fn.afterHold?.(q);
+      return "held";
+    }
+    return this.usedLength(result.written, buf.buffers.reduce((s, b) => s + b.len, 0));
   }
 
   /** The device-writable bytes of each buffer held on queue `q`, oldest first (see {@link FunctionHost.heldSizes}). */
