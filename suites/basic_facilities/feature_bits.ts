@@ -31,7 +31,7 @@ const DEVICE = "devicenormative:Basic Facilities of a Virtio Device / Feature Bi
  * kept, since the suite knows neither their dependencies nor which of them the device needs.
  */
 export function validSubsets(ctx: DeviceClauseContext): fc.Arbitrary<bigint> {
-  const known = knownMask(ctx.deviceType, ctx.session.info.transport);
+  const known = knownMask(ctx.deviceType, ctx.session.transport);
   const candidates = bitsOf(ctx.offered & known & ~bit(F.VERSION_1));
   const kept = (ctx.offered & bit(F.VERSION_1)) |
     (ctx.deviceType === "other" ? ctx.offered & DEVICE_SPECIFIC_MASK : 0n);
@@ -124,11 +124,11 @@ export const offersOnlySupported = defineDeviceClause({
   action: "Reads feature words 0–3 and compares the offered set with the bits defined for this device type on " +
     "this transport.",
   run(ctx) {
-    const foreign = ctx.offered & ~definedMask(ctx.deviceType, ctx.session.info.transport);
+    const foreign = ctx.offered & ~definedMask(ctx.deviceType, ctx.session.transport);
     expectNone(
       `only bits defined for ${
         ctx.deviceType === "other" ? "a device (any device-specific bit)" : `a ${ctx.deviceType} device`
-      } over ${ctx.session.info.transport}`,
+      } over ${ctx.session.transport}`,
       bitsOf(foreign),
       (b) =>
         `offers ${featureName(ctx.deviceType, b)}${

@@ -17,7 +17,11 @@ import type { DeviceQueue } from "../../virtqueue/queue.ts";
 import { ringFeatures } from "../../virtqueue/queue.ts";
 import { createDeviceQueue } from "../../virtqueue/rings.ts";
 import { type ChainBuffer, RingError, SplitDeviceQueue } from "../../virtqueue/split.ts";
+import { AdminEngine, type AdminFunction } from "./admin_queue.ts";
 import { type DeviceFunction, type FunctionHost, scatter } from "./device_function.ts";
+
+/** The size of the reference device's administration virtqueue. */
+export const ADMIN_QUEUE_SIZE = 64;
 
 /** The device-independent features the reference device implements and offers. */
 export const REFERENCE_CORE_FEATURES: bigint = bit(F.VERSION_1) | bit(F.INDIRECT_DESC) | bit(F.RING_RESET) |
@@ -150,11 +154,18 @@ export class DeviceCore implements FunctionHost {
   #rerun = new Set<number>();
   #running = new Set<number>();
 
+  /**
+   * The administration virtqueue's engine (spec 2.13): on PCI, for a device type that defines administration
+   * commands; the queue is the one after the device's last queue, and VIRTIO_F_ADMIN_VQ is offered.
+   */
+  readonly admin: AdminEngine | undefined;
+
   constructor(readonly fn: DeviceFunction, opts: DeviceOptions) {
     this.memory = opts.memory;
     this.transport = opts.transport;
     this.knobs = opts.knobs ?? {};
     this.#clock = opts.clock ?? realClock;
+    this.admin = fn.admin && opts.transport === "pci" ? this.createAdminEngine(fn.admin) : undefined;
     this.resetState();
     fn.attach?.(this);
   }
@@ -173,7 +184,8 @@ export class DeviceCore implements FunctionHost {
    * it implements (on the legacy interface, only what {@link LEGACY_FEATURE_MASK} allows).
    */
   offeredFeatures(): bigint {
-    const offered = this.knobs.offered ?? (this.fn.features | REFERENCE_CORE_FEATURES);
+    const offered = this.knobs.offered ??
+      (this.fn.features | REFERENCE_CORE_FEATURES | (this.admin ? bit(F.ADMIN_VQ) : 0n));
     return this.legacy ? offered & LEGACY_FEATURE_MASK & ~(this.fn.modernOnly ?? 0n) : offered;
   }
 
@@ -201,9 +213,34 @@ export class DeviceCore implements FunctionHost {
     this.configChangeOwed = false;
     this.#rerun.clear();
     this.#clock.clearTimer(this.#poll);
-    this.queues = Array.from({ length: this.fn.queueCount }, () => this.freshQueue());
+    this.queues = Array.from({ length: this.queueTotal }, () => this.freshQueue());
     this.fn.reset();
+    this.admin?.reset();
     this.onInterrupt(false);
+  }
+
+  /** Builds the administration virtqueue's engine (a variant may return its own; called during construction). */
+  protected createAdminEngine(admin: AdminFunction): AdminEngine {
+    return new AdminEngine(admin);
+  }
+
+  /** The index of the administration virtqueue, when the device has one. */
+  get adminQueueIndex(): number | undefined {
+    return this.admin ? this.fn.queueCount : undefined;
+  }
+
+  /** Every queue the device has: the device type's, then the administration virtqueue if any. */
+  get queueTotal(): number {
+    return this.fn.queueCount + (this.admin ? 1 : 0);
+  }
+
+  /**
+   * The largest size of queue `q`: the device type's, or for the administration virtqueue
+   * {@link ADMIN_QUEUE_SIZE} once VIRTIO_F_ADMIN_VQ is negotiated (0 before: the queue does not exist).
+   */
+  queueSizeMax(q: number): number {
+    if (q === this.adminQueueIndex) return (this.negotiated & bit(F.ADMIN_VQ)) !== 0n ? ADMIN_QUEUE_SIZE : 0;
+    return this.fn.queueSizeMax(q);
   }
 
   protected freshQueue(): QueueState {
@@ -461,6 +498,10 @@ export class DeviceCore implements FunctionHost {
     epoch: number,
   ): Promise<number | "held" | "stop"> {
     const state = this.queues[q];
+    if (q === this.adminQueueIndex) {
+      const written = await this.admin!.handle(buf.buffers, this.memory);
+      return epoch !== this.epoch || this.queues[q] !== state ? "stop" : written;
+    }
     const result = await this.fn.handle(q, buf.buffers, this.memory, this.negotiated);
     if (epoch !== this.epoch || this.queues[q] !== state) return "stop";
     if (result.kind === "error") {

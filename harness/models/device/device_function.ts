@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { AdminFunction } from "./admin_queue.ts";
 import type { DeviceTypeName } from "../../features.ts";
 import type { GuestMemory } from "../../memory.ts";
 import type { Width } from "../../registers.ts";
@@ -65,6 +66,8 @@ export interface DeviceFunction {
   acceptsFeatures?(accepted: bigint): boolean;
   /** Queue `queue` was reset on its own (VIRTIO_F_RING_RESET): the function drops what it kept for it. */
   queueReset?(queue: number): void;
+  /** The administration commands of this device type (the core adds an administration virtqueue on PCI). */
+  readonly admin?: AdminFunction;
 }
 
 /** What a device function may ask of its core. */

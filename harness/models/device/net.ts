@@ -13,6 +13,7 @@
  *
  * @module
  */
+import type { AdminFunction } from "./admin_queue.ts";
 import { bit, DEVICE_IDS, F, NET_F } from "../../features.ts";
 import { le } from "../../memory.ts";
 import type { GuestMemory } from "../../memory.ts";
@@ -402,6 +403,12 @@ export class NetFunction implements DeviceFunction {
     this.#max = opts.queueSizeMax ?? 64;
     this.reset();
   }
+
+  /**
+   * The administration virtqueue (PCI): the self group's list commands; the flow filter capabilities and resource
+   * objects come with flow filtering.
+   */
+  readonly admin: AdminFunction = { capabilities: [], resources: [] };
 
   attach(host: FunctionHost): void {
     this.#host = host;

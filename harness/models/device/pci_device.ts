@@ -230,7 +230,9 @@ export function defaultPciLayout(fn: DeviceFunction, opts: PciLayoutOptions = {}
     ...opts.identity,
   };
   const mult = opts.notifyOffMultiplier ?? PCI_NOTIFY_MULTIPLIER;
-  const notifyLength = Math.max(4, (fn.queueCount - 1) * mult + 4);
+  // The administration virtqueue (a device type with administration commands has one on PCI) is notified too.
+  const queues = fn.queueCount + (fn.admin ? 1 : 0);
+  const notifyLength = Math.max(4, (queues - 1) * mult + 4);
   const hasDevice = opts.deviceCfg ?? fn.config.length > 0;
   const deviceLength = Math.max(4, align(fn.config.length, 4));
   const mainSize = pow2AtLeast(Math.max(0x4000, PCI_STRUCT_OFFSETS.notify + notifyLength));
@@ -304,7 +306,7 @@ export function defaultPciLayout(fn: DeviceFunction, opts: PciLayoutOptions = {}
 
   const layout: PciLayout = { identity, bars, regions, caps, ...(opts.isrJunk ? { isrJunk: opts.isrJunk } : {}) };
   if (opts.msix !== false) {
-    const tableSize = opts.msix ?? fn.queueCount + 1;
+    const tableSize = opts.msix ?? queues + 1;
     const tableLength = tableSize * MsixEntry.SIZE;
     const pbaOffset = Math.max(0x800, align(tableLength, 8));
     const pbaLength = Math.ceil(tableSize / 64) * 8;
@@ -868,8 +870,9 @@ export class PciDevice {
   protected queueState(q: number): QueueState | undefined {
     const s = this.core.queues[q];
     if (s && !this.#seenQueues.has(s)) {
-      this.#seenQueues.add(s);
-      s.size = this.core.fn.queueSizeMax(q);
+      s.size = this.core.queueSizeMax(q);
+      // The administration virtqueue exists once VIRTIO_F_ADMIN_VQ is negotiated: until then it is looked at anew.
+      if (s.size > 0 || q !== this.core.adminQueueIndex) this.#seenQueues.add(s);
     }
     return s;
   }
@@ -953,8 +956,9 @@ export class PciDevice {
       case "queue_reset":
         return this.readQueueReset(q, false);
       case "admin_queue_index":
+        return core.adminQueueIndex ?? 0;
       case "admin_queue_num":
-        return 0;
+        return core.admin ? 1 : 0;
     }
   }
 
