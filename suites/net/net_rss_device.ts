@@ -52,7 +52,7 @@ const PAIRS_USED = 4;
 const FRAMES_MAX = 6;
 
 /** A device brought up with RSS: the pairs set up, the control queue, and what its configuration says of RSS. */
-interface RssLink {
+export interface RssLink {
   negotiated: bigint;
   mac: number[];
   hdr: number;
@@ -109,10 +109,10 @@ function setRss(ctx: DeviceClauseContext, r: RssLink, c: RssConfig): Promise<num
 }
 
 /** Receive buffers made available on one queue, by head. */
-type Buffers = Map<number, BufferSpec>;
+export type Buffers = Map<number, BufferSpec>;
 
 /** Gives `count` receive buffers (one descriptor each, room for a header and 1514 bytes) on receive queue `q`. */
-async function giveBuffers(ctx: DeviceClauseContext, r: RssLink, q: number, count: number, into: Buffers) {
+export async function giveBuffers(ctx: DeviceClauseContext, r: RssLink, q: number, count: number, into: Buffers) {
   const queue = ctx.driver.queue(q);
   const len = r.hdr + 1514;
   for (let i = 0; i < count && queue.freeCount > 0; i++) {
@@ -125,7 +125,7 @@ async function giveBuffers(ctx: DeviceClauseContext, r: RssLink, q: number, coun
 }
 
 /** One frame as received: the queue, and the frame after the header. */
-interface Arrival {
+export interface Arrival {
   queue: number;
   frame: Uint8Array;
 }
@@ -134,7 +134,7 @@ interface Arrival {
  * Reads what the receive `queues` used until `done` says enough came or the driver's deadline passed; returns
  * every arrival in the order seen.
  */
-async function arrivals(
+export async function arrivals(
   ctx: DeviceClauseContext,
   r: RssLink,
   buffers: Map<number, Buffers>,
@@ -159,8 +159,8 @@ async function arrivals(
   return got;
 }
 
-const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
-const rxName = (vq: number) => `receiveq${vq / 2 + 1}`;
+export const same = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+export const rxName = (vq: number): string => `receiveq${vq / 2 + 1}`;
 
 /** A random RSS case: the key, hash types, table, unclassified queue and the flows injected. */
 const arbCase = fc.record({

@@ -55,6 +55,8 @@ export type AdminObjects = ReadonlyMap<number, ReadonlyMap<number, Uint8Array>>;
 export interface AdminFunction {
   capabilities: readonly AdminCapability[];
   resources: readonly AdminResourceKind[];
+  /** Given the engine's live objects once (the device type acts on them, e.g. flow filter rules). */
+  bind?(objects: AdminObjects): void;
 }
 
 /** A command outcome with no result. */
@@ -90,7 +92,9 @@ export class AdminEngine {
   readonly #driverCaps = new Map<number, Uint8Array>();
   readonly #objects = new Map<number, Map<number, Uint8Array>>();
 
-  constructor(readonly fn: AdminFunction) {}
+  constructor(readonly fn: AdminFunction) {
+    fn.bind?.(this.#objects);
+  }
 
   /** The opcodes this device supports for the self group type. */
   get supported(): Set<number> {

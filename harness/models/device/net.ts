@@ -13,7 +13,8 @@
  *
  * @module
  */
-import type { AdminFunction } from "./admin_queue.ts";
+import type { AdminFunction, AdminObjects } from "./admin_queue.ts";
+import { type FfOutcome, flowFilterAdmin, flowFilterOutcome, referenceFfSupport } from "./net_flow_filter.ts";
 import { bit, DEVICE_IDS, F, NET_F } from "../../features.ts";
 import { le } from "../../memory.ts";
 import type { GuestMemory } from "../../memory.ts";
@@ -404,11 +405,16 @@ export class NetFunction implements DeviceFunction {
     this.reset();
   }
 
+  /** The flow filter objects of the administration virtqueue (PCI), once the core binds them. */
+  protected ffObjects: AdminObjects | undefined;
   /**
-   * The administration virtqueue (PCI): the self group's list commands; the flow filter capabilities and resource
-   * objects come with flow filtering.
+   * The administration virtqueue (PCI): the flow filter capabilities and the group, classifier and rule objects
+   * (spec 5.1.6.9); the rules in force steer received frames before RSS.
    */
-  readonly admin: AdminFunction = { capabilities: [], resources: [] };
+  readonly admin: AdminFunction = {
+    ...flowFilterAdmin(referenceFfSupport(), () => this.pairs),
+    bind: (objects) => this.ffObjects = objects,
+  };
 
   attach(host: FunctionHost): void {
     this.#host = host;
@@ -893,8 +899,8 @@ export class NetFunction implements DeviceFunction {
         this.dropped++;
         continue;
       }
-      const rx = this.receiveQueueFor(frame);
-      if (this.dropForReset(rx)) {
+      const rx = this.route(frame);
+      if (rx === "drop") {
         this.#inbox.shift();
         this.dropped++;
         continue;
@@ -904,7 +910,7 @@ export class NetFunction implements DeviceFunction {
       // Consecutive segments of one TCP flow for the same queue may go to the driver as one packet.
       const run: Uint8Array[] = [];
       for (const f of this.#inbox.slice(0, 64)) {
-        if (!this.accepts(f) || this.tooLong(f) || this.receiveQueueFor(f) !== rx) break;
+        if (!this.accepts(f) || this.tooLong(f) || this.route(f) !== rx) break;
         run.push(f);
       }
       const lro = this.receiveOffload(run);
@@ -978,6 +984,24 @@ export class NetFunction implements DeviceFunction {
       csumStart: rsc ? c.segments : c.csumStart,
       csumOffset: rsc ? 0 : c.csumOffset,
     };
+  }
+
+  /**
+   * Where a frame the receive filters accepted goes (spec 5.1.9.6.4): the flow filter rules first (a rule's drop, or
+   * its receive queue, dropped when that queue is being reset); when no rule matched, the queue RSS or the pairs in
+   * use pick ({@link receiveQueueFor}).
+   */
+  protected route(frame: Uint8Array): number | "drop" {
+    const ff = this.ffObjects ? this.flowFilter(this.ffObjects, frame) : undefined;
+    if (ff?.action === "drop") return "drop";
+    if (ff?.action === "queue") return (this.#host?.queueEnabled(ff.vq) ?? true) ? ff.vq : "drop";
+    const rx = this.receiveQueueFor(frame);
+    return this.dropForReset(rx) ? "drop" : rx;
+  }
+
+  /** What the flow filter rules in `objects` do with `frame` ({@link flowFilterOutcome}). */
+  protected flowFilter(objects: AdminObjects, frame: Uint8Array): FfOutcome {
+    return flowFilterOutcome(objects, frame);
   }
 
   /**

@@ -1,0 +1,536 @@
+/**
+ * Device clauses of network flow filters (spec 5.1.9.6.4): the capabilities and resource objects on the
+ * administration virtqueue, and what the rules in force do with received frames — the action of the first matching
+ * rule, groups and rules in priority order, before RSS, after the MAC filters, a frame for a queue being reset
+ * dropped. The harness keeps its own copy of every object it created and judges each frame against
+ * {@link flowFilterOutcome}.
+ *
+ * @module
+ */
+import fc from "fast-check";
+import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core/clause.ts";
+import { checkProperty } from "../../harness/core/property.ts";
+import { bit, F, NET_F } from "../../harness/features.ts";
+import { le } from "../../harness/memory.ts";
+import { AdminOpcode, AdminStatus, decodeBitmap } from "../../harness/models/device/admin_command.ts";
+import type { AdminObjects } from "../../harness/models/device/admin_queue.ts";
+import { NetCtrl, netHeaderSize } from "../../harness/models/device/net.ts";
+import {
+  decodeActions,
+  decodeFfLimits,
+  decodeSelectors,
+  encodeFfGroup,
+  encodeFfRule,
+  encodeSelectors,
+  FF_SELECTOR_LENGTH,
+  type FfRule,
+  type FfSelector,
+  flowFilterOutcome,
+  NetFfAction,
+  NetFfCap,
+  NetFfObject,
+  NetFfSelector,
+} from "../../harness/models/device/net_flow_filter.ts";
+import { NetMqCommand } from "../../harness/models/device/net_rss.ts";
+import { formatStatus, Status } from "../../harness/status.ts";
+import { CommonCfg } from "../../harness/transport/pci_layout.ts";
+import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
+import { mustAnswer, selfCommand } from "../admin/admin_io.ts";
+import { pciOf } from "../transport_pci/helpers_device.ts";
+import { controlCommand, has, testFrame, wireOf } from "./net_io.ts";
+import { type Arrival, arrivals, type Buffers, giveBuffers, type RssLink, rxName, same } from "./net_rss_device.ts";
+
+const FF = "devicenormative:Device Types / Network Device / Device Operation / Flow filter";
+const APPLIES = { transports: ["pci" as const], deviceTypes: ["net" as const], offered: [F.ADMIN_VQ, NET_F.CTRL_VQ] };
+
+/** Queue pairs the clauses set up at most. */
+const PAIRS_USED = 4;
+
+/** A net device brought up with its administration virtqueue and flow filters usable. */
+interface FfLink extends RssLink {
+  admin: number;
+  /** The selectors the device supports, by type. */
+  selectors: Map<number, FfSelector>;
+  lastRulePriority: number;
+  actions: number[];
+}
+
+/** Sends one administration command and fails the clause unless it answers OK. */
+async function adminOk(ctx: DeviceClauseContext, l: { admin: number }, opcode: number, data: Uint8Array, what: string) {
+  // Room for the longest result here: CAP_ID_LIST_QUERY's bitmap reaches id 0x802 (264 bytes).
+  const r = await mustAnswer(ctx, l.admin, selfCommand(opcode, data), { resultBytes: 512 });
+  expectThat(r.result.status === AdminStatus.OK, `${what}: status OK`, () => `status ${r.result.status}`);
+  return r.result.result;
+}
+
+/** `virtio_admin_cmd_cap_get_data` / `_set_data` for capability `id` (with `data` after it). */
+function capData(id: number, data: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const out = new Uint8Array(8 + data.length);
+  le.setU16(out, 0, id);
+  out.set(data, 8);
+  return out;
+}
+
+/** `virtio_admin_cmd_resource_obj_create_data` (and _modify, _query, _destroy headers). */
+function objData(type: number, id: number, body: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const out = new Uint8Array(16 + body.length);
+  le.setU16(out, 0, type);
+  le.setU32(out, 4, id);
+  out.set(body, 16);
+  return out;
+}
+
+/**
+ * Negotiates CTRL_VQ, MQ, MAC, ADMIN_VQ and `extra`, sets up to four pairs, the control and the administration
+ * queue, sets the pairs in use, and sends LIST_USE of every command LIST_QUERY reports; returns the link and the
+ * capability ids CAP_ID_LIST_QUERY reports (none when the device has no capability commands).
+ */
+async function adminNetUp(ctx: DeviceClauseContext, extra: number[] = []): Promise<{ l: FfLink; caps: Set<number> }> {
+  wireOf(ctx);
+  const t = pciOf(ctx);
+  const want = [F.VERSION_1, NET_F.CTRL_VQ, NET_F.MQ, NET_F.MAC, F.ADMIN_VQ, ...extra].reduce((m, f) => m | bit(f), 0n);
+  const r = await ctx.driver.init("features-ok", (o) => o & want);
+  expectThat(r.featuresOk, "FEATURES_OK with CTRL_VQ and ADMIN_VQ", () => formatStatus(r.status));
+  const negotiated = ctx.driver.negotiated;
+  const mq = has(negotiated, NET_F.MQ);
+  const max = mq ? await ctx.transport.readConfig(8, 2) : 1;
+  const pairs = Math.max(1, Math.min(max, PAIRS_USED));
+  for (let q = 0; q < 2 * pairs; q++) await ctx.driver.setupQueue(q, 8);
+  const ctrl = mq ? 2 * max : 2;
+  await ctx.driver.setupQueue(ctrl, 8);
+  const admin = await t.common.read(CommonCfg.admin_queue_index, 2);
+  if ((await t.common.read(CommonCfg.admin_queue_num, 2)) === 0) notApplicable("admin_queue_num reads 0");
+  await ctx.driver.setupQueue(admin, 8);
+  const status = await ctx.driver.addStatus(Status.DRIVER_OK);
+  expectThat((status & Status.DRIVER_OK) !== 0, "DRIVER_OK set", () => formatStatus(status));
+  if (mq && pairs > 1) {
+    const ack = await controlCommand(ctx, NetCtrl.MQ, NetMqCommand.VQ_PAIRS_SET, new Uint8Array([pairs, 0]), ctrl);
+    expectThat(ack === NetCtrl.OK, `VQ_PAIRS_SET ${pairs} acknowledged`, () => `ack ${ack}`);
+  }
+  const mac = await Promise.all(Array.from({ length: 6 }, (_, i) => ctx.transport.readConfig(i, 1)));
+  const l: FfLink = {
+    negotiated,
+    mac,
+    hdr: netHeaderSize(negotiated),
+    pairs,
+    ctrl,
+    keySize: 0,
+    tableLength: 0,
+    hashTypes: 0,
+    tunnels: 0,
+    admin,
+    selectors: new Map(),
+    lastRulePriority: 0,
+    actions: [],
+  };
+  const supported = decodeBitmap(await adminOk(ctx, l, AdminOpcode.LIST_QUERY, new Uint8Array(0), "LIST_QUERY"));
+  const bits = new Uint8Array(8);
+  for (const o of supported) if (o < 64) bits[o >> 3]! |= 1 << (o & 7);
+  await adminOk(ctx, l, AdminOpcode.LIST_USE, bits, "LIST_USE of every reported command");
+  if (!supported.has(AdminOpcode.CAP_ID_LIST_QUERY)) return { l, caps: new Set() };
+  const caps = decodeBitmap(await adminOk(ctx, l, AdminOpcode.CAP_ID_LIST_QUERY, new Uint8Array(0), "CAP_ID_LIST"));
+  return { l, caps };
+}
+
+const FF_CAPS = [NetFfCap.RESOURCE, NetFfCap.SELECTOR, NetFfCap.ACTION];
+
+/**
+ * {@link adminNetUp}, then the three flow filter driver capabilities set to what the device reports. `n/a` when the
+ * device reports no flow filters.
+ */
+async function ffUp(ctx: DeviceClauseContext, extra: number[] = []): Promise<FfLink> {
+  const { l, caps } = await adminNetUp(ctx, extra);
+  if (!FF_CAPS.every((c) => caps.has(c))) notApplicable("the device does not report the flow filter capabilities");
+  const dev = new Map<number, Uint8Array>();
+  for (const id of FF_CAPS) {
+    dev.set(id, await adminOk(ctx, l, AdminOpcode.DEVICE_CAP_GET, capData(id), `DEVICE_CAP_GET 0x${id.toString(16)}`));
+    await adminOk(ctx, l, AdminOpcode.DRIVER_CAP_SET, capData(id, dev.get(id)), `DRIVER_CAP_SET 0x${id.toString(16)}`);
+  }
+  l.selectors = new Map((decodeSelectors(dev.get(NetFfCap.SELECTOR)!) ?? []).map((s) => [s.type, s]));
+  l.lastRulePriority = decodeFfLimits(dev.get(NetFfCap.RESOURCE)!).lastRulePriority;
+  l.actions = decodeActions(dev.get(NetFfCap.ACTION)!);
+  return l;
+}
+
+/** The harness's copy of the objects it created (the oracle's input). */
+type Objects = Map<number, Map<number, Uint8Array>>;
+
+/** Creates an object; fails the clause unless the device answers OK; records it in `objects`. */
+async function create(
+  ctx: DeviceClauseContext,
+  l: FfLink,
+  objects: Objects,
+  type: number,
+  id: number,
+  body: Uint8Array,
+) {
+  await adminOk(
+    ctx,
+    l,
+    AdminOpcode.RESOURCE_OBJ_CREATE,
+    objData(type, id, body),
+    `create object 0x${type.toString(16)} ${id}`,
+  );
+  const m = objects.get(type) ?? new Map();
+  m.set(id, body);
+  objects.set(type, m);
+}
+
+/** The classifier of the clauses: EtherType, then the IPv4 protocol and destination, then the destination port. */
+function classifierOf(l: FfLink): FfSelector[] {
+  for (const t of [NetFfSelector.ETH, NetFfSelector.IPV4, NetFfSelector.TCP]) {
+    const s = l.selectors.get(t);
+    if (!s) notApplicable(`the device supports no selector of type ${t}`);
+    if (s.mask.length < FF_SELECTOR_LENGTH[t]!) notApplicable(`selector type ${t} does not cover its header`);
+  }
+  const eth = new Uint8Array(14);
+  eth.set([0xff, 0xff], 12);
+  const ip = new Uint8Array(20);
+  ip[9] = 0xff;
+  ip.set([0xff, 0xff, 0xff, 0xff], 16);
+  const tcp = new Uint8Array(20);
+  tcp.set([0xff, 0xff], 2);
+  const want = [
+    { type: NetFfSelector.ETH, flags: 0, mask: eth },
+    { type: NetFfSelector.IPV4, flags: 0, mask: ip },
+    { type: NetFfSelector.TCP, flags: 0, mask: tcp },
+  ];
+  for (const s of want) {
+    const d = l.selectors.get(s.type)!;
+    if (s.mask.some((m, i) => (m & ~d.mask[i]!) !== 0)) notApplicable(`selector ${s.type} cannot match these fields`);
+  }
+  return want;
+}
+
+/** The match a rule's key names: a TCP/IPv4 destination 10.0.0.`host` port `port`. */
+interface Match {
+  host: number;
+  port: number;
+}
+
+function keysOf(m: Match): Uint8Array {
+  const k = new Uint8Array(14 + 20 + 20);
+  k.set([0x08, 0x00], 12);
+  k[14 + 9] = 6;
+  k.set([10, 0, 0, m.host], 14 + 16);
+  k.set([m.port >> 8, m.port & 0xff], 34 + 2);
+  return k;
+}
+
+/** A TCP/IPv4 frame to the device for 10.0.0.`host` port `port`, payload marked with `seed`. */
+function frameFor(mac: readonly number[], m: Match, seed: number): Uint8Array {
+  const f = testFrame(mac, 14 + 20 + 20 + 16, seed);
+  f.set([0x08, 0x00], 12);
+  f.set([0x45, 0, 0, 56, 0, seed & 0xff, 0x40, 0, 64, 6, 0, 0, 192, 168, 1, seed & 0xff, 10, 0, 0, m.host], 14);
+  f.fill(0, 34, 54);
+  f.set([0x30, 0x39, m.port >> 8, m.port & 0xff], 34);
+  f[34 + 12] = 0x50;
+  return f;
+}
+
+/** A random rule set: groups with distinct priorities, rules on them, and the frames injected. */
+interface FfCase {
+  groups: number[];
+  rules: { group: number; priority: number; drop: boolean; queue: number; match: Match }[];
+  frames: Match[];
+}
+
+const arbMatch = fc.record({ host: fc.integer({ min: 1, max: 3 }), port: fc.constantFrom(80, 443) });
+
+function arbCase(groups: { min: number; max: number }): fc.Arbitrary<FfCase> {
+  return fc.record({
+    groups: fc.uniqueArray(fc.integer({ min: 0, max: 7 }), { minLength: groups.min, maxLength: groups.max }),
+    rules: fc.array(
+      fc.record({
+        group: fc.nat(),
+        priority: fc.integer({ min: 0, max: 7 }),
+        drop: fc.boolean(),
+        queue: fc.nat(),
+        match: arbMatch,
+      }),
+      { minLength: 1, maxLength: 6 },
+    ),
+    frames: fc.array(fc.record({ host: fc.integer({ min: 1, max: 4 }), port: fc.constantFrom(80, 443, 22) }), {
+      minLength: 1,
+      maxLength: 5,
+    }),
+  });
+}
+
+const fmtCase = (c: FfCase) =>
+  `groups ${c.groups.join("/")}; rules ${
+    c.rules.map((r) =>
+      `g${r.group % c.groups.length} p${r.priority} 10.0.0.${r.match.host}:${r.match.port}→${
+        r.drop ? "drop" : `q${r.queue}`
+      }`
+    ).join(", ")
+  }; frames ${c.frames.map((f) => `10.0.0.${f.host}:${f.port}`).join(", ")}`;
+
+/** What happened to each frame: the queues it arrived on (none: dropped). */
+interface Observed {
+  frames: Uint8Array[];
+  seen: Arrival[][];
+  objects: AdminObjects;
+  link: FfLink;
+}
+
+/**
+ * Brings the device up, creates the case's groups, one classifier and the rules (queues modulo the pairs set up),
+ * gives buffers on every receive queue, injects the frames and then a non-IP marker no rule matches, and collects
+ * until every frame the oracle says is received came, and the marker.
+ */
+async function play(ctx: DeviceClauseContext, c: FfCase, extra: number[] = []): Promise<Observed> {
+  const l = await ffUp(ctx, extra);
+  if (!l.actions.includes(NetFfAction.DROP) || !l.actions.includes(NetFfAction.DIRECT_RX_VQ)) {
+    notApplicable("the device supports neither DROP nor DIRECT_RX_VQ actions both");
+  }
+  const objects: Objects = new Map();
+  for (const [i, p] of c.groups.entries()) await create(ctx, l, objects, NetFfObject.GROUP, i, encodeFfGroup(p));
+  await create(ctx, l, objects, NetFfObject.CLASSIFIER, 0, encodeSelectors(classifierOf(l)));
+  for (const [i, r] of c.rules.entries()) {
+    const rule: FfRule = {
+      groupId: r.group % c.groups.length,
+      classifierId: 0,
+      priority: Math.min(r.priority, l.lastRulePriority),
+      action: r.drop ? NetFfAction.DROP : NetFfAction.DIRECT_RX_VQ,
+      vqIndex: r.drop ? 0 : 2 * (r.queue % l.pairs),
+      keys: keysOf(r.match),
+    };
+    await create(ctx, l, objects, NetFfObject.RULE, i, encodeFfRule(rule));
+  }
+  const buffers = new Map<number, Buffers>();
+  for (let p = 0; p < l.pairs; p++) {
+    buffers.set(2 * p, new Map());
+    await giveBuffers(ctx, l, 2 * p, c.frames.length + 1, buffers.get(2 * p)!);
+  }
+  const frames = c.frames.map((m, i) => frameFor(l.mac, m, i + 1));
+  const marker = testFrame(l.mac, 80, 0xee);
+  const wire = wireOf(ctx);
+  for (const f of [...frames, marker]) await wire.inject(f);
+  const expected = frames.filter((f) => flowFilterOutcome(objects, f)?.action !== "drop");
+  const got = await arrivals(
+    ctx,
+    l,
+    buffers,
+    (g) => g.some((a) => same(a.frame, marker)) && expected.every((f) => g.some((a) => same(a.frame, f))),
+  );
+  if (!got.some((a) => same(a.frame, marker))) notApplicable("the non-IP marker after the frames never came");
+  return { frames, seen: frames.map((f) => got.filter((a) => same(a.frame, f))), objects, link: l };
+}
+
+/** Frames not where the oracle puts them: dropped ones received, directed ones elsewhere or missing. */
+function misplaced(o: Observed, c: FfCase, which: (i: number) => boolean): string[] {
+  const bad: string[] = [];
+  o.frames.forEach((f, i) => {
+    if (!which(i)) return;
+    const want = flowFilterOutcome(o.objects, f);
+    const at = o.seen[i]!.map((a) => rxName(a.queue));
+    const name = `10.0.0.${c.frames[i]!.host}:${c.frames[i]!.port}`;
+    if (want?.action === "drop" && at.length > 0) bad.push(`${name}: expected dropped, received on ${at.join(", ")}`);
+    if (want?.action === "queue" && (at.length !== 1 || at[0] !== rxName(want.vq))) {
+      bad.push(
+        `${name}: expected on ${rxName(want.vq)}, ${at.length ? `received on ${at.join(", ")}` : "not received"}`,
+      );
+    }
+  });
+  return bad;
+}
+
+/** The index of the group whose rule decides frame `m` (the first in priority order with a matching rule). */
+function deciding(c: FfCase, m: Match): { group: number; matchedGroups: number } | undefined {
+  const groups = c.groups.map((p, i) => ({ p, i })).sort((a, b) => b.p - a.p);
+  const matched = groups.filter((g) =>
+    c.rules.some((r) => r.group % c.groups.length === g.i && r.match.host === m.host && r.match.port === m.port)
+  );
+  return matched.length ? { group: matched[0]!.i, matchedGroups: matched.length } : undefined;
+}
+
+export const ffCapabilities = defineDeviceClause({
+  label: FF,
+  statement: 1,
+  level: "MUST",
+  title: "flow filters come with all three of their capabilities",
+  requirement: "A device that supports flow filters reports the resource, selector and action capabilities " +
+    "together in CAP_ID_LIST_QUERY.",
+  action: "Brings the administration virtqueue up and reads CAP_ID_LIST_QUERY; where any flow filter capability " +
+    "is reported, checks all three are.",
+  applies: APPLIES,
+  async run(ctx) {
+    const { caps } = await adminNetUp(ctx);
+    const ff = FF_CAPS.filter((c) => caps.has(c));
+    if (ff.length === 0) notApplicable("the device reports no flow filter capability");
+    expectNone(
+      "the resource (0x800), selector (0x801) and action (0x802) capabilities all reported",
+      FF_CAPS
+        .filter((c) => !caps.has(c)),
+      (c) => `capability 0x${c.toString(16)} missing`,
+    );
+  },
+});
+
+export const ffActionTaken = defineDeviceClause({
+  label: FF,
+  statement: 16,
+  level: "MUST",
+  title: "a frame a rule matches gets that rule's action",
+  requirement: "When a rule matches a received frame, the device takes the rule's action: it drops the frame, or " +
+    "places it on the rule's receive queue.",
+  action: "Creates one group, a classifier (EtherType, IPv4 protocol and destination, TCP destination port) and " +
+    "random rules dropping or directing to random receive queues, injects random TCP/IPv4 frames and a non-IP " +
+    "marker, and checks every frame a rule matches against the harness's own rule evaluation.",
+  applies: APPLIES,
+  async run(ctx) {
+    await checkProperty(
+      ctx,
+      arbCase({ min: 1, max: 1 }),
+      async (c) => {
+        const o = await play(ctx, c);
+        expectNone(
+          "each matched frame dropped or on its rule's queue",
+          misplaced(o, c, (i) => flowFilterOutcome(o.objects, o.frames[i]!) !== undefined),
+          (s) => s,
+        );
+      },
+      fmtCase,
+      { maxRuns: 20 },
+    );
+  },
+});
+
+export const ffSingleAction = defineDeviceClause({
+  label: FF,
+  statement: 17,
+  level: "MUST NOT",
+  title: "no second action for a frame",
+  requirement: "Once a rule's action is taken for a frame, no other action is: the frame is placed once, or " +
+    "dropped.",
+  action: "As 5.1.9.6.4#16, with overlapping rules in one group; checks no frame arrives more than once.",
+  applies: APPLIES,
+  async run(ctx) {
+    await checkProperty(
+      ctx,
+      arbCase({ min: 1, max: 2 }),
+      async (c) => {
+        const o = await play(ctx, c);
+        const twice = o.seen.map((s, i) => ({ s, i })).filter((x) => x.s.length > 1);
+        expectNone(
+          "every frame received at most once",
+          twice,
+          (x) => `frame ${x.i + 1} received on ${x.s.map((a) => rxName(a.queue)).join(", ")}`,
+        );
+      },
+      fmtCase,
+      { maxRuns: 20 },
+    );
+  },
+});
+
+export const ffGroupPriority = defineDeviceClause({
+  label: FF,
+  statement: 12,
+  level: "MUST",
+  title: "the group of highest priority with a matching rule decides",
+  requirement: "With several groups, the device applies the rules of the group of highest priority first; a rule " +
+    "of a lower group decides only if no higher group has one that matches.",
+  action: "Creates two or three groups with distinct random priorities, in each a rule for the same frame with a " +
+    "random action, injects that frame and others, and checks the frame gets the action of the highest group.",
+  applies: APPLIES,
+  async run(ctx) {
+    // One rule per group for the same frame, with random actions: the group order alone decides.
+    const arb = arbCase({ min: 2, max: 3 }).map((c) => ({
+      ...c,
+      rules: c.groups.map((_, i) => ({ ...c.rules[i % c.rules.length]!, group: i, match: { host: 1, port: 80 } })),
+      frames: [{ host: 1, port: 80 }, ...c.frames],
+    }));
+    await checkProperty(
+      ctx,
+      arb,
+      async (c) => {
+        const o = await play(ctx, c);
+        expectNone(
+          "frames matched in several groups handled by the highest",
+          misplaced(o, c, (i) => (deciding(c, c.frames[i]!)?.matchedGroups ?? 0) > 1),
+          (s) => s,
+        );
+      },
+      fmtCase,
+      { maxRuns: 20 },
+    );
+  },
+});
+
+export const ffNextGroup = defineDeviceClause({
+  label: FF,
+  statement: 14,
+  level: "MUST",
+  title: "a frame no rule of a higher group matches goes to the next group",
+  requirement: "When no rule of the highest group matches, the device tries the next group down, and so on until " +
+    "a rule matches or every group was tried.",
+  action: "As 5.1.9.6.4#12; checks the frames matched only by rules of a group below the highest.",
+  applies: APPLIES,
+  async run(ctx) {
+    await checkProperty(
+      ctx,
+      arbCase({ min: 2, max: 3 }),
+      async (c) => {
+        const o = await play(ctx, c);
+        const top = c.groups.indexOf(Math.max(...c.groups));
+        expectNone(
+          "frames matched below the highest group handled by their group",
+          misplaced(o, c, (i) => {
+            const d = deciding(c, c.frames[i]!);
+            return d !== undefined && d.group !== top;
+          }),
+          (s) => s,
+        );
+      },
+      fmtCase,
+      { maxRuns: 20 },
+    );
+  },
+});
+
+export const ffRulePriority = defineDeviceClause({
+  label: FF,
+  statement: 15,
+  level: "MUST",
+  title: "within a group, the matching rule of highest priority decides",
+  requirement: "Inside a group, the device tries rules from the highest priority to the lowest and takes the " +
+    "action of the first that matches.",
+  action: "Creates one group with several rules matching the same frames at distinct priorities and different " +
+    "actions; checks each frame gets the action of the highest.",
+  applies: APPLIES,
+  async run(ctx) {
+    const arb = arbCase({ min: 1, max: 1 }).map((c) => ({
+      ...c,
+      // Distinct priorities per match so the order is the device's to get right (equal ones may go either way).
+      rules: c.rules.map((r, i) => ({ ...r, priority: (r.priority + i) % 8, match: { host: 1, port: 80 } }))
+        .filter((r, i, all) => all.findIndex((x) => x.priority === r.priority) === i),
+      frames: [{ host: 1, port: 80 }, ...c.frames],
+    }));
+    await checkProperty(
+      ctx,
+      arb,
+      async (c) => {
+        const o = await play(ctx, c);
+        expectNone(
+          "frames matched by several rules handled by the highest",
+          misplaced(o, c, (i) => c.frames[i]!.host === 1 && c.frames[i]!.port === 80),
+          (s) => s,
+        );
+      },
+      fmtCase,
+      { maxRuns: 20 },
+    );
+  },
+});
+
+/** The flow filter device clauses. */
+export const NET_FLOW_FILTER_DEVICE_CLAUSES = [
+  ffCapabilities,
+  ffActionTaken,
+  ffSingleAction,
+  ffGroupPriority,
+  ffNextGroup,
+  ffRulePriority,
+];
