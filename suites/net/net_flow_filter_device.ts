@@ -38,13 +38,19 @@ import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 import { mustAnswer, selfCommand } from "../admin/admin_io.ts";
 import { pciOf } from "../transport_pci/helpers_device.ts";
 import { controlCommand, has, testFrame, wireOf } from "./net_io.ts";
-import { type Arrival, arrivals, type Buffers, giveBuffers, type RssLink, rxName, same } from "./net_rss_device.ts";
+import {
+  type Arrival,
+  arrivals,
+  type Buffers,
+  giveBuffers,
+  type RssLink,
+  rxName,
+  same,
+  setUpPairs,
+} from "./net_rss_device.ts";
 
 const FF = "devicenormative:Device Types / Network Device / Device Operation / Flow filter";
 const APPLIES = { transports: ["pci" as const], deviceTypes: ["net" as const], offered: [F.ADMIN_VQ, NET_F.CTRL_VQ] };
-
-/** Queue pairs the clauses set up at most. */
-const PAIRS_USED = 4;
 
 /** A net device brought up with its administration virtqueue and flow filters usable. */
 interface FfLink extends RssLink {
@@ -93,11 +99,7 @@ async function adminNetUp(ctx: DeviceClauseContext, extra: number[] = []): Promi
   expectThat(r.featuresOk, "FEATURES_OK with CTRL_VQ and ADMIN_VQ", () => formatStatus(r.status));
   const negotiated = ctx.driver.negotiated;
   const mq = has(negotiated, NET_F.MQ);
-  const max = mq ? await ctx.transport.readConfig(8, 2) : 1;
-  const pairs = Math.max(1, Math.min(max, PAIRS_USED));
-  for (let q = 0; q < 2 * pairs; q++) await ctx.driver.setupQueue(q, 8);
-  const ctrl = mq ? 2 * max : 2;
-  await ctx.driver.setupQueue(ctrl, 8);
+  const { pairs, ctrl } = await setUpPairs(ctx, negotiated);
   const admin = await t.common.read(CommonCfg.admin_queue_index, 2);
   if ((await t.common.read(CommonCfg.admin_queue_num, 2)) === 0) notApplicable("admin_queue_num reads 0");
   await ctx.driver.setupQueue(admin, 8);
@@ -318,6 +320,15 @@ async function play(ctx: DeviceClauseContext, c: FfCase, extra: number[] = []): 
   return { frames, seen: frames.map((f) => got.filter((a) => same(a.frame, f))), objects, link: l };
 }
 
+/** Runs the property over `arb`: each case played ({@link play}) and judged by `judge`. */
+function checkCases(
+  ctx: DeviceClauseContext,
+  arb: fc.Arbitrary<FfCase>,
+  judge: (o: Observed, c: FfCase) => void,
+): Promise<void> {
+  return checkProperty(ctx, arb, async (c) => judge(await play(ctx, c), c), fmtCase, { maxRuns: 20 });
+}
+
 /** Frames not where the oracle puts them: dropped ones received, directed ones elsewhere or missing. */
 function misplaced(o: Observed, c: FfCase, which: (i: number) => boolean): string[] {
   const bad: string[] = [];
@@ -380,20 +391,13 @@ export const ffActionTaken = defineDeviceClause({
     "marker, and checks every frame a rule matches against the harness's own rule evaluation.",
   applies: APPLIES,
   async run(ctx) {
-    await checkProperty(
-      ctx,
-      arbCase({ min: 1, max: 1 }),
-      async (c) => {
-        const o = await play(ctx, c);
-        expectNone(
-          "each matched frame dropped or on its rule's queue",
-          misplaced(o, c, (i) => flowFilterOutcome(o.objects, o.frames[i]!) !== undefined),
-          (s) => s,
-        );
-      },
-      fmtCase,
-      { maxRuns: 20 },
-    );
+    await checkCases(ctx, arbCase({ min: 1, max: 1 }), (o, c) => {
+      expectNone(
+        "each matched frame dropped or on its rule's queue",
+        misplaced(o, c, (i) => flowFilterOutcome(o.objects, o.frames[i]!) !== undefined),
+        (s) => s,
+      );
+    });
   },
 });
 
@@ -407,21 +411,14 @@ export const ffSingleAction = defineDeviceClause({
   action: "As 5.1.9.6.4#16, with overlapping rules in one group; checks no frame arrives more than once.",
   applies: APPLIES,
   async run(ctx) {
-    await checkProperty(
-      ctx,
-      arbCase({ min: 1, max: 2 }),
-      async (c) => {
-        const o = await play(ctx, c);
-        const twice = o.seen.map((s, i) => ({ s, i })).filter((x) => x.s.length > 1);
-        expectNone(
-          "every frame received at most once",
-          twice,
-          (x) => `frame ${x.i + 1} received on ${x.s.map((a) => rxName(a.queue)).join(", ")}`,
-        );
-      },
-      fmtCase,
-      { maxRuns: 20 },
-    );
+    await checkCases(ctx, arbCase({ min: 1, max: 2 }), (o, c) => {
+      const twice = o.seen.map((s, i) => ({ s, i })).filter((x) => x.s.length > 1);
+      expectNone(
+        "every frame received at most once",
+        twice,
+        (x) => `frame ${x.i + 1} received on ${x.s.map((a) => rxName(a.queue)).join(", ")}`,
+      );
+    });
   },
 });
 
@@ -442,20 +439,13 @@ export const ffGroupPriority = defineDeviceClause({
       rules: c.groups.map((_, i) => ({ ...c.rules[i % c.rules.length]!, group: i, match: { host: 1, port: 80 } })),
       frames: [{ host: 1, port: 80 }, ...c.frames],
     }));
-    await checkProperty(
-      ctx,
-      arb,
-      async (c) => {
-        const o = await play(ctx, c);
-        expectNone(
-          "frames matched in several groups handled by the highest",
-          misplaced(o, c, (i) => (deciding(c, c.frames[i]!)?.matchedGroups ?? 0) > 1),
-          (s) => s,
-        );
-      },
-      fmtCase,
-      { maxRuns: 20 },
-    );
+    await checkCases(ctx, arb, (o, c) => {
+      expectNone(
+        "frames matched in several groups handled by the highest",
+        misplaced(o, c, (i) => (deciding(c, c.frames[i]!)?.matchedGroups ?? 0) > 1),
+        (s) => s,
+      );
+    });
   },
 });
 
@@ -469,24 +459,17 @@ export const ffNextGroup = defineDeviceClause({
   action: "As 5.1.9.6.4#12; checks the frames matched only by rules of a group below the highest.",
   applies: APPLIES,
   async run(ctx) {
-    await checkProperty(
-      ctx,
-      arbCase({ min: 2, max: 3 }),
-      async (c) => {
-        const o = await play(ctx, c);
-        const top = c.groups.indexOf(Math.max(...c.groups));
-        expectNone(
-          "frames matched below the highest group handled by their group",
-          misplaced(o, c, (i) => {
-            const d = deciding(c, c.frames[i]!);
-            return d !== undefined && d.group !== top;
-          }),
-          (s) => s,
-        );
-      },
-      fmtCase,
-      { maxRuns: 20 },
-    );
+    await checkCases(ctx, arbCase({ min: 2, max: 3 }), (o, c) => {
+      const top = c.groups.indexOf(Math.max(...c.groups));
+      expectNone(
+        "frames matched below the highest group handled by their group",
+        misplaced(o, c, (i) => {
+          const d = deciding(c, c.frames[i]!);
+          return d !== undefined && d.group !== top;
+        }),
+        (s) => s,
+      );
+    });
   },
 });
 
@@ -508,20 +491,13 @@ export const ffRulePriority = defineDeviceClause({
         .filter((r, i, all) => all.findIndex((x) => x.priority === r.priority) === i),
       frames: [{ host: 1, port: 80 }, ...c.frames],
     }));
-    await checkProperty(
-      ctx,
-      arb,
-      async (c) => {
-        const o = await play(ctx, c);
-        expectNone(
-          "frames matched by several rules handled by the highest",
-          misplaced(o, c, (i) => c.frames[i]!.host === 1 && c.frames[i]!.port === 80),
-          (s) => s,
-        );
-      },
-      fmtCase,
-      { maxRuns: 20 },
-    );
+    await checkCases(ctx, arb, (o, c) => {
+      expectNone(
+        "frames matched by several rules handled by the highest",
+        misplaced(o, c, (i) => c.frames[i]!.host === 1 && c.frames[i]!.port === 80),
+        (s) => s,
+      );
+    });
   },
 });
 

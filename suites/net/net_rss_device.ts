@@ -65,6 +65,23 @@ export interface RssLink {
   tunnels: number;
 }
 
+/**
+ * Sets up receive and transmit queues of up to {@link PAIRS_USED} pairs (8 entries each) and the control queue, as
+ * `negotiated` places them (MQ: after every pair max_virtqueue_pairs allows).
+ */
+export async function setUpPairs(
+  ctx: DeviceClauseContext,
+  negotiated: bigint,
+): Promise<{ pairs: number; ctrl: number }> {
+  const mq = has(negotiated, NET_F.MQ);
+  const max = mq ? await ctx.transport.readConfig(8, 2) : 1;
+  const pairs = Math.max(1, Math.min(max, PAIRS_USED));
+  for (let q = 0; q < 2 * pairs; q++) await ctx.driver.setupQueue(q, 8);
+  const ctrl = mq ? 2 * max : 2;
+  await ctx.driver.setupQueue(ctrl, 8);
+  return { pairs, ctrl };
+}
+
 /** Negotiates CTRL_VQ, RSS, MQ when offered, MAC and `extra`; sets up up to four pairs and the control queue. */
 async function rssUp(ctx: DeviceClauseContext, extra: number[] = []): Promise<RssLink> {
   wireOf(ctx);
@@ -72,12 +89,7 @@ async function rssUp(ctx: DeviceClauseContext, extra: number[] = []): Promise<Rs
   const r = await ctx.driver.init("features-ok", (o) => o & want);
   expectThat(r.featuresOk, "FEATURES_OK with CTRL_VQ and RSS", () => formatStatus(r.status));
   const negotiated = ctx.driver.negotiated;
-  const mq = has(negotiated, NET_F.MQ);
-  const max = mq ? await ctx.transport.readConfig(8, 2) : 1;
-  const pairs = Math.max(1, Math.min(max, PAIRS_USED));
-  for (let q = 0; q < 2 * pairs; q++) await ctx.driver.setupQueue(q, 8);
-  const ctrl = mq ? 2 * max : 2;
-  await ctx.driver.setupQueue(ctrl, 8);
+  const { pairs, ctrl } = await setUpPairs(ctx, negotiated);
   const status = await ctx.driver.addStatus(Status.DRIVER_OK);
   expectThat((status & Status.DRIVER_OK) !== 0, "DRIVER_OK set", () => formatStatus(status));
   const mac = await Promise.all(Array.from({ length: 6 }, (_, i) => ctx.transport.readConfig(i, 1)));
