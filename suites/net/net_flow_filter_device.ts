@@ -411,7 +411,7 @@ export const ffSingleAction = defineDeviceClause({
   action: "As 5.1.9.6.4#16, with overlapping rules in one group; checks no frame arrives more than once.",
   applies: APPLIES,
   async run(ctx) {
-    await checkCases(ctx, arbCase({ min: 1, max: 2 }), (o, c) => {
+    await checkCases(ctx, arbCase({ min: 1, max: 2 }), (o) => {
       const twice = o.seen.map((s, i) => ({ s, i })).filter((x) => x.s.length > 1);
       expectNone(
         "every frame received at most once",
