@@ -31,13 +31,13 @@ import {
   NetFfObject,
   NetFfSelector,
 } from "../../harness/models/device/net_flow_filter.ts";
-import { NetMqCommand } from "../../harness/models/device/net_rss.ts";
+import { encodeRssConfig, NetHashType, NetMqCommand, type RssConfig } from "../../harness/models/device/net_rss.ts";
 import { formatStatus, Status } from "../../harness/status.ts";
 import { CommonCfg } from "../../harness/transport/pci_layout.ts";
 import { expectNone, expectThat, notApplicable } from "../../harness/verify.ts";
 import { mustAnswer, selfCommand } from "../admin/admin_io.ts";
 import { pciOf } from "../transport_pci/helpers_device.ts";
-import { controlCommand, has, testFrame, wireOf } from "./net_io.ts";
+import { controlCommand, has, resetQueueAlone, testFrame, wireOf } from "./net_io.ts";
 import {
   type Arrival,
   arrivals,
@@ -59,6 +59,8 @@ interface FfLink extends RssLink {
   selectors: Map<number, FfSelector>;
   lastRulePriority: number;
   actions: number[];
+  /** Receive buffers given and not yet used, by queue. */
+  buffers: Map<number, Buffers>;
 }
 
 /** Sends one administration command and fails the clause unless it answers OK. */
@@ -124,6 +126,7 @@ async function adminNetUp(ctx: DeviceClauseContext, extra: number[] = []): Promi
     selectors: new Map(),
     lastRulePriority: 0,
     actions: [],
+    buffers: new Map(),
   };
   const supported = decodeBitmap(await adminOk(ctx, l, AdminOpcode.LIST_QUERY, new Uint8Array(0), "LIST_QUERY"));
   const bits = new Uint8Array(8);
@@ -272,6 +275,8 @@ const fmtCase = (c: FfCase) =>
 interface Observed {
   frames: Uint8Array[];
   seen: Arrival[][];
+  /** Every arrival, marker included. */
+  all: Arrival[];
   objects: AdminObjects;
   link: FfLink;
 }
@@ -283,8 +288,17 @@ interface Observed {
  */
 async function play(ctx: DeviceClauseContext, c: FfCase, extra: number[] = []): Promise<Observed> {
   const l = await ffUp(ctx, extra);
+  const objects = await installRules(ctx, l, c);
+  return await observe(ctx, l, objects, c.frames.map((m, i) => frameFor(l.mac, m, i + 1)));
+}
+
+/**
+ * Creates the case's groups, one classifier and the rules (queues modulo the pairs set up); returns the harness's
+ * copy of them. `n/a` without DROP and DIRECT_RX_VQ among the actions.
+ */
+async function installRules(ctx: DeviceClauseContext, l: FfLink, c: FfCase): Promise<Objects> {
   if (!l.actions.includes(NetFfAction.DROP) || !l.actions.includes(NetFfAction.DIRECT_RX_VQ)) {
-    notApplicable("the device supports neither DROP nor DIRECT_RX_VQ actions both");
+    notApplicable("the device does not support both DROP and DIRECT_RX_VQ actions");
   }
   const objects: Objects = new Map();
   for (const [i, p] of c.groups.entries()) await create(ctx, l, objects, NetFfObject.GROUP, i, encodeFfGroup(p));
@@ -300,24 +314,40 @@ async function play(ctx: DeviceClauseContext, c: FfCase, extra: number[] = []): 
     };
     await create(ctx, l, objects, NetFfObject.RULE, i, encodeFfRule(rule));
   }
-  const buffers = new Map<number, Buffers>();
+  return objects;
+}
+
+/**
+ * Gives buffers on every receive queue, injects `frames` and then a non-IP marker no rule matches, and collects until
+ * the marker and every frame of `awaited` (default: those the rules in `objects` do not drop) came, or the deadline
+ * passed. `opts.marker` replaces the marker; `opts.skip` is a receive queue given no buffers (being reset).
+ */
+async function observe(
+  ctx: DeviceClauseContext,
+  l: FfLink,
+  objects: Objects,
+  frames: Uint8Array[],
+  awaited: Uint8Array[] = frames.filter((f) => flowFilterOutcome(objects, f)?.action !== "drop"),
+  opts: { marker?: Uint8Array; skip?: number } = {},
+): Promise<Observed> {
+  // The buffers left from an earlier look stay the harness's: the device fills them first.
+  const buffers = l.buffers;
   for (let p = 0; p < l.pairs; p++) {
-    buffers.set(2 * p, new Map());
-    await giveBuffers(ctx, l, 2 * p, c.frames.length + 1, buffers.get(2 * p)!);
+    if (2 * p === opts.skip) continue;
+    if (!buffers.has(2 * p)) buffers.set(2 * p, new Map());
+    await giveBuffers(ctx, l, 2 * p, frames.length + 1, buffers.get(2 * p)!);
   }
-  const frames = c.frames.map((m, i) => frameFor(l.mac, m, i + 1));
-  const marker = testFrame(l.mac, 80, 0xee);
+  const marker = opts.marker ?? testFrame(l.mac, 80, 0xee);
   const wire = wireOf(ctx);
   for (const f of [...frames, marker]) await wire.inject(f);
-  const expected = frames.filter((f) => flowFilterOutcome(objects, f)?.action !== "drop");
   const got = await arrivals(
     ctx,
     l,
     buffers,
-    (g) => g.some((a) => same(a.frame, marker)) && expected.every((f) => g.some((a) => same(a.frame, f))),
+    (g) => g.some((a) => same(a.frame, marker)) && awaited.every((f) => g.some((a) => same(a.frame, f))),
   );
   if (!got.some((a) => same(a.frame, marker))) notApplicable("the non-IP marker after the frames never came");
-  return { frames, seen: frames.map((f) => got.filter((a) => same(a.frame, f))), objects, link: l };
+  return { frames, seen: frames.map((f) => got.filter((a) => same(a.frame, f))), all: got, objects, link: l };
 }
 
 /** Runs the property over `arb`: each case played ({@link play}) and judged by `judge`. */
@@ -501,6 +531,123 @@ export const ffRulePriority = defineDeviceClause({
   },
 });
 
+/** A case of one group and one rule directing 10.0.0.1:80 to `queue` (a pair index). */
+function directCase(queue: number): FfCase {
+  return {
+    groups: [0],
+    rules: [{ group: 0, priority: 0, drop: false, queue, match: { host: 1, port: 80 } }],
+    frames: [{ host: 1, port: 80 }],
+  };
+}
+
+export const ffResetQueueDrops = defineDeviceClause({
+  label: FF,
+  statement: 10,
+  level: "MUST",
+  title: "a frame a rule directs to a receive queue being reset is dropped",
+  requirement: "When a rule directs a packet to a receive queue that is being reset, the device drops it: not on " +
+    "another queue, nor on that queue once enabled again.",
+  action: "Negotiates RING_RESET, creates a rule directing a TCP/IPv4 flow to receiveq2 and one directing a marker " +
+    "flow to receiveq1, resets receiveq2, injects a frame of the flow and a marker frame; once the marker came, enables receiveq2 again, injects a second frame " +
+    "of the flow and checks the first was received nowhere.",
+  applies: { ...APPLIES, offered: [...APPLIES.offered, F.RING_RESET, NET_F.MQ] },
+  async run(ctx) {
+    const l = await ffUp(ctx, [F.RING_RESET]);
+    if (!has(l.negotiated, F.RING_RESET)) notApplicable("VIRTIO_F_RING_RESET was not negotiated");
+    if (l.pairs < 2) notApplicable("only one queue pair: no other receive queue to direct to");
+    // 10.0.0.1:80 to receiveq2; the marker, 10.0.0.3:443, to receiveq1 (a frame no rule took could go to receiveq2).
+    const c = directCase(1);
+    c.rules.push({ group: 0, priority: 0, drop: false, queue: 0, match: { host: 3, port: 443 } });
+    const objects = await installRules(ctx, l, c);
+    const size = ctx.driver.queue(2).size;
+    await resetQueueAlone(ctx, 2);
+    const first = frameFor(l.mac, { host: 1, port: 80 }, 1);
+    const marker = frameFor(l.mac, { host: 3, port: 443 }, 9);
+    const before = await observe(ctx, l, objects, [first], [], { marker, skip: 2 });
+    await ctx.driver.setupQueue(2, size);
+    l.buffers.delete(2);
+    const second = frameFor(l.mac, { host: 1, port: 80 }, 2);
+    const after = await observe(ctx, l, objects, [second], [second], { marker });
+    expectNone(
+      "the frame for receiveq2 while it was reset dropped",
+      [...before.seen[0]!, ...after.all.filter((a) => same(a.frame, first))],
+      (a) => `received on ${rxName(a.queue)}`,
+    );
+    if (!after.seen[0]!.some((a) => a.queue === 2)) notApplicable("the frame for the re-enabled receiveq2 never came");
+  },
+});
+
+export const ffBeforeRss = defineDeviceClause({
+  label: FF,
+  statement: 11,
+  level: "MUST",
+  title: "a rule's action ends the steering: RSS does not move the frame",
+  requirement: "Once a rule is applied to a packet, the device applies no further rule and no other steering (RSS " +
+    "included).",
+  action: "Negotiates RSS, points every RSS table entry and the unclassified queue at receiveq1, creates a rule " +
+    "directing a TCP/IPv4 flow to receiveq2, injects frames of it and of other flows, and checks the flow's frames " +
+    "arrive on receiveq2 and the others on receiveq1.",
+  applies: { ...APPLIES, offered: [...APPLIES.offered, NET_F.RSS, NET_F.MQ] },
+  async run(ctx) {
+    const l = await ffUp(ctx, [NET_F.RSS]);
+    if (!has(l.negotiated, NET_F.RSS)) notApplicable("VIRTIO_NET_F_RSS was not negotiated");
+    if (l.pairs < 2) notApplicable("only one queue pair: no other receive queue to direct to");
+    const keySize = await ctx.transport.readConfig(17, 1);
+    const types = (await ctx.transport.readConfig(20, 4)) & (NetHashType.IPv4 | NetHashType.TCPv4);
+    const cfg: RssConfig = {
+      hashTypes: types,
+      tableMask: 0,
+      unclassified: 0,
+      table: [0],
+      maxTxVq: l.pairs,
+      key: new Uint8Array(Math.max(1, keySize)).fill(0x6d),
+    };
+    const ack = await controlCommand(ctx, NetCtrl.MQ, NetMqCommand.RSS_CONFIG, encodeRssConfig(cfg), l.ctrl);
+    expectThat(ack === NetCtrl.OK, "RSS_CONFIG (everything to receiveq1) acknowledged", () => `ack ${ack}`);
+    const c: FfCase = {
+      ...directCase(1),
+      frames: [{ host: 1, port: 80 }, { host: 2, port: 80 }, { host: 1, port: 22 }],
+    };
+    const objects = await installRules(ctx, l, c);
+    const o = await observe(ctx, l, objects, c.frames.map((m, i) => frameFor(l.mac, m, i + 1)));
+    const bad = misplaced(o, c, () => true);
+    o.seen.forEach((at, i) => {
+      if (flowFilterOutcome(objects, o.frames[i]!) === undefined && at.some((a) => a.queue !== 0)) {
+        bad.push(
+          `frame ${i + 1} (no rule): received on ${at.map((a) => rxName(a.queue)).join(", ")}, RSS says ` +
+            "receiveq1",
+        );
+      }
+    });
+    expectNone("the rule's frames on receiveq2, the others where RSS puts them", bad, (s) => s);
+  },
+});
+
+export const ffAfterMacFilter = defineDeviceClause({
+  label: FF,
+  statement: 21,
+  level: "MUST",
+  title: "a frame the MAC filters drop gets no flow filter rule",
+  requirement: "A packet the receive filters (RX mode, MAC table, VLAN table) drop is not handed to the flow filter " +
+    "rules: no rule can bring it back.",
+  action: "Negotiates CTRL_RX, turns promiscuous mode off, creates a rule directing a TCP/IPv4 flow to a receive " +
+    "queue, injects a frame of that flow to another unicast address, then one to the device, and checks only the " +
+    "second arrives.",
+  applies: { ...APPLIES, offered: [...APPLIES.offered, NET_F.CTRL_RX] },
+  async run(ctx) {
+    const l = await ffUp(ctx, [NET_F.CTRL_RX]);
+    if (!has(l.negotiated, NET_F.CTRL_RX)) notApplicable("VIRTIO_NET_F_CTRL_RX was not negotiated");
+    const ack = await controlCommand(ctx, NetCtrl.RX, NetCtrl.RX_PROMISC, new Uint8Array([0]), l.ctrl);
+    expectThat(ack === NetCtrl.OK, "RX_PROMISC 0 acknowledged", () => `ack ${ack}`);
+    const objects = await installRules(ctx, l, directCase(l.pairs - 1));
+    const other = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55];
+    const stray = frameFor(other, { host: 1, port: 80 }, 1);
+    const mine = frameFor(l.mac, { host: 1, port: 80 }, 2);
+    const o = await observe(ctx, l, objects, [stray, mine]);
+    expectNone("the frame to another address received nowhere", o.seen[0]!, (a) => `received on ${rxName(a.queue)}`);
+  },
+});
+
 /** The flow filter device clauses. */
 export const NET_FLOW_FILTER_DEVICE_CLAUSES = [
   ffCapabilities,
@@ -509,4 +656,7 @@ export const NET_FLOW_FILTER_DEVICE_CLAUSES = [
   ffGroupPriority,
   ffNextGroup,
   ffRulePriority,
+  ffResetQueueDrops,
+  ffBeforeRss,
+  ffAfterMacFilter,
 ];
