@@ -12,7 +12,7 @@ import { defineDeviceClause, type DeviceClauseContext } from "../../harness/core
 import { checkProperty } from "../../harness/core/property.ts";
 import { bit, F, NET_F } from "../../harness/features.ts";
 import { le } from "../../harness/memory.ts";
-import { AdminOpcode, AdminStatus, decodeBitmap } from "../../harness/models/device/admin_command.ts";
+import { AdminOpcode, AdminQualifier, AdminStatus, decodeBitmap } from "../../harness/models/device/admin_command.ts";
 import type { AdminObjects } from "../../harness/models/device/admin_queue.ts";
 import { NetCtrl, netHeaderSize } from "../../harness/models/device/net.ts";
 import {
@@ -648,6 +648,200 @@ export const ffAfterMacFilter = defineDeviceClause({
   },
 });
 
+/** Sends an object command; returns the reply's status and result (the clause fails if it is not used). */
+async function objCommand(
+  ctx: DeviceClauseContext,
+  l: FfLink,
+  opcode: number,
+  type: number,
+  id: number,
+  body?: Uint8Array,
+) {
+  const r = await mustAnswer(ctx, l.admin, selfCommand(opcode, objData(type, id, body)), { resultBytes: 512 });
+  return r.result;
+}
+
+const OBJECT_NAMES: Record<number, string> = { 0x200: "group", 0x201: "classifier", 0x202: "rule" };
+
+export const ffObjectCommands = defineDeviceClause({
+  label: FF,
+  statement: 2,
+  level: "MUST",
+  title: "groups, classifiers and rules can be created, queried, modified and destroyed",
+  requirement: "A device with flow filters carries out RESOURCE_OBJ_CREATE, _MODIFY, _QUERY and _DESTROY for " +
+    "flow filter groups, classifiers and rules.",
+  action: "Creates a group, a classifier and a rule; queries each (the data as created); modifies the group's " +
+    "priority and the rule's action and queries them again; destroys the rule, classifier and group; queries once " +
+    "more (refused).",
+  applies: APPLIES,
+  async run(ctx) {
+    const l = await ffUp(ctx);
+    const rule = (action: number): FfRule => ({
+      groupId: 0,
+      classifierId: 0,
+      priority: 0,
+      action,
+      vqIndex: 0,
+      keys: keysOf({ host: 1, port: 80 }),
+    });
+    const objects: [number, Uint8Array, Uint8Array][] = [
+      [NetFfObject.GROUP, encodeFfGroup(3), encodeFfGroup(5)],
+      [NetFfObject.CLASSIFIER, encodeSelectors(classifierOf(l)), encodeSelectors(classifierOf(l))],
+      [NetFfObject.RULE, encodeFfRule(rule(NetFfAction.DIRECT_RX_VQ)), encodeFfRule(rule(NetFfAction.DROP))],
+    ];
+    const bad: string[] = [];
+    const expectOk = (what: string, r: { status: number }) => {
+      if (r.status !== AdminStatus.OK) bad.push(`${what}: status ${r.status}`);
+    };
+    const expectData = (what: string, got: Uint8Array, want: Uint8Array) => {
+      if (!same(got.subarray(0, want.length), want)) bad.push(`${what}: query returned other data`);
+    };
+    for (const [type, data] of objects) {
+      const name = OBJECT_NAMES[type]!;
+      expectOk(`create ${name}`, await objCommand(ctx, l, AdminOpcode.RESOURCE_OBJ_CREATE, type, 0, data));
+      const q = await objCommand(ctx, l, AdminOpcode.RESOURCE_OBJ_QUERY, type, 0);
+      expectOk(`query ${name}`, q);
+      if (q.status === AdminStatus.OK) expectData(`${name} as created`, q.result, data);
+    }
+    for (const [type, , changed] of objects) {
+      if (type === NetFfObject.CLASSIFIER) continue;
+      const name = OBJECT_NAMES[type]!;
+      expectOk(`modify ${name}`, await objCommand(ctx, l, AdminOpcode.RESOURCE_OBJ_MODIFY, type, 0, changed));
+      const q = await objCommand(ctx, l, AdminOpcode.RESOURCE_OBJ_QUERY, type, 0);
+      if (q.status === AdminStatus.OK) expectData(`${name} as modified`, q.result, changed);
+    }
+    for (const [type] of [...objects].reverse()) {
+      const name = OBJECT_NAMES[type]!;
+      expectOk(`destroy ${name}`, await objCommand(ctx, l, AdminOpcode.RESOURCE_OBJ_DESTROY, type, 0));
+      const q = await objCommand(ctx, l, AdminOpcode.RESOURCE_OBJ_QUERY, type, 0);
+      if (q.status === AdminStatus.OK) bad.push(`query of the destroyed ${name} answered OK`);
+    }
+    expectNone("every object command carried out", bad, (x) => x);
+  },
+});
+
+/** Creates one group (priority 0), the classifier and a rule directing 10.0.0.1:80 to receiveq1. */
+async function oneRule(ctx: DeviceClauseContext, l: FfLink): Promise<Objects> {
+  return await installRules(ctx, l, directCase(0));
+}
+
+const refusedWith = (r: { status: number }, status: number, what: string) =>
+  expectThat(r.status === status, `${what}: status ${status}`, () => `status ${r.status}`);
+
+export const ffCommandsWithoutCaps = defineDeviceClause({
+  label: FF,
+  statement: 3,
+  level: "SHOULD",
+  title: "object commands before the capabilities are set are INVALID_OPCODE",
+  requirement: "While any of the three flow filter capabilities is not enabled by the driver, the object commands " +
+    "for flow filter groups, classifiers and rules are refused as an invalid opcode.",
+  action: "Brings the administration virtqueue up without setting any driver capability and sends a group create.",
+  applies: APPLIES,
+  async run(ctx) {
+    const { l, caps } = await adminNetUp(ctx);
+    if (!FF_CAPS.every((c) => caps.has(c))) notApplicable("the device does not report the flow filter capabilities");
+    const r = await mustAnswer(
+      ctx,
+      l.admin,
+      selfCommand(AdminOpcode.RESOURCE_OBJ_CREATE, objData(NetFfObject.GROUP, 0, encodeFfGroup(1))),
+    );
+    expectThat(
+      r.result.status === AdminStatus.EINVAL && r.result.qualifier === AdminQualifier.INVALID_OPCODE,
+      "group create without capabilities: EINVAL, INVALID_OPCODE",
+      () => `status ${r.result.status}, qualifier ${r.result.qualifier}`,
+    );
+  },
+});
+
+export const ffGroupPriorityTaken = defineDeviceClause({
+  label: FF,
+  statement: 4,
+  level: "SHOULD",
+  title: "a second group with the same priority is EINVAL",
+  requirement: "Creating a flow filter group whose priority another group has is refused with EINVAL.",
+  action: "Creates group 0 with priority 2, then group 1 with priority 2.",
+  applies: APPLIES,
+  async run(ctx) {
+    const l = await ffUp(ctx);
+    await create(ctx, l, new Map(), NetFfObject.GROUP, 0, encodeFfGroup(2));
+    const r = await objCommand(ctx, l, AdminOpcode.RESOURCE_OBJ_CREATE, NetFfObject.GROUP, 1, encodeFfGroup(2));
+    refusedWith(r, AdminStatus.EINVAL, "a second group with priority 2");
+  },
+});
+
+export const ffGroupBusy = defineDeviceClause({
+  label: FF,
+  statement: 7,
+  level: "SHOULD",
+  title: "destroying a group a rule depends on is EBUSY",
+  requirement: "Destroying a flow filter group that still has rules is refused with EBUSY.",
+  action: "Creates a group, a classifier and a rule in the group, then destroys the group.",
+  applies: APPLIES,
+  async run(ctx) {
+    const l = await ffUp(ctx);
+    await oneRule(ctx, l);
+    const r = await objCommand(ctx, l, AdminOpcode.RESOURCE_OBJ_DESTROY, NetFfObject.GROUP, 0);
+    refusedWith(r, AdminStatus.EBUSY, "destroy of the group with a rule");
+  },
+});
+
+export const ffClassifierBusy = defineDeviceClause({
+  label: FF,
+  statement: 8,
+  level: "SHOULD",
+  title: "destroying a classifier a rule depends on is EBUSY",
+  requirement: "Destroying a flow filter classifier that a rule uses is refused with EBUSY.",
+  action: "Creates a group, a classifier and a rule using it, then destroys the classifier.",
+  applies: APPLIES,
+  async run(ctx) {
+    const l = await ffUp(ctx);
+    await oneRule(ctx, l);
+    const r = await objCommand(ctx, l, AdminOpcode.RESOURCE_OBJ_DESTROY, NetFfObject.CLASSIFIER, 0);
+    refusedWith(r, AdminStatus.EBUSY, "destroy of the classifier a rule uses");
+  },
+});
+
+export const ffBadRuleRefused = defineDeviceClause({
+  label: FF,
+  statement: 9,
+  level: "SHOULD",
+  title: "a rule with an invalid queue, priority, key length or action is refused",
+  requirement: "Creating a rule fails when its queue is not a receive queue (for DIRECT_RX_VQ), its priority is " +
+    "above last_rule_priority, its keys do not have the classifier's length, or its action is not supported.",
+  action: "Creates a group and the classifier, then tries one rule with each fault.",
+  applies: APPLIES,
+  async run(ctx) {
+    const l = await ffUp(ctx);
+    const objects: Objects = new Map();
+    await create(ctx, l, objects, NetFfObject.GROUP, 0, encodeFfGroup(0));
+    await create(ctx, l, objects, NetFfObject.CLASSIFIER, 0, encodeSelectors(classifierOf(l)));
+    const good: FfRule = {
+      groupId: 0,
+      classifierId: 0,
+      priority: 0,
+      action: NetFfAction.DIRECT_RX_VQ,
+      vqIndex: 0,
+      keys: keysOf({ host: 1, port: 80 }),
+    };
+    const faults: [string, FfRule][] = [
+      ["a transmit queue (1) for DIRECT_RX_VQ", { ...good, vqIndex: 1 }],
+      [`priority ${l.lastRulePriority + 1}`, { ...good, priority: l.lastRulePriority + 1 }],
+      ["keys one byte short", { ...good, keys: good.keys.subarray(1) }],
+    ];
+    const unsupported = [1, 2, 3, 4, 5].find((a) => !l.actions.includes(a));
+    if (unsupported !== undefined) faults.push([`action ${unsupported}`, { ...good, action: unsupported }]);
+    const accepted: string[] = [];
+    for (const [what, rule] of faults) {
+      const r = await objCommand(ctx, l, AdminOpcode.RESOURCE_OBJ_CREATE, NetFfObject.RULE, 0, encodeFfRule(rule));
+      if (r.status === AdminStatus.OK) {
+        accepted.push(what);
+        await objCommand(ctx, l, AdminOpcode.RESOURCE_OBJ_DESTROY, NetFfObject.RULE, 0);
+      }
+    }
+    expectNone("every faulty rule refused", accepted, (w) => `a rule with ${w} created`);
+  },
+});
+
 /** The flow filter device clauses. */
 export const NET_FLOW_FILTER_DEVICE_CLAUSES = [
   ffCapabilities,
@@ -659,4 +853,10 @@ export const NET_FLOW_FILTER_DEVICE_CLAUSES = [
   ffResetQueueDrops,
   ffBeforeRss,
   ffAfterMacFilter,
+  ffObjectCommands,
+  ffCommandsWithoutCaps,
+  ffGroupPriorityTaken,
+  ffGroupBusy,
+  ffClassifierBusy,
+  ffBadRuleRefused,
 ];

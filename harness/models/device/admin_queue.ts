@@ -46,6 +46,8 @@ export interface AdminResourceKind {
   check(id: number, data: Uint8Array, objects: AdminObjects, creating: boolean): AdminResult | undefined;
   /** Whether another object depends on object `id` (its destroy is refused with EBUSY). */
   inUse(id: number, objects: AdminObjects): boolean;
+  /** Whether the driver capabilities set allow this type at all (absent: always); else commands are INVALID_OPCODE. */
+  enabled?(caps: ReadonlyMap<number, Uint8Array>): boolean;
 }
 
 /** The objects that exist, by type then id (their `resource_obj_specific_data`). */
@@ -213,6 +215,8 @@ export class AdminEngine {
     const id = ((d[4] ?? 0) | ((d[5] ?? 0) << 8) | ((d[6] ?? 0) << 16) | ((d[7] ?? 0) << 24)) >>> 0;
     const kind = this.fn.resources.find((k) => k.type === type);
     if (!kind) return einval(AdminQualifier.INVALID_FIELD);
+    // Objects whose capabilities the driver has not set are not in use at all (5.1.9.6.4#3 for flow filters).
+    if (kind.enabled && !kind.enabled(this.#driverCaps)) return einval(AdminQualifier.INVALID_OPCODE);
     if (id >= kind.limit(this.#driverCaps)) return einval(AdminQualifier.INVALID_FIELD);
     const mine = this.#objects.get(type) ?? new Map<number, Uint8Array>();
     const exists = mine.has(id);

@@ -413,7 +413,7 @@ export class NetFunction implements DeviceFunction {
    */
   readonly admin: AdminFunction = {
     ...flowFilterAdmin(referenceFfSupport(), () => this.pairs),
-    bind: (objects) => this.ffObjects = objects,
+    bind: (objects) => this.setFfObjects(objects),
   };
 
   attach(host: FunctionHost): void {
@@ -997,6 +997,11 @@ export class NetFunction implements DeviceFunction {
     if (ff?.action === "queue") return (this.#host?.queueEnabled(ff.vq) ?? true) ? ff.vq : "drop";
     const rx = this.receiveQueueFor(frame);
     return this.dropForReset(rx) ? "drop" : rx;
+  }
+
+  /** Binds the administration virtqueue's live objects (the flow filter rules this device applies). */
+  setFfObjects(objects: AdminObjects): void {
+    this.ffObjects = objects;
   }
 
   /** What the flow filter rules in `objects` do with `frame` ({@link flowFilterOutcome}). */

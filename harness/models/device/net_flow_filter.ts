@@ -307,6 +307,7 @@ export function flowFilterAdmin(support: FfSupport, rxQueues: () => number): Adm
   ];
   const group: AdminResourceKind = {
     type: NetFfObject.GROUP,
+    enabled: usable,
     limit: (caps) => usable(caps) ? Math.min(lim(caps)!.groups, lim(caps)!.rulesPerGroup) : 0,
     check(id, data, objects) {
       const priority = le.u16(padded(data, 2), 0);
@@ -319,6 +320,7 @@ export function flowFilterAdmin(support: FfSupport, rxQueues: () => number): Adm
   };
   const classifier: AdminResourceKind = {
     type: NetFfObject.CLASSIFIER,
+    enabled: usable,
     limit: (caps) => usable(caps) ? lim(caps)!.classifiers : 0,
     check(_id, data) {
       const list = decodeSelectors(data);
@@ -341,6 +343,7 @@ export function flowFilterAdmin(support: FfSupport, rxQueues: () => number): Adm
   };
   const rule: AdminResourceKind = {
     type: NetFfObject.RULE,
+    enabled: usable,
     limit: (caps) => usable(caps) ? Math.min(lim(caps)!.rules, lim(caps)!.rulesPerGroup) : 0,
     check(id, data, objects) {
       const r = decodeFfRule(data);
