@@ -769,37 +769,27 @@ export const ffGroupPriorityTaken = defineDeviceClause({
   },
 });
 
-export const ffGroupBusy = defineDeviceClause({
-  label: FF,
-  statement: 7,
-  level: "SHOULD",
-  title: "destroying a group a rule depends on is EBUSY",
-  requirement: "Destroying a flow filter group that still has rules is refused with EBUSY.",
-  action: "Creates a group, a classifier and a rule in the group, then destroys the group.",
-  applies: APPLIES,
-  async run(ctx) {
-    const l = await ffUp(ctx);
-    await oneRule(ctx, l);
-    const r = await objCommand(ctx, l, AdminOpcode.RESOURCE_OBJ_DESTROY, NetFfObject.GROUP, 0);
-    refusedWith(r, AdminStatus.EBUSY, "destroy of the group with a rule");
-  },
-});
+/** The SHOULD clause: destroying the `name` (object `type`) a rule depends on is refused with EBUSY. */
+function busyClause(statement: number, type: number, name: string, depends: string) {
+  return defineDeviceClause({
+    label: FF,
+    statement,
+    level: "SHOULD",
+    title: `destroying a ${name} a rule depends on is EBUSY`,
+    requirement: `Destroying a flow filter ${name} that a rule ${depends} is refused with EBUSY.`,
+    action: `Creates a group, a classifier and a rule using both, then destroys the ${name}.`,
+    applies: APPLIES,
+    async run(ctx) {
+      const l = await ffUp(ctx);
+      await oneRule(ctx, l);
+      const r = await objCommand(ctx, l, AdminOpcode.RESOURCE_OBJ_DESTROY, type, 0);
+      refusedWith(r, AdminStatus.EBUSY, `destroy of the ${name} a rule ${depends}`);
+    },
+  });
+}
 
-export const ffClassifierBusy = defineDeviceClause({
-  label: FF,
-  statement: 8,
-  level: "SHOULD",
-  title: "destroying a classifier a rule depends on is EBUSY",
-  requirement: "Destroying a flow filter classifier that a rule uses is refused with EBUSY.",
-  action: "Creates a group, a classifier and a rule using it, then destroys the classifier.",
-  applies: APPLIES,
-  async run(ctx) {
-    const l = await ffUp(ctx);
-    await oneRule(ctx, l);
-    const r = await objCommand(ctx, l, AdminOpcode.RESOURCE_OBJ_DESTROY, NetFfObject.CLASSIFIER, 0);
-    refusedWith(r, AdminStatus.EBUSY, "destroy of the classifier a rule uses");
-  },
-});
+export const ffGroupBusy = busyClause(7, NetFfObject.GROUP, "group", "belongs to");
+export const ffClassifierBusy = busyClause(8, NetFfObject.CLASSIFIER, "classifier", "uses");
 
 export const ffBadRuleRefused = defineDeviceClause({
   label: FF,
