@@ -139,13 +139,6 @@ export const WAIVERS: readonly Waiver[] = [
   },
   {
     label: "drivernormative:Virtio Transport Options / Virtio Over PCI Bus / PCI Device Layout / " +
-      "Common configuration structure layout",
-    statement: 10,
-    reason: "The harness device never offers VIRTIO_F_ADMIN_VQ (admin_queue_num reads 0), so no driver can " +
-      "configure an administration virtqueue against it.",
-  },
-  {
-    label: "drivernormative:Virtio Transport Options / Virtio Over PCI Bus / PCI Device Layout / " +
       "Vendor data capability",
     statement: 1,
     reason: "Whether the driver uses vendor data only for debugging and reporting is a matter of purpose, not of " +

@@ -229,6 +229,29 @@ export const queueResetWaits = defineDriverClause({
   },
 });
 
+export const adminQueuesInRange = defineDriverClause({
+  label: COMMON,
+  statement: 10,
+  level: "MUST",
+  applies: PCI,
+  title: "administration virtqueues configured only at their indices",
+  requirement: "With VIRTIO_F_ADMIN_VQ negotiated, every administration virtqueue the driver configures has an index " +
+    "from admin_queue_index to admin_queue_index + admin_queue_num - 1.",
+  action: "Presents the device (a net device on PCI has one administration virtqueue, right after its last queue) " +
+    "and checks every queue the driver enables at or past num_queues lies in that range.",
+  async run(ctx) {
+    const t = await ctx.scenarios.baseline();
+    if (!(accepted(t) & bit(F.ADMIN_VQ))) notApplicable("the driver did not negotiate VIRTIO_F_ADMIN_VQ");
+    const n = t.core.fn.queueCount;
+    const first = t.core.adminQueueIndex ?? n;
+    const num = t.core.admin ? 1 : 0;
+    const bad = commonWritesTo(t, CommonCfg.queue_enable, 2).filter((e) =>
+      e.raw.value === 1 && e.queueSel >= n && (e.queueSel < first || e.queueSel >= first + num)
+    );
+    expectNone(`queues enabled past num_queues (${n}) within ${first}..${first + num - 1}`, bad, fmtAccess);
+  },
+});
+
 /** The driver clauses of spec 4.1.4.3.2. */
 export const PCI_COMMON_CFG_DRIVER_CLAUSES = [
   noReadOnlyWrites,
@@ -238,4 +261,5 @@ export const PCI_COMMON_CFG_DRIVER_CLAUSES = [
   waitsForResetCompletion,
   neverZeroQueueEnable,
   queueResetWaits,
+  adminQueuesInRange,
 ];
