@@ -589,37 +589,153 @@ export const ffBeforeRss = defineDeviceClause({
     "arrive on receiveq2 and the others on receiveq1.",
   applies: { ...APPLIES, offered: [...APPLIES.offered, NET_F.RSS, NET_F.MQ] },
   async run(ctx) {
-    const l = await ffUp(ctx, [NET_F.RSS]);
-    if (!has(l.negotiated, NET_F.RSS)) notApplicable("VIRTIO_NET_F_RSS was not negotiated");
-    if (l.pairs < 2) notApplicable("only one queue pair: no other receive queue to direct to");
-    const keySize = await ctx.transport.readConfig(17, 1);
-    const types = (await ctx.transport.readConfig(20, 4)) & (NetHashType.IPv4 | NetHashType.TCPv4);
-    const cfg: RssConfig = {
-      hashTypes: types,
-      tableMask: 0,
-      unclassified: 0,
-      table: [0],
-      maxTxVq: l.pairs,
-      key: new Uint8Array(Math.max(1, keySize)).fill(0x6d),
-    };
-    const ack = await controlCommand(ctx, NetCtrl.MQ, NetMqCommand.RSS_CONFIG, encodeRssConfig(cfg), l.ctrl);
-    expectThat(ack === NetCtrl.OK, "RSS_CONFIG (everything to receiveq1) acknowledged", () => `ack ${ack}`);
+    const l = await rssAllToFirst(ctx);
     const c: FfCase = {
       ...directCase(1),
       frames: [{ host: 1, port: 80 }, { host: 2, port: 80 }, { host: 1, port: 22 }],
     };
     const objects = await installRules(ctx, l, c);
     const o = await observe(ctx, l, objects, c.frames.map((m, i) => frameFor(l.mac, m, i + 1)));
-    const bad = misplaced(o, c, () => true);
-    o.seen.forEach((at, i) => {
-      if (flowFilterOutcome(objects, o.frames[i]!) === undefined && at.some((a) => a.queue !== 0)) {
-        bad.push(
-          `frame ${i + 1} (no rule): received on ${at.map((a) => rxName(a.queue)).join(", ")}, RSS says ` +
-            "receiveq1",
-        );
-      }
-    });
+    const bad = [...misplaced(o, c, () => true), ...offRss(o)];
     expectNone("the rule's frames on receiveq2, the others where RSS puts them", bad, (s) => s);
+  },
+});
+
+/**
+ * Brings flow filters up with RSS negotiated and configured so that RSS sends every frame to receiveq1 (table and
+ * unclassified queue); `n/a` without RSS or with one pair. `extra` features are asked for too.
+ */
+async function rssAllToFirst(ctx: DeviceClauseContext, extra: number[] = []): Promise<FfLink> {
+  const l = await ffUp(ctx, [NET_F.RSS, ...extra]);
+  if (!has(l.negotiated, NET_F.RSS)) notApplicable("VIRTIO_NET_F_RSS was not negotiated");
+  if (l.pairs < 2) notApplicable("only one queue pair: no other receive queue to direct to");
+  const keySize = await ctx.transport.readConfig(17, 1);
+  const types = (await ctx.transport.readConfig(20, 4)) & (NetHashType.IPv4 | NetHashType.TCPv4);
+  const cfg: RssConfig = {
+    hashTypes: types,
+    tableMask: 0,
+    unclassified: 0,
+    table: [0],
+    maxTxVq: l.pairs,
+    key: new Uint8Array(Math.max(1, keySize)).fill(0x6d),
+  };
+  const ack = await controlCommand(ctx, NetCtrl.MQ, NetMqCommand.RSS_CONFIG, encodeRssConfig(cfg), l.ctrl);
+  expectThat(ack === NetCtrl.OK, "RSS_CONFIG (everything to receiveq1) acknowledged", () => `ack ${ack}`);
+  return l;
+}
+
+/** Frames no rule matched that RSS (everything to receiveq1) did not place on receiveq1. */
+function offRss(o: Observed): string[] {
+  const bad: string[] = [];
+  o.seen.forEach((at, i) => {
+    if (flowFilterOutcome(o.objects, o.frames[i]!) === undefined && at.some((a) => a.queue !== 0)) {
+      bad.push(
+        `frame ${i + 1} (no rule): received on ${at.map((a) => rxName(a.queue)).join(", ")}, RSS says receiveq1`,
+      );
+    }
+  });
+  return bad;
+}
+
+export const ffTopGroupOnly = defineDeviceClause({
+  label: FF,
+  statement: 13,
+  level: "MUST",
+  title: "once a rule of a group applies, lower groups are not consulted",
+  requirement: "When a rule of the group of highest priority is applied to a packet, the device ignores every other " +
+    "group: a lower group's rule for the same packet takes no action.",
+  action: "Creates a high group with a rule directing a flow to a receive queue and lower groups with rules dropping " +
+    "it or directing it elsewhere; injects frames of the flow and checks each arrives once, on the high rule's queue.",
+  applies: APPLIES,
+  async run(ctx) {
+    const arb = fc.record({
+      top: fc.nat(),
+      low: fc.array(fc.record({ drop: fc.boolean(), queue: fc.nat() }), {
+        minLength: 1,
+        maxLength: 2,
+      }),
+    });
+    await checkProperty(
+      ctx,
+      arb,
+      async (p) => {
+        const l = await ffUp(ctx);
+        const c: FfCase = {
+          groups: [7, ...p.low.map((_, i) => 6 - i)],
+          rules: [
+            { group: 0, priority: 0, drop: false, queue: p.top, match: { host: 1, port: 80 } },
+            ...p.low.map((r, i) => ({
+              group: i + 1,
+              priority: 0,
+              drop: r.drop,
+              queue: r.queue,
+              match: { host: 1, port: 80 },
+            })),
+          ],
+          frames: [{ host: 1, port: 80 }, { host: 1, port: 80 }],
+        };
+        const objects = await installRules(ctx, l, c);
+        const o = await observe(ctx, l, objects, c.frames.map((m, i) => frameFor(l.mac, m, i + 1)));
+        expectNone("the high group's action alone", misplaced(o, c, () => true), (s) => s);
+      },
+      (p) => `high rule to q${p.top}, lower rules ${p.low.map((r) => r.drop ? "drop" : `q${r.queue}`).join(", ")}`,
+      {
+        maxRuns: 10,
+      },
+    );
+  },
+});
+
+export const ffProcessingOrder = defineDeviceClause({
+  label: FF,
+  statement: 19,
+  level: "MUST",
+  title: "receive filters, then flow filter rules, then RSS",
+  requirement: "The device handles a received packet in this order: the RX mode, MAC and VLAN filtering of the " +
+    "control queue, then the flow filter rules, then (no rule applied) RSS or automatic steering.",
+  action: "With promiscuous mode off and RSS sending everything to receiveq1, creates a rule directing a flow to " +
+    "receiveq2; injects a frame of the flow to another address (dropped first), one to the device (the rule's " +
+    "queue) and one of another flow (RSS's queue).",
+  applies: { ...APPLIES, offered: [...APPLIES.offered, NET_F.RSS, NET_F.MQ, NET_F.CTRL_RX] },
+  async run(ctx) {
+    const l = await rssAllToFirst(ctx, [NET_F.CTRL_RX]);
+    if (!has(l.negotiated, NET_F.CTRL_RX)) notApplicable("VIRTIO_NET_F_CTRL_RX was not negotiated");
+    const ack = await controlCommand(ctx, NetCtrl.RX, NetCtrl.RX_PROMISC, new Uint8Array([0]), l.ctrl);
+    expectThat(ack === NetCtrl.OK, "RX_PROMISC 0 acknowledged", () => `ack ${ack}`);
+    const c: FfCase = { ...directCase(1), frames: [{ host: 1, port: 80 }, { host: 2, port: 80 }] };
+    const objects = await installRules(ctx, l, c);
+    const stray = frameFor([0x02, 0x11, 0x22, 0x33, 0x44, 0x55], { host: 1, port: 80 }, 7);
+    const frames = [stray, ...c.frames.map((m, i) => frameFor(l.mac, m, i + 1))];
+    const o = await observe(ctx, l, objects, frames, frames.slice(1));
+    const bad = [
+      ...o.seen[0]!.map((a) => `the frame to another address received on ${rxName(a.queue)}`),
+      ...misplaced({ ...o, frames: o.frames.slice(1), seen: o.seen.slice(1) }, c, () => true),
+      ...offRss({ ...o, frames: o.frames.slice(1), seen: o.seen.slice(1) }),
+    ];
+    expectNone("each frame where the order puts it", bad, (s) => s);
+  },
+});
+
+export const ffDropEndsProcessing = defineDeviceClause({
+  label: FF,
+  statement: 20,
+  level: "MUST",
+  title: "a frame dropped by a rule goes no further",
+  requirement: "A packet dropped at any stage of receive processing is not processed further: a rule's drop is " +
+    "final, RSS does not place it.",
+  action: "With RSS sending everything to receiveq1, creates a rule dropping a flow; injects frames of it and of " +
+    "another flow and checks the dropped flow's frames arrive nowhere.",
+  applies: { ...APPLIES, offered: [...APPLIES.offered, NET_F.RSS, NET_F.MQ] },
+  async run(ctx) {
+    const l = await rssAllToFirst(ctx);
+    const c: FfCase = {
+      groups: [0],
+      rules: [{ group: 0, priority: 0, drop: true, queue: 0, match: { host: 1, port: 80 } }],
+      frames: [{ host: 1, port: 80 }, { host: 2, port: 80 }],
+    };
+    const objects = await installRules(ctx, l, c);
+    const o = await observe(ctx, l, objects, c.frames.map((m, i) => frameFor(l.mac, m, i + 1)));
+    expectNone("the dropped flow received nowhere", o.seen[0]!, (a) => `received on ${rxName(a.queue)}`);
   },
 });
 
@@ -849,4 +965,7 @@ export const NET_FLOW_FILTER_DEVICE_CLAUSES = [
   ffGroupBusy,
   ffClassifierBusy,
   ffBadRuleRefused,
+  ffTopGroupOnly,
+  ffProcessingOrder,
+  ffDropEndsProcessing,
 ];
