@@ -22,6 +22,7 @@ import {
   encodeFfGroup,
   encodeFfRule,
   encodeSelectors,
+  FF_PARTIAL_MASK,
   FF_SELECTOR_LENGTH,
   type FfRule,
   type FfSelector,
@@ -948,6 +949,46 @@ export const ffBadRuleRefused = defineDeviceClause({
   },
 });
 
+export const ffPartialMaskClassifier = defineDeviceClause({
+  label: FF,
+  statement: 22,
+  level: "MUST",
+  title: "classifiers flagged PARTIAL_MASK are created where partial masks are supported",
+  requirement: "Where the selector capability reports partial masking for the selectors used, the device creates " +
+    "a classifier whose selectors carry VIRTIO_NET_FF_MASK_F_PARTIAL_MASK, even when every mask bit of a field is set.",
+  action: "Creates the clauses' classifier (EtherType, IPv4 protocol and destination, TCP destination port) with " +
+    "PARTIAL_MASK on every selector, once with whole-field masks and once with a 24-bit destination address mask.",
+  applies: APPLIES,
+  async run(ctx) {
+    const l = await ffUp(ctx);
+    const selectors = classifierOf(l);
+    const lacking = selectors.filter((s) => !(l.selectors.get(s.type)!.flags & FF_PARTIAL_MASK));
+    if (lacking.length > 0) {
+      notApplicable(`no partial masking for selector types ${lacking.map((s) => s.type).join(", ")}`);
+    }
+    const flagged = selectors.map((s) => ({ ...s, flags: FF_PARTIAL_MASK }));
+    const narrow = flagged.map((s) => {
+      if (s.type !== NetFfSelector.IPV4) return s;
+      const mask = s.mask.slice();
+      mask[19] = 0;
+      return { ...s, mask };
+    });
+    const bad: string[] = [];
+    for (const [id, list, what] of [[0, flagged, "whole-field masks"], [1, narrow, "a 24-bit address mask"]] as const) {
+      const r = await objCommand(
+        ctx,
+        l,
+        AdminOpcode.RESOURCE_OBJ_CREATE,
+        NetFfObject.CLASSIFIER,
+        id,
+        encodeSelectors(list),
+      );
+      if (r.status !== AdminStatus.OK) bad.push(`PARTIAL_MASK classifier with ${what}: status ${r.status}`);
+    }
+    expectNone("both classifiers created", bad, (x) => x);
+  },
+});
+
 /** The flow filter device clauses. */
 export const NET_FLOW_FILTER_DEVICE_CLAUSES = [
   ffCapabilities,
@@ -968,4 +1009,5 @@ export const NET_FLOW_FILTER_DEVICE_CLAUSES = [
   ffTopGroupOnly,
   ffProcessingOrder,
   ffDropEndsProcessing,
+  ffPartialMaskClassifier,
 ];
