@@ -260,7 +260,13 @@ export type Workload =
    * Enable the inner header hash (VIRTIO_NET_F_HASH_TUNNEL) for the encapsulation types of `types`
    * (VIRTIO_NET_HASH_TUNNEL_TYPE_* bits) that the device supports.
    */
-  | { kind: "net-hash-tunnel"; types: number };
+  | { kind: "net-hash-tunnel"; types: number }
+  /**
+   * Flow filters on the administration virtqueue (net over PCI, VIRTIO_F_ADMIN_VQ): the three flow filter
+   * capabilities set, a group, a classifier (Ethernet, IPv4, TCP) and a rule directing a TCP/IPv4 flow to
+   * receiveq1 created, then destroyed in reverse order.
+   */
+  | { kind: "net-flow-filter" };
 
 /** The result of a workload. */
 export type WorkloadResult =

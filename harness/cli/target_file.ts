@@ -86,6 +86,7 @@ const WORKLOADS: readonly string[] = [
   "net-rss",
   "net-offloads",
   "net-hash-tunnel",
+  "net-flow-filter",
 ];
 
 /** Where the implementation under test comes from. */

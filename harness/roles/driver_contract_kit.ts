@@ -61,6 +61,8 @@ function workloadOf(kind: Workload["kind"], type: DeviceTypeName): Workload | un
       return type === "net" ? { kind, offloads: [1] } : undefined;
     case "net-hash-tunnel":
       return type === "net" ? { kind, types: 0x1ff } : undefined;
+    case "net-flow-filter":
+      return type === "net" ? { kind } : undefined;
   }
 }
 

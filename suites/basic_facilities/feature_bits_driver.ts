@@ -23,9 +23,9 @@ import { accepted, acrossOffers, offeredSets, statusWrites, withOffered, wroteSt
 
 const DRIVER = "drivernormative:Basic Facilities of a Virtio Device / Feature Bits";
 
-/** Bits no driver may accept from a device of this type over MMIO (undefined, reserved, foreign). */
+/** Bits no driver may accept from a device of this type on the presented transport (undefined, reserved, foreign). */
 function unknownBits(ctx: DriverClauseContext): number[] {
-  const defined = definedMask(ctx.deviceType, "mmio");
+  const defined = definedMask(ctx.deviceType, ctx.scenarios.transport);
   return Array.from({ length: 128 }, (_, i) => i).filter((b) => !(defined & bit(b)));
 }
 

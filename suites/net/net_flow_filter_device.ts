@@ -21,11 +21,14 @@ import {
   decodeSelectors,
   encodeFfGroup,
   encodeFfRule,
+  encodeObjectData,
   encodeSelectors,
   FF_PARTIAL_MASK,
   FF_SELECTOR_LENGTH,
   type FfRule,
   type FfSelector,
+  ffTcpClassifier,
+  ffTcpKeys,
   flowFilterOutcome,
   NetFfAction,
   NetFfCap,
@@ -77,15 +80,6 @@ function capData(id: number, data: Uint8Array = new Uint8Array(0)): Uint8Array {
   const out = new Uint8Array(8 + data.length);
   le.setU16(out, 0, id);
   out.set(data, 8);
-  return out;
-}
-
-/** `virtio_admin_cmd_resource_obj_create_data` (and _modify, _query, _destroy headers). */
-function objData(type: number, id: number, body: Uint8Array = new Uint8Array(0)): Uint8Array {
-  const out = new Uint8Array(16 + body.length);
-  le.setU16(out, 0, type);
-  le.setU32(out, 4, id);
-  out.set(body, 16);
   return out;
 }
 
@@ -174,7 +168,7 @@ async function create(
     ctx,
     l,
     AdminOpcode.RESOURCE_OBJ_CREATE,
-    objData(type, id, body),
+    encodeObjectData(type, id, body),
     `create object 0x${type.toString(16)} ${id}`,
   );
   const m = objects.get(type) ?? new Map();
@@ -189,18 +183,7 @@ function classifierOf(l: FfLink): FfSelector[] {
     if (!s) notApplicable(`the device supports no selector of type ${t}`);
     if (s.mask.length < FF_SELECTOR_LENGTH[t]!) notApplicable(`selector type ${t} does not cover its header`);
   }
-  const eth = new Uint8Array(14);
-  eth.set([0xff, 0xff], 12);
-  const ip = new Uint8Array(20);
-  ip[9] = 0xff;
-  ip.set([0xff, 0xff, 0xff, 0xff], 16);
-  const tcp = new Uint8Array(20);
-  tcp.set([0xff, 0xff], 2);
-  const want = [
-    { type: NetFfSelector.ETH, flags: 0, mask: eth },
-    { type: NetFfSelector.IPV4, flags: 0, mask: ip },
-    { type: NetFfSelector.TCP, flags: 0, mask: tcp },
-  ];
+  const want = ffTcpClassifier();
   for (const s of want) {
     const d = l.selectors.get(s.type)!;
     if (s.mask.some((m, i) => (m & ~d.mask[i]!) !== 0)) notApplicable(`selector ${s.type} cannot match these fields`);
@@ -215,12 +198,7 @@ interface Match {
 }
 
 function keysOf(m: Match): Uint8Array {
-  const k = new Uint8Array(14 + 20 + 20);
-  k.set([0x08, 0x00], 12);
-  k[14 + 9] = 6;
-  k.set([10, 0, 0, m.host], 14 + 16);
-  k.set([m.port >> 8, m.port & 0xff], 34 + 2);
-  return k;
+  return ffTcpKeys([10, 0, 0, m.host], m.port);
 }
 
 /** A TCP/IPv4 frame to the device for 10.0.0.`host` port `port`, payload marked with `seed`. */
@@ -774,7 +752,7 @@ async function objCommand(
   id: number,
   body?: Uint8Array,
 ) {
-  const r = await mustAnswer(ctx, l.admin, selfCommand(opcode, objData(type, id, body)), { resultBytes: 512 });
+  const r = await mustAnswer(ctx, l.admin, selfCommand(opcode, encodeObjectData(type, id, body)), { resultBytes: 512 });
   return r.result;
 }
 
@@ -860,7 +838,7 @@ export const ffCommandsWithoutCaps = defineDeviceClause({
     const r = await mustAnswer(
       ctx,
       l.admin,
-      selfCommand(AdminOpcode.RESOURCE_OBJ_CREATE, objData(NetFfObject.GROUP, 0, encodeFfGroup(1))),
+      selfCommand(AdminOpcode.RESOURCE_OBJ_CREATE, encodeObjectData(NetFfObject.GROUP, 0, encodeFfGroup(1))),
     );
     expectThat(
       r.result.status === AdminStatus.EINVAL && r.result.qualifier === AdminQualifier.INVALID_OPCODE,

@@ -154,8 +154,17 @@ export class AdminEngine {
     return done;
   }
 
-  /** Executes one decoded command. */
+  /** Every command executed since the engine was built (the first 1000), with its result: what driver clauses judge. */
+  readonly log: { cmd: AdminCommand; result: AdminResult }[] = [];
+
+  /** Executes one decoded command (and logs it). */
   execute(cmd: AdminCommand): AdminResult {
+    const result = this.#execute({ ...cmd, data: cmd.data.slice() });
+    if (this.log.length < 1000) this.log.push({ cmd: { ...cmd, data: cmd.data.slice() }, result });
+    return result;
+  }
+
+  #execute(cmd: AdminCommand): AdminResult {
     if (cmd.groupType !== AdminGroupType.SELF) return einval(AdminQualifier.INVALID_GROUP);
     if (!this.supported.has(cmd.opcode) || !this.#used.has(cmd.opcode)) return einval(AdminQualifier.INVALID_OPCODE);
     if (cmd.memberId !== 0) return einval(AdminQualifier.INVALID_MEMBER);

@@ -156,6 +156,47 @@ export function encodeFfGroup(priority: number): Uint8Array {
 }
 
 /**
+ * `virtio_admin_cmd_resource_obj_create_data` (and the modify, query and destroy data): the object's type and id,
+ * flags 0, then `body`.
+ */
+export function encodeObjectData(type: number, id: number, body: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const out = new Uint8Array(16 + body.length);
+  le.setU16(out, 0, type);
+  le.setU32(out, 4, id);
+  out.set(body, 16);
+  return out;
+}
+
+/**
+ * A classifier of three selectors for TCP over IPv4: the Ethernet EtherType, the IPv4 protocol and destination
+ * address, the TCP destination port (whole fields; EtherType and protocol set, as 5.1.6.9 asks with more selectors).
+ */
+export function ffTcpClassifier(): FfSelector[] {
+  const eth = new Uint8Array(14);
+  eth.set([0xff, 0xff], 12);
+  const ip = new Uint8Array(20);
+  ip[9] = 0xff;
+  ip.set([0xff, 0xff, 0xff, 0xff], 16);
+  const tcp = new Uint8Array(20);
+  tcp.set([0xff, 0xff], 2);
+  return [
+    { type: NetFfSelector.ETH, flags: 0, mask: eth },
+    { type: NetFfSelector.IPV4, flags: 0, mask: ip },
+    { type: NetFfSelector.TCP, flags: 0, mask: tcp },
+  ];
+}
+
+/** The keys of {@link ffTcpClassifier} for TCP to IPv4 address `dst` port `port` (EtherType 0x0800, protocol 6). */
+export function ffTcpKeys(dst: readonly number[], port: number): Uint8Array {
+  const k = new Uint8Array(14 + 20 + 20);
+  k.set([0x08, 0x00], 12);
+  k[14 + 9] = 6;
+  k.set(dst.slice(0, 4), 14 + 16);
+  k.set([port >> 8, port & 0xff], 34 + 2);
+  return k;
+}
+
+/**
  * The header bytes each selector takes from `frame`, one after another (Ethernet at 0, the IP header after it, the
  * transport header after the IPv4 header's IHL or the 40-byte IPv6 header); undefined when the frame is too short
  * for them.

@@ -103,6 +103,30 @@ import {
 import { errorText } from "../../text.ts";
 import { TcpFlag, tcpSegmentOf } from "../device/net_lro.ts";
 import { NET_CONFIG_LAYOUT } from "../../device_types.ts";
+import { PciDriverTransport } from "../../transport/pci_driver.ts";
+import { CommonCfg } from "../../transport/pci_layout.ts";
+import {
+  AdminGroupType,
+  AdminOpcode,
+  type AdminResult,
+  AdminStatus,
+  decodeAdminResult,
+  decodeBitmap,
+  encodeAdminCommand,
+  encodeBitmap,
+  roundUp8,
+} from "../device/admin_command.ts";
+import {
+  encodeFfGroup,
+  encodeFfRule,
+  encodeObjectData,
+  encodeSelectors,
+  ffTcpClassifier,
+  ffTcpKeys,
+  NetFfAction,
+  NetFfCap,
+  NetFfObject,
+} from "../device/net_flow_filter.ts";
 import {
   encodeRssConfig,
   HashTunnelCtrl,
@@ -166,7 +190,7 @@ export const DRIVER_TYPE_FEATURES: Record<DrivenType, bigint> = {
     NET_F.HOST_USO,
     NET_F.HOST_UDP_TUNNEL_GSO,
     NET_F.HOST_UDP_TUNNEL_GSO_CSUM,
-  ),
+  ) | bit(F.ADMIN_VQ),
 };
 
 /** Largest queue size the reference driver sets up. */
@@ -196,6 +220,7 @@ export const REFERENCE_DRIVER_WORKLOADS: Workload["kind"][] = [
   "net-rss",
   "net-offloads",
   "net-hash-tunnel",
+  "net-flow-filter",
 ];
 
 /** Queues the reference driver sets up, by device type. */
@@ -493,10 +518,142 @@ export class ReferenceDriver implements DriverSession {
 
   /** The queues set up at probe: a console with MULTIPORT adds its control queues and the queues of its ports. */
   protected async queuesToSetUp(type: DrivenType): Promise<number[]> {
-    if (type === "net") return this.netQueues();
+    if (type === "net") return [...this.netQueues(), ...await this.adminQueues()];
     if (type !== "console" || !(this.negotiated & bit(CONSOLE_F.MULTIPORT))) return QUEUES[type];
     const ports = Math.min(CONSOLE_PORTS_LIMIT, Math.max(1, await this.t.readConfig(4, 4)));
     return Array.from({ length: 2 + 2 * ports }, (_, q) => q);
+  }
+
+  // ------------------------------------------------------------------ admin
+
+  /** The administration virtqueue in use (VIRTIO_F_ADMIN_VQ negotiated on PCI), set up at probe. */
+  protected adminQueue: number | undefined;
+
+  /** The first administration virtqueue when VIRTIO_F_ADMIN_VQ was negotiated on PCI (none otherwise). */
+  protected async adminQueues(): Promise<number[]> {
+    this.adminQueue = undefined;
+    if (!(this.negotiated & bit(F.ADMIN_VQ)) || !(this.t instanceof PciDriverTransport)) return [];
+    if ((await this.t.common.read(CommonCfg.admin_queue_num, 2)) === 0) return [];
+    this.adminQueue = await this.t.common.read(CommonCfg.admin_queue_index, 2);
+    return [this.adminQueue];
+  }
+
+  /**
+   * Sends one self-group administration command on the administration virtqueue, with room for `resultBytes` of
+   * result (both parts a multiple of 8 bytes); undefined when the device did not use it in time.
+   */
+  protected async adminCommand(
+    opcode: number,
+    data: Uint8Array,
+    resultBytes: number,
+    deadline: number,
+  ): Promise<AdminResult | undefined> {
+    if (this.adminQueue === undefined) return undefined;
+    const readable = encodeAdminCommand({ opcode, groupType: AdminGroupType.SELF, memberId: 0, data });
+    const writable = roundUp8(8 + resultBytes);
+    const lease = this.#lease([readable.length, writable]);
+    try {
+      const [out, back] = lease.addrs as [number, number];
+      await this.endpoint.memory.write(out, readable);
+      await this.endpoint.memory.write(back, new Uint8Array(writable));
+      const outcome = await this.submit(
+        this.adminQueue,
+        [
+          { addr: out, len: readable.length, writable: false },
+          { addr: back, len: writable, writable: true },
+        ],
+        Math.min(deadline, this.clock.now() + CONSOLE_CONTROL_WAIT_MS),
+        lease,
+      );
+      if (outcome.kind !== "used") return undefined;
+      return decodeAdminResult(await this.endpoint.memory.read(back, writable), outcome.len);
+    } finally {
+      lease.release();
+    }
+  }
+
+  /**
+   * Flow filters (spec 5.1.6.9): LIST_USE of what LIST_QUERY reports, the three capabilities set to what the device
+   * reports, then a group, a classifier (Ethernet with the EtherType, IPv4 with the protocol and destination, TCP
+   * with the destination port) and a rule directing TCP to 10.0.0.1 port 80 to receiveq1, destroyed in reverse order.
+   */
+  protected async netFlowFilter(deadline: number): Promise<WorkloadResult> {
+    this.#requireBound("net", "net-flow-filter");
+    if (this.adminQueue === undefined) {
+      return { ok: false, error: "net-flow-filter: no administration virtqueue (VIRTIO_F_ADMIN_VQ on PCI)" };
+    }
+    const step = async (what: string, opcode: number, data: Uint8Array, resultBytes = 0) => {
+      const r = await this.adminCommand(opcode, data, resultBytes, deadline);
+      if (!r || r.status !== AdminStatus.OK) {
+        throw new Error(`${what} answered ${r ? `status ${r.status}` : "nothing"}`);
+      }
+      return r.result;
+    };
+    try {
+      const supported = decodeBitmap(await step("LIST_QUERY", AdminOpcode.LIST_QUERY, new Uint8Array(0), 64));
+      await step("LIST_USE", AdminOpcode.LIST_USE, encodeBitmap([...supported].filter((o) => o < 64)));
+      const caps = decodeBitmap(await step("CAP_ID_LIST_QUERY", AdminOpcode.CAP_ID_LIST_QUERY, new Uint8Array(0), 512));
+      const ids = [NetFfCap.RESOURCE, NetFfCap.SELECTOR, NetFfCap.ACTION];
+      if (!ids.every((c) => caps.has(c))) return { ok: false, error: "net-flow-filter: no flow filter capabilities" };
+      const device = new Map<number, Uint8Array>();
+      for (const id of ids) {
+        const get = new Uint8Array(8);
+        le.setU16(get, 0, id);
+        device.set(id, await step(`DEVICE_CAP_GET 0x${id.toString(16)}`, AdminOpcode.DEVICE_CAP_GET, get, 512));
+      }
+      for (const id of this.ffCapsToSet()) {
+        const value = this.ffDriverCap(id, device.get(id) ?? new Uint8Array(0));
+        const set = new Uint8Array(8 + value.length);
+        le.setU16(set, 0, id);
+        set.set(value, 8);
+        await step(`DRIVER_CAP_SET 0x${id.toString(16)}`, AdminOpcode.DRIVER_CAP_SET, set);
+      }
+      for (const [type, body, id = 0] of this.ffObjects()) {
+        const data = encodeObjectData(type, id, body);
+        await step(`create object 0x${type.toString(16)}`, AdminOpcode.RESOURCE_OBJ_CREATE, data);
+      }
+      for (const [type, id] of this.ffDestroyOrder()) {
+        const data = encodeObjectData(type, id);
+        await step(`destroy object 0x${type.toString(16)}`, AdminOpcode.RESOURCE_OBJ_DESTROY, data);
+      }
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, error: `net-flow-filter: ${errorText(e)}` };
+    }
+  }
+
+  /** The flow filter capabilities the workload sets (all three, as 5.1.9.6.5 asks). */
+  protected ffCapsToSet(): number[] {
+    return [NetFfCap.RESOURCE, NetFfCap.SELECTOR, NetFfCap.ACTION];
+  }
+
+  /** The objects the workload destroys, in order (type, id): the reverse of their creation. */
+  protected ffDestroyOrder(): [number, number][] {
+    return this.ffObjects().map(([type, , id]) => [type, id ?? 0] as [number, number]).reverse();
+  }
+
+  /** The driver capability set for flow filter capability `id`: what the device reports. */
+  protected ffDriverCap(_id: number, device: Uint8Array): Uint8Array {
+    return device;
+  }
+
+  /** The flow filter objects the workload creates, in order (type, resource_obj_specific_data, id: default 0). */
+  protected ffObjects(): [number, Uint8Array, number?][] {
+    return [
+      [NetFfObject.GROUP, encodeFfGroup(1)],
+      [NetFfObject.CLASSIFIER, encodeSelectors(ffTcpClassifier())],
+      [
+        NetFfObject.RULE,
+        encodeFfRule({
+          groupId: 0,
+          classifierId: 0,
+          priority: 0,
+          action: NetFfAction.DIRECT_RX_VQ,
+          vqIndex: 0,
+          keys: ffTcpKeys([10, 0, 0, 1], 80),
+        }),
+      ],
+    ];
   }
 
   // --------------------------------------------------------------------- net
@@ -2160,6 +2317,8 @@ export class ReferenceDriver implements DriverSession {
           return await this.netOffloads(work.offloads, deadline);
         case "net-hash-tunnel":
           return await this.netHashTunnel(work.types, deadline);
+        case "net-flow-filter":
+          return await this.netFlowFilter(deadline);
         case "blk-flush":
           return await this.blkCommand(BlkRequestType.FLUSH, deadline, deadlineMs);
         case "blk-get-id":
