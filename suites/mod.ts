@@ -47,6 +47,7 @@ import { NET_RSS_DEVICE_CLAUSES } from "./net/net_rss_device.ts";
 import { NET_OFFLOAD_DEVICE_CLAUSES } from "./net/net_offload_device.ts";
 import { ADMIN_DEVICE_CLAUSES } from "./admin/admin_device.ts";
 import { NET_FLOW_FILTER_DEVICE_CLAUSES } from "./net/net_flow_filter_device.ts";
+import { NET_IPSEC_DEVICE_CLAUSES } from "./net/net_ipsec_device.ts";
 import { NET_STATS_DRIVER_CLAUSES } from "./net/net_stats_driver.ts";
 import { NET_FLOW_FILTER_DRIVER_CLAUSES } from "./net/net_flow_filter_driver.ts";
 import { NET_COALESCE_DRIVER_CLAUSES } from "./net/net_coalesce_driver.ts";
@@ -107,6 +108,7 @@ export const CLAUSES: readonly Clause[] = [
   ...NET_RSS_DEVICE_CLAUSES,
   ...NET_OFFLOAD_DEVICE_CLAUSES,
   ...NET_FLOW_FILTER_DEVICE_CLAUSES,
+  ...NET_IPSEC_DEVICE_CLAUSES,
   ...ADMIN_DEVICE_CLAUSES,
 ];
 

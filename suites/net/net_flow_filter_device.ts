@@ -57,7 +57,7 @@ const FF = "devicenormative:Device Types / Network Device / Device Operation / F
 const APPLIES = { transports: ["pci" as const], deviceTypes: ["net" as const], offered: [F.ADMIN_VQ, NET_F.CTRL_VQ] };
 
 /** A net device brought up with its administration virtqueue and flow filters usable. */
-interface FfLink extends RssLink {
+export interface FfLink extends RssLink {
   admin: number;
   /** The selectors the device supports, by type. */
   selectors: Map<number, FfSelector>;
@@ -68,7 +68,13 @@ interface FfLink extends RssLink {
 }
 
 /** Sends one administration command and fails the clause unless it answers OK. */
-async function adminOk(ctx: DeviceClauseContext, l: { admin: number }, opcode: number, data: Uint8Array, what: string) {
+export async function adminOk(
+  ctx: DeviceClauseContext,
+  l: { admin: number },
+  opcode: number,
+  data: Uint8Array,
+  what: string,
+) {
   // Room for the longest result here: CAP_ID_LIST_QUERY's bitmap reaches id 0x802 (264 bytes).
   const r = await mustAnswer(ctx, l.admin, selfCommand(opcode, data), { resultBytes: 512 });
   expectThat(r.result.status === AdminStatus.OK, `${what}: status OK`, () => `status ${r.result.status}`);
@@ -76,7 +82,7 @@ async function adminOk(ctx: DeviceClauseContext, l: { admin: number }, opcode: n
 }
 
 /** `virtio_admin_cmd_cap_get_data` / `_set_data` for capability `id` (with `data` after it). */
-function capData(id: number, data: Uint8Array = new Uint8Array(0)): Uint8Array {
+export function capData(id: number, data: Uint8Array = new Uint8Array(0)): Uint8Array {
   const out = new Uint8Array(8 + data.length);
   le.setU16(out, 0, id);
   out.set(data, 8);
@@ -88,7 +94,10 @@ function capData(id: number, data: Uint8Array = new Uint8Array(0)): Uint8Array {
  * queue, sets the pairs in use, and sends LIST_USE of every command LIST_QUERY reports; returns the link and the
  * capability ids CAP_ID_LIST_QUERY reports (none when the device has no capability commands).
  */
-async function adminNetUp(ctx: DeviceClauseContext, extra: number[] = []): Promise<{ l: FfLink; caps: Set<number> }> {
+export async function adminNetUp(
+  ctx: DeviceClauseContext,
+  extra: number[] = [],
+): Promise<{ l: FfLink; caps: Set<number> }> {
   wireOf(ctx);
   const t = pciOf(ctx);
   const want = [F.VERSION_1, NET_F.CTRL_VQ, NET_F.MQ, NET_F.MAC, F.ADMIN_VQ, ...extra].reduce((m, f) => m | bit(f), 0n);
@@ -744,7 +753,7 @@ export const ffAfterMacFilter = defineDeviceClause({
 });
 
 /** Sends an object command; returns the reply's status and result (the clause fails if it is not used). */
-async function objCommand(
+export async function objCommand(
   ctx: DeviceClauseContext,
   l: FfLink,
   opcode: number,

@@ -43,7 +43,15 @@ export interface AdminResourceKind {
    * Checks the `resource_obj_specific_data` of a create or modify against the objects that exist: undefined when it
    * is acceptable, else the status and qualifier to fail the command with.
    */
-  check(id: number, data: Uint8Array, objects: AdminObjects, creating: boolean): AdminResult | undefined;
+  check(
+    id: number,
+    data: Uint8Array,
+    objects: AdminObjects,
+    creating: boolean,
+    caps?: ReadonlyMap<number, Uint8Array>,
+  ): AdminResult | undefined;
+  /** The answer to a create of an id in use (absent: EINVAL, INVALID_FIELD). */
+  existing?(): AdminResult;
   /** Whether another object depends on object `id` (its destroy is refused with EBUSY). */
   inUse(id: number, objects: AdminObjects): boolean;
   /** Whether the driver capabilities set allow this type at all (absent: always); else commands are INVALID_OPCODE. */
@@ -234,8 +242,9 @@ export class AdminEngine {
       case AdminOpcode.RESOURCE_OBJ_CREATE:
       case AdminOpcode.RESOURCE_OBJ_MODIFY: {
         const creating = cmd.opcode === AdminOpcode.RESOURCE_OBJ_CREATE;
-        if (creating === exists) return einval(AdminQualifier.INVALID_FIELD);
-        const bad = kind.check(id, body, this.#objects, creating);
+        if (creating && exists) return kind.existing?.() ?? einval(AdminQualifier.INVALID_FIELD);
+        if (!creating && !exists) return einval(AdminQualifier.INVALID_FIELD);
+        const bad = kind.check(id, body, this.#objects, creating, this.#driverCaps);
         if (bad) return bad;
         mine.set(id, body);
         this.#objects.set(type, mine);

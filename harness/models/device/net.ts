@@ -15,6 +15,7 @@
  */
 import type { AdminFunction, AdminObjects } from "./admin_queue.ts";
 import { type FfOutcome, flowFilterAdmin, flowFilterOutcome, referenceFfSupport } from "./net_flow_filter.ts";
+import { ipsecAdmin, referenceIpsecModes } from "./net_ipsec.ts";
 import { bit, DEVICE_IDS, F, NET_F } from "../../features.ts";
 import { le } from "../../memory.ts";
 import type { GuestMemory } from "../../memory.ts";
@@ -411,10 +412,10 @@ export class NetFunction implements DeviceFunction {
    * The administration virtqueue (PCI): the flow filter capabilities and the group, classifier and rule objects
    * (spec 5.1.6.9); the rules in force steer received frames before RSS.
    */
-  readonly admin: AdminFunction = {
+  readonly admin: AdminFunction = withIpsec({
     ...flowFilterAdmin(referenceFfSupport(), () => this.pairs),
     bind: (objects) => this.setFfObjects(objects),
-  };
+  });
 
   attach(host: FunctionHost): void {
     this.#host = host;
@@ -1183,4 +1184,17 @@ export interface Coalescing {
 /** `aa:bb:cc:dd:ee:ff`. */
 export function macText(b: ArrayLike<number>): string {
   return Array.from({ length: 6 }, (_, i) => (b[i] ?? 0).toString(16).padStart(2, "0")).join(":");
+}
+
+/**
+ * `admin` with the reference device's IPsec SA capabilities and objects added (4 SAs each way, ESP modes; SAs are
+ * kept, packets are not processed).
+ */
+export function withIpsec(admin: AdminFunction): AdminFunction {
+  const ipsec = ipsecAdmin({ inbound: 4, outbound: 4 }, referenceIpsecModes());
+  return {
+    ...admin,
+    capabilities: [...admin.capabilities, ...ipsec.capabilities],
+    resources: [...admin.resources, ...ipsec.resources],
+  };
 }
