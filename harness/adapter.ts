@@ -266,7 +266,12 @@ export type Workload =
    * capabilities set, a group, a classifier (Ethernet, IPv4, TCP) and a rule directing a TCP/IPv4 flow to
    * receiveq1 created, then destroyed in reverse order.
    */
-  | { kind: "net-flow-filter" };
+  | { kind: "net-flow-filter" }
+  /**
+   * IPsec SAs on the administration virtqueue (net over PCI): the two IPsec capabilities set, an outbound and an
+   * inbound SA of the first mode the device reports created, then destroyed.
+   */
+  | { kind: "net-ipsec" };
 
 /** The result of a workload. */
 export type WorkloadResult =

@@ -50,6 +50,7 @@ import { NET_FLOW_FILTER_DEVICE_CLAUSES } from "./net/net_flow_filter_device.ts"
 import { NET_IPSEC_DEVICE_CLAUSES } from "./net/net_ipsec_device.ts";
 import { NET_STATS_DRIVER_CLAUSES } from "./net/net_stats_driver.ts";
 import { NET_FLOW_FILTER_DRIVER_CLAUSES } from "./net/net_flow_filter_driver.ts";
+import { NET_IPSEC_DRIVER_CLAUSES } from "./net/net_ipsec_driver.ts";
 import { NET_COALESCE_DRIVER_CLAUSES } from "./net/net_coalesce_driver.ts";
 import { NET_RSS_DRIVER_CLAUSES } from "./net/net_rss_driver.ts";
 import { NET_TUNNEL_DRIVER_CLAUSES } from "./net/net_tunnel_driver.ts";
@@ -98,6 +99,7 @@ export const CLAUSES: readonly Clause[] = [
   ...NET_COALESCE_DRIVER_CLAUSES,
   ...NET_STATS_DRIVER_CLAUSES,
   ...NET_FLOW_FILTER_DRIVER_CLAUSES,
+  ...NET_IPSEC_DRIVER_CLAUSES,
   ...NET_RSS_DRIVER_CLAUSES,
   ...NET_TUNNEL_DRIVER_CLAUSES,
   ...CONSOLE_DEVICE_CLAUSES,

@@ -87,6 +87,7 @@ const WORKLOADS: readonly string[] = [
   "net-offloads",
   "net-hash-tunnel",
   "net-flow-filter",
+  "net-ipsec",
 ];
 
 /** Where the implementation under test comes from. */

@@ -62,6 +62,7 @@ function workloadOf(kind: Workload["kind"], type: DeviceTypeName): Workload | un
     case "net-hash-tunnel":
       return type === "net" ? { kind, types: 0x1ff } : undefined;
     case "net-flow-filter":
+    case "net-ipsec":
       return type === "net" ? { kind } : undefined;
   }
 }

@@ -89,6 +89,7 @@ export const ffCapsBeforeObjects = defineDriverClause({
     const set = new Set<number>();
     const bad: string[] = [];
     for (const s of sent) {
+      if (s.data.length < 8) continue;
       if (s.opcode === AdminOpcode.DRIVER_CAP_SET && s.ok) set.add(le.u16(s.data, 0));
       if (s.opcode === AdminOpcode.RESOURCE_OBJ_CREATE && FF_TYPES.includes(le.u16(s.data, 0))) {
         const missing = [NetFfCap.RESOURCE, NetFfCap.SELECTOR, NetFfCap.ACTION].filter((c) => !set.has(c));

@@ -19,6 +19,7 @@ import {
   decodeIpsecLimits,
   decodeIpsecModes,
   encodeIpsecSa,
+  IpsecDirection,
   IpsecMode,
   type IpsecModeCap,
   NetIpsecCap,
@@ -72,7 +73,7 @@ function validSa(x: IpsecLink, inbound: boolean, spi = 0x1000): Uint8Array {
   const m = x.modes[0]!;
   return encodeIpsecSa({
     mode: m.mode,
-    direction: inbound ? 0 : 1,
+    direction: inbound ? IpsecDirection.INBOUND : IpsecDirection.OUTBOUND,
     spi,
     options: 0n,
     replayWindow: 0,

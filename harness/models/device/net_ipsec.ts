@@ -14,6 +14,8 @@ import type { AdminCapability, AdminResourceKind } from "./admin_queue.ts";
 export const NetIpsecCap = { RESOURCE: 0x0803, SA: 0x0804 } as const;
 /** Resource object types of IPsec SAs on a network device. */
 export const NetIpsecObject = { OUTB_SA: 0x0203, INB_SA: 0x0204 } as const;
+/** `VIRTIO_CRYPTO_IPSEC_DIR_*`. */
+export const IpsecDirection = { OUTBOUND: 1, INBOUND: 2 } as const;
 /** IPsec modes. */
 export const IpsecMode = { ESP_TUNNEL: 1, ESP_TRANSPORT: 2, AH_TUNNEL: 3, AH_TRANSPORT: 4 } as const;
 /**
@@ -48,6 +50,8 @@ export interface IpsecSa {
   cipherKeyLength: number;
   authAlgo: bigint;
   authKeyLength: number;
+  /** The IPv4 tunnel header parameters (tunnel modes, outbound): type 4, addresses and TTL. */
+  tunnel?: { src: number[]; dst: number[]; ttl: number };
 }
 
 /** Encodes `virtio_crypto_ipsec_resource_cap`. */
@@ -116,6 +120,12 @@ export function encodeIpsecSa(sa: IpsecSa): Uint8Array {
   le.setU64(out, 120, Number(sa.authAlgo));
   le.setU16(out, 128, sa.authKeyLength);
   for (let i = 0; i < Math.min(32, sa.authKeyLength); i++) out[132 + i] = 0x51 + i;
+  if (sa.tunnel) {
+    out[24] = 4;
+    out.set(sa.tunnel.src.slice(0, 4), 28);
+    out.set(sa.tunnel.dst.slice(0, 4), 32);
+    out[38] = sa.tunnel.ttl;
+  }
   return out;
 }
 
@@ -133,6 +143,7 @@ export function decodeIpsecSa(b: Uint8Array): IpsecSa {
     cipherKeyLength: le.u16(x, 84),
     authAlgo: BigInt(le.u64(x, 120)),
     authKeyLength: le.u16(x, 128),
+    ...(x[24] !== 0 ? { tunnel: { src: [...x.subarray(28, 32)], dst: [...x.subarray(32, 36)], ttl: x[38]! } } : {}),
   };
 }
 

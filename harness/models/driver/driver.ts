@@ -128,6 +128,15 @@ import {
   NetFfObject,
 } from "../device/net_flow_filter.ts";
 import {
+  decodeIpsecModes,
+  encodeIpsecSa,
+  IpsecDirection,
+  IpsecMode,
+  type IpsecModeCap,
+  NetIpsecCap,
+  NetIpsecObject,
+} from "../device/net_ipsec.ts";
+import {
   encodeRssConfig,
   HashTunnelCtrl,
   innerFrame,
@@ -221,6 +230,7 @@ export const REFERENCE_DRIVER_WORKLOADS: Workload["kind"][] = [
   "net-offloads",
   "net-hash-tunnel",
   "net-flow-filter",
+  "net-ipsec",
 ];
 
 /** Queues the reference driver sets up, by device type. */
@@ -620,6 +630,96 @@ export class ReferenceDriver implements DriverSession {
     } catch (e) {
       return { ok: false, error: `net-flow-filter: ${errorText(e)}` };
     }
+  }
+
+  /** Sends an administration command that must answer OK; its result (throws a sentence otherwise). */
+  protected async adminStep(
+    what: string,
+    opcode: number,
+    data: Uint8Array,
+    resultBytes: number,
+    deadline: number,
+  ): Promise<Uint8Array> {
+    const r = await this.adminCommand(opcode, data, resultBytes, deadline);
+    if (!r || r.status !== AdminStatus.OK) throw new Error(`${what} answered ${r ? `status ${r.status}` : "nothing"}`);
+    return r.result;
+  }
+
+  /**
+   * IPsec SAs (spec 5.1.6.10): LIST_USE of what LIST_QUERY reports, CAP_ID_LIST_QUERY, both IPsec capabilities read
+   * and set to what the device reports, then an outbound and an inbound SA of the first mode reported, destroyed.
+   */
+  protected async netIpsec(deadline: number): Promise<WorkloadResult> {
+    this.#requireBound("net", "net-ipsec");
+    if (this.adminQueue === undefined) {
+      return { ok: false, error: "net-ipsec: no administration virtqueue (VIRTIO_F_ADMIN_VQ on PCI)" };
+    }
+    const step = (what: string, opcode: number, data: Uint8Array, resultBytes = 0) =>
+      this.adminStep(what, opcode, data, resultBytes, deadline);
+    try {
+      const supported = decodeBitmap(await step("LIST_QUERY", AdminOpcode.LIST_QUERY, new Uint8Array(0), 64));
+      await step("LIST_USE", AdminOpcode.LIST_USE, encodeBitmap([...supported].filter((o) => o < 64)));
+      const caps = decodeBitmap(await step("CAP_ID_LIST_QUERY", AdminOpcode.CAP_ID_LIST_QUERY, new Uint8Array(0), 512));
+      const ids = [NetIpsecCap.RESOURCE, NetIpsecCap.SA].filter((c) => caps.has(c));
+      if (ids.length < 2) return { ok: false, error: "net-ipsec: no IPsec capabilities" };
+      const device = new Map<number, Uint8Array>();
+      for (const id of ids) {
+        const get = new Uint8Array(8);
+        le.setU16(get, 0, id);
+        device.set(id, await step(`DEVICE_CAP_GET 0x${id.toString(16)}`, AdminOpcode.DEVICE_CAP_GET, get, 512));
+      }
+      for (const id of this.ipsecCapsUsed()) {
+        const value = device.get(id) ?? new Uint8Array(0);
+        const set = new Uint8Array(8 + value.length);
+        le.setU16(set, 0, id);
+        set.set(value, 8);
+        await step(`DRIVER_CAP_SET 0x${id.toString(16)}`, AdminOpcode.DRIVER_CAP_SET, set);
+      }
+      const mode = decodeIpsecModes(device.get(NetIpsecCap.SA) ?? new Uint8Array(0))[0];
+      if (!mode) return { ok: false, error: "net-ipsec: the SA capability lists no mode" };
+      const sas: [number, Uint8Array][] = [
+        [NetIpsecObject.OUTB_SA, this.ipsecSa(mode, false)],
+        [NetIpsecObject.INB_SA, this.ipsecSa(mode, true)],
+      ];
+      for (const [type, sa] of sas) {
+        await step(`create SA 0x${type.toString(16)}`, AdminOpcode.RESOURCE_OBJ_CREATE, encodeObjectData(type, 0, sa));
+      }
+      for (const [type] of sas.reverse()) {
+        await step(`destroy SA 0x${type.toString(16)}`, AdminOpcode.RESOURCE_OBJ_DESTROY, encodeObjectData(type, 0));
+      }
+      return { ok: true };
+    } catch (e) {
+      return { ok: false, error: `net-ipsec: ${errorText(e)}` };
+    }
+  }
+
+  /** The IPsec capabilities the workload sets (both, as 5.1.9.7.5 asks). */
+  protected ipsecCapsUsed(): number[] {
+    return [NetIpsecCap.RESOURCE, NetIpsecCap.SA];
+  }
+
+  /**
+   * The SA the workload creates in `mode`'s terms: direction, SPI, the lowest algorithms the mode lists with 16-byte
+   * keys, an IPv4 tunnel header for an outbound SA of a tunnel mode.
+   */
+  protected ipsecSa(mode: IpsecModeCap, inbound: boolean): Uint8Array {
+    const lowest = (mask: bigint) => {
+      for (let a = 1n; a < 64n; a++) if ((mask >> a) & 1n) return a;
+      return 0n;
+    };
+    const tunnel = !inbound && (mode.mode === IpsecMode.ESP_TUNNEL || mode.mode === IpsecMode.AH_TUNNEL);
+    return encodeIpsecSa({
+      mode: mode.mode,
+      direction: inbound ? IpsecDirection.INBOUND : IpsecDirection.OUTBOUND,
+      spi: inbound ? 0x101 : 0x201,
+      options: 0n,
+      replayWindow: inbound ? Math.min(32, mode.maxReplayWindow) : 0,
+      cipherAlgo: lowest(mode.cipherAlgos),
+      cipherKeyLength: Math.min(16, mode.maxCipherKey),
+      authAlgo: lowest(mode.hmacAlgos),
+      authKeyLength: Math.min(16, mode.maxAuthKey),
+      ...(tunnel ? { tunnel: { src: [192, 0, 2, 1], dst: [198, 51, 100, 1], ttl: 64 } } : {}),
+    });
   }
 
   /** The flow filter capabilities the workload sets (all three, as 5.1.9.6.5 asks). */
@@ -2319,6 +2419,8 @@ export class ReferenceDriver implements DriverSession {
           return await this.netHashTunnel(work.types, deadline);
         case "net-flow-filter":
           return await this.netFlowFilter(deadline);
+        case "net-ipsec":
+          return await this.netIpsec(deadline);
         case "blk-flush":
           return await this.blkCommand(BlkRequestType.FLUSH, deadline, deadlineMs);
         case "blk-get-id":
