@@ -22,6 +22,7 @@ import {
   IpsecDirection,
   IpsecMode,
   type IpsecModeCap,
+  lowestAlgorithm,
   NetIpsecCap,
   NetIpsecObject,
 } from "../../harness/models/device/net_ipsec.ts";
@@ -62,12 +63,6 @@ async function ipsecUp(ctx: DeviceClauseContext, set = true): Promise<IpsecLink>
   return { l, limits: decodeIpsecLimits(dev.get(NetIpsecCap.RESOURCE)!), modes };
 }
 
-/** The lowest algorithm a mask names (0: none). */
-const lowest = (mask: bigint) => {
-  for (let a = 1n; a < 64n; a++) if ((mask >> a) & 1n) return a;
-  return 0n;
-};
-
 /** An SA the first mode reported supports (`spi` as given). */
 function validSa(x: IpsecLink, inbound: boolean, spi = 0x1000): Uint8Array {
   const m = x.modes[0]!;
@@ -77,9 +72,9 @@ function validSa(x: IpsecLink, inbound: boolean, spi = 0x1000): Uint8Array {
     spi,
     options: 0n,
     replayWindow: 0,
-    cipherAlgo: lowest(m.cipherAlgos),
+    cipherAlgo: lowestAlgorithm(m.cipherAlgos),
     cipherKeyLength: Math.min(16, m.maxCipherKey),
-    authAlgo: lowest(m.hmacAlgos),
+    authAlgo: lowestAlgorithm(m.hmacAlgos),
     authKeyLength: Math.min(16, m.maxAuthKey),
   });
 }

@@ -147,6 +147,12 @@ export function decodeIpsecSa(b: Uint8Array): IpsecSa {
   };
 }
 
+/** The lowest algorithm identifier set in an algorithm mask (0: none). */
+export function lowestAlgorithm(mask: bigint): bigint {
+  for (let a = 1n; a < 64n; a++) if ((mask >> a) & 1n) return a;
+  return 0n;
+}
+
 /** Whether `sa` fits one of `modes` (mode, options, algorithms, key lengths, replay window for inbound). */
 export function saSupported(sa: IpsecSa, modes: readonly IpsecModeCap[], inbound: boolean): boolean {
   const m = modes.find((x) => x.mode === sa.mode);

@@ -133,6 +133,7 @@ import {
   IpsecDirection,
   IpsecMode,
   type IpsecModeCap,
+  lowestAlgorithm,
   NetIpsecCap,
   NetIpsecObject,
 } from "../device/net_ipsec.ts";
@@ -703,10 +704,6 @@ export class ReferenceDriver implements DriverSession {
    * keys, an IPv4 tunnel header for an outbound SA of a tunnel mode.
    */
   protected ipsecSa(mode: IpsecModeCap, inbound: boolean): Uint8Array {
-    const lowest = (mask: bigint) => {
-      for (let a = 1n; a < 64n; a++) if ((mask >> a) & 1n) return a;
-      return 0n;
-    };
     const tunnel = !inbound && (mode.mode === IpsecMode.ESP_TUNNEL || mode.mode === IpsecMode.AH_TUNNEL);
     return encodeIpsecSa({
       mode: mode.mode,
@@ -714,9 +711,9 @@ export class ReferenceDriver implements DriverSession {
       spi: inbound ? 0x101 : 0x201,
       options: 0n,
       replayWindow: inbound ? Math.min(32, mode.maxReplayWindow) : 0,
-      cipherAlgo: lowest(mode.cipherAlgos),
+      cipherAlgo: lowestAlgorithm(mode.cipherAlgos),
       cipherKeyLength: Math.min(16, mode.maxCipherKey),
-      authAlgo: lowest(mode.hmacAlgos),
+      authAlgo: lowestAlgorithm(mode.hmacAlgos),
       authKeyLength: Math.min(16, mode.maxAuthKey),
       ...(tunnel ? { tunnel: { src: [192, 0, 2, 1], dst: [198, 51, 100, 1], ttl: 64 } } : {}),
     });
