@@ -124,6 +124,27 @@ export const invalidOpcodeNamed = defineDeviceClause({
   },
 });
 
+export const invalidMemberNamed = defineDeviceClause({
+  label: GROUP,
+  statement: 4,
+  level: "MUST",
+  title: "a command refused for its member id is named INVALID_MEMBER",
+  requirement: "When group type and opcode are valid but the member id a command uses is not, the qualifier is " +
+    "INVALID_MEMBER.",
+  action: "Sends LIST_QUERY to the self group with member ids 1 and 0xffff (the self group's only member is 0); " +
+    "where the device refuses one, checks EINVAL with INVALID_MEMBER (a device that takes the member id as unused " +
+    "and answers OK passes).",
+  applies: ADMIN,
+  async run(ctx) {
+    const q = await adminUp(ctx);
+    for (const memberId of [1, 0xffff]) {
+      const r = await mustAnswer(ctx, q, { ...selfCommand(AdminOpcode.LIST_QUERY), memberId });
+      if (r.result.status === AdminStatus.OK) continue;
+      expectRefused(r.result, AdminQualifier.INVALID_MEMBER, `self group, member ${memberId}`);
+    }
+  },
+});
+
 export const successIsOk = defineDeviceClause({
   label: GROUP,
   statement: 5,
@@ -542,6 +563,7 @@ export const ADMIN_DEVICE_CLAUSES = [
   invalidCommandEinval,
   invalidGroupFirst,
   invalidOpcodeNamed,
+  invalidMemberNamed,
   successIsOk,
   failureNotOk,
   einvalLeavesState,
