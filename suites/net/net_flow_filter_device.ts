@@ -20,6 +20,7 @@ import {
   decodeFfLimits,
   decodeSelectors,
   encodeFfGroup,
+  encodeFfLimits,
   encodeFfRule,
   encodeObjectData,
   encodeSelectors,
@@ -873,6 +874,30 @@ export const ffGroupPriorityTaken = defineDeviceClause({
   },
 });
 
+export const ffGroupsNoSpace = defineDeviceClause({
+  label: FF,
+  statement: 5,
+  level: "SHOULD",
+  title: "groups past the lower of groups_limit and rules_per_group_limit are ENOSPC",
+  requirement: "Creating a flow filter group when there are already as many as the lower of the driver's " +
+    "groups_limit and rules_per_group_limit is refused with ENOSPC.",
+  action: "Sets the resource capability with rules_per_group_limit 1 (groups_limit as reported, at least 2), creates " +
+    "group 0, then group 1.",
+  applies: APPLIES,
+  async run(ctx) {
+    const l = await ffUp(ctx);
+    const dev = decodeFfLimits(
+      await adminOk(ctx, l, AdminOpcode.DEVICE_CAP_GET, capData(NetFfCap.RESOURCE), "DEVICE_CAP_GET"),
+    );
+    if (dev.groups < 2 || dev.rulesPerGroup < 1) notApplicable("the device allows fewer than two groups");
+    const narrowed = encodeFfLimits({ ...dev, rulesPerGroup: 1 });
+    await adminOk(ctx, l, AdminOpcode.DRIVER_CAP_SET, capData(NetFfCap.RESOURCE, narrowed), "DRIVER_CAP_SET");
+    await create(ctx, l, new Map(), NetFfObject.GROUP, 0, encodeFfGroup(1));
+    const r = await objCommand(ctx, l, AdminOpcode.RESOURCE_OBJ_CREATE, NetFfObject.GROUP, 1, encodeFfGroup(2));
+    refusedWith(r, AdminStatus.ENOSPC, "a second group with rules_per_group_limit 1");
+  },
+});
+
 /** The SHOULD clause: destroying the `name` (object `type`) a rule depends on is refused with EBUSY. */
 function busyClause(statement: number, type: number, name: string, depends: string) {
   return defineDeviceClause({
@@ -990,6 +1015,7 @@ export const NET_FLOW_FILTER_DEVICE_CLAUSES = [
   ffObjectCommands,
   ffCommandsWithoutCaps,
   ffGroupPriorityTaken,
+  ffGroupsNoSpace,
   ffGroupBusy,
   ffClassifierBusy,
   ffBadRuleRefused,

@@ -349,11 +349,14 @@ export function flowFilterAdmin(support: FfSupport, rxQueues: () => number): Adm
   const group: AdminResourceKind = {
     type: NetFfObject.GROUP,
     enabled: usable,
-    limit: (caps) => usable(caps) ? Math.min(lim(caps)!.groups, lim(caps)!.rulesPerGroup) : 0,
-    check(id, data, objects) {
+    limit: (caps) => usable(caps) ? lim(caps)!.groups : 0,
+    check(id, data, objects, creating, caps) {
       const priority = le.u16(padded(data, 2), 0);
       const others = [...(objects.get(NetFfObject.GROUP) ?? new Map())].filter(([k]) => k !== id);
       if (others.some(([, b]) => le.u16(padded(b, 2), 0) === priority)) return einval();
+      // No more groups than the lower of groups_limit and rules_per_group_limit (5.1.9.6.4#5).
+      const l = caps ? lim(caps) : undefined;
+      if (creating && l && others.length >= Math.min(l.groups, l.rulesPerGroup)) return enospc();
       return undefined;
     },
     inUse: (id, objects) =>
