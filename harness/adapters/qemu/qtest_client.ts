@@ -186,16 +186,19 @@ export class QtestClient {
     if (this.#closing) {
       return Promise.reject(new QtestError("closed", `The qtest connection is closed: cannot send "${line}"`, line));
     }
-    return new Promise<string>((resolve, reject) => {
-      const deadline = Date.now() + this.#timeoutMs;
-      this.#pending.push({ command: line, deadline, resolve, reject });
-      this.#armWatchdog(deadline);
-      this.#outbox.push(line + "\n");
-      if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
-        queueMicrotask(() => this.#flush());
-      }
-    });
+    return new Promise<string>((resolve, reject) => this.#enqueue(line, resolve, reject));
+  }
+
+  /** Queues `line` for the next write, its answer to `resolve` or `reject` (under the command deadline). */
+  #enqueue(line: string, resolve: (value: string) => void, reject: (error: QtestError) => void): void {
+    const deadline = Date.now() + this.#timeoutMs;
+    this.#pending.push({ command: line, deadline, resolve, reject });
+    this.#armWatchdog(deadline);
+    this.#outbox.push(line + "\n");
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
   }
 
   /**
@@ -207,24 +210,12 @@ export class QtestClient {
     if (this.#closing) {
       return Promise.reject(new QtestError("closed", `The qtest connection is closed: cannot send "${line}"`, line));
     }
-    this.#lastPosted = new Promise<void>((resolve) => {
-      const deadline = Date.now() + this.#timeoutMs;
-      this.#pending.push({
-        command: line,
-        deadline,
-        resolve: () => resolve(),
-        reject: (e) => {
-          this.#fail(e.kind === "err" || e.kind === "fail" ? new QtestError(e.kind, `${e.message} (posted)`, line) : e);
-          resolve();
-        },
-      });
-      this.#armWatchdog(deadline);
-      this.#outbox.push(line + "\n");
-      if (!this.#flushScheduled) {
-        this.#flushScheduled = true;
-        queueMicrotask(() => this.#flush());
-      }
-    });
+    this.#lastPosted = new Promise<void>((resolve) =>
+      this.#enqueue(line, () => resolve(), (e) => {
+        this.#fail(e.kind === "err" || e.kind === "fail" ? new QtestError(e.kind, `${e.message} (posted)`, line) : e);
+        resolve();
+      })
+    );
     return Promise.resolve();
   }
 

@@ -21,7 +21,7 @@ import {
   encodeAdminResult,
   encodeBitmap,
 } from "./admin_command.ts";
-import { gather } from "./device_function.ts";
+import { gather, scatter } from "./device_function.ts";
 
 /** A device capability a device type exposes through the capability commands (spec 2.12.1.2). */
 export interface AdminCapability {
@@ -151,15 +151,7 @@ export class AdminEngine {
     const result = encodeAdminResult(this.execute(decodeAdminCommand(readable)));
     let room = chain.filter((b) => b.writable).reduce((s, b) => s + b.len, 0);
     room -= room % 8;
-    const out = result.subarray(0, Math.min(result.length, room));
-    let done = 0;
-    for (const b of chain) {
-      if (!b.writable || done >= out.length) continue;
-      const n = Math.min(b.len, out.length - done);
-      await mem.write(b.addr, out.subarray(done, done + n));
-      done += n;
-    }
-    return done;
+    return await scatter(mem, chain.filter((b) => b.writable), result.subarray(0, Math.min(result.length, room)));
   }
 
   /** Every command executed since the engine was built (the first 1000), with its result: what driver clauses judge. */

@@ -8,7 +8,7 @@
  * @module
  */
 import { le } from "../../memory.ts";
-import { AdminQualifier, type AdminResult, AdminStatus } from "./admin_command.ts";
+import { AdminQualifier, type AdminResult, AdminStatus, padTo } from "./admin_command.ts";
 import type { AdminCapability, AdminFunction, AdminObjects, AdminResourceKind } from "./admin_queue.ts";
 
 /** Capability ids of flow filters. */
@@ -248,7 +248,7 @@ export type FfOutcome = { action: "drop" } | { action: "queue"; vq: number } | u
  */
 export function flowFilterOutcome(objects: AdminObjects, frame: Uint8Array): FfOutcome {
   const groups = [...(objects.get(NetFfObject.GROUP) ?? new Map())]
-    .map(([id, b]) => ({ id, priority: le.u16(padded(b, 2), 0) }))
+    .map(([id, b]) => ({ id, priority: le.u16(padTo(b, 2), 0) }))
     .sort((a, b) => b.priority - a.priority);
   const classifiers = objects.get(NetFfObject.CLASSIFIER) ?? new Map();
   const rules = [...(objects.get(NetFfObject.RULE) ?? new Map())].map(([id, b]) => ({ id, ...decodeFfRule(b) }));
@@ -263,13 +263,6 @@ export function flowFilterOutcome(objects: AdminObjects, frame: Uint8Array): FfO
     }
   }
   return undefined;
-}
-
-function padded(b: Uint8Array, n: number): Uint8Array {
-  if (b.length >= n) return b;
-  const out = new Uint8Array(n);
-  out.set(b);
-  return out;
 }
 
 const einval = (qualifier: number = AdminQualifier.INVALID_FIELD): AdminResult => ({
@@ -351,9 +344,9 @@ export function flowFilterAdmin(support: FfSupport, rxQueues: () => number): Adm
     enabled: usable,
     limit: (caps) => usable(caps) ? lim(caps)!.groups : 0,
     check(id, data, objects, creating, caps) {
-      const priority = le.u16(padded(data, 2), 0);
+      const priority = le.u16(padTo(data, 2), 0);
       const others = [...(objects.get(NetFfObject.GROUP) ?? new Map())].filter(([k]) => k !== id);
-      if (others.some(([, b]) => le.u16(padded(b, 2), 0) === priority)) return einval();
+      if (others.some(([, b]) => le.u16(padTo(b, 2), 0) === priority)) return einval();
       // No more groups than the lower of groups_limit and rules_per_group_limit (5.1.9.6.4#5).
       const l = caps ? lim(caps) : undefined;
       if (creating && l && others.length >= Math.min(l.groups, l.rulesPerGroup)) return enospc();
